@@ -1,0 +1,3 @@
+from ettui.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,132 @@
+"""The one error family every layer raises and every front end shows.
+
+A user-caused or environment-caused failure is an ``EttuiError``: a short
+``title`` and one ``message`` sentence that names the thing and what to do.
+The CLI prints ``message`` and exits with ``exit_code``; the UI shows it in a
+toast or modal. Nothing in this family ever carries a secret.
+"""
+
+from __future__ import annotations
+
+
+class ExitCode:
+    """Process exit codes of the headless commands."""
+
+    OK = 0
+    FAILURE = 1
+    USAGE = 2
+    VALIDATION = 3
+    SERVICE = 4
+    CONNECTION = 5
+    DROP = 6
+    CONFIG = 7
+
+
+class EttuiError(Exception):
+    """Base of the family: a title, one clear sentence, and an exit code."""
+
+    title = "Error"
+    exit_code = ExitCode.FAILURE
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        title: str | None = None,
+        call: str | None = None,
+        code: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        if title is not None:
+            self.title = title
+        self.call = call
+        """The API call or operation that failed, when there is one."""
+        self.code = code
+        """The vendor's own error code, when it gave one."""
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class ConfigError(EttuiError):
+    """The config file, a profile or a secret source is wrong."""
+
+    title = "Configuration error"
+    exit_code = ExitCode.CONFIG
+
+
+class ValidationError(EttuiError):
+    """A request failed validation before anything was sent."""
+
+    title = "Invalid request"
+    exit_code = ExitCode.VALIDATION
+
+    def __init__(self, message: str, *, param: str | None = None, **kw: str | None) -> None:
+        super().__init__(message, **kw)
+        self.param = param
+        """The parameter at fault, so a form can point at its field."""
+
+
+class ServiceError(EttuiError):
+    """The service answered with an error (an XML ``<error>`` or a SOAP fault)."""
+
+    title = "Service error"
+    exit_code = ExitCode.SERVICE
+
+
+class AuthError(ServiceError):
+    """The service refused the credentials."""
+
+    title = "Login refused"
+
+
+class ThrottledError(ServiceError):
+    """HTTP 500 from the service: treated as throttling, back off and retry later."""
+
+    title = "Service busy"
+
+
+class MalformedReplyError(ServiceError):
+    """The reply could not be read (not XML, or not the expected shape)."""
+
+    title = "Unreadable reply"
+
+
+class ApiConnectionError(EttuiError):
+    """The endpoint could not be reached, timed out, or TLS failed."""
+
+    title = "Connection failed"
+    exit_code = ExitCode.CONNECTION
+
+
+class DropError(EttuiError):
+    """A problem with the SFTP drop or a local file: listing, download, extraction."""
+
+    title = "Drop error"
+    exit_code = ExitCode.DROP
+
+
+class HostKeyUnknown(DropError):
+    """The SFTP server's host key is not in known_hosts (trust on first use)."""
+
+    title = "Unknown host key"
+
+    def __init__(self, message: str, *, host: str, port: int, fingerprint: str, key_line: str) -> None:
+        super().__init__(message)
+        self.host = host
+        self.port = port
+        self.fingerprint = fingerprint
+        """``SHA256:...`` as OpenSSH prints it."""
+        self.key_line = key_line
+        """The public key in OpenSSH format, ready to save to known_hosts."""
+
+
+class HostKeyChanged(DropError):
+    """The SFTP server's host key differs from the one in known_hosts: a hard error."""
+
+    title = "Host key changed"
+
+
+TRANSIENT = (ThrottledError, ApiConnectionError, MalformedReplyError)
+"""Errors a poller retries with back-off; they never turn a job into Error."""
