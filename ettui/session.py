@@ -1,0 +1,493 @@
+"""One object per profile that wires the API, the job store, the poller and the drop.
+
+The UI and the CLI use this and nothing else below it. When the profile is the
+sandbox, the session starts the embedded sandbox first and points every
+endpoint at it, so the same client code runs as against a real account.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ettui import paths
+from ettui.api.base import BatchApi, CallSpec
+from ettui.clock import Clock, WallClock
+from ettui.config import Config, Profile, SecretSource, load
+from ettui.errors import DropError, EttuiError, HostKeyUnknown
+from ettui.jobs.poller import JobEvent, Poller
+from ettui.jobs.store import JobStore
+from ettui.model import BatchRequest, DropFile, Job, JobStatus, Progress
+
+if TYPE_CHECKING:
+    from ettui.drop.client import DropClient
+    from ettui.output.reader import OutputReader
+    from ettui.sandbox import Sandbox, SandboxOptions
+
+log = logging.getLogger(__name__)
+
+ProgressCallback = Callable[[Progress], None]
+
+
+@dataclass(frozen=True)
+class FetchOutcome:
+    """A downloaded, verified and (optionally) extracted output."""
+
+    job: Job | None
+    zip_path: Path
+    sha256: str
+    size: int
+    extract_dir: Path | None
+    files: list[Path]
+    """The extracted files (XML for bulk async, CSV for tracking extracts)."""
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    """Where this session's profile points, with secrets resolved lazily."""
+
+    xml_api_url: str
+    soap_url: str
+    sftp_host: str
+    sftp_port: int
+
+
+class Session:
+    """A profile's API, job store, poller and drop, opened together.
+
+    Use ``await Session.open(...)`` (or ``async with await Session.open(...)``)
+    and ``await session.close()``.
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        profile: Profile,
+        *,
+        api: BatchApi,
+        store: JobStore,
+        poller: Poller,
+        clock: Clock,
+        sandbox: "Sandbox | None" = None,
+    ) -> None:
+        self.config = config
+        self.profile = profile
+        self.api = api
+        self.store = store
+        self.poller = poller
+        self.clock = clock
+        self.sandbox = sandbox
+        self._drop: DropClient | None = None
+        self._drop_lock = asyncio.Lock()
+        self._accepted_fingerprint: str | None = None
+
+    # -- lifecycle ---------------------------------------------------------
+
+    @classmethod
+    async def open(
+        cls,
+        config: Config | None = None,
+        profile_name: str | None = None,
+        *,
+        store_path: Path | None = None,
+        clock: Clock | None = None,
+        start_poller: bool = True,
+        sandbox_options: "SandboxOptions | None" = None,
+    ) -> "Session":
+        """Open the profile: start the sandbox if it is one, build the API, open the store.
+
+        ``sandbox_options`` overrides the sandbox's settings (tests, the demo).
+        """
+        config = config or load()
+        profile = config.profile(profile_name)
+        sandbox = None
+        if profile.sandbox:
+            sandbox, profile = await _start_sandbox(config, profile, sandbox_options)
+            clock = clock or sandbox.clock
+        clock = clock or WallClock()
+        try:
+            api = await make_api(profile)
+            store = await asyncio.to_thread(JobStore, store_path or paths.job_store())
+        except BaseException:
+            if sandbox is not None:
+                await sandbox.__aexit__(None, None, None)
+            raise
+        poller = Poller(
+            store,
+            api,
+            profile.name,
+            clock=clock,
+            initial=profile.poll_initial,
+            cap=profile.poll_max,
+            concurrency=profile.poll_concurrency,
+        )
+        session = cls(config, profile, api=api, store=store, poller=poller, clock=clock, sandbox=sandbox)
+        if start_poller:
+            poller.start()
+        return session
+
+    async def close(self) -> None:
+        """Stop polling, close connections and the store, stop the sandbox."""
+        await self.poller.stop()
+        if self._drop is not None:
+            await self._drop.close()
+            self._drop = None
+        await self.api.aclose()
+        self.store.close()
+        if self.sandbox is not None:
+            await self.sandbox.__aexit__(None, None, None)
+            self.sandbox = None
+
+    async def __aenter__(self) -> "Session":
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    @property
+    def endpoints(self) -> Endpoints:
+        p = self.profile
+        return Endpoints(p.endpoint, p.soap_url, p.sftp_host, p.sftp_port)
+
+    # -- requests ----------------------------------------------------------
+
+    def calls(self) -> list[CallSpec]:
+        """The catalogue of the profile's dialect."""
+        return self.api.calls()
+
+    def call(self, call_id: str) -> CallSpec | None:
+        wanted = call_id.lower()
+        for spec in self.calls():
+            if spec.id.lower() == wanted or spec.name.lower() == wanted:
+                return spec
+        return None
+
+    def validate(self, request: BatchRequest) -> None:
+        """Raise ``ValidationError`` naming the parameter at fault."""
+        self.api.validate(request)
+
+    def preview(self, request: BatchRequest) -> str:
+        """The exact request document, password masked."""
+        return self.api.preview(request)
+
+    async def submit(self, request: BatchRequest) -> Job:
+        """Validate, send, record the job (the acknowledgement point) and start polling it."""
+        self.api.validate(request)
+        result = await self.api.submit(request)
+        job = await asyncio.to_thread(
+            self.store.add,
+            profile=self.profile.name,
+            dialect=self.profile.dialect,
+            call=request.call,
+            batch_id=result.batch_id,
+            submitted_at=self.clock.now(),
+            request_doc=result.request_doc,
+            params=dict(request.params),
+        )
+        self.poller.track(job)
+        return job
+
+    # -- jobs --------------------------------------------------------------
+
+    def jobs(
+        self,
+        *,
+        status: JobStatus | list[JobStatus] | None = None,
+        all_profiles: bool = False,
+        profile: str | None = None,
+        since: datetime | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> list[Job]:
+        """Jobs from the store, newest first (this profile's unless told otherwise)."""
+        who = None if all_profiles else (profile or self.profile.name)
+        return self.store.list(status=status, profile=who, since=since, limit=limit, offset=offset)
+
+    def count_jobs(self, *, status: JobStatus | list[JobStatus] | None = None) -> int:
+        return self.store.count(status=status, profile=self.profile.name)
+
+    def job(self, job_id: int) -> Job | None:
+        """One job with its status history."""
+        return self.store.get(job_id)
+
+    def find(self, batch_id: str) -> Job | None:
+        return self.store.find(batch_id, profile=self.profile.name)
+
+    def subscribe(self, callback: Callable[[JobEvent], None]) -> Callable[[], None]:
+        """Call ``callback`` on every job event; returns the unsubscribe function."""
+        return self.poller.subscribe(callback)
+
+    def poll_now(self, job_id: int | None = None) -> None:
+        self.poller.poll_now(job_id)
+
+    def pause(self) -> None:
+        self.poller.pause()
+
+    def resume(self) -> None:
+        self.poller.resume()
+
+    @property
+    def paused(self) -> bool:
+        return self.poller.paused
+
+    async def wait_until_terminal(self, job_ids: list[int], timeout: float | None = None) -> list[Job]:
+        """Poll until every job is Complete or Error (or ``timeout`` seconds pass)."""
+        done = asyncio.Event()
+
+        def check(_: JobEvent | None = None) -> None:
+            if all((j := self.store.get(i)) is not None and j.terminal for i in job_ids):
+                done.set()
+
+        unsubscribe = self.subscribe(check)
+        try:
+            check()
+            if not done.is_set():
+                self.poll_now()
+                await asyncio.wait_for(done.wait(), timeout)
+        finally:
+            unsubscribe()
+        return [j for i in job_ids if (j := self.store.get(i)) is not None]
+
+    def expires_at(self, job: Job, mtime: datetime | None = None) -> datetime | None:
+        """Expiry: the file's mtime (or completion time) plus the folder's retention."""
+        base = mtime or job.status_changed_at if job.status == JobStatus.COMPLETE else mtime
+        if base is None:
+            return None
+        folder = self.profile.export_folder if job.dialect == "soap" else self.profile.drop_folder
+        return base + timedelta(hours=self.profile.retention_for(folder))
+
+    # -- the drop ------------------------------------------------------------
+
+    async def _drop_client(self) -> "DropClient":
+        from ettui.drop.client import DropClient
+
+        async with self._drop_lock:
+            if self._drop is None:
+                p = self.profile
+                password = p.sftp_password.resolve("SFTP password") if p.sftp_password.configured else None
+                client = DropClient(
+                    p.sftp_host,
+                    p.sftp_port,
+                    p.sftp_username,
+                    password=password,
+                    key_file=p.sftp_key_file,
+                    known_hosts=p.known_hosts_path,
+                    accept_fingerprint=self._accepted_fingerprint,
+                    connect_timeout=p.connect_timeout,
+                )
+                await client.connect()
+                self._drop = client
+            return self._drop
+
+    def accept_host_key(self, error: HostKeyUnknown, *, save: bool) -> None:
+        """Trust-on-first-use: accept the key for this session, and save it if asked."""
+        from ettui.drop.client import trust_host_key
+
+        self._accepted_fingerprint = error.fingerprint
+        if save:
+            trust_host_key(self.profile.known_hosts_path, error.host, error.port, error.key_line)
+
+    async def _reset_drop(self) -> None:
+        async with self._drop_lock:
+            if self._drop is not None:
+                await self._drop.close()
+                self._drop = None
+
+    async def drop_files(self) -> list[DropFile]:
+        """The drop's files with expiry, linked to their jobs; plus files jobs named but the drop lacks."""
+        folders = [self.profile.drop_folder]
+        if self.profile.member_id:
+            folders.append(self.profile.drop_folder.rstrip("/") + "/" + self.profile.member_id)
+        if self.profile.export_folder:
+            folders.append(self.profile.export_folder)
+        try:
+            client = await self._drop_client()
+            entries = []
+            for folder in dict.fromkeys(folders):
+                try:
+                    entries.extend(await client.list(folder))
+                except DropError:
+                    if folder == self.profile.drop_folder:
+                        raise
+        except (OSError, EttuiError) as exc:
+            if not isinstance(exc, EttuiError):
+                await self._reset_drop()
+                raise DropError(f"The drop at {self.profile.sftp_host} could not be listed ({exc}); check the connection and try again.") from None
+            raise
+        files: list[DropFile] = []
+        seen: set[str] = set()
+        for entry in entries:
+            if entry.is_dir:
+                continue
+            folder = entry.path.rsplit("/", 1)[0] or "/"
+            job = self.store.find_by_file(entry.name, profile=self.profile.name)
+            expires = entry.mtime + timedelta(hours=self.profile.retention_for(folder))
+            files.append(DropFile(entry.path, entry.size, entry.mtime, expires, job.id if job else None, job.batch_id if job else None))
+            seen.add(entry.name)
+            if job is not None and job.expires_at != expires:
+                self.store.set_expires(job.id, expires)
+        for job in self.store.list(status=JobStatus.COMPLETE, profile=self.profile.name, limit=500):
+            if job.file_name and job.file_name not in seen and job.download_path is None:
+                base = job.status_changed_at or job.submitted_at
+                folder = self.profile.export_folder if job.dialect == "soap" else self.profile.drop_folder
+                expires = base + timedelta(hours=self.profile.retention_for(folder))
+                path = folder.rstrip("/") + "/" + job.file_name
+                files.append(DropFile(path, 0, base, expires, job.id, job.batch_id, listed=False))
+        files.sort(key=lambda f: f.expires_at)
+        return files
+
+    def _remote_path_for(self, job: Job) -> str:
+        if not job.file_name:
+            raise DropError(f"Batch {job.batch_id} has no output file yet (status {job.status_raw}); wait for Complete.")
+        folder = self.profile.export_folder if job.dialect == "soap" else self.profile.drop_folder
+        return folder.rstrip("/") + "/" + job.file_name
+
+    async def fetch(
+        self,
+        target: Job | DropFile | str,
+        *,
+        dest: Path | None = None,
+        extract: bool = True,
+        progress: ProgressCallback | None = None,
+    ) -> FetchOutcome:
+        """Download (resumable, verified), record it on the job, and extract.
+
+        ``target`` is a job, a drop file, a batch ID or a remote file name/path.
+        """
+        from ettui.drop.fetch import fetch_file
+
+        job, remote = self._resolve_target(target)
+        if remote is None and job is not None:
+            remote = await self._locate(job)
+        assert remote is not None
+        dest = dest or self.profile.download_path
+        result = await fetch_file(self._drop_client, remote, dest, progress=progress)
+        if job is not None:
+            await asyncio.to_thread(self.store.record_download, job.id, path=str(result.path), sha256=result.sha256)
+        extract_dir, files = None, []
+        if extract:
+            extract_dir, files = await self.extract(result.path, job=job)
+        if job is not None:
+            job = self.store.get(job.id)
+        return FetchOutcome(job, result.path, result.sha256, result.size, extract_dir, files)
+
+    def _resolve_target(self, target: Job | DropFile | str) -> tuple[Job | None, str | None]:
+        if isinstance(target, Job):
+            return target, None
+        if isinstance(target, DropFile):
+            job = self.store.get(target.job_id) if target.job_id else None
+            return job, target.path
+        job = self.find(target)
+        if job is not None:
+            return job, None
+        name = target.rsplit("/", 1)[-1]
+        job = self.store.find_by_file(name, profile=self.profile.name)
+        path = target if target.startswith("/") else self.profile.drop_folder.rstrip("/") + "/" + target
+        return job, path
+
+    async def _locate(self, job: Job) -> str:
+        """The job's file in the drop: its folder, else a member-ID subfolder."""
+        path = self._remote_path_for(job)
+        for f in await self.drop_files():
+            if f.listed and f.name == job.file_name:
+                return f.path
+        return path
+
+    async def extract(self, zip_path: Path, *, job: Job | None = None) -> tuple[Path, list[Path]]:
+        """Extract safely into a folder named after the zip; record it on the job."""
+        from ettui.drop.extract import extract_zip
+
+        folder = zip_path.with_suffix("")
+        files = await asyncio.to_thread(extract_zip, zip_path, folder)
+        if job is not None:
+            await asyncio.to_thread(self.store.record_extract, job.id, path=str(folder))
+        return folder, files
+
+    def open_output(self, path: Path) -> "OutputReader":
+        """A streaming reader of an output (an extracted XML file, or the zip itself)."""
+        from ettui.output.reader import OutputReader
+
+        return OutputReader(path)
+
+
+async def make_api(profile: Profile) -> BatchApi:
+    """Build the profile's API client (the SOAP client is built off the loop)."""
+    if profile.dialect == "soap":
+        from ettui.api.soap import OAuth, SoapApi, UsernameToken
+
+        auth: Any
+        if profile.soap_auth == "oauth":
+            auth = OAuth(
+                auth_url=profile.auth_url or "",
+                client_id=profile.client_id or "",
+                client_secret=profile.client_secret.resolve("OAuth client secret"),
+                account_id=profile.member_id,
+            )
+        else:
+            auth = UsernameToken(profile.api_username, profile.api_password.resolve("API password"))
+        return await SoapApi.create(
+            profile.soap_url,
+            wsdl=profile.wsdl,
+            auth=auth,
+            connect_timeout=profile.connect_timeout,
+            read_timeout=profile.read_timeout,
+            cache_dir=paths.wsdl_cache_dir(),
+        )
+    from ettui.api.xmlapi import XmlApi
+
+    return XmlApi(
+        profile.endpoint,
+        profile.api_username,
+        profile.api_password.resolve("API password"),
+        connect_timeout=profile.connect_timeout,
+        read_timeout=profile.read_timeout,
+    )
+
+
+async def _start_sandbox(
+    config: Config, profile: Profile, options: "SandboxOptions | None"
+) -> tuple["Sandbox", Profile]:
+    """Start the embedded sandbox and return the profile pointed at it."""
+    from ettui.sandbox import Sandbox, SandboxOptions
+
+    s = config.sandbox
+    options = options or SandboxOptions(
+        root=paths.ensure_private_dir(paths.sandbox_dir()),
+        seed=s.seed,
+        time_scale=s.time_scale,
+        error_share=s.error_share,
+        scheduled_seconds=s.scheduled_seconds,
+        processing_seconds=s.processing_seconds,
+        records=s.records,
+    )
+    sandbox = Sandbox(options)
+    await sandbox.__aenter__()
+    info = sandbox.info
+    # We started this server and hold its host key, so its key is known without TOFU.
+    known_hosts = Path(options.root) / "known_hosts"
+    known_hosts.write_text(sandbox.known_hosts_line + "\n", encoding="utf-8")
+    profile = dataclasses.replace(
+        profile,
+        endpoint=info.xml_api_url,
+        soap_url=info.soap_url,
+        api_username=info.api_username,
+        api_password=SecretSource(literal=info.api_password),
+        auth_url=info.soap_url.rsplit("/", 1)[0] + "/v2/token",
+        client_id=getattr(info, "client_id", None) or info.api_username,
+        client_secret=SecretSource(literal=getattr(info, "client_secret", None) or info.api_password),
+        member_id=info.member_id,
+        sftp_host=info.sftp_host,
+        sftp_port=info.sftp_port,
+        sftp_username=info.sftp_username,
+        sftp_password=SecretSource(literal=info.sftp_password),
+        known_hosts=str(known_hosts),
+        retention_hours=options.retention_hours,
+        export_retention_hours=options.export_retention_hours,
+    )
+    return sandbox, profile
