@@ -1,0 +1,554 @@
+"""The job store: every submitted batch, its status history and its files, in SQLite.
+
+One file (``paths.job_store()``) shared by every ettui process on the host.
+
+Durability and concurrency choices, and why:
+
+* **WAL journal.** Readers never block the writer and vice versa, so a UI and a
+  CLI (or two UIs) can use one file at once. Writers serialise on SQLite's write
+  lock; ``busy_timeout`` makes the loser wait instead of failing, and every
+  write starts with ``BEGIN IMMEDIATE`` so the lock is taken up front (a
+  deferred transaction that upgrades from read to write can fail with
+  ``SQLITE_BUSY`` without the busy handler ever being called).
+* **``synchronous``.** In WAL mode a commit ``write()``s its frames to the
+  ``-wal`` file before ``COMMIT`` returns. A process killed with SIGKILL cannot
+  take the OS page cache with it, so with ``synchronous=NORMAL`` a committed
+  transaction already survives ``kill -9``. What NORMAL can lose is the last few
+  commits on *power loss or an OS crash*, because it only fsyncs at checkpoints.
+  ``add`` is the point where a submission is acknowledged (a batch ID the
+  vendor has queued and we may never learn again), so it switches the
+  connection to ``synchronous=FULL`` for its transaction: the WAL is fsynced
+  before ``add`` returns, surviving power loss too. Poll bookkeeping (last and
+  next poll, status changes) runs at NORMAL: it is frequent, and anything lost
+  on power loss is re-learned by the next poll.
+* **One connection per store object**, opened with ``check_same_thread=False``
+  and guarded by a lock, because callers run store methods in worker threads
+  (``asyncio.to_thread``) and the sqlite3 module's connections are not safe to
+  share unguarded.
+
+Times are stored as fixed-width ISO-8601 UTC text (``2026-01-01T00:00:00.000000+00:00``)
+so text order is time order and indexes on them work; they come back as aware
+``datetime`` objects.
+
+The schema is versioned with ``PRAGMA user_version``; ``MIGRATIONS[i]`` takes a
+file from version ``i`` to ``i + 1``. Opening a file migrates it in one
+``BEGIN IMMEDIATE`` transaction, so two processes opening an old file at once
+cannot both migrate it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from ettui.errors import EttuiError
+from ettui.model import Job, JobStatus, StatusChange
+
+BUSY_TIMEOUT_MS = 10_000
+"""How long a writer waits for another process's write lock before giving up."""
+
+
+class StoreError(EttuiError):
+    """The job store file cannot be used (newer schema, duplicate batch, corrupt file)."""
+
+    title = "Job store error"
+
+
+# --- schema -----------------------------------------------------------------
+
+Migration = Sequence[str]
+
+_V1: Migration = (
+    # v1: the tables as first shipped. AUTOINCREMENT so a job id is never reused,
+    # even after deletes: ids appear in the UI and in scripts' output.
+    """CREATE TABLE jobs (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        profile TEXT NOT NULL,
+        dialect TEXT NOT NULL,
+        call TEXT NOT NULL,
+        batch_id TEXT NOT NULL,
+        submitted_at TEXT NOT NULL,
+        status TEXT NOT NULL,
+        status_raw TEXT NOT NULL,
+        status_changed_at TEXT,
+        request_doc TEXT NOT NULL DEFAULT '',
+        params_json TEXT NOT NULL DEFAULT '{}',
+        file_name TEXT,
+        last_poll_at TEXT,
+        next_poll_at TEXT,
+        last_error TEXT,
+        download_path TEXT,
+        sha256 TEXT,
+        expires_at TEXT,
+        UNIQUE (profile, batch_id)
+    )""",
+    """CREATE TABLE status_history (
+        id INTEGER PRIMARY KEY,
+        job_id INTEGER NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+        at TEXT NOT NULL,
+        status TEXT NOT NULL,
+        status_raw TEXT NOT NULL
+    )""",
+    "CREATE INDEX status_history_job ON status_history (job_id, id)",
+)
+
+_V2: Migration = (
+    # v2: extraction is tracked per job, and listing/filtering got indexes so the
+    # board stays fast at 100,000 jobs. (status, submitted_at) and
+    # (profile, submitted_at) serve "filter, newest first, one page" without a sort.
+    "ALTER TABLE jobs ADD COLUMN extract_dir TEXT",
+    "CREATE INDEX jobs_status ON jobs (status, submitted_at)",
+    "CREATE INDEX jobs_profile ON jobs (profile, submitted_at)",
+    "CREATE INDEX jobs_submitted ON jobs (submitted_at)",
+    "CREATE INDEX jobs_batch ON jobs (batch_id)",
+    "CREATE INDEX jobs_file ON jobs (file_name)",
+)
+
+MIGRATIONS: list[Migration] = [_V1, _V2]
+"""``MIGRATIONS[i]`` upgrades a file from ``user_version`` i to i + 1."""
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+_COLUMNS = (
+    "id, profile, dialect, call, batch_id, submitted_at, status, status_raw, "
+    "status_changed_at, request_doc, params_json, file_name, last_poll_at, next_poll_at, "
+    "last_error, download_path, extract_dir, sha256, expires_at"
+)
+
+_ORDER_COLUMNS = frozenset(
+    {
+        "id",
+        "submitted_at",
+        "status",
+        "status_changed_at",
+        "batch_id",
+        "profile",
+        "call",
+        "file_name",
+        "last_poll_at",
+        "next_poll_at",
+        "expires_at",
+    }
+)
+
+_LIVE = tuple(s.value for s in JobStatus if not s.terminal)
+
+
+# --- time and value helpers ---------------------------------------------------
+
+
+def to_text(at: datetime) -> str:
+    """An aware datetime as fixed-width UTC ISO-8601 text (sorts as time sorts)."""
+    if at.tzinfo is None or at.utcoffset() is None:
+        # A naive time is a bug upstream; guessing its zone would file it wrongly.
+        raise ValueError(f"naive datetime {at!r}: the job store needs aware UTC times")
+    return at.astimezone(timezone.utc).isoformat(timespec="microseconds")
+
+
+def from_text(text: str | None) -> datetime | None:
+    """Stored text back to an aware UTC datetime (``None`` stays ``None``)."""
+    if text is None:
+        return None
+    at = datetime.fromisoformat(text)
+    return at if at.tzinfo else at.replace(tzinfo=timezone.utc)
+
+
+def _status_values(status: JobStatus | str | Iterable[JobStatus | str]) -> list[str]:
+    if isinstance(status, (JobStatus, str)):
+        status = [status]
+    return [s.value if isinstance(s, JobStatus) else JobStatus(s).value for s in status]
+
+
+def _row_to_job(row: sqlite3.Row) -> Job:
+    submitted = from_text(row["submitted_at"])
+    assert submitted is not None  # NOT NULL column
+    return Job(
+        id=row["id"],
+        profile=row["profile"],
+        dialect=row["dialect"],
+        call=row["call"],
+        batch_id=row["batch_id"],
+        submitted_at=submitted,
+        status=JobStatus(row["status"]),
+        status_raw=row["status_raw"],
+        request_doc=row["request_doc"],
+        params=json.loads(row["params_json"]),
+        file_name=row["file_name"],
+        status_changed_at=from_text(row["status_changed_at"]),
+        last_poll_at=from_text(row["last_poll_at"]),
+        next_poll_at=from_text(row["next_poll_at"]),
+        last_error=row["last_error"],
+        download_path=row["download_path"],
+        extract_dir=row["extract_dir"],
+        sha256=row["sha256"],
+        expires_at=from_text(row["expires_at"]),
+    )
+
+
+# --- the store ----------------------------------------------------------------
+
+
+class JobStore:
+    """Submitted jobs and their history in one SQLite file, safe for several processes.
+
+    Methods are synchronous and may block briefly on another process's write
+    lock (up to ``BUSY_TIMEOUT_MS``); async callers run them in a thread.
+
+    Args:
+        path: The database file; created (mode 0600, parent 0700) if missing.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._lock = threading.RLock()
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if not self.path.exists():
+            # Request documents are stored without secrets, but the job list is
+            # still nobody else's business. SQLite gives -wal/-shm the same mode.
+            os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
+        try:
+            self._conn = sqlite3.connect(
+                self.path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000
+            )
+        except sqlite3.Error as exc:
+            raise StoreError(f"Cannot open the job store {self.path}: {exc}.") from exc
+        self._conn.row_factory = sqlite3.Row
+        try:
+            self._configure()
+            self._migrate()
+        except sqlite3.DatabaseError as exc:
+            self._conn.close()
+            raise StoreError(
+                f"The job store {self.path} is not a usable SQLite file ({exc}); move it aside and restart."
+            ) from exc
+        except BaseException:
+            self._conn.close()
+            raise
+
+    @classmethod
+    def default(cls) -> JobStore:
+        """The store at the user's state dir (``paths.job_store()``)."""
+        from ettui import paths
+
+        return cls(paths.job_store())
+
+    # -- lifecycle --
+
+    def _configure(self) -> None:
+        conn = self._conn
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        conn.execute("PRAGMA foreign_keys = ON")
+        # Switching a fresh file to WAL needs an exclusive lock; two processes
+        # creating the file at once can see SQLITE_BUSY here despite the busy
+        # handler, so retry briefly.
+        deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+        while True:
+            try:
+                mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+                break
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.01)
+        if str(mode).lower() != "wal":
+            raise StoreError(f"The job store {self.path} cannot use WAL mode (got {mode!r}); is it on a network drive?")
+        conn.execute("PRAGMA synchronous = NORMAL")
+
+    def _migrate(self) -> None:
+        if self._user_version() == SCHEMA_VERSION:
+            return
+        with self._write():
+            # Re-read inside the write lock: another process may have migrated
+            # between our first look and taking the lock.
+            version = self._user_version()
+            if version > SCHEMA_VERSION:
+                raise StoreError(
+                    f"The job store {self.path} was written by a newer ettui (schema {version}, "
+                    f"this one knows {SCHEMA_VERSION}); upgrade ettui to open it."
+                )
+            for step in MIGRATIONS[version:]:
+                for statement in step:
+                    self._conn.execute(statement)
+            # user_version is transactional: it moves with the schema or not at all.
+            self._conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    def _user_version(self) -> int:
+        return int(self._conn.execute("PRAGMA user_version").fetchone()[0])
+
+    @property
+    def schema_version(self) -> int:
+        """The file's ``PRAGMA user_version``."""
+        with self._lock:
+            return self._user_version()
+
+    def close(self) -> None:
+        """Close the connection (idempotent)."""
+        with self._lock:
+            self._conn.close()
+
+    def __enter__(self) -> JobStore:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    @contextmanager
+    def _write(self, *, durable: bool = False) -> Iterator[sqlite3.Connection]:
+        """One write transaction under the thread lock; ``durable`` fsyncs on commit."""
+        with self._lock:
+            conn = self._conn
+            if durable:
+                conn.execute("PRAGMA synchronous = FULL")
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield conn
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+                conn.execute("COMMIT")
+            finally:
+                if durable:
+                    conn.execute("PRAGMA synchronous = NORMAL")
+
+    # -- writing --
+
+    def add(
+        self,
+        *,
+        profile: str,
+        dialect: str,
+        call: str,
+        batch_id: str,
+        submitted_at: datetime,
+        request_doc: str,
+        params: dict[str, str],
+    ) -> Job:
+        """Record a job the service accepted. Durable (fsynced) when it returns.
+
+        ``request_doc`` must already have its secrets removed. The job starts as
+        ``Scheduled`` with one history entry at ``submitted_at``.
+
+        Raises:
+            StoreError: this profile already has a job with this batch ID.
+        """
+        submitted = to_text(submitted_at)
+        status = JobStatus.SCHEDULED
+        try:
+            with self._write(durable=True) as conn:
+                cur = conn.execute(
+                    "INSERT INTO jobs (profile, dialect, call, batch_id, submitted_at, status, status_raw, "
+                    "status_changed_at, request_doc, params_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        profile,
+                        dialect,
+                        call,
+                        batch_id,
+                        submitted,
+                        status.value,
+                        status.value,
+                        submitted,
+                        request_doc,
+                        json.dumps(params, sort_keys=True),
+                    ),
+                )
+                job_id = int(cur.lastrowid or 0)
+                conn.execute(
+                    "INSERT INTO status_history (job_id, at, status, status_raw) VALUES (?, ?, ?, ?)",
+                    (job_id, submitted, status.value, status.value),
+                )
+        except sqlite3.IntegrityError as exc:
+            raise StoreError(
+                f"Profile {profile!r} already has a job with batch ID {batch_id}; it is not recorded twice."
+            ) from exc
+        job = self.get(job_id)
+        assert job is not None
+        return job
+
+    def record_status(
+        self,
+        job_id: int,
+        status: JobStatus,
+        status_raw: str,
+        at: datetime,
+        *,
+        file_name: str | None = None,
+        message: str | None = None,
+    ) -> tuple[Job, bool]:
+        """Record what an inquiry said. Returns the job and whether its status changed.
+
+        History gains an entry only when the raw status text changes (so an
+        unknown status that changes wording is still seen). ``file_name`` is
+        kept when given and never cleared by a later ``None``. ``message`` (the
+        service's own words) is kept as ``last_error`` when the status is Error,
+        because that is the reason the user needs to see.
+        """
+        with self._write() as conn:
+            row = conn.execute("SELECT status, status_raw FROM jobs WHERE id = ?", (job_id,)).fetchone()
+            if row is None:
+                raise KeyError(f"no job {job_id}")
+            changed = row["status_raw"] != status_raw or row["status"] != status.value
+            sets = ["status = ?", "status_raw = ?"]
+            args: list[Any] = [status.value, status_raw]
+            if changed:
+                sets.append("status_changed_at = ?")
+                args.append(to_text(at))
+                conn.execute(
+                    "INSERT INTO status_history (job_id, at, status, status_raw) VALUES (?, ?, ?, ?)",
+                    (job_id, to_text(at), status.value, status_raw),
+                )
+            if file_name is not None:
+                sets.append("file_name = ?")
+                args.append(file_name)
+            if message is not None and status is JobStatus.ERROR:
+                sets.append("last_error = ?")
+                args.append(message)
+            conn.execute(f"UPDATE jobs SET {', '.join(sets)} WHERE id = ?", (*args, job_id))
+        job = self.get(job_id)
+        assert job is not None
+        return job, changed
+
+    def record_poll(self, job_id: int, *, at: datetime, next_at: datetime | None, error: str | None = None) -> None:
+        """Record that a poll happened, when the next is due (``None``: never), and its error.
+
+        ``error=None`` clears ``last_error``: the poll succeeded, so an earlier
+        transient failure is no longer news.
+        """
+        self._update(
+            job_id,
+            "last_poll_at = ?, next_poll_at = ?, last_error = ?",
+            to_text(at),
+            to_text(next_at) if next_at else None,
+            error,
+        )
+
+    def record_download(self, job_id: int, *, path: str | os.PathLike[str], sha256: str) -> None:
+        """Record where the job's file was saved and its SHA-256."""
+        self._update(job_id, "download_path = ?, sha256 = ?", os.fspath(path), sha256)
+
+    def record_extract(self, job_id: int, *, path: str | os.PathLike[str]) -> None:
+        """Record the folder the job's zip was extracted into."""
+        self._update(job_id, "extract_dir = ?", os.fspath(path))
+
+    def set_expires(self, job_id: int, at: datetime | None) -> None:
+        """Record when the job's file leaves the drop."""
+        self._update(job_id, "expires_at = ?", to_text(at) if at else None)
+
+    def _update(self, job_id: int, sets: str, *args: Any) -> None:
+        with self._write() as conn:
+            cur = conn.execute(f"UPDATE jobs SET {sets} WHERE id = ?", (*args, job_id))
+            if cur.rowcount == 0:
+                raise KeyError(f"no job {job_id}")
+
+    # -- reading --
+
+    def get(self, job_id: int) -> Job | None:
+        """One job with its status history, or ``None``."""
+        return self._one("id = ?", (job_id,))
+
+    def find(self, batch_id: str, profile: str | None = None) -> Job | None:
+        """The job with this batch ID (newest if several profiles share the ID)."""
+        if profile is None:
+            return self._one("batch_id = ?", (batch_id,))
+        return self._one("batch_id = ? AND profile = ?", (batch_id, profile))
+
+    def find_by_file(self, file_name: str, profile: str | None = None) -> Job | None:
+        """The job whose output file has exactly this name (as the service reported it)."""
+        if profile is None:
+            return self._one("file_name = ?", (file_name,))
+        return self._one("file_name = ? AND profile = ?", (file_name, profile))
+
+    def _one(self, where: str, args: tuple[Any, ...]) -> Job | None:
+        with self._lock:
+            row = self._conn.execute(
+                f"SELECT {_COLUMNS} FROM jobs WHERE {where} ORDER BY submitted_at DESC, id DESC LIMIT 1", args
+            ).fetchone()
+            if row is None:
+                return None
+            job = _row_to_job(row)
+            job.history = [
+                StatusChange(at=from_text(h["at"]), status=JobStatus(h["status"]), status_raw=h["status_raw"])  # type: ignore[arg-type]
+                for h in self._conn.execute(
+                    "SELECT at, status, status_raw FROM status_history WHERE job_id = ? ORDER BY id", (job.id,)
+                )
+            ]
+            return job
+
+    @staticmethod
+    def _filters(
+        status: JobStatus | str | Iterable[JobStatus | str] | None,
+        profile: str | None,
+        since: datetime | None,
+    ) -> tuple[str, list[Any]]:
+        clauses: list[str] = []
+        args: list[Any] = []
+        if status is not None:
+            values = _status_values(status)
+            clauses.append(f"status IN ({', '.join('?' * len(values))})" if values else "0")
+            args.extend(values)
+        if profile is not None:
+            clauses.append("profile = ?")
+            args.append(profile)
+        if since is not None:
+            clauses.append("submitted_at >= ?")
+            args.append(to_text(since))
+        return (" WHERE " + " AND ".join(clauses)) if clauses else "", args
+
+    def list(
+        self,
+        *,
+        status: JobStatus | str | Iterable[JobStatus | str] | None = None,
+        profile: str | None = None,
+        since: datetime | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+        order: str = "submitted_at desc",
+    ) -> list[Job]:
+        """Jobs matching every given filter, without their history.
+
+        Args:
+            status: One status or several.
+            profile: Only this profile's jobs.
+            since: Only jobs submitted at or after this time.
+            limit: At most this many (``None``: all).
+            offset: Skip this many first (paging).
+            order: ``"<column> asc|desc"``; ties broken by id in the same direction.
+        """
+        where, args = self._filters(status, profile, since)
+        column, _, direction = order.strip().lower().partition(" ")
+        direction = direction.strip() or "asc"
+        if column not in _ORDER_COLUMNS or direction not in ("asc", "desc"):
+            raise ValueError(f"cannot order jobs by {order!r}")
+        sql = f"SELECT {_COLUMNS} FROM jobs{where} ORDER BY {column} {direction}, id {direction}"
+        if limit is not None or offset:
+            sql += " LIMIT ? OFFSET ?"
+            args += [-1 if limit is None else limit, offset]
+        with self._lock:
+            return [_row_to_job(row) for row in self._conn.execute(sql, args)]
+
+    def count(
+        self,
+        *,
+        status: JobStatus | str | Iterable[JobStatus | str] | None = None,
+        profile: str | None = None,
+        since: datetime | None = None,
+    ) -> int:
+        """How many jobs match (same filters as ``list``)."""
+        where, args = self._filters(status, profile, since)
+        with self._lock:
+            return int(self._conn.execute(f"SELECT count(*) FROM jobs{where}", args).fetchone()[0])
+
+    def live(self, profile: str | None = None) -> list[Job]:
+        """Jobs the service may still move (not Complete, not Error), oldest first."""
+        return self.list(status=_LIVE, profile=profile, order="submitted_at asc")
