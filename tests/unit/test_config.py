@@ -1,0 +1,106 @@
+"""Config loading: profiles, secret sources, and one clear sentence per mistake."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from ettui import config
+from ettui.errors import ConfigError
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "config.toml"
+    path.write_text(text, encoding="utf-8")
+    path.chmod(0o600)
+    return path
+
+
+def test_no_file_gives_the_sandbox_profile(tmp_path: Path) -> None:
+    cfg = config.load(tmp_path / "absent.toml")
+    assert not cfg.exists
+    assert cfg.default_profile == "sandbox"
+    assert cfg.profile().sandbox
+
+
+def test_a_real_profile_is_read_with_types(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """
+default_profile = "prod"
+[profiles.prod]
+endpoint = "https://api.s6.exacttarget.com/integrate.aspx"
+api_username = "ops"
+api_password_env = "ET_TEST_PW"
+sftp_port = 2222
+retention_hours = 48
+[ui]
+keymap = { poll_now = "R" }
+""",
+    )
+    cfg = config.load(path)
+    prod = cfg.profile()
+    assert prod.name == "prod" and prod.sftp_port == 2222 and prod.retention_hours == 48.0
+    assert cfg.ui.keymap == {"poll_now": "R"}
+    assert "sandbox" in cfg.profiles
+
+
+def test_env_and_command_secret_sources(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ET_TEST_PW", "s3cret")
+    assert config.SecretSource(env="ET_TEST_PW").resolve("API password") == "s3cret"
+    cmd = f"{sys.executable} -c \"print('from-command')\""
+    assert config.SecretSource(command=cmd).resolve("API password") == "from-command"
+
+
+def test_missing_env_names_the_variable() -> None:
+    os.environ.pop("ET_ABSENT_PW", None)
+    with pytest.raises(ConfigError, match=r"\$ET_ABSENT_PW"):
+        config.SecretSource(env="ET_ABSENT_PW").resolve("API password")
+
+
+def test_failing_command_is_one_sentence() -> None:
+    cmd = f"{sys.executable} -c \"raise SystemExit(3)\""
+    with pytest.raises(ConfigError, match="exited with 3"):
+        config.SecretSource(command=cmd).resolve("API password")
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("[profiles.p]\napi_password = 'x'\n", "must not hold the secret itself"),
+        ("[profiles.p]\nfrobnicate = 1\n", "unknown key `frobnicate`"),
+        ("[profiles.p]\nsftp_port = 'twenty-two'\n", "`sftp_port` should be int"),
+        ("[profiles.p]\ndialect = 'rest'\n", "`dialect` must be"),
+        ("default_profile = 'nope'\n", "default_profile 'nope'"),
+        ("this is = = not toml", "is not valid TOML"),
+        ("[ui]\ncolour = 'red'\n", "[ui] has unknown key `colour`"),
+    ],
+)
+def test_mistakes_name_file_and_key(tmp_path: Path, text: str, fragment: str) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as info:
+        config.load(path)
+    assert fragment in info.value.message
+    assert str(path) in info.value.message
+
+
+def test_unknown_profile_lists_the_known_ones(tmp_path: Path) -> None:
+    cfg = config.load(write(tmp_path, "[profiles.prod]\napi_username = 'x'\n"))
+    with pytest.raises(ConfigError, match="known: prod, sandbox"):
+        cfg.profile("staging")
+
+
+def test_world_readable_file_is_warned_about(tmp_path: Path) -> None:
+    path = write(tmp_path, "")
+    assert config.check_permissions(path) is None
+    path.chmod(0o644)
+    assert "chmod 600" in (config.check_permissions(path) or "")
+
+
+def test_retention_by_folder() -> None:
+    p = config.Profile(name="x")
+    assert p.retention_for("/") == 72
+    assert p.retention_for("/Export") == 21 * 24
