@@ -47,6 +47,13 @@ class CallSpec:
     """The vendor's name for it, e.g. ``Retrieve All Jobs (Tracking Bulk Async)``."""
     params: tuple[ParamSpec, ...] = field(default_factory=tuple)
     help: str = ""
+    aliases: tuple[str, ...] = ()
+    """Other names a user may type for this call, e.g. ``all-jobs`` for ``C1``."""
+
+    def matches(self, name: str) -> bool:
+        """True when ``name`` is this call's id, vendor name or an alias (any case)."""
+        wanted = name.strip().lower()
+        return wanted in {self.id.lower(), self.name.lower(), *(a.lower() for a in self.aliases)}
 
     def param(self, name: str) -> ParamSpec | None:
         for spec in self.params:
