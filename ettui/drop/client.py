@@ -1,0 +1,549 @@
+"""The SFTP drop client: connect with strict host keys, list, stat, download.
+
+One ``DropClient`` wraps one asyncssh connection and its SFTP session. It only
+ever *reads* from the remote side: no call here writes, renames or removes a
+remote file, so a bug can never damage the vendor's drop.
+
+Host keys are checked against a known_hosts file (plain and ``|1|`` hashed
+entries, both handled by asyncssh's parser). asyncssh calls
+``validate_host_public_key`` only for a key the file does not already trust;
+that hook is where we capture the server's key, so an unknown key becomes a
+:class:`~ettui.errors.HostKeyUnknown` carrying the fingerprint the UI shows for
+trust-on-first-use, and a key that differs from a listed one becomes a hard
+:class:`~ettui.errors.HostKeyChanged`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import os
+import socket
+import stat as stat_mod
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from types import TracebackType
+from typing import BinaryIO
+
+import asyncssh
+
+from ettui.errors import DropError, HostKeyChanged, HostKeyUnknown
+from ettui.model import Progress
+
+ProgressCallback = Callable[[Progress], None]
+
+GCM_FIRST: tuple[str, ...] = (
+    "aes128-gcm@openssh.com",
+    "aes256-gcm@openssh.com",
+    "chacha20-poly1305@openssh.com",
+    "aes128-ctr",
+    "aes192-ctr",
+    "aes256-ctr",
+)
+"""Cipher preference: AES-GCM first.
+
+Measured in ``bench/download.py``: asyncssh's default puts chacha20-poly1305
+first, which runs in pure-Python glue around the cipher and roughly halves
+throughput against AES-GCM (hardware AES via ``cryptography``)."""
+
+BLOCK_SIZE = 256 * 1024
+"""Bytes per SFTP read request; OpenSSH's sftp-server serves up to 256 KiB."""
+
+MAX_REQUESTS = 64
+"""SFTP reads kept in flight. 64 x 256 KiB covers a 50 ms RTT at ~300 MB/s."""
+
+WINDOW = 64 * 1024 * 1024
+"""SSH channel window: at least ``BLOCK_SIZE * MAX_REQUESTS`` so the server never stalls."""
+
+MAX_PKTSIZE = 256 * 1024
+"""Channel packet size we accept: fewer, bigger packets cost less Python per byte."""
+
+
+class DropConnectionLost(DropError):
+    """The connection broke mid-operation; retrying with a new connection may succeed."""
+
+    title = "Connection lost"
+
+
+class DropUnreachable(DropError):
+    """The drop could not be reached (refused, timed out, reset during the handshake)."""
+
+    title = "Drop unreachable"
+
+
+class RemoteFileMissing(DropError):
+    """The remote file (or folder) is not on the drop: expired, swept, or never there."""
+
+    title = "File not on the drop"
+
+
+class LocalWriteError(DropError):
+    """Writing the local copy failed (disk full, permission denied): retrying will not help."""
+
+    title = "Cannot write the download"
+
+
+@dataclass(frozen=True)
+class RemoteEntry:
+    """One entry of a remote folder, as the drop reports it."""
+
+    name: str
+    path: str
+    size: int
+    mtime: datetime
+    """Modification time, timezone-aware UTC."""
+    is_dir: bool
+
+
+def fingerprint(key: asyncssh.SSHKey) -> str:
+    """The key's SHA-256 fingerprint as OpenSSH prints it (``SHA256:...``, unpadded base64)."""
+    return key.get_fingerprint("sha256")
+
+
+def known_hosts_name(host: str, port: int) -> str:
+    """How OpenSSH names a host in known_hosts: ``host`` on 22, ``[host]:port`` elsewhere."""
+    return host if port == 22 else f"[{host}]:{port}"
+
+
+def key_line(key: asyncssh.SSHKey) -> str:
+    """The key as ``<algorithm> <base64>`` with no comment, ready for known_hosts."""
+    parts = key.export_public_key("openssh").decode("ascii").split()
+    return " ".join(parts[:2])
+
+
+def trust_host_key(known_hosts: Path, host: str, port: int, key_line: str) -> None:
+    """Append ``host``'s key to ``known_hosts`` (created 0600, parent folders too).
+
+    ``key_line`` is ``<algorithm> <base64>`` (as carried by ``HostKeyUnknown``).
+    The host is written in plain OpenSSH form, ``[host]:port`` when not on 22.
+    """
+    known_hosts = Path(known_hosts)
+    known_hosts.parent.mkdir(parents=True, exist_ok=True)
+    # os.open with an explicit mode: a fresh known_hosts is never group/world writable.
+    fd = os.open(known_hosts, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    with os.fdopen(fd, "a", encoding="ascii") as out:
+        if out.tell() > 0 and not _ends_with_newline(known_hosts):
+            out.write("\n")
+        out.write(f"{known_hosts_name(host, port)} {key_line.strip()}\n")
+
+
+def _ends_with_newline(path: Path) -> bool:
+    with open(path, "rb") as f:
+        f.seek(-1, os.SEEK_END)
+        return f.read(1) == b"\n"
+
+
+def _load_known_hosts(path: Path) -> asyncssh.SSHKnownHosts:
+    """Parse known_hosts; a missing file is an empty list, a broken one a clear error."""
+    try:
+        return asyncssh.read_known_hosts(str(path))
+    except FileNotFoundError:
+        return asyncssh.import_known_hosts("")
+    except (OSError, ValueError) as exc:
+        raise DropError(f"The known_hosts file {path} could not be read ({exc}); fix or remove it.") from None
+
+
+class _HostKeyCheck(asyncssh.SSHClient):
+    """Sees every host key known_hosts does not already trust, and decides on it."""
+
+    def __init__(self, known: asyncssh.SSHKnownHosts, accept_fingerprint: str | None) -> None:
+        self._known = known
+        self._accept = accept_fingerprint
+        self.offered: asyncssh.SSHKey | None = None
+        """The server's key when known_hosts did not trust it."""
+        self.listed: list[asyncssh.SSHKey] = []
+        """Keys known_hosts lists for this host (non-empty means the key changed)."""
+
+    def validate_host_public_key(self, host: str, addr: str, port: int, key: asyncssh.SSHKey) -> bool:
+        self.offered = key
+        self.listed = list(self._known.match(host, addr, None if port == 22 else port)[0])
+        if self.listed:
+            return False  # a changed key is never accepted, whatever the caller allows
+        return self._accept is not None and fingerprint(key) == self._accept
+
+
+class DropClient:
+    """An SFTP session on the drop. Read-only by construction.
+
+    Authenticates by ``password``, else ``key_file``, else the ssh-agent (and the
+    user's default keys). ``accept_fingerprint`` lets one connection proceed with
+    an unknown host key whose fingerprint matches (the "connect once" choice).
+    """
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        username: str,
+        *,
+        password: str | None = None,
+        key_file: str | None = None,
+        known_hosts: Path,
+        accept_fingerprint: str | None = None,
+        connect_timeout: float = 10.0,
+        encryption_algs: Sequence[str] | None = GCM_FIRST,
+        block_size: int = BLOCK_SIZE,
+        max_requests: int = MAX_REQUESTS,
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.username = username
+        self._password = password
+        self._key_file = key_file
+        self.known_hosts = Path(known_hosts)
+        self.accept_fingerprint = accept_fingerprint
+        self.connect_timeout = connect_timeout
+        self.encryption_algs = encryption_algs
+        """Cipher preference; ``None`` keeps asyncssh's default order."""
+        self.block_size = block_size
+        self.max_requests = max_requests
+        self._conn: asyncssh.SSHClientConnection | None = None
+        self._sftp: asyncssh.SFTPClient | None = None
+
+    @property
+    def where(self) -> str:
+        """``user@host:port`` for messages."""
+        return f"{self.username}@{self.host}:{self.port}"
+
+    @property
+    def connected(self) -> bool:
+        """True while the SSH connection is up (a broken one reads False)."""
+        conn = self._conn
+        return conn is not None and not conn.is_closed()
+
+    @property
+    def cipher(self) -> str | None:
+        """The negotiated cipher, for the benchmark and diagnostics."""
+        return None if self._conn is None else self._conn.get_extra_info("send_cipher")
+
+    # -- lifecycle -----------------------------------------------------------
+
+    async def connect(self) -> None:
+        """Connect and start SFTP; reconnects if the previous connection broke.
+
+        Raises ``HostKeyUnknown``, ``HostKeyChanged``, or ``DropError`` with one
+        sentence for a refused login, a refused connection or a timeout.
+        """
+        if self.connected and self._sftp is not None:
+            return
+        await self.close()
+        known = _load_known_hosts(self.known_hosts)
+        check = _HostKeyCheck(known, self.accept_fingerprint)
+        options: dict[str, object] = {}
+        if self._password is not None:
+            # A password login tries no keys first: the vendor locks the account
+            # after repeated failures, and key attempts must not eat into that.
+            options.update(password=self._password, client_keys=None, agent_path=None)
+        elif self._key_file is not None:
+            options.update(client_keys=[self._key_file], agent_path=None)
+        if self.encryption_algs is not None:
+            options["encryption_algs"] = list(self.encryption_algs)
+        try:
+            conn = await asyncssh.connect(
+                self.host,
+                self.port,
+                username=self.username or None,
+                known_hosts=known,
+                client_factory=lambda: check,
+                connect_timeout=self.connect_timeout,
+                login_timeout=self.connect_timeout,
+                # Compression buys nothing on already-zipped output and costs CPU.
+                compression_algs=None,
+                **options,  # type: ignore[arg-type]
+            )
+        except asyncssh.HostKeyNotVerifiable:
+            raise self._host_key_error(check) from None
+        except asyncssh.PermissionDenied:
+            raise DropError(
+                f"The drop refused the login for {self.username}@{self.host}; check the SFTP user name and password or key."
+            ) from None
+        except ConnectionRefusedError:
+            raise DropUnreachable(
+                f"Nothing accepted the connection at {self.host}:{self.port}; check the SFTP host and port and that the server is up."
+            ) from None
+        except (asyncio.TimeoutError, TimeoutError):
+            raise DropUnreachable(
+                f"Connecting to the drop at {self.host}:{self.port} timed out after {self.connect_timeout:g} s; check the network and the SFTP host."
+            ) from None
+        except socket.gaierror:
+            raise DropError(f"The SFTP host name {self.host} could not be resolved; check the profile's sftp_host.") from None
+        except asyncssh.KeyImportError as exc:
+            raise DropError(f"The SSH key file {self._key_file} could not be loaded ({exc}).") from None
+        except (OSError, asyncssh.Error) as exc:
+            raise DropUnreachable(f"Could not connect to the drop at {self.host}:{self.port}: {_reason(exc)}.") from None
+        try:
+            self._sftp = await conn.start_sftp_client()
+        except (OSError, asyncssh.Error) as exc:
+            conn.close()
+            raise DropUnreachable(f"The drop at {self.host}:{self.port} did not start an SFTP session: {_reason(exc)}.") from None
+        self._conn = conn
+
+    def _host_key_error(self, check: _HostKeyCheck) -> DropError:
+        name = known_hosts_name(self.host, self.port)
+        if check.offered is None:
+            return DropError(f"The host key of {name} could not be verified; check {self.known_hosts}.")
+        offered = fingerprint(check.offered)
+        if check.listed:
+            was = ", ".join(fingerprint(k) for k in check.listed)
+            return HostKeyChanged(
+                f"The host key of {name} has changed: known_hosts has {was} but the server now offers {offered}; "
+                f"if the change is expected, remove the old entry from {self.known_hosts}."
+            )
+        return HostKeyUnknown(
+            f"The host key of {name} is not known (fingerprint {offered}); accept it to connect.",
+            host=self.host,
+            port=self.port,
+            fingerprint=offered,
+            key_line=key_line(check.offered),
+        )
+
+    async def close(self) -> None:
+        """Close the SFTP session and the connection; safe to call twice."""
+        sftp, conn = self._sftp, self._conn
+        self._sftp = self._conn = None
+        if sftp is not None:
+            sftp.exit()
+        if conn is not None:
+            conn.close()
+            try:
+                await conn.wait_closed()
+            except (OSError, asyncssh.Error):
+                pass
+
+    async def __aenter__(self) -> DropClient:
+        await self.connect()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    def _session(self) -> asyncssh.SFTPClient:
+        if self._sftp is None or not self.connected:
+            raise DropConnectionLost(f"The connection to the drop at {self.host}:{self.port} is not open.")
+        return self._sftp
+
+    # -- reading -------------------------------------------------------------
+
+    async def list(self, folder: str) -> list[RemoteEntry]:
+        """The entries of a remote folder (without ``.`` and ``..``), sorted by name."""
+        sftp = self._session()
+        base = folder.rstrip("/")
+        try:
+            names = await sftp.readdir(folder)
+        except BaseException as exc:
+            raise self._remote_error(exc, folder, what="folder") from None
+        entries = [
+            _entry(f"{base}/{n.filename}", n.attrs)
+            for n in names
+            if n.filename not in (".", "..")
+        ]
+        return sorted(entries, key=lambda e: e.name)
+
+    async def stat(self, path: str) -> RemoteEntry:
+        """Size, mtime and type of one remote path (following links)."""
+        sftp = self._session()
+        try:
+            attrs = await sftp.stat(path)
+        except BaseException as exc:
+            raise self._remote_error(exc, path, what="file") from None
+        return _entry(path, attrs)
+
+    async def download(
+        self,
+        remote_path: str,
+        local_part: Path,
+        *,
+        offset: int = 0,
+        progress: ProgressCallback | None = None,
+    ) -> None:
+        """Copy ``remote_path`` from ``offset`` to its end into ``local_part`` at the same offset.
+
+        Many reads are in flight at once (pipelined); blocks arrive in any order
+        but are written strictly in order, so after any break the local file is
+        an exact prefix of the remote one and its size is the resume offset.
+        """
+        sftp = self._session()
+        try:
+            remote = await sftp.open(remote_path, "rb", block_size=self.block_size, max_requests=self.max_requests)
+        except BaseException as exc:
+            raise self._remote_error(exc, remote_path, what="file") from None
+        try:
+            try:
+                total = (await remote.stat()).size or 0
+            except BaseException as exc:
+                raise self._remote_error(exc, remote_path, what="file") from None
+            local = _open_local(local_part, offset)
+            try:
+                meter = ProgressMeter(total, offset, progress)
+                next_offset = offset
+                waiting: dict[int, bytes] = {}
+                try:
+                    async for block_offset, data in await remote.read_parallel(max(0, total - offset), offset):
+                        waiting[block_offset] = data
+                        while next_offset in waiting:
+                            block = waiting.pop(next_offset)
+                            _write(local, block, local_part)
+                            next_offset += len(block)
+                        meter.update(next_offset)
+                except (DropError, asyncio.CancelledError):
+                    raise
+                except BaseException as exc:
+                    raise self._remote_error(exc, remote_path, what="file") from None
+                meter.finish(next_offset)
+            finally:
+                _close_local(local, local_part)
+        finally:
+            try:
+                await remote.close()
+            except (OSError, asyncssh.Error):
+                pass  # the connection is gone; the handle went with it
+
+    def _remote_error(self, exc: BaseException, path: str, *, what: str) -> BaseException:
+        """Turn an asyncssh/OS error into one sentence; connection breaks become ``DropConnectionLost``."""
+        if isinstance(exc, asyncssh.SFTPNoSuchFile):
+            return RemoteFileMissing(
+                f"The {what} {path} is not on the drop at {self.host} (expired after its retention, or never there)."
+            )
+        if isinstance(exc, asyncssh.SFTPPermissionDenied):
+            return DropError(f"The drop at {self.host} denied access to the {what} {path}; check the account's permissions.")
+        if is_connection_error(exc):
+            return DropConnectionLost(f"The connection to the drop at {self.host}:{self.port} broke: {_reason(exc)}.")
+        if isinstance(exc, asyncssh.SFTPError):
+            return DropError(f"The drop at {self.host} refused the {what} {path}: {_reason(exc)}.")
+        return exc
+
+
+def is_connection_error(exc: BaseException) -> bool:
+    """True for the many shapes a broken SSH connection takes in asyncssh.
+
+    A dropped socket can surface as ``SFTPConnectionLost``, ``ConnectionLost``
+    or any ``DisconnectError``, a plain ``OSError`` (``ECONNRESET``, ``EPIPE``),
+    ``BrokenPipeError``, or an ``EOFError`` from a half-read packet.
+    """
+    return isinstance(
+        exc,
+        (
+            DropConnectionLost,
+            asyncssh.SFTPConnectionLost,
+            asyncssh.DisconnectError,
+            asyncssh.ChannelOpenError,
+            ConnectionError,
+            EOFError,
+            OSError,
+        ),
+    )
+
+
+def _reason(exc: BaseException) -> str:
+    text = getattr(exc, "reason", None) or str(exc) or type(exc).__name__
+    return str(text).rstrip(".")
+
+
+def _entry(path: str, attrs: asyncssh.SFTPAttrs) -> RemoteEntry:
+    is_dir = attrs.type == asyncssh.FILEXFER_TYPE_DIRECTORY or (
+        attrs.permissions is not None and stat_mod.S_ISDIR(attrs.permissions)
+    )
+    mtime = datetime.fromtimestamp(attrs.mtime or 0, tz=timezone.utc)
+    if attrs.mtime_ns:
+        mtime = mtime.replace(microsecond=attrs.mtime_ns // 1000)
+    name = path.rstrip("/").rsplit("/", 1)[-1]
+    return RemoteEntry(name=name, path=path, size=attrs.size or 0, mtime=mtime, is_dir=is_dir)
+
+
+# -- local file I/O: module functions so tests can inject ENOSPC/EACCES --------
+
+
+def _open_local(path: Path, offset: int) -> BinaryIO:
+    """Open the ``.part`` file positioned at ``offset``, dropping anything beyond it."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
+        local = os.fdopen(fd, "wb", buffering=0)
+        local.truncate(offset)
+        local.seek(offset)
+        return local
+    except OSError as exc:
+        raise local_error(exc, path) from None
+
+
+def _write(local: BinaryIO, data: bytes, path: Path) -> None:
+    try:
+        view = memoryview(data)
+        while view:
+            written = local.write(view)
+            view = view[written or 0 :]
+    except OSError as exc:
+        raise local_error(exc, path) from None
+
+
+def _close_local(local: BinaryIO, path: Path) -> None:
+    try:
+        local.close()
+    except OSError as exc:
+        raise local_error(exc, path) from None
+
+
+def local_error(exc: OSError, path: Path) -> LocalWriteError:
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return LocalWriteError(f"The disk holding {path.parent} is full; free some space and fetch again to resume.")
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return LocalWriteError(f"ettui may not write to {path.parent}; choose another destination or fix its permissions.")
+    return LocalWriteError(f"Writing {path} failed: {exc.strerror or exc}.")
+
+
+class ProgressMeter:
+    """Turns byte counts into throttled ``Progress`` callbacks with a smoothed rate.
+
+    At most one callback per ``interval`` seconds (plus a final one), so a fast
+    transfer cannot flood a UI. The rate is an exponential moving average over
+    those intervals, which keeps the ETA from jumping with every burst.
+    """
+
+    def __init__(
+        self,
+        total: int,
+        start: int,
+        callback: ProgressCallback | None,
+        *,
+        interval: float = 0.1,
+        smoothing: float = 0.3,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.total = total
+        self._callback = callback
+        self._interval = interval
+        self._alpha = smoothing
+        self._clock = clock
+        self._last_time = clock()
+        self._last_done = start
+        self.rate = 0.0
+
+    def update(self, done: int) -> None:
+        """Record progress; calls back only when ``interval`` has passed."""
+        if self._callback is None:
+            return
+        now = self._clock()
+        elapsed = now - self._last_time
+        if elapsed < self._interval:
+            return
+        self._sample(done, now, elapsed)
+        self._callback(Progress(done, self.total, self.rate))
+
+    def finish(self, done: int) -> None:
+        """The final callback, always sent."""
+        if self._callback is None:
+            return
+        now = self._clock()
+        elapsed = now - self._last_time
+        if elapsed > 0 and done > self._last_done:
+            self._sample(done, now, elapsed)
+        self._callback(Progress(done, self.total, self.rate))
+
+    def _sample(self, done: int, now: float, elapsed: float) -> None:
+        instant = (done - self._last_done) / elapsed if elapsed > 0 else 0.0
+        self.rate = instant if self.rate == 0 else self._alpha * instant + (1 - self._alpha) * self.rate
+        self._last_time, self._last_done = now, done
