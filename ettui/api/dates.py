@@ -47,9 +47,12 @@ def parse_date(text: str, today: date, *, param: str | None = None) -> date:
     if match := _RELATIVE.fullmatch(cleaned):
         count, unit = int(match.group(1)), match.group(2)
         try:
-            return today - timedelta(days=count * (7 if unit == "w" else 1))
+            resolved = today - timedelta(days=count * (7 if unit == "w" else 1))
         except OverflowError:
-            raise ValidationError(f"{label} {text.strip()!r} reaches too far back; use a smaller number.", param=param) from None
+            resolved = date.min
+        if resolved.year < _MIN_YEAR:
+            raise ValidationError(f"{label} {text.strip()!r} reaches too far back; use a smaller number.", param=param)
+        return resolved
     if match := _US.fullmatch(cleaned):
         month, day, year_text = match.groups()
         if len(year_text) != 4:
