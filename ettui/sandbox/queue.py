@@ -1,0 +1,284 @@
+"""The sandbox's job queue: batch IDs, the status state machine, output files.
+
+A job's status is a function of the sandbox clock: ``Scheduled`` for
+``scheduled_seconds`` after submission, then ``Processing`` for
+``processing_seconds``, then ``Complete`` (or ``Error`` for a deterministic
+share of jobs). Moving the clock (``ScaledClock.advance``) moves every job.
+
+The output zip is written in a worker thread the first time a job is seen past
+its processing time (by an inquiry or the sandbox's ticker); until the file is
+fully in place the job still reads ``Processing``. The zip is written under a
+temporary name outside the served tree and renamed into the drop, so an SFTP
+client never sees half a file. Its mtime is the nominal completion time on the
+sandbox clock, which is what the retention sweep measures from.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from ettui.sandbox.clock import ScaledClock
+from ettui.sandbox.data import OutputRequest, write_zip
+from ettui.sandbox.faults import Faults
+
+SCHEDULED = "Scheduled"
+PROCESSING = "Processing"
+COMPLETE = "Complete"
+ERROR = "Error"
+
+FIRST_BATCH_ID = 552210
+ERROR_MESSAGE = "The export failed; contact ExactTarget Support."
+
+
+@dataclass
+class SandboxBatch:
+    """One accepted request and where it stands."""
+
+    batch_id: int
+    kind: str
+    params: dict[str, str]
+    status: str
+    member_id: str
+    folder: str
+    """Drop-relative folder of the output, ``/``, ``/<member id>`` or e.g. ``/Export``."""
+    submitted_at: datetime
+    due_at: datetime
+    """When processing ends on the sandbox clock (the file's timestamp and mtime)."""
+    file_name: str | None = None
+    """Known from submission (the name is fixed then) but reported only once Complete."""
+    error_message: str | None = None
+    completed_at: datetime | None = None
+    records: int | None = None
+    target_bytes: int | None = None
+    will_fail: bool = False
+    records_written: int | None = None
+
+    @property
+    def path(self) -> str:
+        """Drop-relative path of the output file, e.g. ``/bulkasync_..._1.zip``."""
+        folder = self.folder.rstrip("/")
+        return f"{folder}/{self.file_name}"
+
+
+@dataclass
+class QueueSettings:
+    """How the queue behaves; the sandbox fills it from its options."""
+
+    drop_dir: Path
+    work_dir: Path
+    """Where zips are written before the rename; must be on the drop's file system."""
+    seed: int = 1
+    member_id: str = "10012345"
+    multi_account: bool = False
+    scheduled_seconds: float = 4.0
+    processing_seconds: float = 8.0
+    records: int = 200
+    record_bytes: int | None = None
+
+
+class SandboxQueue:
+    """Accepts jobs, moves them through their states and writes their output."""
+
+    def __init__(self, settings: QueueSettings, clock: ScaledClock, faults: Faults) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.faults = faults
+        self._batches: dict[int, SandboxBatch] = {}
+        self._pending: dict[int, asyncio.Future[int]] = {}
+        self._next_id = FIRST_BATCH_ID + (settings.seed % 1000) * 1000
+        # Jobs not yet terminal, so the ticker does not scan finished ones.
+        self._open: set[int] = set()
+
+    def __len__(self) -> int:
+        return len(self._batches)
+
+    def submit(
+        self,
+        kind: str,
+        params: Mapping[str, str],
+        *,
+        member_id: str,
+        folder: str,
+        output_name: str | None = None,
+        records: int | None = None,
+    ) -> SandboxBatch:
+        """Accept a job; it starts ``Scheduled``.
+
+        ``folder`` is drop-relative (``/`` for the bulk-async root). With
+        multi-account settings and the root folder, the file goes into the
+        member-ID subfolder, as the vendor does for multi-account logins.
+        ``output_name`` fixes the file name (SOAP extracts name their file).
+        """
+        batch_id = self._next_id
+        self._next_id += 1
+        now = self.clock.now()
+        due = now + timedelta(seconds=self.settings.scheduled_seconds + self.settings.processing_seconds)
+        folder = "/" + folder.strip("/")
+        if folder == "/" and self.settings.multi_account:
+            folder = f"/{member_id}"
+        name = output_name or f"bulkasync_{member_id}_{due.strftime('%Y%m%d%H%M%S')}{due.microsecond // 1000:03d}_1.zip"
+        draw = random.Random(f"{self.settings.seed}:{batch_id}:error").random()
+        batch = SandboxBatch(
+            batch_id=batch_id,
+            kind=kind,
+            params=dict(params),
+            status=SCHEDULED,
+            member_id=member_id,
+            folder=folder,
+            submitted_at=now,
+            due_at=due,
+            file_name=name,
+            records=records,
+            will_fail=draw < self.faults.error_share,
+        )
+        self._batches[batch_id] = batch
+        self._open.add(batch_id)
+        return batch
+
+    def get(self, batch_id: int) -> SandboxBatch | None:
+        """The job with its status brought up to the clock; None when unknown.
+
+        Called from the event loop; it may start the job's file writer thread
+        but never blocks on disk.
+        """
+        batch = self._batches.get(batch_id)
+        if batch is not None and batch_id in self._open:
+            self._refresh(batch, self.clock.now())
+        return batch
+
+    def all(self) -> list[SandboxBatch]:
+        """Every job, oldest first."""
+        return list(self._batches.values())
+
+    def refresh_all(self) -> None:
+        """Bring every open job up to the clock (the sandbox's ticker calls this)."""
+        now = self.clock.now()
+        for batch_id in list(self._open):
+            self._refresh(self._batches[batch_id], now)
+
+    async def settle(self) -> None:
+        """Refresh every job and wait until every started file write has finished.
+
+        Tests call this after ``clock.advance`` instead of sleeping.
+        """
+        self.refresh_all()
+        await self.settle_writes()
+
+    async def settle_writes(self) -> None:
+        """Wait for every file write already started (no new ones)."""
+        while self._pending:
+            await asyncio.gather(*self._pending.values(), return_exceptions=True)
+            await asyncio.sleep(0)  # let the done-callbacks run
+
+    # ------------------------------------------------------------ internals
+
+    def _refresh(self, batch: SandboxBatch, now: datetime) -> None:
+        scheduled_end = batch.submitted_at + timedelta(seconds=self.settings.scheduled_seconds)
+        if now < scheduled_end:
+            batch.status = SCHEDULED
+            return
+        if now < batch.due_at:
+            batch.status = PROCESSING
+            return
+        if batch.will_fail:
+            batch.status = ERROR
+            batch.error_message = ERROR_MESSAGE
+            batch.completed_at = batch.due_at
+            self._open.discard(batch.batch_id)
+            return
+        batch.status = PROCESSING
+        if batch.batch_id not in self._pending:
+            self._start_write(batch)
+
+    def _start_write(self, batch: SandboxBatch) -> None:
+        assert batch.file_name is not None
+        request = OutputRequest(
+            kind=batch.kind,
+            params=batch.params,
+            batch_id=batch.batch_id,
+            member_id=batch.member_id,
+            seed=self.settings.seed,
+            completed_at=batch.due_at,
+            member_name=batch.file_name.rsplit(".", 1)[0] + ".xml",
+            records=batch.records if batch.records is not None else (
+                None if self.settings.record_bytes else self.settings.records),
+            target_bytes=None if batch.records is not None else self.settings.record_bytes,
+        )
+        target = self.settings.drop_dir / batch.folder.strip("/") / batch.file_name
+        temp = self.settings.work_dir / f".{batch.batch_id}.zip.tmp"
+        loop = asyncio.get_running_loop()
+        future = loop.run_in_executor(None, _write_atomically, request, temp, target, batch.due_at)
+        self._pending[batch.batch_id] = future
+
+        def done(fut: asyncio.Future[int]) -> None:
+            self._pending.pop(batch.batch_id, None)
+            if fut.cancelled():
+                return
+            error = fut.exception()
+            if error is not None:
+                # A disk problem is the sandbox's own failure: report it as the vendor would.
+                batch.status = ERROR
+                batch.error_message = f"{ERROR_MESSAGE} ({error.__class__.__name__})"
+            else:
+                batch.status = COMPLETE
+                batch.records_written = fut.result()
+            batch.completed_at = batch.due_at
+            self._open.discard(batch.batch_id)
+
+        future.add_done_callback(done)
+
+
+def _write_atomically(request: OutputRequest, temp: Path, target: Path, mtime: datetime) -> int:
+    """Write the zip under ``temp``, stamp its mtime, then rename it into place."""
+    temp.parent.mkdir(parents=True, exist_ok=True)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        count = write_zip(temp, request)
+        stamp = mtime.timestamp()
+        os.utime(temp, (stamp, stamp))
+        os.replace(temp, target)
+    finally:
+        temp.unlink(missing_ok=True)
+    return count
+
+
+@dataclass
+class RetentionPolicy:
+    """How long drop files live, on the sandbox clock."""
+
+    hours: float = 72.0
+    export_hours: float = 504.0
+    """Files under ``/Export`` (the Enhanced FTP extract folder) live 21 days."""
+    export_folder: str = "Export"
+
+
+def sweep(drop_dir: Path, now: datetime, policy: RetentionPolicy) -> list[str]:
+    """Delete drop files whose mtime is older than the retention; return their drop paths.
+
+    Symlinks are never followed or removed (the sandbox makes none; a test
+    may plant one).
+    """
+    removed: list[str] = []
+    now_ts = now.timestamp()
+    for dirpath, _dirs, files in os.walk(drop_dir):
+        rel_dir = Path(dirpath).relative_to(drop_dir)
+        top = rel_dir.parts[0] if rel_dir.parts else ""
+        limit = (policy.export_hours if top == policy.export_folder else policy.hours) * 3600
+        for name in files:
+            path = Path(dirpath) / name
+            try:
+                info = path.lstat()
+            except FileNotFoundError:
+                continue
+            if path.is_symlink():
+                continue
+            if now_ts - info.st_mtime > limit:
+                path.unlink(missing_ok=True)
+                removed.append("/" + (rel_dir / name).as_posix())
+    return removed
