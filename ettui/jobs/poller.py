@@ -1,0 +1,459 @@
+"""Adaptive polling of one profile's live jobs, politely, with every transition as an event.
+
+Schedule. Each live job has its own next poll. The first poll comes ``initial``
+seconds after submission; every poll that finds the status unchanged doubles
+the job's interval up to ``cap``; a status change resets it to ``initial``.
+Every delay is multiplied by a uniform random factor in ``[1 - jitter,
+1 + jitter]`` (then clamped to ``cap``) so jobs submitted together do not
+poll in lock-step. The next poll time is written to the store
+(``next_poll_at``), so a restarted ettui resumes the schedule instead of
+polling everything at once; the interval is recovered as
+``next_poll_at - last_poll_at``.
+
+Failures. Transient errors (``ettui.errors.TRANSIENT``: connection failures,
+unreadable replies, throttling) never change a job's status: they are stored as
+``last_error`` and the job's interval doubles as if nothing had changed. A
+non-transient ``ServiceError`` (e.g. an unknown batch ID, refused login) is
+stored the same way and the job drops to the ``cap`` interval; it is kept, not
+dropped, because the user may fix the cause. Only the service saying
+``Error`` makes a job Error.
+
+Throttling. HTTP 500 (``ThrottledError``) means the service is busy *for the
+whole account*, so the whole profile pauses, not just the job that got it: no
+request of this profile starts until the pause ends. The pause starts at
+``initial`` and doubles on each further 500, up to ``cap``; the first reply
+that is not a 500 ends the escalation. Several requests that were already in
+flight when the first 500 came back count as one throttle, so eight parallel
+500s do not jump straight to the cap. ``poll_now`` lifts the current pause
+(the user asked; a further 500 pauses again, twice as long).
+
+Concurrency. A semaphore limits requests in flight (``concurrency``, or a
+semaphore shared by several pollers for a limit across profiles).
+
+Pause. ``pause()`` stops every request of this profile, poll-now included,
+until ``resume()``; in-flight requests finish.
+
+Store calls run in worker threads so a busy SQLite lock (another ettui
+process writing) never stalls the event loop. Time comes only from the
+injected clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from ettui.api.base import BatchApi
+from ettui.clock import Clock
+from ettui.errors import TRANSIENT, EttuiError, ThrottledError
+from ettui.jobs.store import JobStore
+from ettui.model import Inquiry, Job, JobStatus
+
+log = logging.getLogger(__name__)
+
+EventKind = Literal["submitted", "status", "polled", "error", "throttled", "paused", "resumed"]
+
+
+@dataclass(frozen=True)
+class JobEvent:
+    """Something happened to a job (or to the whole poller, when ``job`` is None).
+
+    Kinds: ``submitted`` (``track``), ``status`` (the status changed;
+    ``previous`` holds the old one), ``polled`` (answered, unchanged),
+    ``error`` (the poll failed; the job keeps its status), ``throttled`` (an
+    HTTP 500: the profile pauses), ``paused`` / ``resumed`` (``job`` is None).
+    """
+
+    kind: EventKind
+    job: Job | None = None
+    previous: JobStatus | None = None
+    error: EttuiError | None = None
+
+
+@dataclass
+class _Slot:
+    """One live job's place in the schedule."""
+
+    job: Job
+    due: datetime
+    interval: float
+    """The delay (before jitter) that led to ``due``; the next one doubles it."""
+    in_flight: bool = False
+
+
+class Poller:
+    """Polls one profile's live jobs with back-off, jitter, throttling and a concurrency limit.
+
+    Args:
+        store: Where jobs, statuses and the schedule are kept.
+        api: The profile's ``BatchApi``; only ``inquire`` is used.
+        profile: The profile whose live jobs this poller owns.
+        clock: The only source of time (``ManualClock`` in tests).
+        initial: Seconds before a job's first poll, and after each status change.
+        cap: The longest interval between polls of a job, and the longest throttle pause.
+        concurrency: Requests in flight at most (ignored when ``semaphore`` is given).
+        jitter: Each delay is scaled by a random factor in ``[1 - jitter, 1 + jitter]``.
+        rng: Random source for the jitter (seed it in tests).
+        semaphore: Share one limit across several profiles' pollers.
+    """
+
+    def __init__(
+        self,
+        store: JobStore,
+        api: BatchApi,
+        profile: str,
+        *,
+        clock: Clock,
+        initial: float = 5.0,
+        cap: float = 300.0,
+        concurrency: int = 8,
+        jitter: float = 0.1,
+        rng: random.Random | None = None,
+        semaphore: asyncio.Semaphore | None = None,
+    ) -> None:
+        if initial <= 0 or cap < initial:
+            raise ValueError("poll intervals need 0 < initial <= cap")
+        if concurrency < 1:
+            raise ValueError("poll concurrency must be at least 1")
+        if not 0 <= jitter < 1:
+            raise ValueError("poll jitter must be in [0, 1)")
+        self.store = store
+        self.api = api
+        self.profile = profile
+        self.clock = clock
+        self.initial = initial
+        self.cap = cap
+        self.concurrency = concurrency
+        self.jitter = jitter
+        self._rng = rng or random.Random()
+        self._semaphore = semaphore or asyncio.Semaphore(concurrency)
+        self._slots: dict[int, _Slot] = {}
+        self._subscribers: list[Callable[[JobEvent], None]] = []
+        self._paused = False
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[bool]] = set()
+        # Store sync: on first use, on poll_now(), and every ``cap`` seconds, to
+        # pick up jobs other ettui processes submitted.
+        self._synced_at: datetime | None = None
+        self._resync = True
+        self._forced: set[int] = set()
+        # Profile-wide throttle: pause length (0 = not throttled), end, and a
+        # generation so requests already in flight do not escalate it again.
+        self._throttle_interval = 0.0
+        self._throttle_until: datetime | None = None
+        self._throttle_gen = 0
+
+    # -- observation --------------------------------------------------------
+
+    @property
+    def paused(self) -> bool:
+        """True between ``pause()`` and ``resume()``."""
+        return self._paused
+
+    @property
+    def throttled_until(self) -> datetime | None:
+        """When the current profile-wide throttle pause ends, if one is on."""
+        until = self._throttle_until
+        return until if until is not None and self.clock.now() < until else None
+
+    def schedule(self) -> dict[int, datetime]:
+        """Job id to next poll time, for every job this poller is watching."""
+        return {job_id: slot.due for job_id, slot in self._slots.items()}
+
+    def subscribe(self, callback: Callable[[JobEvent], None]) -> Callable[[], None]:
+        """Call ``callback`` (on the event loop) for every event; returns the unsubscribe function."""
+        self._subscribers.append(callback)
+
+        def unsubscribe() -> None:
+            with contextlib.suppress(ValueError):
+                self._subscribers.remove(callback)
+
+        return unsubscribe
+
+    def _emit(self, event: JobEvent) -> None:
+        for callback in list(self._subscribers):
+            try:
+                callback(event)
+            except Exception:  # a broken listener must not stop polling
+                log.exception("job event listener failed on %s", event.kind)
+
+    # -- control ------------------------------------------------------------
+
+    def track(self, job: Job) -> None:
+        """Add a just-submitted job to the schedule (first poll after ``initial``) and announce it."""
+        if job.profile == self.profile and not job.terminal and job.id not in self._slots:
+            due = self.clock.now() + timedelta(seconds=self._delay(self.initial))
+            self._slots[job.id] = _Slot(replace(job, next_poll_at=due), due, self.initial)
+            self._wake.set()
+        self._emit(JobEvent("submitted", job))
+
+    def poll_now(self, job_id: int | None = None) -> None:
+        """Poll one job (or every live job, re-reading the store) as soon as possible.
+
+        Lifts a throttle pause but not ``pause()``.
+        """
+        if job_id is None:
+            self._resync = True
+            for slot in self._slots.values():
+                self._force(slot)
+        elif job_id in self._slots:
+            self._force(self._slots[job_id])
+        else:
+            # Perhaps submitted by another process: look for it in the store.
+            self._forced.add(job_id)
+            self._resync = True
+        self._throttle_until = None
+        self._wake.set()
+
+    def _force(self, slot: _Slot) -> None:
+        slot.due = min(slot.due, self.clock.now())
+
+    def pause(self) -> None:
+        """Stop sending requests for this profile until ``resume()``."""
+        if not self._paused:
+            self._paused = True
+            self._emit(JobEvent("paused"))
+            self._wake.set()
+
+    def resume(self) -> None:
+        """Start polling again; whatever fell due meanwhile is polled at once."""
+        if self._paused:
+            self._paused = False
+            self._emit(JobEvent("resumed"))
+            self._wake.set()
+
+    def start(self) -> None:
+        """Run the polling loop as a task on the running event loop (no-op if running)."""
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self.run(), name=f"poller:{self.profile}")
+
+    async def stop(self) -> None:
+        """Stop the loop and wait for it; requests in flight are cancelled."""
+        task, self._task = self._task, None
+        pending: list[asyncio.Task[Any]] = [*self._tasks, *([task] if task is not None else [])]
+        for each in pending:
+            each.cancel()
+        for each in pending:
+            with contextlib.suppress(asyncio.CancelledError):
+                await each
+
+    # -- the loop -----------------------------------------------------------
+
+    async def run(self) -> None:
+        """Start polls as jobs fall due, then sleep until the next is due or something wakes us.
+
+        Polls run as their own tasks, so one slow request (a read timeout)
+        never holds back jobs that fall due meanwhile.
+        """
+        while True:
+            self._wake.clear()  # before launching, so a poll_now meanwhile is not lost
+            try:
+                await self._launch_due()
+            except Exception:
+                # Most likely the store (disk full, locked for too long). Keep
+                # the loop alive; try again after a polite pause.
+                log.exception("polling profile %s failed", self.profile)
+                await self._sleep_or_wake(self.initial)
+                continue
+            await self._sleep_or_wake(self._next_delay())
+
+    def _next_delay(self) -> float | None:
+        """Seconds until the loop has work again; None to wait only for a wake-up."""
+        if self._paused:
+            return None
+        now = self.clock.now()
+        targets = [(self._synced_at or now) + timedelta(seconds=self.cap)]
+        targets += [slot.due for slot in self._slots.values() if not slot.in_flight]
+        if any(slot.in_flight for slot in self._slots.values()):
+            # A poll in flight reschedules its job no sooner than this.
+            targets.append(now + timedelta(seconds=self.initial * (1 - self.jitter)))
+        target = min(targets)
+        if self._throttle_until is not None and self._throttle_until > target:
+            target = self._throttle_until
+        return max(0.0, (target - now).total_seconds())
+
+    async def _sleep_or_wake(self, delay: float | None) -> None:
+        """Race the clock's sleep against the wake event (poll_now, track, pause, resume)."""
+        if self._wake.is_set():
+            return
+        if delay is not None and delay <= 0:
+            await asyncio.sleep(0)
+            return
+        waiters: list[asyncio.Future[object]] = [asyncio.ensure_future(self._wake.wait())]
+        if delay is not None:
+            waiters.append(asyncio.ensure_future(self.clock.sleep(delay)))
+        try:
+            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
+
+    async def sweep_once(self) -> int:
+        """Poll every live job that is due now, once, within the concurrency limit.
+
+        Returns how many requests were sent. Nothing is sent while paused or
+        throttled (a 500 during the sweep stops the requests not yet sent).
+        """
+        tasks = await self._launch_due()
+        return sum(await asyncio.gather(*tasks))
+
+    async def _launch_due(self) -> list[asyncio.Task[bool]]:
+        """Start a poll task for every due job not already in flight."""
+        if self._paused:
+            return []
+        await self._sync_if_needed()
+        now = self.clock.now()
+        if self._throttled(now):
+            return []
+        due = sorted((s for s in self._slots.values() if s.due <= now and not s.in_flight), key=lambda s: s.due)
+        tasks = []
+        for slot in due:
+            slot.in_flight = True
+            task = asyncio.ensure_future(self._poll_slot(slot))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+            tasks.append(task)
+        return tasks
+
+    def _throttled(self, now: datetime) -> bool:
+        return self._throttle_until is not None and now < self._throttle_until
+
+    def _delay(self, interval: float) -> float:
+        """``interval`` with jitter, never above the cap."""
+        factor = self._rng.uniform(1 - self.jitter, 1 + self.jitter) if self.jitter else 1.0
+        return min(self.cap, interval * factor)
+
+    async def _sync_if_needed(self) -> None:
+        now = self.clock.now()
+        stale = self._synced_at is None or now - self._synced_at >= timedelta(seconds=self.cap)
+        if not (self._resync or stale):
+            return
+        self._resync = False
+        self._synced_at = now
+        known = set(self._slots)  # a job tracked while we read is not "gone"
+        live = await asyncio.to_thread(self.store.live, self.profile)
+        live_ids = {job.id for job in live}
+        for job in live:
+            if job.id not in self._slots:
+                self._slots[job.id] = self._resume_slot(job, now)
+        for job_id in [i for i in known - live_ids if i in self._slots and not self._slots[i].in_flight]:
+            del self._slots[job_id]  # finished elsewhere (another process polled it)
+        for job_id in self._forced & self._slots.keys():
+            self._force(self._slots[job_id])
+        self._forced.clear()
+
+    def _resume_slot(self, job: Job, now: datetime) -> _Slot:
+        """A slot for a job found in the store: keep its persisted schedule."""
+        interval = self.initial
+        if job.next_poll_at is not None and job.last_poll_at is not None:
+            persisted = (job.next_poll_at - job.last_poll_at).total_seconds()
+            interval = min(self.cap, max(self.initial, persisted))
+        # Never polled (e.g. submitted by a CLI that has exited): poll now.
+        due = job.next_poll_at or now
+        return _Slot(job, due, interval)
+
+    # -- one poll -----------------------------------------------------------
+
+    async def _poll_slot(self, slot: _Slot) -> bool:
+        try:
+            async with self._semaphore:
+                # Re-check: a pause, a throttle or completion may have come
+                # while this job waited for a free request slot.
+                if self._paused or self._throttled(self.clock.now()) or slot.job.id not in self._slots:
+                    return False
+                try:
+                    await self._poll(slot)
+                except Exception as exc:
+                    # The store failed to record the outcome. Keep the job and
+                    # try it again later rather than hammering.
+                    log.exception("recording a poll of batch %s failed", slot.job.batch_id)
+                    slot.due = self.clock.now() + timedelta(seconds=self.cap)
+                    error = EttuiError(f"Could not record the status of batch {slot.job.batch_id}: {exc}.")
+                    self._emit(JobEvent("error", slot.job, error=error))
+                return True
+        finally:
+            slot.in_flight = False
+
+    async def _poll(self, slot: _Slot) -> None:
+        job = slot.job
+        generation = self._throttle_gen
+        try:
+            inquiry = await self.api.inquire(job.batch_id)
+        except ThrottledError as exc:
+            await self._on_throttled(slot, exc, generation)
+        except TRANSIENT as exc:
+            await self._on_error(slot, exc, min(self.cap, slot.interval * 2))
+        except EttuiError as exc:
+            await self._on_error(slot, exc, self.cap)
+        except Exception as exc:  # a bug in a client must not kill polling
+            log.exception("inquiring batch %s failed unexpectedly", job.batch_id)
+            error = EttuiError(f"Checking batch {job.batch_id} failed unexpectedly: {exc}.")
+            await self._on_error(slot, error, self.cap)
+        else:
+            await self._on_inquiry(slot, inquiry, generation)
+
+    async def _on_inquiry(self, slot: _Slot, inquiry: Inquiry, generation: int) -> None:
+        at = self.clock.now()
+        previous = slot.job.status
+        job_id = slot.job.id
+        # Draw both possible delays here, on the loop, so a seeded rng gives
+        # the same schedule whichever way the thread pool interleaves.
+        on_change = (self.initial, self._delay(self.initial))
+        unchanged_interval = min(self.cap, slot.interval * 2)
+        unchanged = (unchanged_interval, self._delay(unchanged_interval))
+
+        def record() -> tuple[Job, bool, float, datetime | None]:
+            # One thread hop for both writes: this runs once per poll per job.
+            job, changed = self.store.record_status(
+                job_id,
+                inquiry.status,
+                inquiry.status_raw,
+                at,
+                file_name=inquiry.file_name,
+                message=inquiry.message,
+            )
+            interval, delay = on_change if changed else unchanged
+            next_at = None if job.terminal else at + timedelta(seconds=delay)
+            error = inquiry.message if job.status is JobStatus.ERROR else None
+            self.store.record_poll(job_id, at=at, next_at=next_at, error=error)
+            return replace(job, last_poll_at=at, next_poll_at=next_at, last_error=error), changed, interval, next_at
+
+        job, changed, interval, next_at = await asyncio.to_thread(record)
+        if generation == self._throttle_gen:
+            # The service answered a request sent after the last 500: not busy now.
+            self._throttle_interval = 0.0
+        if next_at is None:
+            self._slots.pop(job_id, None)  # terminal: never polled again
+        else:
+            slot.job, slot.interval, slot.due = job, interval, next_at
+        self._emit(JobEvent("status", job, previous=previous) if changed else JobEvent("polled", job))
+
+    async def _on_error(self, slot: _Slot, error: EttuiError, interval: float) -> None:
+        job = await self._record_failure(slot, error, interval)
+        self._emit(JobEvent("error", job, error=error))
+
+    async def _on_throttled(self, slot: _Slot, error: ThrottledError, generation: int) -> None:
+        now = self.clock.now()
+        if generation == self._throttle_gen:
+            # First 500 since the last escalation: pause the profile, longer each time.
+            self._throttle_gen += 1
+            self._throttle_interval = min(self.cap, self._throttle_interval * 2) or self.initial
+            until = now + timedelta(seconds=self._delay(self._throttle_interval))
+            self._throttle_until = max(until, self._throttle_until or until)
+        job = await self._record_failure(slot, error, min(self.cap, slot.interval * 2))
+        self._emit(JobEvent("throttled", job, error=error))
+
+    async def _record_failure(self, slot: _Slot, error: EttuiError, interval: float) -> Job:
+        at = self.clock.now()
+        next_at = at + timedelta(seconds=self._delay(interval))
+        await asyncio.to_thread(self.store.record_poll, slot.job.id, at=at, next_at=next_at, error=error.message)
+        slot.job = replace(slot.job, last_poll_at=at, next_poll_at=next_at, last_error=error.message)
+        slot.interval, slot.due = interval, next_at
+        return slot.job
