@@ -1,0 +1,199 @@
+"""Write an output file's rows as CSV or JSON Lines, and format a preview table.
+
+Exports stream: memory stays constant whatever the file size, and the
+destination appears only complete (written to a temp file beside it, then
+``os.replace``), so a crash or a full disk never leaves a half file that looks
+finished.
+
+**Columns found late (CSV).** The header must come first, but a column may first
+appear in row 900,000. Two full passes would double the parse, the dominant cost;
+instead the export holds the first ``HEADER_AFTER`` rows in memory (bounded),
+writes the header with the columns known by then, and streams the rest. Real
+files show every column in the first record, so that is the only pass. If a
+column does show up later, the rows keep their positions (a column's index never
+changes), and at the end the temp file is rewritten once with the full header
+and every short row padded: still constant memory, and the cost is paid only by
+files that need it.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import unicodedata
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import IO
+
+from ettui.output.reader import OutputError, OutputReader
+
+HEADER_AFTER = 1000
+"""Rows read before the CSV header is written (so early late-columns cost nothing)."""
+
+WRITE_BATCH = 2000
+"""Rows handed to ``csv.writer.writerows`` at once (fewer Python-level calls)."""
+
+
+def _temp_beside(dest: Path, tag: str = "") -> Path:
+    """A temp path in the destination's folder, so ``os.replace`` is atomic."""
+    return dest.with_name(f".{dest.name}.{os.getpid()}{tag}.part")
+
+
+def _write_error(dest: Path, exc: OSError) -> OutputError:
+    reason = exc.strerror or str(exc)
+    return OutputError(f"Could not write {dest}: {reason}; free some space or choose another folder.")
+
+
+def _padded(rows: Iterable[list[str | None]], width: int) -> Iterator[list[str | None]]:
+    """Rows made exactly ``width`` long (short rows predate columns seen later)."""
+    for row in rows:
+        if len(row) < width:
+            row = row + [None] * (width - len(row))
+        yield row
+
+
+def export_csv(reader: OutputReader, dest: Path) -> int:
+    """Write every row of ``reader`` to ``dest`` as CSV with a header; return the row count.
+
+    Raises:
+        OutputError: the source cannot be read or ``dest`` cannot be written;
+            ``dest`` is then left untouched.
+    """
+    dest = Path(dest)
+    temp = _temp_beside(dest)
+    rows_written = 0
+    try:
+        with open(temp, "w", newline="", encoding="utf-8") as out:
+            writer = csv.writer(out)
+            values = reader.iter_values()
+            head: list[list[str | None]] = []
+            for row in values:
+                head.append(row)
+                if len(head) >= HEADER_AFTER:
+                    break
+            header = reader.columns
+            writer.writerow(header)
+            writer.writerows(_padded(head, len(header)))
+            rows_written = len(head)
+            del head
+            batch: list[list[str | None]] = []
+            for row in values:
+                batch.append(row)
+                if len(batch) >= WRITE_BATCH:
+                    writer.writerows(batch)
+                    rows_written += len(batch)
+                    batch = []
+            writer.writerows(batch)
+            rows_written += len(batch)
+        final_columns = reader.columns
+        if len(final_columns) > len(header):
+            _rewrite_header(temp, dest, final_columns)
+        os.replace(temp, dest)
+    except OSError as exc:
+        temp.unlink(missing_ok=True)
+        raise _write_error(dest, exc) from exc
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+    return rows_written
+
+
+def _rewrite_header(temp: Path, dest: Path, columns: list[str]) -> None:
+    """Replace ``temp``'s header with ``columns`` and pad its rows (the rare late-column case)."""
+    second = _temp_beside(dest, ".wide")
+    try:
+        with open(temp, newline="", encoding="utf-8") as old, open(second, "w", newline="", encoding="utf-8") as new:
+            rows = csv.reader(old)
+            next(rows, None)
+            writer = csv.writer(new)
+            writer.writerow(columns)
+            width = len(columns)
+            writer.writerows(r + [""] * (width - len(r)) if len(r) < width else r for r in rows)
+        os.replace(second, temp)
+    except BaseException:
+        second.unlink(missing_ok=True)
+        raise
+
+
+def export_jsonl(reader: OutputReader, dest: Path) -> int:
+    """Write every row of ``reader`` to ``dest`` as one JSON object per line; return the count.
+
+    A row holds only the columns its record has, so late columns need no second pass.
+
+    Raises:
+        OutputError: the source cannot be read or ``dest`` cannot be written.
+    """
+    dest = Path(dest)
+    temp = _temp_beside(dest)
+    rows_written = 0
+    try:
+        with open(temp, "w", encoding="utf-8", newline="\n") as out:
+            rows_written = _write_jsonl(reader, out)
+        os.replace(temp, dest)
+    except OSError as exc:
+        temp.unlink(missing_ok=True)
+        raise _write_error(dest, exc) from exc
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+    return rows_written
+
+
+def _write_jsonl(reader: OutputReader, out: IO[str]) -> int:
+    encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+    count = 0
+    for batch in reader.batches(WRITE_BATCH):
+        out.write("".join(encode(row) + "\n" for row in batch))
+        count += len(batch)
+    return count
+
+
+# ------------------------------------------------------------------- table
+
+
+def _cell_width(text: str) -> int:
+    """Terminal columns ``text`` takes (wide East-Asian characters count double)."""
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def _fit(text: str, width: int) -> str:
+    """``text`` on one line, cut to ``width`` columns with an ellipsis, padded to ``width``."""
+    text = " ".join(text.split()) if any(c in text for c in "\r\n\t") else text
+    if _cell_width(text) > width:
+        out, used = [], 0
+        for ch in text:
+            w = _cell_width(ch)
+            if used + w > width - 1:
+                break
+            out.append(ch)
+            used += w
+        text = "".join(out) + "…"
+    return text + " " * (width - _cell_width(text))
+
+
+def format_table(rows: Sequence[dict[str, str]], columns: Sequence[str], width: int = 100) -> str:
+    """Plain-text table of ``rows`` for ``ettui preview --format table``.
+
+    Columns get their content's width, capped; when the total exceeds ``width``
+    the widest columns shrink first and cells are cut with "…". Missing cells
+    are blank.
+    """
+    gap = "  "
+    if not columns:
+        return "(no columns)\n"
+    widths = [_cell_width(c) for c in columns]
+    for row in rows:
+        for i, name in enumerate(columns):
+            widths[i] = max(widths[i], min(_cell_width(row.get(name, "")), 60))
+    budget = max(width - len(gap) * (len(columns) - 1), 3 * len(columns))
+    while sum(widths) > budget:
+        widest = max(range(len(widths)), key=widths.__getitem__)
+        if widths[widest] <= 3:
+            break
+        widths[widest] -= 1
+    lines = [gap.join(_fit(c, w) for c, w in zip(columns, widths)).rstrip()]
+    lines.append(gap.join("-" * w for w in widths))
+    for row in rows:
+        lines.append(gap.join(_fit(row.get(c, ""), w) for c, w in zip(columns, widths)).rstrip())
+    return "\n".join(lines) + "\n"
