@@ -55,7 +55,7 @@ BLOCK_SIZE = 256 * 1024
 MAX_REQUESTS = 64
 """SFTP reads kept in flight. 64 x 256 KiB covers a 50 ms RTT at ~300 MB/s."""
 
-WINDOW = 64 * 1024 * 1024
+WINDOW = 32 * 1024 * 1024
 """SSH channel window: at least ``BLOCK_SIZE * MAX_REQUESTS`` so the server never stalls."""
 
 MAX_PKTSIZE = 256 * 1024
@@ -187,6 +187,8 @@ class DropClient:
         encryption_algs: Sequence[str] | None = GCM_FIRST,
         block_size: int = BLOCK_SIZE,
         max_requests: int = MAX_REQUESTS,
+        window: int = WINDOW,
+        max_pktsize: int = MAX_PKTSIZE,
     ) -> None:
         self.host = host
         self.port = port
@@ -200,7 +202,11 @@ class DropClient:
         """Cipher preference; ``None`` keeps asyncssh's default order."""
         self.block_size = block_size
         self.max_requests = max_requests
+        self.window = window
+        self.max_pktsize = max_pktsize
         self._conn: asyncssh.SSHClientConnection | None = None
+        self.last_cipher: str | None = None
+        """The cipher of the last closed connection (the benchmark reports it)."""
         self._sftp: asyncssh.SFTPClient | None = None
 
     @property
@@ -252,6 +258,8 @@ class DropClient:
                 login_timeout=self.connect_timeout,
                 # Compression buys nothing on already-zipped output and costs CPU.
                 compression_algs=None,
+                window=self.window,
+                max_pktsize=self.max_pktsize,
                 **options,  # type: ignore[arg-type]
             )
         except asyncssh.HostKeyNotVerifiable:
@@ -304,6 +312,8 @@ class DropClient:
         """Close the SFTP session and the connection; safe to call twice."""
         sftp, conn = self._sftp, self._conn
         self._sftp = self._conn = None
+        if conn is not None:
+            self.last_cipher = conn.get_extra_info("send_cipher")
         if sftp is not None:
             sftp.exit()
         if conn is not None:
