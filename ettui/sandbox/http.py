@@ -71,7 +71,7 @@ def install_extensions(app: web.Application, sandbox: "Sandbox") -> list[str]:
     for name in EXTENSIONS:
         try:
             found = importlib.util.find_spec(name)
-        except ModuleNotFoundError:
+        except (ModuleNotFoundError, ValueError):
             found = None
         if found is None:
             continue
