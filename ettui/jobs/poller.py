@@ -137,6 +137,8 @@ class Poller:
         self._subscribers: list[Callable[[JobEvent], None]] = []
         self._paused = False
         self._wake = asyncio.Event()
+        self._idle = asyncio.Event()
+        """Set while the loop sleeps with nothing to do before its deadline (tests wait on it)."""
         self._task: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[bool]] = set()
         # Store sync: on first use, on poll_now(), and every ``cap`` seconds, to
@@ -191,7 +193,7 @@ class Poller:
         if job.profile == self.profile and not job.terminal and job.id not in self._slots:
             due = self.clock.now() + timedelta(seconds=self._delay(self.initial))
             self._slots[job.id] = _Slot(replace(job, next_poll_at=due), due, self.initial)
-            self._wake.set()
+            self._poke()
         self._emit(JobEvent("submitted", job))
 
     def poll_now(self, job_id: int | None = None) -> None:
@@ -210,6 +212,11 @@ class Poller:
             self._forced.add(job_id)
             self._resync = True
         self._throttle_until = None
+        self._poke()
+
+    def _poke(self) -> None:
+        """Wake the loop so it re-reads the schedule."""
+        self._idle.clear()
         self._wake.set()
 
     def _force(self, slot: _Slot) -> None:
@@ -220,14 +227,14 @@ class Poller:
         if not self._paused:
             self._paused = True
             self._emit(JobEvent("paused"))
-            self._wake.set()
+            self._poke()
 
     def resume(self) -> None:
         """Start polling again; whatever fell due meanwhile is polled at once."""
         if self._paused:
             self._paused = False
             self._emit(JobEvent("resumed"))
-            self._wake.set()
+            self._poke()
 
     def start(self) -> None:
         """Run the polling loop as a task on the running event loop (no-op if running)."""
@@ -289,9 +296,13 @@ class Poller:
         waiters: list[asyncio.Future[object]] = [asyncio.ensure_future(self._wake.wait())]
         if delay is not None:
             waiters.append(asyncio.ensure_future(self.clock.sleep(delay)))
+        await asyncio.sleep(0)  # let the clock register the sleep before we call ourselves idle
+        if not self._wake.is_set():
+            self._idle.set()
         try:
             await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
         finally:
+            self._idle.clear()
             for waiter in waiters:
                 waiter.cancel()
 
