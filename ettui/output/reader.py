@@ -420,6 +420,9 @@ class OutputReader:
     def _values(self, record: etree._Element) -> list[str | None]:
         """One row as values by column index; None where the record lacks a column."""
         values: list[str | None] = [None] * len(self._columns)
+        if record.attrib:  # attributes come first in the document, so first in columns
+            for attr, value in record.attrib.items():
+                self._put("@" + _local(attr), value, values)
         top = self._top
         for child in record:
             if len(child) or child.attrib:
@@ -435,9 +438,6 @@ class OutputReader:
                 continue
             text = child.text
             values[index] = "" if text is None else text
-        if record.attrib:
-            for attr, value in record.attrib.items():
-                self._put("@" + _local(attr), value, values)
         return values
 
     def _flatten(self, elem: etree._Element, prefix: str, values: list[str | None]) -> None:
