@@ -162,11 +162,7 @@ class Session:
         return self.api.calls()
 
     def call(self, call_id: str) -> CallSpec | None:
-        wanted = call_id.lower()
-        for spec in self.calls():
-            if spec.id.lower() == wanted or spec.name.lower() == wanted:
-                return spec
-        return None
+        return next((spec for spec in self.calls() if spec.matches(call_id)), None)
 
     def validate(self, request: BatchRequest) -> None:
         """Raise ``ValidationError`` naming the parameter at fault."""
@@ -225,6 +221,12 @@ class Session:
 
     def poll_now(self, job_id: int | None = None) -> None:
         self.poller.poll_now(job_id)
+
+    async def refresh(self, job_ids: list[int]) -> None:
+        """Poll these jobs once now (the headless ``status`` without ``--watch``)."""
+        for job_id in job_ids:
+            self.poller.poll_now(job_id)
+        await self.poller.sweep_once()
 
     def pause(self) -> None:
         self.poller.pause()
