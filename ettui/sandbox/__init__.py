@@ -185,6 +185,8 @@ class Sandbox:
             drop_dir=str(self.drop_dir),
             member_id=opts.member_id,
         )
+        # known_hosts form, so the in-process owner can trust the key it holds.
+        self.known_hosts_line = f"[{opts.host}]:{self._info.sftp_port} " + host_key.export_public_key().decode().strip()
         self._tasks = [asyncio.create_task(self._tick()), asyncio.create_task(self._sweep_loop())]
         return self
 
@@ -209,6 +211,7 @@ class Sandbox:
             self._runner = None
         # Let writer threads finish so nothing lands in the drop after we return.
         await self.queue.settle_writes()
+        self.queue.close()
         self._info = None
 
     async def _tick(self) -> None:

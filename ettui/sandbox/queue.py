@@ -19,6 +19,7 @@ import asyncio
 import os
 import random
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -94,6 +95,9 @@ class SandboxQueue:
         self._next_id = FIRST_BATCH_ID + (settings.seed % 1000) * 1000
         # Jobs not yet terminal, so the ticker does not scan finished ones.
         self._open: set[int] = set()
+        # Our own small pool: a burst of finishing jobs must not starve the loop's
+        # default executor, which the client side may share in tests and demos.
+        self._writers = ThreadPoolExecutor(max_workers=2, thread_name_prefix="sandbox-writer")
 
     def __len__(self) -> int:
         return len(self._batches)
@@ -176,6 +180,10 @@ class SandboxQueue:
             await asyncio.gather(*self._pending.values(), return_exceptions=True)
             await asyncio.sleep(0)  # let the done-callbacks run
 
+    def close(self) -> None:
+        """Release the writer threads (after ``settle_writes``)."""
+        self._writers.shutdown(wait=True)
+
     # ------------------------------------------------------------ internals
 
     def _refresh(self, batch: SandboxBatch, now: datetime) -> None:
@@ -213,7 +221,7 @@ class SandboxQueue:
         target = self.settings.drop_dir / batch.folder.strip("/") / batch.file_name
         temp = self.settings.work_dir / f".{batch.batch_id}.zip.tmp"
         loop = asyncio.get_running_loop()
-        future = loop.run_in_executor(None, _write_atomically, request, temp, target, batch.due_at)
+        future = loop.run_in_executor(self._writers, _write_atomically, request, temp, target, batch.due_at)
         self._pending[batch.batch_id] = future
 
         def done(fut: asyncio.Future[int]) -> None:
