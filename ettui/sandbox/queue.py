@@ -95,6 +95,7 @@ class SandboxQueue:
         self._next_id = FIRST_BATCH_ID + (settings.seed % 1000) * 1000
         # Jobs not yet terminal, so the ticker does not scan finished ones.
         self._open: set[int] = set()
+        self._names: set[tuple[str, str]] = set()
         # Our own small pool: a burst of finishing jobs must not starve the loop's
         # default executor, which the client side may share in tests and demos.
         self._writers = ThreadPoolExecutor(max_workers=2, thread_name_prefix="sandbox-writer")
@@ -126,7 +127,16 @@ class SandboxQueue:
         folder = "/" + folder.strip("/")
         if folder == "/" and self.settings.multi_account:
             folder = f"/{member_id}"
-        name = output_name or f"bulkasync_{member_id}_{due.strftime('%Y%m%d%H%M%S')}{due.microsecond // 1000:03d}_1.zip"
+        if output_name:
+            name = output_name
+        else:
+            # The name is to the millisecond; jobs submitted within the same one
+            # would overwrite each other, so later ones land a millisecond later.
+            name = _bulkasync_name(member_id, due)
+            while (folder, name) in self._names:
+                due += timedelta(milliseconds=1)
+                name = _bulkasync_name(member_id, due)
+        self._names.add((folder, name))
         draw = random.Random(f"{self.settings.seed}:{batch_id}:error").random()
         batch = SandboxBatch(
             batch_id=batch_id,
@@ -240,6 +250,11 @@ class SandboxQueue:
             self._open.discard(batch.batch_id)
 
         future.add_done_callback(done)
+
+
+def _bulkasync_name(member_id: str, due: datetime) -> str:
+    """``bulkasync_<mid>_<yyyyMMddHHmmssfff>_1.zip`` (spec §4, vendor example)."""
+    return f"bulkasync_{member_id}_{due.strftime('%Y%m%d%H%M%S')}{due.microsecond // 1000:03d}_1.zip"
 
 
 def _write_atomically(request: OutputRequest, temp: Path, target: Path, mtime: datetime) -> int:

@@ -268,8 +268,18 @@ async def test_error_share_turns_jobs_to_error(sandbox: Sandbox, http: httpx.Asy
     assert not any(Path(sandbox.info.drop_dir).iterdir())
 
 
-async def test_thousand_inquiries(sandbox: Sandbox, http: httpx.AsyncClient) -> None:
+async def test_many_inquiries_stay_cheap(sandbox: Sandbox, http: httpx.AsyncClient) -> None:
     batch_id = await submit(http, sandbox, C1)
     for _ in range(200):  # a fifth of the benchmark keeps the suite fast; the path is the same
         root = await post(http, sandbox, inquire(batch_id))
         assert root.findtext("system/Batch/status") == "Scheduled"
+
+
+async def test_burst_of_jobs_gets_distinct_files(sandbox: Sandbox) -> None:
+    batches = [sandbox.queue.submit("sent-send", {"job_id": "1"}, member_id="10012345", folder="/", records=2)
+               for _ in range(30)]
+    assert len({b.file_name for b in batches}) == 30
+    sandbox.clock.advance(20)
+    await sandbox.queue.settle()
+    assert len(list(Path(sandbox.info.drop_dir).iterdir())) == 30
+    assert all(b.status == "Complete" for b in batches)
