@@ -384,21 +384,29 @@ def cmd_preview(args: argparse.Namespace) -> int:
         raise UsageError(f"{path} does not exist; pass an extracted XML file or a downloaded zip.")
     reader = OutputReader(path)
     if args.format == "table":
-        rows = list(reader.iter_rows(limit=args.limit))
+        rows = list(reader.iter_rows(limit=args.limit or None))
         width = os.get_terminal_size().columns if sys.stdout.isatty() else 160
         print(format_table(rows, reader.columns, width))
         return ExitCode.OK
-    rows = reader.iter_rows(limit=args.limit)
+    limit = args.limit or None  # --limit 0: every record
+    rows = reader.iter_rows(limit=limit)
     if args.format == "jsonl":
         for row in rows:
             sys.stdout.write(json.dumps(row, ensure_ascii=False) + "\n")
         return ExitCode.OK
     import csv
 
-    first = list(reader.iter_rows(limit=args.limit))
+    if limit is None:
+        # Every record to a pipe: a first pass learns every column, a second
+        # streams the rows, so memory stays flat and late columns get a header.
+        for _ in rows:
+            pass
+        rows = reader.iter_rows()
+    else:
+        rows = iter(list(rows))
     writer = csv.DictWriter(sys.stdout, fieldnames=reader.columns, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
-    writer.writerows(first)
+    writer.writerows(rows)
     return ExitCode.OK
 
 
@@ -460,15 +468,20 @@ def cmd_tui(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--config", metavar="PATH", help="config file (default: $ETTUI_CONFIG or the platform config dir)")
-    common.add_argument("--profile", "-P", metavar="NAME", help="profile to use (default: the config's default_profile, else sandbox)")
+    def options(default: Any) -> argparse.ArgumentParser:
+        # Subcommands repeat the global options with SUPPRESS so that
+        # `ettui --config X jobs` is not overwritten by the subparser's default.
+        common = argparse.ArgumentParser(add_help=False)
+        common.add_argument("--config", metavar="PATH", default=default, help="config file (default: $ETTUI_CONFIG or the platform config dir)")
+        common.add_argument("--profile", "-P", metavar="NAME", default=default, help="profile to use (default: the config's default_profile, else sandbox)")
+        return common
 
+    common = options(argparse.SUPPRESS)
     parser = argparse.ArgumentParser(
         prog="ettui",
         description="Submit ExactTarget batch file exports, watch their status, fetch their output. "
         "With no command: the terminal UI.",
-        parents=[common],
+        parents=[options(None)],
     )
     parser.add_argument("--version", action="version", version=f"ettui {__version__}")
     parser.add_argument("--readonly", action="store_true", help="UI: disable submit and download")

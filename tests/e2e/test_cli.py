@@ -1,0 +1,101 @@
+"""The headless commands as a user runs them: real subprocesses, real sockets."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+def run(args: list[str], home: Path, timeout: float = 90, **kw: object) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "ETTUI_HOME": str(home), "PYTHONUNBUFFERED": "1"}
+    env.pop("ETTUI_CONFIG", None)
+    return subprocess.run(
+        [sys.executable, "-m", "ettui", *args], capture_output=True, text=True, timeout=timeout, env=env, **kw  # type: ignore[arg-type]
+    )
+
+
+def test_version_and_help(tmp_path: Path) -> None:
+    done = run(["--version"], tmp_path)
+    assert done.returncode == 0 and done.stdout.startswith("ettui ")
+    helped = run(["--help"], tmp_path)
+    assert helped.returncode == 0
+    for command in ("submit", "status", "jobs", "drop", "fetch", "preview", "sandbox", "demo"):
+        assert command in helped.stdout
+
+
+def test_demo_end_to_end(tmp_path: Path) -> None:
+    done = run(["demo", "--json", "--root", str(tmp_path / "demo")], tmp_path)
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout.strip().splitlines()[-1])
+    assert summary["status"] == "Complete"
+    assert summary["records"] == 500
+    assert summary["file"].startswith("bulkasync_10012345_") and summary["file"].endswith("_1.zip")
+    assert len(summary["sha256"]) == 64
+    assert summary["first_records"] and "EmailAddress" in summary["first_records"][0]
+
+
+def test_config_path_and_check(tmp_path: Path) -> None:
+    done = run(["config", "path", "--json"], tmp_path)
+    assert done.returncode == 0
+    where = json.loads(done.stdout)
+    assert where["job_store"].startswith(str(tmp_path))
+    checked = run(["config", "check"], tmp_path)
+    assert checked.returncode == 0 and "sandbox" in checked.stdout
+
+
+def test_bad_config_is_one_sentence_with_its_exit_code(tmp_path: Path) -> None:
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text("[profiles.prod]\napi_password = 'hunter2'\n")
+    done = run(["--config", str(cfg), "jobs"], tmp_path)
+    assert done.returncode == 7
+    assert "Traceback" not in done.stderr
+    assert "api_password_env" in done.stderr and "hunter2" not in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_validation_error_exit_code_and_nothing_recorded(tmp_path: Path) -> None:
+    done = run(["submit", "C1", "-p", "start_date=3/9/2024", "-p", "end_date=3/1/2024"], tmp_path)
+    assert done.returncode == 3, done.stderr
+    assert "Traceback" not in done.stderr
+    assert "end" in done.stderr.lower()
+    listed = run(["jobs", "--json"], tmp_path)
+    assert listed.returncode == 0 and json.loads(listed.stdout) == []
+
+
+def test_usage_errors(tmp_path: Path) -> None:
+    assert run(["submit", "C1", "-p", "no-equals-sign"], tmp_path).returncode == 2
+    assert run(["jobs", "--since", "yesterday-ish"], tmp_path).returncode == 2
+    assert run(["status", "999999"], tmp_path).returncode == 2
+
+
+def test_submit_and_jobs_json(tmp_path: Path) -> None:
+    done = run(["submit", "C3", "--json"], tmp_path)
+    assert done.returncode == 0, done.stderr
+    job = json.loads(done.stdout)
+    assert job["status"] == "Scheduled" and job["batch_id"].isdigit()
+    assert "sandbox-secret" not in job.get("history", "") and "sandbox-secret" not in done.stdout
+    listed = json.loads(run(["jobs", "--json"], tmp_path).stdout)
+    assert [j["batch_id"] for j in listed] == [job["batch_id"]]
+
+
+def test_preview_formats(tmp_path: Path) -> None:
+    xml = tmp_path / "out.xml"
+    xml.write_text(
+        "<exacttarget><tracking>"
+        + "".join(f"<record><EmailAddress>a{i}@example.org</EmailAddress><EventType>Open</EventType></record>" for i in range(5))
+        + "</tracking></exacttarget>"
+    )
+    table = run(["preview", str(xml), "--limit", "2"], tmp_path)
+    assert table.returncode == 0 and "a0@example.org" in table.stdout and "a2@" not in table.stdout
+    csv_out = run(["preview", str(xml), "--format", "csv", "--limit", "3"], tmp_path)
+    assert csv_out.stdout.splitlines()[0] == "EmailAddress,EventType"
+    assert len(csv_out.stdout.splitlines()) == 4
+    jsonl = run(["preview", str(xml), "--format", "jsonl", "--limit", "0"], tmp_path)
+    assert [json.loads(line)["EmailAddress"] for line in jsonl.stdout.splitlines()] == [f"a{i}@example.org" for i in range(5)]
+    missing = run(["preview", str(tmp_path / "nope.xml")], tmp_path)
+    assert missing.returncode == 2 and "does not exist" in missing.stderr
