@@ -21,6 +21,7 @@ import os
 import socket
 import stat as stat_mod
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -373,38 +374,30 @@ class DropClient:
     ) -> None:
         """Copy ``remote_path`` from ``offset`` to its end into ``local_part`` at the same offset.
 
-        Many reads are in flight at once (pipelined); blocks arrive in any order
-        but are written strictly in order, so after any break the local file is
-        an exact prefix of the remote one and its size is the resume offset.
+        ``max_requests`` reads are in flight at once (pipelined) and their
+        results are written strictly in order, so after any break the local
+        file is an exact prefix of the remote one and its size is the resume
+        offset. Local write failures raise ``LocalWriteError``; a broken
+        connection raises ``DropConnectionLost``.
         """
         sftp = self._session()
         try:
-            remote = await sftp.open(remote_path, "rb", block_size=self.block_size, max_requests=self.max_requests)
+            # block_size=0: each read() below is exactly one SFTP request; we do the pipelining.
+            remote = await sftp.open(remote_path, "rb", block_size=0)
+            total = (await remote.stat()).size or 0
         except BaseException as exc:
             raise self._remote_error(exc, remote_path, what="file") from None
+        block = self.block_size
+        if sftp.limits.max_read_len and sftp.limits.max_read_len > 16 * 1024:
+            block = min(block, sftp.limits.max_read_len)  # OpenSSH serves at most 255 KiB per read
         try:
-            try:
-                total = (await remote.stat()).size or 0
-            except BaseException as exc:
-                raise self._remote_error(exc, remote_path, what="file") from None
             local = _open_local(local_part, offset)
             try:
-                meter = ProgressMeter(total, offset, progress)
-                next_offset = offset
-                waiting: dict[int, bytes] = {}
-                try:
-                    async for block_offset, data in await remote.read_parallel(max(0, total - offset), offset):
-                        waiting[block_offset] = data
-                        while next_offset in waiting:
-                            block = waiting.pop(next_offset)
-                            _write(local, block, local_part)
-                            next_offset += len(block)
-                        meter.update(next_offset)
-                except (DropError, asyncio.CancelledError):
-                    raise
-                except BaseException as exc:
-                    raise self._remote_error(exc, remote_path, what="file") from None
-                meter.finish(next_offset)
+                done = await self._pipeline(remote, local, local_part, offset, total, block, progress)
+            except (DropError, asyncio.CancelledError):
+                raise
+            except BaseException as exc:
+                raise self._remote_error(exc, remote_path, what="file") from None
             finally:
                 _close_local(local, local_part)
         finally:
@@ -412,6 +405,49 @@ class DropClient:
                 await remote.close()
             except (OSError, asyncssh.Error):
                 pass  # the connection is gone; the handle went with it
+        if done < total:
+            raise DropConnectionLost(f"{remote_path} ended at {done:,} of {total:,} bytes; it changed during the download.")
+
+    async def _pipeline(
+        self,
+        remote: asyncssh.SFTPClientFile,
+        local: BinaryIO,
+        local_part: Path,
+        offset: int,
+        end: int,
+        block: int,
+        progress: ProgressCallback | None,
+    ) -> int:
+        """Keep ``max_requests`` reads outstanding; consume them in issue order. Returns bytes done."""
+        meter = ProgressMeter(end, offset, progress)
+        pending: deque[tuple[int, int, asyncio.Task[bytes]]] = deque()
+        issued = done = offset
+        try:
+            while pending or issued < end:
+                while issued < end and len(pending) < self.max_requests:
+                    size = min(block, end - issued)
+                    pending.append((issued, size, asyncio.ensure_future(remote.read(size, issued))))
+                    issued += size
+                at, size, task = pending.popleft()
+                data = await task
+                _write(local, data, local_part)
+                done = at + len(data)
+                while len(data) and done < at + size:
+                    # A short read (a server with a smaller read limit): fetch the rest of the block.
+                    data = await remote.read(at + size - done, done)
+                    _write(local, data, local_part)
+                    done += len(data)
+                if done < at + size:
+                    break  # EOF early: the remote file shrank
+                meter.update(done)
+        finally:
+            # Never leave reads running (or their errors unretrieved) after a break.
+            for _, _, task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.gather(*(t for _, _, t in pending), return_exceptions=True)
+        meter.finish(done)
+        return done
 
     def _remote_error(self, exc: BaseException, path: str, *, what: str) -> BaseException:
         """Turn an asyncssh/OS error into one sentence; connection breaks become ``DropConnectionLost``."""
