@@ -1,0 +1,546 @@
+"""The SOAP dialect: ``Extract`` to submit, ``Retrieve`` of ``AsyncActivityStatus`` to poll.
+
+``SoapApi`` implements ``BatchApi`` on a zeep ``AsyncClient`` built from the
+WSDL subset ettui ships (``api/wsdl/partner-subset.wsdl``) or, for a real
+account that names one, the vendor's WSDL (fetched once, then cached). zeep
+parses a WSDL synchronously, so ``SoapApi.create`` builds the client in a
+worker thread, once per profile.
+
+How each call travels:
+
+* zeep renders the request envelope from the WSDL (types, order, ``xsi:type``
+  of the filter) and applies WS-Security; an OAuth profile adds the
+  ``fueloauth`` header instead. The envelope is posted through zeep's transport
+  (``soap_transport.py``) with connect and read timeouts.
+* Every reply is parsed once, with the hardened parser of ``xmlsafe.py``.
+  Faults become the error family with the fault's own text. ``Extract``'s
+  reply is then read typed, through zeep. ``Retrieve`` results are read from
+  the envelope itself: ``AsyncActivityStatus`` rows come back as name/value
+  ``Properties/Property`` lists tagged ``xsi:type="ObjectExtension"`` or
+  ``xsi:type="AsyncActivityStatus"`` (which is settled nowhere, spec §7.7),
+  and the vendor's WSDL has no ``AsyncActivityStatus`` type, so a typed read
+  would fail there (``LookupError``). Reading the properties by name works for
+  both taggings and both WSDLs.
+* The request document kept for the job's history is the envelope exactly as
+  sent with ``Password``/``fueloauth`` masked.
+
+Output file name: ``Retrieve`` never names the file. ``inquire`` reports the
+``OutputFileName`` of extracts submitted through this object (or announced with
+``remember_file_name``) once Complete, and ``None`` otherwise; a caller that
+restarts knows the name from the stored request parameters.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import logging
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import httpx
+import zeep
+import zeep.exceptions
+from lxml import etree
+from zeep.wsse import UsernameToken as _ZeepUsernameToken
+
+from ettui.api.base import CallSpec
+from ettui.api.soap_auth import FUELOAUTH_NS, TokenSource
+from ettui.api.soap_catalogue import CALLS, resolve
+from ettui.api.soap_transport import SoapTransport
+from ettui.api.xmlsafe import XmlRejected, local_name, parse_xml
+from ettui.errors import (
+    ApiConnectionError,
+    AuthError,
+    ConfigError,
+    EttuiError,
+    MalformedReplyError,
+    ServiceError,
+    ThrottledError,
+    ValidationError,
+)
+from ettui.model import BatchRequest, Inquiry, JobStatus, SubmitResult
+
+__all__ = ["SoapApi", "UsernameToken", "OAuth", "PACKAGED_WSDL", "PARTNER_NS", "MASK", "STATUS_PROPERTIES"]
+
+log = logging.getLogger(__name__)
+
+PARTNER_NS = "http://exacttarget.com/wsdl/partnerAPI"
+PACKAGED_WSDL = Path(__file__).resolve().parent / "wsdl" / "partner-subset.wsdl"
+MASK = "********"
+SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
+XSI_TYPE = "{http://www.w3.org/2001/XMLSchema-instance}type"
+
+STATUS_PROPERTIES = ("TaskID", "Status", "StatusMessage", "ErrorMsg", "StartDate", "CompletedDate")
+"""What an inquiry asks of ``AsyncActivityStatus`` (all documented returnable properties, spec §7.7)."""
+
+MAX_PAGES = 40
+"""``ContinueRequest`` pages read per inquiry at most (2,500 rows each)."""
+
+_SECRET_TAGS = {"password", "fueloauth", "nonce", "binarysecuritytoken"}
+_LOGIN_WORDS = re.compile(r"login|log in|password|credential|authenticat|unauthori[sz]ed|token", re.IGNORECASE)
+_EXPIRED = re.compile(r"expired", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class UsernameToken:
+    """WS-Security UsernameToken credentials of an API user (spec §7.3)."""
+
+    username: str
+    password: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class OAuth:
+    """OAuth client credentials of an installed package; tokens come from ``auth_url``."""
+
+    auth_url: str
+    client_id: str
+    client_secret: str = field(repr=False)
+    account_id: str | None = None
+    """The target MID (``account_id`` in the token request)."""
+    scope: str | None = None
+
+
+@dataclass(frozen=True)
+class _Reply:
+    """One answered call: the envelope root, its text and the redacted request."""
+
+    root: etree._Element
+    text: str
+    request_doc: str
+
+
+class SoapApi:
+    """``BatchApi`` over the SOAP partner API: tracking extracts and their status."""
+
+    dialect = "soap"
+
+    def __init__(
+        self,
+        client: zeep.AsyncClient,
+        transport: SoapTransport,
+        url: str,
+        auth: UsernameToken | OAuth,
+        *,
+        connect_timeout: float = 10.0,
+        read_timeout: float = 60.0,
+        today: Callable[[], date] | None = None,
+        max_range_days: int | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        """Use ``await SoapApi.create(...)``; this wires an already-built zeep client."""
+        self._client = client
+        self._transport = transport
+        self.url = url
+        parsed = httpx.URL(url)
+        self.host = parsed.host if parsed.port is None else f"{parsed.host}:{parsed.port}"
+        self.auth = auth
+        self.connect_timeout = connect_timeout
+        self.read_timeout = read_timeout
+        self.max_range_days = max_range_days
+        self._today = today or date.today
+        self._tokens: TokenSource | None = None
+        if isinstance(auth, OAuth):
+            self._tokens = TokenSource(auth.auth_url, auth.client_id, auth.client_secret, http=transport.client,
+                                       account_id=auth.account_id, scope=auth.scope, monotonic=monotonic)
+        self._filter_type = client.get_type(f"{{{PARTNER_NS}}}SimpleFilterPart")
+        self._binding = client.service._binding
+        self._file_names: dict[str, str] = {}
+
+    @classmethod
+    async def create(
+        cls,
+        url: str,
+        *,
+        wsdl: str | None = None,
+        auth: UsernameToken | OAuth,
+        connect_timeout: float = 10.0,
+        read_timeout: float = 60.0,
+        cache_dir: Path | None = None,
+        today: Callable[[], date] | None = None,
+        max_range_days: int | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> "SoapApi":
+        """Build the zeep client off the event loop and return the API.
+
+        Args:
+            url: The ``Service.asmx`` URL calls are posted to.
+            wsdl: None for the packaged subset; a file path; or a URL, fetched
+                once and kept under ``cache_dir``.
+            auth: ``UsernameToken`` or ``OAuth`` credentials.
+            connect_timeout, read_timeout: Seconds, for every call.
+            today: Where relative dates (``-7d``) count from.
+            max_range_days: Reject extracts spanning more days (None: no limit).
+            monotonic: The clock OAuth token expiry is measured on.
+        """
+        try:
+            parsed = httpx.URL(url)
+        except (httpx.InvalidURL, TypeError):
+            parsed = httpx.URL()
+        if parsed.scheme not in ("http", "https") or not parsed.host:
+            raise ConfigError(f"The SOAP URL {url!r} is not an http(s) URL; set `soap_url` in the profile.")
+        if isinstance(auth, OAuth) and not auth.auth_url.startswith(("http://", "https://")):
+            raise ConfigError("The profile uses OAuth but `auth_url` is not an http(s) URL; set it to the /v2/token URL.")
+        client, transport = await asyncio.to_thread(
+            build_client, wsdl, auth, connect_timeout=connect_timeout, read_timeout=read_timeout, cache_dir=cache_dir
+        )
+        return cls(client, transport, url, auth, connect_timeout=connect_timeout, read_timeout=read_timeout,
+                   today=today, max_range_days=max_range_days, monotonic=monotonic)
+
+    def __repr__(self) -> str:
+        return f"SoapApi(url={self.url!r}, auth={self.auth!r})"
+
+    # -- catalogue -------------------------------------------------------------
+
+    def calls(self) -> list[CallSpec]:
+        """The tracking extract."""
+        return [call.spec for call in CALLS]
+
+    def validate(self, request: BatchRequest) -> None:
+        """Raise ``ValidationError`` naming the parameter if the request is not sendable."""
+        resolve(request.call, dict(request.params), today=self._today, max_range_days=self.max_range_days)
+
+    def preview(self, request: BatchRequest) -> str:
+        """The envelope ``submit`` would send, with the password or token masked."""
+        body = self._extract_body(request)
+        headers = [_fueloauth(MASK)] if self._tokens is not None else None
+        return self._redact(self._render("Extract", body, headers))
+
+    def remember_file_name(self, batch_id: str, file_name: str) -> None:
+        """Tell ``inquire`` the ``OutputFileName`` of a batch submitted before a restart."""
+        self._file_names[batch_id] = file_name
+
+    # -- calls -----------------------------------------------------------------
+
+    async def submit(self, request: BatchRequest) -> SubmitResult:
+        """``Extract``; the reply's ``RequestID`` is the batch ID."""
+        body = self._extract_body(request)
+        reply = await self._exchange("Extract", body)
+        try:
+            answer = self._binding.get("Extract").process_reply(reply.root)
+        except (zeep.exceptions.Error, LookupError, ValueError, TypeError, AttributeError) as exc:
+            raise MalformedReplyError(
+                f"The Extract reply from {self.host} does not match the WSDL ({type(exc).__name__}), so the request "
+                "may or may not have been recorded; check the service before submitting again.",
+                call="Extract",
+            ) from None
+        overall = str(_get(answer, "OverallStatus") or "")
+        results = _get(answer, "Results") or []
+        first = results[0] if results else None
+        request_id = str(_get(answer, "RequestID") or _get(first, "RequestID") or "").strip()
+        if not overall.upper().startswith("OK") or not request_id:
+            detail = self._scrub(str(_get(first, "StatusMessage") or overall or "no status given")).rstrip(". ")
+            code = _get(first, "ErrorCode")
+            raise ServiceError(
+                f"The service rejected the tracking extract: {detail}"
+                + (f" (error {code})" if code not in (None, 0) else "")
+                + "; check the parameters and that Tracking Extract is enabled for the account.",
+                call="Extract", code=None if code is None else str(code),
+            )
+        file_name = next((value for name, value in body["_pairs"] if name == "OutputFileName"), None)
+        if file_name:
+            self._file_names[request_id] = file_name
+        log.info("%s accepted the tracking extract as request %s", self.host, request_id)
+        return SubmitResult(batch_id=request_id, request_doc=reply.request_doc, reply=reply.text)
+
+    async def inquire(self, batch_id: str) -> Inquiry:
+        """``Retrieve`` of ``AsyncActivityStatus`` where ``TaskID`` is the batch ID, following ``ContinueRequest``."""
+        wanted = batch_id.strip()
+        if not wanted or len(wanted) > 100 or any(ch.isspace() or not ch.isprintable() for ch in wanted):
+            raise ValidationError(
+                f"The request ID {batch_id!r} is not valid; use the RequestID the service gave at submission.",
+                param="batch_id", call="Retrieve",
+            )
+        retrieve: dict[str, Any] = {
+            "ObjectType": "AsyncActivityStatus",
+            "Properties": list(STATUS_PROPERTIES),
+            "Filter": self._filter_type(Property="TaskID", SimpleOperator="equals", Value=[wanted]),
+        }
+        rows: list[dict[str, str]] = []
+        replies: list[str] = []
+        for _page in range(MAX_PAGES):
+            reply = await self._exchange("Retrieve", {"RetrieveRequest": retrieve})
+            replies.append(reply.text)
+            overall, request_id, page = read_retrieve(reply.root)
+            rows.extend(page)
+            if overall.lower().startswith("error") or overall.lower() == "haserrors":
+                raise ServiceError(
+                    f"The service could not report the status of request {wanted}: {self._scrub(overall)}; "
+                    "ettui will ask again later.",
+                    call="Retrieve",
+                )
+            if overall.lower() != "moredataavailable" or not request_id:
+                break
+            # spec §7.8: the next page is a new RetrieveRequest naming the previous RequestID.
+            retrieve = {"ObjectType": "AsyncActivityStatus", "ContinueRequest": request_id}
+        return self._inquiry(wanted, rows, "\n".join(replies))
+
+    async def aclose(self) -> None:
+        """Close the HTTP connections."""
+        await self._transport.aclose()
+
+    # -- building --------------------------------------------------------------
+
+    def _extract_body(self, request: BatchRequest) -> dict[str, Any]:
+        call, pairs = resolve(request.call, dict(request.params), today=self._today,
+                              max_range_days=self.max_range_days)
+        return {
+            "Requests": [{
+                "ID": call.extract_id,
+                "Options": {},  # required by the schema (spec §7.5 schema note); empty is valid
+                "Parameters": {"Parameter": [{"Name": name, "Value": value} for name, value in pairs]},
+            }],
+            "_pairs": pairs,
+        }
+
+    def _render(self, operation: str, body: dict[str, Any], headers: list[etree._Element] | None) -> etree._Element:
+        kwargs = {key: value for key, value in body.items() if not key.startswith("_pairs")}
+        try:
+            envelope: etree._Element = self._client.create_message(
+                self._client.service, operation, _soapheaders=headers, **kwargs
+            )
+        except (zeep.exceptions.Error, TypeError, ValueError, LookupError) as exc:
+            # The WSDL in use lacks something ettui sends (e.g. a trimmed vendor file).
+            raise ConfigError(
+                f"The WSDL in use cannot build the {operation} request ({type(exc).__name__}: {str(exc)[:120]}); "
+                "use the WSDL shipped with ettui or the vendor's full WSDL."
+            ) from None
+        return envelope
+
+    def _redact(self, envelope: etree._Element) -> str:
+        """The envelope as text with every credential element masked."""
+        clean = copy.deepcopy(envelope)
+        for element in clean.iter():
+            if local_name(element) in _SECRET_TAGS:
+                element.text = MASK
+        return self._scrub(etree.tostring(clean, encoding="unicode"))
+
+    def _scrub(self, text: str) -> str:
+        for secret in self._secrets():
+            text = text.replace(secret, MASK)
+        return text
+
+    def _secrets(self) -> list[str]:
+        found: list[str] = []
+        if isinstance(self.auth, UsernameToken) and self.auth.password:
+            found.append(self.auth.password)
+        if self._tokens is not None:
+            found.extend(self._tokens.secrets)
+        return sorted(found, key=len, reverse=True)
+
+    # -- the wire --------------------------------------------------------------
+
+    async def _exchange(self, operation: str, body: dict[str, Any]) -> _Reply:
+        """Send one operation; replay it once with a fresh token after an expired-token fault."""
+        for attempt in (1, 2):
+            token = await self._tokens.token() if self._tokens is not None else None
+            envelope = self._render(operation, body, [_fueloauth(token)] if token else None)
+            request_doc = self._redact(envelope)
+            response = await self._post(operation, envelope)
+            text = self._scrub(response.content.decode("utf-8", errors="replace"))
+            try:
+                root = parse_xml(response.content)
+            except XmlRejected as exc:
+                if response.status_code == 500:
+                    raise self._throttled(operation) from None
+                raise MalformedReplyError(
+                    f"The {operation} reply from {self.host} could not be read because {exc.reason}; "
+                    "check that soap_url is a Service.asmx URL, or try again later.",
+                    call=operation,
+                ) from None
+            fault = _find_fault(root)
+            if fault is not None:
+                code, message = fault
+                if token is not None and attempt == 1 and _EXPIRED.search(message) and self._tokens is not None:
+                    log.info("%s said the OAuth token expired; fetching a new one and replaying %s", self.host, operation)
+                    self._tokens.invalidate(token)
+                    continue
+                raise self._fault_error(operation, code, self._scrub(message))
+            if response.status_code == 500:
+                raise self._throttled(operation)
+            if not 200 <= response.status_code < 300:
+                cls = AuthError if response.status_code in (401, 403) else ServiceError
+                raise cls(f"{self.host} answered HTTP {response.status_code} to {operation}; check soap_url and the account.",
+                          call=operation, code=str(response.status_code))
+            if local_name(root) != "envelope" or _body_child(root) is None:
+                raise MalformedReplyError(
+                    f"The {operation} reply from {self.host} is not a SOAP envelope with a body; check soap_url.",
+                    call=operation,
+                )
+            return _Reply(root, text, request_doc)
+        raise AssertionError("unreachable: the second attempt returns or raises")
+
+    async def _post(self, operation: str, envelope: etree._Element) -> Any:
+        headers = {"Content-Type": "text/xml; charset=utf-8", "SOAPAction": f'"{operation}"'}
+        message: str
+        try:
+            return await self._transport.post_xml(self.url, envelope, headers)
+        except httpx.ConnectTimeout:
+            message = f"Could not connect to {self.host} within {self.connect_timeout:g} s; check soap_url and your network."
+        except httpx.ReadTimeout:
+            message = (f"{self.host} sent no {operation} reply within {self.read_timeout:g} s; the service may be busy, "
+                       "so try again later (or raise read_timeout).")
+        except httpx.TimeoutException:
+            message = f"The connection to {self.host} timed out during {operation}; check your network and try again."
+        except httpx.ConnectError:
+            message = f"Could not connect to {self.host}; check soap_url and that the service is reachable."
+        except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError):
+            message = f"{self.host} closed the connection before answering {operation}; try again later."
+        except httpx.HTTPError as exc:
+            message = f"Could not talk to {self.host} ({type(exc).__name__}); check soap_url and your network."
+        # Raised outside the except blocks: httpx exceptions hold the request (and its credentials).
+        raise ApiConnectionError(message, call=operation)
+
+    def _throttled(self, operation: str) -> ThrottledError:
+        return ThrottledError(
+            f"{self.host} answered HTTP 500 without a SOAP fault, which Marketing Cloud uses for throttling; "
+            "ettui backs off and tries again later.",
+            call=operation, code="500",
+        )
+
+    def _fault_error(self, operation: str, code: str, message: str) -> EttuiError:
+        text = message.strip().rstrip(".") or "no reason given"
+        if code.rsplit(":", 1)[-1].lower() in ("security", "failedauthentication", "invalidsecuritytoken") \
+                or _LOGIN_WORDS.search(text):
+            who = (f"API user {self.auth.username!r}" if isinstance(self.auth, UsernameToken)
+                   else f"OAuth client {self.auth.client_id!r}")
+            return AuthError(f"The service refused the login of {who}: {text}; check the credentials in the profile.",
+                             call=operation, code=code or None)
+        return ServiceError(f"The service answered {operation} with a fault: {text}.", call=operation, code=code or None)
+
+    # -- reading ---------------------------------------------------------------
+
+    def _inquiry(self, batch_id: str, rows: list[dict[str, str]], reply: str) -> Inquiry:
+        mine = [row for row in rows if row.get("TaskID", batch_id) == batch_id]
+        if not mine:
+            # spec §7.7 fallback: no status row; the file itself, in /Export, is the evidence.
+            return Inquiry(
+                batch_id=batch_id, status=JobStatus.UNKNOWN, status_raw="",
+                message=(f"The service has no AsyncActivityStatus for request {batch_id}; "
+                         "the extract's file will appear in the Export folder when it is done."),
+                reply=reply,
+            )
+        statuses = [(JobStatus.parse(row.get("Status")), row) for row in mine]
+        status, row = next(((s, r) for s, r in statuses if s is JobStatus.ERROR), statuses[-1])
+        if status is JobStatus.COMPLETE and any(not s.terminal for s, _ in statuses):
+            status, row = next((s, r) for s, r in statuses if not s.terminal)
+        message = row.get("ErrorMsg") or row.get("StatusMessage") or None
+        return Inquiry(
+            batch_id=batch_id,
+            status=status,
+            status_raw=row.get("Status", ""),
+            file_name=self._file_names.get(batch_id) if status is JobStatus.COMPLETE else None,
+            message=self._scrub(message) if message else None,
+            reply=reply,
+        )
+
+
+def build_client(
+    wsdl: str | None,
+    auth: UsernameToken | OAuth,
+    *,
+    connect_timeout: float = 10.0,
+    read_timeout: float = 60.0,
+    cache_dir: Path | None = None,
+) -> tuple[zeep.AsyncClient, SoapTransport]:
+    """Parse the WSDL and build the zeep client (blocking: run it in a thread)."""
+    timeout = httpx.Timeout(connect=connect_timeout, read=read_timeout, write=read_timeout, pool=connect_timeout)
+    http = httpx.AsyncClient(timeout=timeout, headers={"User-Agent": "ettui"})
+    transport = SoapTransport(http, cache_dir=cache_dir, fetch_timeout=max(connect_timeout, read_timeout))
+    # Hardened: no DTDs, no entities, no external references; strict XSD reading.
+    settings = zeep.Settings(strict=True, forbid_dtd=True, forbid_entities=True, forbid_external=True,
+                             xml_huge_tree=False)
+    wsse = _ZeepUsernameToken(auth.username, auth.password) if isinstance(auth, UsernameToken) else None
+    source = wsdl or str(PACKAGED_WSDL)
+    try:
+        client = zeep.AsyncClient(source, transport=transport, wsse=wsse, settings=settings)
+    except EttuiError:
+        raise
+    except (OSError, zeep.exceptions.Error, etree.LxmlError, ValueError) as exc:
+        raise ConfigError(f"The WSDL {source} could not be loaded ({type(exc).__name__}); check the profile's wsdl.") from None
+    return client, transport
+
+
+def read_retrieve(root: etree._Element) -> tuple[str, str, list[dict[str, str]]]:
+    """``OverallStatus``, ``RequestID`` and the rows (name -> value) of a ``RetrieveResponseMsg`` envelope.
+
+    A row's values come from its ``Properties/Property`` ``Name``/``Value``
+    pairs (``ObjectExtension`` or ``AsyncActivityStatus`` tagging alike) and
+    from any simple child elements, for a service that answers with fields.
+    """
+    message = _body_child(root)
+    if message is None:
+        return "", "", []
+    overall = request_id = ""
+    rows: list[dict[str, str]] = []
+    for child in message:
+        name = local_name(child)
+        if name == "overallstatus":
+            overall = (child.text or "").strip()
+        elif name == "requestid":
+            request_id = (child.text or "").strip()
+        elif name == "results":
+            rows.append(_row(child))
+    return overall, request_id, rows
+
+
+def _row(result: etree._Element) -> dict[str, str]:
+    row: dict[str, str] = {}
+    for child in result:
+        if not isinstance(child.tag, str):
+            continue
+        if local_name(child) == "properties":
+            for prop in child:
+                if local_name(prop) != "property":
+                    continue
+                parts = {local_name(part): (part.text or "").strip() for part in prop}
+                if parts.get("name"):
+                    row[parts["name"]] = parts.get("value", "")
+        elif len(child) == 0 and child.text and child.text.strip():
+            row.setdefault(etree.QName(child).localname, child.text.strip())
+    kind = result.get(XSI_TYPE)
+    if kind:
+        row.setdefault("_type", kind.rsplit(":", 1)[-1])
+    return row
+
+
+def _body_child(root: etree._Element) -> etree._Element | None:
+    body = next((child for child in root if local_name(child) == "body"), None)
+    if body is None:
+        return None
+    return next((child for child in body if isinstance(child.tag, str)), None)
+
+
+def _find_fault(root: etree._Element) -> tuple[str, str] | None:
+    """(faultcode, faultstring) of a SOAP 1.1 or 1.2 fault in the body, or None."""
+    child = _body_child(root)
+    if child is None or local_name(child) != "fault":
+        return None
+    texts = {local_name(e): (e.text or "").strip() for e in child.iter() if isinstance(e.tag, str)}
+    code = texts.get("faultcode") or texts.get("value", "")
+    message = texts.get("faultstring") or texts.get("text", "")
+    return code, message
+
+
+def _fueloauth(token: str) -> etree._Element:
+    element = etree.Element(f"{{{FUELOAUTH_NS}}}fueloauth", nsmap={None: FUELOAUTH_NS})
+    element.text = token
+    return element
+
+
+def _get(value: Any, name: str) -> Any:
+    """A field of a zeep value (or dict), None when absent."""
+    if value is None:
+        return None
+    if isinstance(value, dict):
+        return value.get(name)
+    try:
+        return value[name]
+    except (KeyError, TypeError, IndexError, AttributeError):
+        return getattr(value, name, None)

@@ -1,0 +1,121 @@
+"""zeep's async transport, set up the way ettui needs it.
+
+* **Timeouts on every call.** zeep's ``AsyncTransport`` has none by default;
+  ours posts through an ``httpx.AsyncClient`` built with
+  ``httpx.Timeout(connect, read)``.
+* **No network at start-up.** ``load`` (zeep's hook for reading the WSDL and
+  its imports) reads local files, answers the vendor's fault-schema import
+  (``ETFrameworkFault.xsd``, referenced by nothing in the WSDL, spec §7.2) with
+  a local stub, and fetches any other URL once, keeping it under the cache dir
+  so the next start reads the file.
+* **Cheap to build.** zeep's constructor also builds a synchronous
+  ``httpx.Client`` (about 20 ms for its TLS context) that is used only to
+  fetch WSDLs; ours creates it only if a WSDL really has to be downloaded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from pathlib import Path
+from urllib.parse import urlparse
+
+import httpx
+from zeep.transports import AsyncTransport
+
+__all__ = ["SoapTransport", "FAULT_SCHEMA_URL", "FAULT_SCHEMA_STUB", "is_fault_schema"]
+
+log = logging.getLogger(__name__)
+
+FAULT_SCHEMA_URL = "https://webservice.exacttarget.com/ETFrameworkFault.xsd"
+"""The vendor WSDL's only import; nothing in the WSDL uses its namespace."""
+
+FAULT_SCHEMA_STUB = (
+    b'<?xml version="1.0" encoding="utf-8"?>\n'
+    b'<schema xmlns="http://www.w3.org/2001/XMLSchema" targetNamespace="urn:fault.partner.exacttarget.com"/>\n'
+)
+"""An empty schema for the fault namespace: all that the import has to provide."""
+
+_MAX_DOWNLOAD = 16 * 1024 * 1024
+
+
+def is_fault_schema(url: str) -> bool:
+    """True for the vendor's fault-schema import, however its host is spelled."""
+    return urlparse(url).path.lower().endswith("/etframeworkfault.xsd")
+
+
+class SoapTransport(AsyncTransport):  # type: ignore[misc]  # zeep ships no type hints
+    """An ``AsyncTransport`` posting through ``http`` and loading WSDLs locally (cached)."""
+
+    def __init__(self, http: httpx.AsyncClient, *, cache_dir: Path | None = None, fetch_timeout: float = 30.0) -> None:
+        # AsyncTransport.__init__ is skipped on purpose: it would build the
+        # synchronous client described in the module docstring.
+        self.client = http
+        self.cache = None
+        self.wsdl_client: httpx.Client | None = None
+        self.cache_dir = cache_dir
+        self.fetch_timeout = fetch_timeout
+        self.logger = logging.getLogger("zeep.transports")
+        self._close_session = False
+        self.downloads = 0
+        """How many documents were fetched over the network (tests check it stays 0)."""
+
+    def __del__(self) -> None:  # zeep's __del__ closes a session we never opened
+        pass
+
+    def load(self, url: str) -> bytes:
+        """The bytes of a WSDL or schema: local file, fault-schema stub, or cached download."""
+        if is_fault_schema(url):
+            return FAULT_SCHEMA_STUB
+        scheme = urlparse(url).scheme.lower()
+        if scheme in ("http", "https"):
+            return self._load_cached(url)
+        if scheme == "file":
+            url = urlparse(url).path
+        with open(os.path.expanduser(url), "rb") as handle:
+            return handle.read()
+
+    def cache_path(self, url: str) -> Path | None:
+        """Where a downloaded document is kept, or None without a cache dir."""
+        if self.cache_dir is None:
+            return None
+        digest = hashlib.sha256(url.encode("utf-8")).hexdigest()[:32]
+        suffix = Path(urlparse(url).path).suffix.lower()
+        return self.cache_dir / f"{digest}{suffix if suffix in ('.wsdl', '.xsd', '.xml') else '.wsdl'}"
+
+    def _load_cached(self, url: str) -> bytes:
+        path = self.cache_path(url)
+        if path is not None and path.is_file():
+            return path.read_bytes()
+        data = self._download(url)
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            temp = path.with_suffix(path.suffix + ".part")
+            temp.write_bytes(data)
+            os.replace(temp, path)  # never leave half a WSDL for the next start to read
+        return data
+
+    def _download(self, url: str) -> bytes:
+        from ettui.errors import ApiConnectionError
+
+        if self.wsdl_client is None:
+            self.wsdl_client = httpx.Client(timeout=self.fetch_timeout, follow_redirects=True)
+        log.info("fetching WSDL document %s (once; it is cached)", url)
+        try:
+            response = self.wsdl_client.get(url)
+        except httpx.HTTPError as exc:
+            message = f"The WSDL at {url} could not be fetched ({type(exc).__name__}); check the profile's wsdl URL."
+        else:
+            if response.is_success and len(response.content) <= _MAX_DOWNLOAD:
+                self.downloads += 1
+                return response.content
+            message = f"The WSDL at {url} could not be fetched (HTTP {response.status_code}); check the profile's wsdl URL."
+        raise ApiConnectionError(message, call="wsdl")
+
+    async def aclose(self) -> None:
+        """Close the HTTP clients."""
+        if self.wsdl_client is not None:
+            self.wsdl_client.close()
+            self.wsdl_client = None
+        await self.client.aclose()
