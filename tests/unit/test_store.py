@@ -180,7 +180,8 @@ def test_v1_file_is_migrated_keeping_its_jobs(tmp_path: Path) -> None:
     conn = sqlite3.connect(path)
     indexes = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
     conn.close()
-    assert {"jobs_status", "jobs_profile", "jobs_submitted", "jobs_batch", "jobs_file"} <= indexes
+    assert {"jobs_status", "jobs_profile", "jobs_submitted", "jobs_batch", "jobs_file"} <= indexes  # v2
+    assert {"jobs_live", "jobs_profile_status", "jobs_expires"} <= indexes  # v3
     # reopening an up-to-date file changes nothing
     with JobStore(path) as store:
         assert store.count() == 1
@@ -192,6 +193,10 @@ def test_listing_uses_indexes_not_scans(store: JobStore) -> None:
     assert "jobs_batch" in plan("SELECT * FROM jobs WHERE batch_id = '1'")
     assert "jobs_file" in plan("SELECT * FROM jobs WHERE file_name = 'x'")
     assert "jobs_submitted" in plan("SELECT * FROM jobs ORDER BY submitted_at DESC LIMIT 50")
+    assert "jobs_profile_status" in plan("SELECT count(*) FROM jobs WHERE profile = 'a' AND status IN ('Error')")
+    assert "jobs_expires" in plan("SELECT * FROM jobs ORDER BY expires_at LIMIT 50")
+    store.live()  # INDEXED BY jobs_live: SQLite raises if the partial index stopped matching
+    store.live("a")
 
 
 def test_file_from_a_newer_ettui_is_refused(tmp_path: Path) -> None:
