@@ -430,7 +430,9 @@ class SoapApi:
         status, row = next(((s, r) for s, r in statuses if s is JobStatus.ERROR), statuses[-1])
         if status is JobStatus.COMPLETE and any(not s.terminal for s, _ in statuses):
             status, row = next((s, r) for s, r in statuses if not s.terminal)
-        message = row.get("ErrorMsg") or row.get("StatusMessage") or None
+        message = row.get("ErrorMsg") or None
+        if message is None and status in (JobStatus.ERROR, JobStatus.UNKNOWN):
+            message = row.get("StatusMessage") or None  # only informative when something is off
         return Inquiry(
             batch_id=batch_id,
             status=status,
