@@ -27,6 +27,7 @@ from aiohttp import web
 
 from ettui.sandbox.clock import ScaledClock
 from ettui.sandbox.faults import Faults
+from ettui.sandbox.journal import clock_start
 from ettui.sandbox.queue import QueueSettings, RetentionPolicy, SandboxBatch, SandboxQueue, sweep
 
 TICK_SECONDS = 0.25
@@ -100,7 +101,8 @@ class Sandbox:
         self.root = Path(options.root)
         self.drop_dir = self.root / "drop"
         self.work_dir = self.root / "work"
-        self.clock = ScaledClock(options.time_scale)
+        self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.clock = ScaledClock(options.time_scale, start=clock_start(self.root / "clock.json", options.time_scale))
         self.faults = options.faults
         self.faults.reseed(options.seed)
         if options.error_share:
@@ -116,6 +118,7 @@ class Sandbox:
                 processing_seconds=options.processing_seconds,
                 records=options.records,
                 record_bytes=options.record_bytes,
+                journal=self.root / "batches.jsonl",
             ),
             self.clock,
             self.faults,

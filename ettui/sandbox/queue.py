@@ -16,6 +16,7 @@ sandbox clock, which is what the retention sweep measures from.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import random
 from collections.abc import Mapping
@@ -23,10 +24,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from ettui.sandbox.clock import ScaledClock
 from ettui.sandbox.data import OutputRequest, write_zip
 from ettui.sandbox.faults import Faults
+from ettui.sandbox.journal import Journal
 
 SCHEDULED = "Scheduled"
 PROCESSING = "Processing"
@@ -81,6 +84,8 @@ class QueueSettings:
     processing_seconds: float = 8.0
     records: int = 200
     record_bytes: int | None = None
+    journal: Path | None = None
+    """Shared state file (see ``journal.py``); None keeps the queue in memory only."""
 
 
 class SandboxQueue:
@@ -99,6 +104,27 @@ class SandboxQueue:
         # Our own small pool: a burst of finishing jobs must not starve the loop's
         # default executor, which the client side may share in tests and demos.
         self._writers = ThreadPoolExecutor(max_workers=2, thread_name_prefix="sandbox-writer")
+        self._journal = Journal(settings.journal) if settings.journal else None
+        self._sync()
+
+    def _sync(self) -> None:
+        """Take in what other processes sharing the journal accepted or finished."""
+        if self._journal is None:
+            return
+        for entry in self._journal.read_new():
+            if entry.get("op") == "submit":
+                batch = _batch_from(entry)
+                if batch.batch_id not in self._batches:
+                    self._batches[batch.batch_id] = batch
+                    self._open.add(batch.batch_id)
+                    self._names.add((batch.folder, batch.file_name or ""))
+                self._next_id = max(self._next_id, batch.batch_id + 1)
+            elif entry.get("op") == "done" and (batch := self._batches.get(entry["batch_id"])):
+                batch.status = entry["status"]
+                batch.error_message = entry.get("error_message")
+                batch.records_written = entry.get("records_written")
+                batch.completed_at = batch.due_at
+                self._open.discard(batch.batch_id)
 
     def __len__(self) -> int:
         return len(self._batches)
@@ -120,6 +146,23 @@ class SandboxQueue:
         member-ID subfolder, as the vendor does for multi-account logins.
         ``output_name`` fixes the file name (SOAP extracts name their file).
         """
+        with self._journal.locked() if self._journal else contextlib.nullcontext():
+            self._sync()
+            batch = self._accept(kind, params, member_id=member_id, folder=folder, output_name=output_name, records=records)
+            if self._journal:
+                self._journal.append({"op": "submit", **_batch_to(batch)})
+        return batch
+
+    def _accept(
+        self,
+        kind: str,
+        params: Mapping[str, str],
+        *,
+        member_id: str,
+        folder: str,
+        output_name: str | None,
+        records: int | None,
+    ) -> SandboxBatch:
         batch_id = self._next_id
         self._next_id += 1
         now = self.clock.now()
@@ -161,6 +204,8 @@ class SandboxQueue:
         Called from the event loop; it may start the job's file writer thread
         but never blocks on disk.
         """
+        if batch_id not in self._batches or batch_id in self._open:
+            self._sync()  # another process may have accepted or finished it
         batch = self._batches.get(batch_id)
         if batch is not None and batch_id in self._open:
             self._refresh(batch, self.clock.now())
@@ -209,6 +254,7 @@ class SandboxQueue:
             batch.error_message = ERROR_MESSAGE
             batch.completed_at = batch.due_at
             self._open.discard(batch.batch_id)
+            self._record_done(batch)
             return
         batch.status = PROCESSING
         if batch.batch_id not in self._pending:
@@ -229,7 +275,8 @@ class SandboxQueue:
             target_bytes=None if batch.records is not None else self.settings.record_bytes,
         )
         target = self.settings.drop_dir / batch.folder.strip("/") / batch.file_name
-        temp = self.settings.work_dir / f".{batch.batch_id}.zip.tmp"
+        # The pid keeps two processes that share the root from writing one temp file.
+        temp = self.settings.work_dir / f".{batch.batch_id}.{os.getpid()}.zip.tmp"
         loop = asyncio.get_running_loop()
         future = loop.run_in_executor(self._writers, _write_atomically, request, temp, target, batch.due_at)
         self._pending[batch.batch_id] = future
@@ -248,8 +295,36 @@ class SandboxQueue:
                 batch.records_written = fut.result()
             batch.completed_at = batch.due_at
             self._open.discard(batch.batch_id)
+            self._record_done(batch)
 
         future.add_done_callback(done)
+
+
+    def _record_done(self, batch: SandboxBatch) -> None:
+        if self._journal is not None:
+            self._journal.append(
+                {"op": "done", "batch_id": batch.batch_id, "status": batch.status,
+                 "error_message": batch.error_message, "records_written": batch.records_written}
+            )
+
+
+_PERSISTED = ("batch_id", "kind", "params", "member_id", "folder", "file_name", "records", "target_bytes", "will_fail")
+
+
+def _batch_to(batch: SandboxBatch) -> dict[str, Any]:
+    entry: dict[str, Any] = {key: getattr(batch, key) for key in _PERSISTED}
+    entry["submitted_at"] = batch.submitted_at.isoformat()
+    entry["due_at"] = batch.due_at.isoformat()
+    return entry
+
+
+def _batch_from(entry: dict[str, Any]) -> SandboxBatch:
+    return SandboxBatch(
+        status=SCHEDULED,
+        submitted_at=datetime.fromisoformat(entry["submitted_at"]),
+        due_at=datetime.fromisoformat(entry["due_at"]),
+        **{key: entry.get(key) for key in _PERSISTED},
+    )
 
 
 def _bulkasync_name(member_id: str, due: datetime) -> str:

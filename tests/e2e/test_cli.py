@@ -99,3 +99,25 @@ def test_preview_formats(tmp_path: Path) -> None:
     assert [json.loads(line)["EmailAddress"] for line in jsonl.stdout.splitlines()] == [f"a{i}@example.org" for i in range(5)]
     missing = run(["preview", str(tmp_path / "nope.xml")], tmp_path)
     assert missing.returncode == 2 and "does not exist" in missing.stderr
+
+
+def test_submit_then_watch_in_separate_processes(tmp_path: Path) -> None:
+    """Each command starts its own sandbox on one root; the queue is shared through its journal."""
+    cfg = tmp_path / "config.toml"
+    cfg.write_text("[sandbox]\nscheduled_seconds = 0.5\nprocessing_seconds = 0.5\n")
+    cfg.chmod(0o600)
+    c1 = run(["--config", str(cfg), "submit", "C1", "-p", "start_date=-7d", "-p", "end_date=today"], tmp_path)
+    c3 = run(["--config", str(cfg), "submit", "C3"], tmp_path)
+    assert c1.returncode == 0 and c3.returncode == 0, c1.stderr + c3.stderr
+    ids = [c1.stdout.strip(), c3.stdout.strip()]
+    assert ids[0] != ids[1]
+    watched = run(["--config", str(cfg), "status", "--watch", "--timeout", "60", *ids], tmp_path)
+    assert watched.returncode == 0, watched.stderr
+    final = json.loads(run(["--config", str(cfg), "status", "--json", *ids], tmp_path).stdout)
+    assert [j["status"] for j in final] == ["Complete", "Complete"]
+    assert all(j["file_name"] and j["file_name"].endswith("_1.zip") for j in final)
+    assert [h["status"] for h in final[0]["history"]][-1] == "Complete"
+    fetched = run(["--config", str(cfg), "fetch", ids[1], "--json", "--dest", str(tmp_path / "dl")], tmp_path)
+    assert fetched.returncode == 0, fetched.stderr
+    out = json.loads(fetched.stdout)
+    assert Path(out["zip_path"]).exists() and out["files"] and Path(out["files"][0]).suffix == ".xml"
