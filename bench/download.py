@@ -1,0 +1,125 @@
+"""Download throughput: ettui's DropClient against OpenSSH ``sftp -b``, same file, same sshd, same run.
+
+Run: ``python bench/download.py [--size-mib 512] [--rounds 3] [--dir DIR]``
+
+Starts a real OpenSSH sshd on 127.0.0.1 (own config, host key and
+authorized_keys in a temp folder, key login as the current user), writes a
+``--size-mib`` file of random bytes, and downloads it ``--rounds`` times with
+each contender, interleaved so a busy shared machine hurts all of them alike:
+
+* ``openssh``      ``sftp -b`` with OpenSSH's default cipher (chacha20-poly1305)
+* ``openssh-gcm``  ``sftp -b -c aes128-gcm@openssh.com``
+* ``ettui-default`` DropClient with asyncssh's default cipher order
+* ``ettui``        DropClient with ettui's preference (AES-GCM first)
+
+Each timing covers connect + download into a local file (no zip verification),
+for both sides. MB/s is 10^6 bytes per second; the best round counts (noise on
+a shared machine only ever slows a run), the median is printed beside it.
+Goal: ettui / openssh >= 1.0, ettui / openssh-gcm >= 0.9.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from ettui.drop.client import GCM_FIRST, DropClient, trust_host_key  # noqa: E402
+from tests.integration.sshd import OpenSSHServer, openssh_sshd, sshd_unavailable  # noqa: E402
+
+
+def make_source(path: Path, size: int) -> None:
+    if path.exists() and path.stat().st_size == size:
+        return
+    with open(path, "wb") as out:
+        left = size
+        while left:
+            chunk = os.urandom(min(left, 1 << 20))
+            out.write(chunk)
+            left -= len(chunk)
+
+
+def openssh_get(server: OpenSSHServer, known_hosts: Path, source: Path, target: Path, cipher: str | None) -> tuple[float, str]:
+    batch = target.with_suffix(".batch")
+    batch.write_text(f"get {source} {target}\n")
+    cmd = ["sftp", "-q", "-b", str(batch), "-i", str(server.user_key), "-P", str(server.port),
+           "-o", f"UserKnownHostsFile={known_hosts}", "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes"]
+    if cipher:
+        cmd += ["-c", cipher]
+    cmd.append(f"{server.user}@{server.host}")
+    start = time.perf_counter()
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+    elapsed = time.perf_counter() - start
+    return elapsed, cipher or "default"
+
+
+async def ettui_get(server: OpenSSHServer, known_hosts: Path, source: Path, target: Path, algs: tuple[str, ...] | None) -> tuple[float, str]:
+    client = DropClient(server.host, server.port, server.user, key_file=str(server.user_key),
+                        known_hosts=known_hosts, encryption_algs=algs)
+    start = time.perf_counter()
+    async with client:
+        await client.download(str(source), target)
+    elapsed = time.perf_counter() - start
+    return elapsed, client.last_cipher or "?"
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size-mib", type=int, default=512)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--dir", type=Path, default=None, help="work folder (default: a temp folder)")
+    args = parser.parse_args()
+    why = sshd_unavailable()
+    if why:
+        sys.exit(f"cannot run: {why}")
+    with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
+        work = Path(tmp)
+        size = args.size_mib * 1024 * 1024
+        source = work / "remote" / "bench.zip"
+        source.parent.mkdir()
+        make_source(source, size)
+        async with openssh_sshd(work / "sshd") as server:
+            known_hosts = work / "known_hosts"
+            trust_host_key(known_hosts, server.host, server.port, server.key_line)
+            target = work / "local.bin"
+            contenders = {
+                "openssh": lambda: asyncio.to_thread(openssh_get, server, known_hosts, source, target, None),
+                "openssh-gcm": lambda: asyncio.to_thread(openssh_get, server, known_hosts, source, target, "aes128-gcm@openssh.com"),
+                "ettui-default": lambda: ettui_get(server, known_hosts, source, target, None),
+                "ettui": lambda: ettui_get(server, known_hosts, source, target, GCM_FIRST),
+            }
+            rates: dict[str, list[float]] = {name: [] for name in contenders}
+            ciphers: dict[str, str] = {}
+            want = hashlib.sha256(source.read_bytes()).hexdigest()
+            for round_no in range(args.rounds):
+                for name, run in contenders.items():
+                    target.unlink(missing_ok=True)
+                    elapsed, cipher = await run()
+                    if target.stat().st_size != size:
+                        sys.exit(f"{name}: got {target.stat().st_size} bytes, expected {size}")
+                    if round_no == 0 and name.startswith("ettui") and hashlib.sha256(target.read_bytes()).hexdigest() != want:
+                        sys.exit(f"{name}: sha256 differs from the source")
+                    rates[name].append(size / elapsed / 1e6)
+                    ciphers[name] = cipher
+                    print(f"  round {round_no + 1} {name:14} {rates[name][-1]:7.1f} MB/s", flush=True)
+    best = {name: max(r) for name, r in rates.items()}
+    print(f"\n{args.size_mib} MiB over SSH on 127.0.0.1, best of {args.rounds} (median):")
+    for name, r in rates.items():
+        print(f"  {name:14} {best[name]:7.1f} MB/s ({statistics.median(r):6.1f})  cipher {ciphers[name]}")
+    print("ratios (best):")
+    print(f"  ettui / openssh           {best['ettui'] / best['openssh']:.2f}   (goal >= 1.0)")
+    print(f"  ettui / openssh-gcm       {best['ettui'] / best['openssh-gcm']:.2f}   (goal >= 0.9)")
+    print(f"  ettui / ettui-default     {best['ettui'] / best['ettui-default']:.2f}   (AES-GCM preference vs asyncssh default)")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
