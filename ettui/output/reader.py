@@ -45,6 +45,7 @@ stream and parser); the column registry is guarded by a lock.
 
 from __future__ import annotations
 
+import queue
 import threading
 import zipfile
 from collections.abc import Iterator
@@ -68,6 +69,16 @@ READ_CHUNK = 256 * 1024
 """Bytes handed to lxml per read; bigger than lxml's default to cut call overhead."""
 
 Row = dict[str, str]
+
+
+class _Missing(str):
+    """Type of :data:`MISSING`: a str, so a row joins and writes as CSV as it is."""
+
+    __slots__ = ()
+
+
+MISSING: str = _Missing("")
+"""The value of a column a record does not have: equal to "", told apart with ``is``."""
 
 
 class OutputError(DropError):
@@ -99,7 +110,7 @@ class _PrefixedStream:
     back, so the bytes it read are handed to the parser from here.
     """
 
-    def __init__(self, prefix: bytes, rest: IO[bytes]) -> None:
+    def __init__(self, prefix: bytes, rest: _ReadAhead) -> None:
         self._prefix = prefix
         self._rest = rest
 
@@ -113,13 +124,76 @@ class _PrefixedStream:
                 return data
             data, self._prefix = self._prefix[:size], self._prefix[size:]
             return data
-        # Ask for big blocks whatever lxml asks for, so zlib and the parser get fed
-        # in large chunks (lxml's file reader copes with more than it asked for).
-        return self._rest.read(max(size, READ_CHUNK))
+        # The read-ahead hands out whole blocks whatever lxml asks for, so the
+        # parser is fed in large chunks (lxml's file reader copes with more).
+        return self._rest.read(size)
 
     def close(self) -> None:
         """Close the underlying stream."""
         self._rest.close()
+
+
+class _ReadAhead:
+    """Reads ``raw`` in a helper thread, a few blocks ahead of the parser.
+
+    Inflating a zip member releases the GIL, so on a second core it overlaps
+    with parsing instead of adding to it (lxml's parse itself holds the GIL).
+    Memory stays bounded: at most ``depth`` blocks wait in the queue.
+    """
+
+    def __init__(self, raw: IO[bytes], block: int = READ_CHUNK, depth: int = 8) -> None:
+        self._raw = raw
+        self._block = block
+        self._queue: queue.Queue[bytes | BaseException] = queue.Queue(maxsize=depth)
+        self._stop = threading.Event()
+        self._pending = b""
+        self._eof = False
+        self._thread = threading.Thread(target=self._pump, name="ettui-output-readahead", daemon=True)
+        self._thread.start()
+
+    def _pump(self) -> None:
+        try:
+            while not self._stop.is_set():
+                data = self._raw.read(self._block)
+                self._offer(data)
+                if not data:
+                    return
+        except BaseException as exc:  # handed to the reading thread, raised there
+            self._offer(exc)
+
+    def _offer(self, item: bytes | BaseException) -> None:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def read(self, size: int = -1) -> bytes:
+        """Up to one block (or the rest, for ``size < 0``); b"" at the end."""
+        if self._pending:
+            data, self._pending = self._pending, b""
+            return data
+        if self._eof:
+            return b""
+        item = self._queue.get()
+        if isinstance(item, BaseException):
+            self._eof = True
+            raise item
+        if not item:
+            self._eof = True
+        if size < 0 and item:
+            parts = [item]
+            while chunk := self.read(self._block):
+                parts.append(chunk)
+            return b"".join(parts)
+        return item
+
+    def close(self) -> None:
+        """Stop the helper thread and close ``raw``."""
+        self._stop.set()
+        self._thread.join()
+        self._raw.close()
 
 
 def _prolog_text(head: bytes) -> str:
@@ -180,7 +254,7 @@ def guarded_stream(raw: IO[bytes], name: str) -> _PrefixedStream:
         chunk = raw.read(16 * 1024)
         head += chunk
         if _root_offset(_prolog_text(head), name) is not None:
-            return _PrefixedStream(head, raw)
+            return _PrefixedStream(head, _ReadAhead(raw))
         if not chunk:
             raise OutputError(f"{name} contains no XML element.")
         if len(head) > PROLOG_LIMIT:
@@ -417,13 +491,14 @@ class OutputReader:
                 if _local(elem.tag).lower() == record_tag and _path(elem)[:-1] == parent_path:
                     yield elem
 
-    def _values(self, record: etree._Element) -> list[str | None]:
-        """One row as values by column index; None where the record lacks a column."""
-        values: list[str | None] = [None] * len(self._columns)
+    def _values(self, record: etree._Element) -> list[str]:
+        """One row as values by column index; :data:`MISSING` where the record lacks a column."""
+        values: list[str] = [MISSING] * len(self._columns)
         if record.attrib:  # attributes come first in the document, so first in columns
             for attr, value in record.attrib.items():
                 self._put("@" + _local(attr), value, values)
         top = self._top
+        # The hot loop: one plain leaf per iteration, nothing but lookups and stores.
         for child in record:
             if len(child) or child.attrib:
                 self._flatten(child, "", values)
@@ -431,16 +506,17 @@ class OutputReader:
             index = top.get(child.tag)
             if index is None:
                 index = top[child.tag] = self._column(_local(child.tag))
-            if index >= len(values):
-                values.extend([None] * (index + 1 - len(values)))
-            if values[index] is not None:
+            try:
+                if values[index] is MISSING:
+                    values[index] = child.text or ""
+                    continue
+            except IndexError:  # a column newer than this row's list
                 self._put(_local(child.tag), child.text or "", values)
                 continue
-            text = child.text
-            values[index] = "" if text is None else text
+            self._put(_local(child.tag), child.text or "", values)  # a repeated name
         return values
 
-    def _flatten(self, elem: etree._Element, prefix: str, values: list[str | None]) -> None:
+    def _flatten(self, elem: etree._Element, prefix: str, values: list[str]) -> None:
         """Slow path: a child with attributes or children of its own."""
         name = prefix + _local(elem.tag)
         for attr, value in elem.attrib.items():
@@ -451,30 +527,31 @@ class OutputReader:
         else:
             self._put(name, elem.text or "", values)
 
-    def _put(self, name: str, value: str, values: list[str | None]) -> None:
+    def _put(self, name: str, value: str, values: list[str]) -> None:
         """Store ``value`` under ``name``, or ``name[2]``, ``name[3]``... if already set."""
         candidate, n = name, 1
         while True:
             index = self._column(candidate)
             if index >= len(values):
-                values.extend([None] * (index + 1 - len(values)))
-            if values[index] is None:
+                values.extend([MISSING] * (index + 1 - len(values)))
+            if values[index] is MISSING:
                 values[index] = value
                 return
             n += 1
             candidate = f"{name}[{n}]"
 
-    def iter_values(self, limit: int | None = None) -> Iterator[list[str | None]]:
+    def iter_values(self, limit: int | None = None) -> Iterator[list[str]]:
         """Rows as lists indexed like :attr:`columns` (the fast form exports use).
 
-        A list may be shorter than the final column list; None marks a column the
-        record lacks.
+        A list may be shorter than the final column list; :data:`MISSING` (an
+        empty string, tested with ``is``) marks a column the record lacks.
         """
         if limit is not None and limit <= 0:
             return
         produced = 0
+        values = self._values
         for record in self._records():
-            yield self._values(record)
+            yield values(record)
             produced += 1
             if limit is not None and produced >= limit:
                 return
@@ -486,7 +563,7 @@ class OutputReader:
         """
         for values in self.iter_values(limit):
             names = self._columns  # only ever appended to, so indices stay valid
-            yield {names[i]: v for i, v in enumerate(values) if v is not None}
+            yield {names[i]: v for i, v in enumerate(values) if v is not MISSING}
 
     def batches(self, size: int = 500, limit: int | None = None) -> Iterator[list[Row]]:
         """Rows in lists of ``size``, for a UI thread worker to post one message per batch."""

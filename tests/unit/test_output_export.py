@@ -61,6 +61,24 @@ def test_csv_with_a_column_first_seen_late(tmp_path: Path, late_at: int) -> None
     assert rows[late_at + 1] == [str(late_at), "", "L"]
 
 
+def test_fast_csv_path_matches_csv_module() -> None:
+    import io
+    import random
+
+    from ettui.output.export import _write_batch
+
+    rng = random.Random(3)
+    safe = ["a", "1", " ", "é", ""]
+    for _ in range(200):
+        alphabet = safe if rng.random() < 0.6 else safe + [",", '"', "\n", "\r"]
+        width = rng.randrange(1, 4)
+        batch = [["".join(rng.choices(alphabet, k=rng.randrange(3))) for _ in range(width)] for _ in range(5)]
+        fast, plain = io.StringIO(), io.StringIO()
+        _write_batch(fast, csv.writer(fast), batch)
+        csv.writer(plain).writerows(batch)
+        assert fast.getvalue() == plain.getvalue(), batch
+
+
 def test_failed_export_leaves_nothing_that_looks_complete(tmp_path: Path) -> None:
     dest = tmp_path / "out.csv"
     dest.write_text("previous export\n")
