@@ -1,0 +1,112 @@
+"""The `/` filter language shared by the board, the drop browser and the output viewer.
+
+A query is whitespace-separated terms, all of which must match:
+
+* ``word`` — case-insensitive substring of the row's text;
+* ``field:value`` — the field contains ``value`` (``status:error``,
+  ``call:c1``); several values separated by commas mean any of them
+  (``status:error,unknown``);
+* ``field<6h`` / ``field>2d`` — a duration field compared with a duration
+  (units ``s``, ``m``, ``h``, ``d``, ``w``): ``expires<6h`` keeps files and jobs
+  with under six hours left.
+
+Pure code (no Textual), so it is unit-tested on its own.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from ettui.errors import EttuiError
+
+_COMPARE = re.compile(r"([a-z_]+)\s*([<>])\s*(\d+(?:\.\d+)?)\s*([smhdw]?)", re.IGNORECASE)
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "": 3600}
+
+
+class FilterError(EttuiError):
+    """The filter text cannot be read."""
+
+    title = "Filter"
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """``field < limit`` or ``field > limit`` on a duration."""
+
+    field: str
+    less: bool
+    limit: timedelta
+
+    def test(self, value: timedelta | None) -> bool:
+        if value is None:
+            return False
+        return value < self.limit if self.less else value > self.limit
+
+
+@dataclass(frozen=True)
+class Query:
+    """A parsed filter; ``Query.parse("")`` matches everything."""
+
+    text: str = ""
+    words: tuple[str, ...] = ()
+    fields: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    comparisons: tuple[Comparison, ...] = field(default_factory=tuple)
+
+    @classmethod
+    def parse(cls, text: str) -> "Query":
+        """Read the filter text; raise ``FilterError`` naming a bad term."""
+        words: list[str] = []
+        fields: list[tuple[str, tuple[str, ...]]] = []
+        comparisons: list[Comparison] = []
+        for term in text.split():
+            if match := _COMPARE.fullmatch(term):
+                name, op, number, unit = match.groups()
+                seconds = float(number) * _UNITS[unit.lower()]
+                comparisons.append(Comparison(name.lower(), op == "<", timedelta(seconds=seconds)))
+            elif ":" in term and not term.startswith(":"):
+                name, _, value = term.partition(":")
+                values = tuple(v.lower() for v in value.split(",") if v)
+                if not values:
+                    raise FilterError(f"The filter term {term!r} has no value; write it like status:error.")
+                fields.append((name.lower(), values))
+            elif term[0] in "<>" or term[-1] in "<>":
+                raise FilterError(f"The filter term {term!r} is incomplete; write it like expires<6h.")
+            else:
+                words.append(term.lower())
+        return cls(text.strip(), tuple(words), tuple(fields), tuple(comparisons))
+
+    @property
+    def empty(self) -> bool:
+        return not (self.words or self.fields or self.comparisons)
+
+    def matches(
+        self,
+        text: str,
+        values: Mapping[str, str] | None = None,
+        durations: Mapping[str, timedelta | None] | None = None,
+    ) -> bool:
+        """True when every term matches.
+
+        Args:
+            text: Everything searchable in the row, for plain words.
+            values: Field name -> text, for ``field:value`` terms.
+            durations: Field name -> duration, for ``field<6h`` terms.
+        """
+        if self.empty:
+            return True
+        lowered = text.lower()
+        if any(word not in lowered for word in self.words):
+            return False
+        values = values or {}
+        for name, wanted in self.fields:
+            have = values.get(name)
+            if have is None:
+                return False
+            have = have.lower()
+            if not any(w in have for w in wanted):
+                return False
+        durations = durations or {}
+        return all(c.test(durations.get(c.field)) for c in self.comparisons)

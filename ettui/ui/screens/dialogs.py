@@ -1,0 +1,103 @@
+"""Small modal screens: confirm a destructive action, trust an unknown host key."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Label, Static
+
+DIALOG_CSS = """
+{name} {{ align: center middle; }}
+{name} > Vertical {{
+    width: 76; max-width: 95%; height: auto;
+    border: thick $accent; background: $surface; padding: 1 2;
+}}
+{name} .dialog-title {{ text-style: bold; margin-bottom: 1; }}
+{name} Horizontal {{ height: auto; margin-top: 1; align-horizontal: right; }}
+{name} Button {{ margin-left: 1; }}
+"""
+
+
+class ConfirmScreen(ModalScreen[bool]):
+    """Ask before a destructive action; ``y`` confirms, ``n``/``escape`` cancels."""
+
+    DEFAULT_CSS = DIALOG_CSS.format(name="ConfirmScreen")
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("y", "answer(True)", "Yes", id="confirm.yes"),
+        Binding("n,escape", "answer(False)", "No", id="confirm.no"),
+    ]
+
+    def __init__(self, title: str, question: str, yes: str = "Yes") -> None:
+        super().__init__()
+        self.title_text = title
+        self.question = question
+        self.yes = yes
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label(self.title_text, classes="dialog-title")
+            yield Static(self.question)
+            with Horizontal():
+                yield Button(f"{self.yes} (y)", id="yes", variant="error")
+                yield Button("Cancel (n)", id="no")
+
+    def on_mount(self) -> None:
+        self.query_one("#no", Button).focus()
+
+    def action_answer(self, answer: bool) -> None:
+        self.dismiss(answer)
+
+    @on(Button.Pressed)
+    def _pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "yes")
+
+
+class HostKeyScreen(ModalScreen[str | None]):
+    """Trust on first use: show the drop's SHA-256 fingerprint and ask.
+
+    Dismisses with ``"save"`` (accept and remember), ``"once"`` (this session
+    only) or None (cancel).
+    """
+
+    DEFAULT_CSS = DIALOG_CSS.format(name="HostKeyScreen") + """
+    HostKeyScreen #fingerprint { color: $warning; text-style: bold; margin: 1 0; }
+    """
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("a", "choose('save')", "Accept and save", id="hostkey.save"),
+        Binding("o", "choose('once')", "Connect once", id="hostkey.once"),
+        Binding("escape,c", "choose(None)", "Cancel", id="hostkey.cancel"),
+    ]
+
+    def __init__(self, host: str, port: int, fingerprint: str) -> None:
+        super().__init__()
+        self.host = host
+        self.port = port
+        self.fingerprint = fingerprint
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label("Unknown host key", classes="dialog-title")
+            yield Static(
+                f"The drop at {self.host} port {self.port} presented a key that is not in known_hosts. "
+                "Compare this fingerprint with the one your administrator published before trusting it:"
+            )
+            yield Static(self.fingerprint, id="fingerprint")
+            with Horizontal():
+                yield Button("Accept and save (a)", id="save", variant="warning")
+                yield Button("Connect once (o)", id="once")
+                yield Button("Cancel (c)", id="cancel")
+
+    def on_mount(self) -> None:
+        self.query_one("#cancel", Button).focus()
+
+    def action_choose(self, choice: str | None) -> None:
+        self.dismiss(choice)
+
+    @on(Button.Pressed)
+    def _pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(None if event.button.id == "cancel" else event.button.id)

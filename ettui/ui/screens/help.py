@@ -1,0 +1,81 @@
+"""The help screen, generated from the bindings that are live when it opens.
+
+Whatever the user's keymap says is what this screen shows, because it reads
+the bindings Textual will actually dispatch, not a hand-written list.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar, NamedTuple
+
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+
+class HelpEntry(NamedTuple):
+    """One row of the help: keys, what it does, and the id to remap it by."""
+
+    keys: str
+    description: str
+    binding_id: str
+    enabled: bool
+
+
+FILTER_HELP = (
+    "Filter (/): words match anywhere; status:error, call:C1, file:name, landed:no, "
+    "state:downloaded; durations: expires<6h, age>1d, next<30s, in_status>10m. "
+    "Remap keys in config.toml: [ui.keymap] poll_now = \"R\"."
+)
+
+
+class HelpScreen(ModalScreen[None]):
+    """Every active binding with its key, description and binding id."""
+
+    DEFAULT_CSS = """
+    HelpScreen { align: center middle; }
+    HelpScreen > VerticalScroll {
+        width: 84; max-width: 100%; height: 90%;
+        border: thick $accent; background: $surface; padding: 0 1;
+    }
+    HelpScreen #help-filter { color: $text-muted; margin-top: 1; }
+    """
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,q,question_mark", "app.pop_screen", "Close", id="help.close"),
+    ]
+
+    def __init__(self, entries: list[HelpEntry]) -> None:
+        super().__init__()
+        self.entries = entries
+
+    def compose(self) -> ComposeResult:
+        table = Table(title="ettui keys", expand=True, box=None, title_style="bold")
+        table.add_column("Key", style="bold cyan", no_wrap=True)
+        table.add_column("Action")
+        table.add_column("Binding id", style="dim", no_wrap=True)
+        for entry in self.entries:
+            style = "" if entry.enabled else "dim strike"
+            table.add_row(Text(entry.keys), Text(entry.description, style=style), entry.binding_id)
+        with VerticalScroll():
+            yield Static(table, id="help-table")
+            yield Static(FILTER_HELP, id="help-filter")
+
+
+def entries_from(bindings: list[tuple[Binding, bool, str]]) -> list[HelpEntry]:
+    """Group live bindings by action: ``(binding, enabled, key display)`` -> help rows."""
+    grouped: dict[str, HelpEntry] = {}
+    for binding, enabled, display in bindings:
+        if not binding.description:
+            continue
+        key = binding.id or binding.action
+        if key in grouped:
+            old = grouped[key]
+            if display not in old.keys.split(", "):
+                grouped[key] = old._replace(keys=f"{old.keys}, {display}")
+            continue
+        grouped[key] = HelpEntry(display, binding.description, binding.id or "-", enabled)
+    return list(grouped.values())

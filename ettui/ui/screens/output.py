@@ -1,0 +1,243 @@
+"""The output viewer: an extracted XML output as a table, loaded lazily, filterable, exportable.
+
+A thread worker streams rows from ``Session.open_output`` in batches and posts
+one message per batch. It reads only as far ahead as the cursor needs
+(``LOOKAHEAD`` rows), so a 300 MB file shows its first rows at once and
+never holds more than what was scrolled through. A filter restarts the
+stream with a predicate, scanning the whole file in the background.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any, ClassVar, Protocol
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import Footer, Input, Static
+from textual.worker import get_current_worker
+
+from ettui.errors import EttuiError
+from ettui.ui.filtering import FilterError, Query
+from ettui.ui.widgets.table import Cell, Column, RowKey, VirtualTable
+
+BATCH = 500
+"""Rows per message from the reading thread."""
+LOOKAHEAD = 2000
+"""Rows read beyond the cursor before the reader waits."""
+MAX_COLUMN_WIDTH = 40
+
+
+class OutputSource(Protocol):
+    """The part of ``Session`` the viewer uses."""
+
+    def open_output(self, path: Path) -> Any: ...
+
+    def export_output(self, path: Path, dest: Path) -> int: ...
+
+
+class OutputTable(VirtualTable):
+    """Rows of the output, as dicts keyed by column name."""
+
+    def __init__(self) -> None:
+        super().__init__(empty_text="Reading…", id="output-table")
+        self.rows: list[dict[str, str]] = []
+
+    def cells(self, key: RowKey) -> list[Cell]:
+        row = self.rows[key]  # type: ignore[index]
+        return [row.get(c.key, "") for c in self.columns]
+
+    def add(self, rows: list[dict[str, str]], names: list[str]) -> None:
+        """Append rows, widening columns to fit what was seen."""
+        known = {c.key: c for c in self.columns}
+        if len(names) != len(known) or not self.rows:
+            widths = {n: len(n) for n in names}
+            for row in rows[:200]:
+                for name, value in row.items():
+                    widths[name] = max(widths.get(name, 0), len(value))
+            self.set_columns([known.get(n) or Column(n, n, min(MAX_COLUMN_WIDTH, max(3, widths.get(n, 3)))) for n in names])
+        start = len(self.rows)
+        self.rows.extend(rows)
+        self.append_rows(range(start, start + len(rows)))
+
+    def reset(self) -> None:
+        self.rows = []
+        self.set_rows([])
+
+
+class OutputViewer(Screen[None]):
+    """One output file as a table; ``/`` filters, ``e`` exports CSV, ``escape`` closes."""
+
+    DEFAULT_CSS = """
+    OutputViewer #output-title { background: $panel; padding: 0 1; text-style: bold; }
+    OutputViewer #output-status { background: $panel; padding: 0 1; color: $text-muted; }
+    OutputViewer #output-filter { display: none; }
+    OutputViewer #output-filter.-visible { display: block; }
+    """
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,q", "close", "Close", id="output.close"),
+        Binding("slash", "filter", "Filter", id="output.filter"),
+        Binding("e", "export", "Export CSV", id="output.export"),
+        Binding("y", "copy_row", "Copy row", id="output.copy"),
+    ]
+
+    class RowsLoaded(Message):
+        """A batch of rows from the reading thread."""
+
+        def __init__(self, generation: int, rows: list[dict[str, str]], columns: list[str], record_tag: str | None) -> None:
+            super().__init__()
+            self.generation = generation
+            self.rows = rows
+            self.columns = columns
+            self.record_tag = record_tag
+
+    class LoadFinished(Message):
+        """The reading thread reached the end (or failed)."""
+
+        def __init__(self, generation: int, error: EttuiError | None = None) -> None:
+            super().__init__()
+            self.generation = generation
+            self.error = error
+
+    def __init__(self, source: OutputSource, path: Path) -> None:
+        super().__init__()
+        self.source = source
+        self.path = Path(path)
+        self.query_filter = Query()
+        self._generation = 0
+        self._wanted = LOOKAHEAD
+        self._demand = threading.Event()
+        self._finished = False
+        self._record_tag: str | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Static(f"Output: {self.path.name}", id="output-title")
+        yield Input(placeholder="filter rows: words, or Column:value", id="output-filter")
+        yield OutputTable()
+        yield Static("Opening…", id="output-status")
+        yield Footer()
+
+    @property
+    def table(self) -> OutputTable:
+        return self.query_one(OutputTable)
+
+    def on_mount(self) -> None:
+        self.table.focus()
+        self._restart()
+
+    def _restart(self) -> None:
+        self._generation += 1
+        self._finished = False
+        self._wanted = LOOKAHEAD
+        self.table.reset()
+        self.table.empty_text = "Reading…"
+        self._demand.set()
+        self._stream(self._generation, self.query_filter)
+
+    @work(thread=True, exclusive=True, group="output-read")
+    def _stream(self, generation: int, query: Query) -> None:
+        worker = get_current_worker()
+        try:
+            reader = self.source.open_output(self.path)
+            sent = 0
+            for batch in reader.batches(size=BATCH):
+                if worker.is_cancelled or generation != self._generation:
+                    return
+                if not query.empty:
+                    batch = [r for r in batch if query.matches(" ".join(r.values()), {k.lower(): v for k, v in r.items()})]
+                    if not batch:
+                        continue
+                self.post_message(self.RowsLoaded(generation, batch, list(reader.columns), reader.record_tag))
+                sent += len(batch)
+                while sent >= self._wanted and not worker.is_cancelled and generation == self._generation:
+                    self._demand.wait(0.25)
+                    self._demand.clear()
+            self.post_message(self.LoadFinished(generation))
+        except EttuiError as exc:
+            self.post_message(self.LoadFinished(generation, exc))
+
+    @on(RowsLoaded)
+    def _rows_loaded(self, message: RowsLoaded) -> None:
+        if message.generation != self._generation:
+            return
+        self._record_tag = message.record_tag
+        self.table.add(message.rows, message.columns)
+        self._update_status()
+
+    @on(LoadFinished)
+    def _load_finished(self, message: LoadFinished) -> None:
+        if message.generation != self._generation:
+            return
+        self._finished = True
+        if message.error is not None:
+            self.table.empty_text = message.error.message
+            self.app.notify(message.error.message, title=message.error.title, severity="error")
+        else:
+            self.table.empty_text = "No rows match." if not self.query_filter.empty else "This output has no records."
+        self.table.refresh()
+        self._update_status()
+
+    @on(VirtualTable.RowHighlighted)
+    def _cursor_moved(self) -> None:
+        if not self._finished and self.table.cursor_row + LOOKAHEAD // 2 >= self.table.row_count:
+            self._wanted = self.table.row_count + LOOKAHEAD
+            self._demand.set()
+        self._update_status()
+
+    def _update_status(self) -> None:
+        table = self.table
+        more = "all rows read" if self._finished else "more as you scroll"
+        tag = f"<{self._record_tag}> records · " if self._record_tag else ""
+        filtered = f" · filter: {self.query_filter.text}" if not self.query_filter.empty else ""
+        row = f"row {table.cursor_row + 1:,} of " if table.row_count else ""
+        self.query_one("#output-status", Static).update(
+            f"{tag}{row}{table.row_count:,} loaded ({more}) · {len(table.columns)} columns{filtered}"
+        )
+
+    # -- actions --------------------------------------------------------------
+
+    def action_close(self) -> None:
+        self._generation += 1
+        self._demand.set()
+        self.dismiss(None)
+
+    def action_filter(self) -> None:
+        field = self.query_one("#output-filter", Input)
+        field.add_class("-visible")
+        field.focus()
+
+    @on(Input.Submitted, "#output-filter")
+    def _filter_submitted(self, event: Input.Submitted) -> None:
+        try:
+            self.query_filter = Query.parse(event.value)
+        except FilterError as exc:
+            self.app.notify(exc.message, title=exc.title, severity="error")
+            return
+        if self.query_filter.empty:
+            event.input.remove_class("-visible")
+        self.table.focus()
+        self._restart()
+
+    def action_export(self) -> None:
+        dest = self.path.with_suffix(".csv")
+        self._export(dest)
+
+    @work(thread=True, exclusive=True, group="output-export")
+    def _export(self, dest: Path) -> None:
+        try:
+            rows = self.source.export_output(self.path, dest)
+        except EttuiError as exc:
+            self.app.call_from_thread(self.app.notify, exc.message, title=exc.title, severity="error")
+            return
+        self.app.call_from_thread(self.app.notify, f"Wrote {rows:,} rows to {dest}", title="CSV export")
+
+    def action_copy_row(self) -> None:
+        key = self.table.cursor_key
+        if isinstance(key, int) and key < len(self.table.rows):
+            row = self.table.rows[key]
+            self.app.copy_to_clipboard("\t".join(row.get(c.key, "") for c in self.table.columns))
+            self.app.notify("Row copied to the clipboard (OSC 52).")

@@ -1,0 +1,232 @@
+"""The Compose pane: pick a call, fill its parameters, see the exact request, submit.
+
+Validation runs on every keystroke through ``Session.validate`` (the API
+layer owns the rules; this pane only shows them): the field at fault gets a
+red border and the sentence under it. The preview is ``Session.preview``,
+which masks the password. Dates accept ``M/D/YYYY``, ``YYYY-MM-DD``,
+``today``, ``yesterday``, ``-7d`` and ``-2w``.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from rich.syntax import Syntax
+from textual import on
+from textual.app import ComposeResult
+from textual.containers import Vertical, VerticalScroll
+from textual.message import Message
+from textual.reactive import reactive
+from textual.widgets import Button, Input, Label, Select, Static
+
+from ettui.api.base import CallSpec, ParamKind, ParamSpec
+from ettui.errors import EttuiError, ValidationError
+from ettui.model import BatchRequest
+
+PLACEHOLDERS = {
+    ParamKind.DATE: "M/D/YYYY, today, -7d",
+    ParamKind.DATETIME: "M/D/YYYY h:mm",
+    ParamKind.INT: "a number",
+    ParamKind.BOOL: "true / false",
+}
+
+
+class RequestChecker(Protocol):
+    """The part of ``Session`` this pane uses."""
+
+    def calls(self) -> list[CallSpec]: ...
+
+    def validate(self, request: BatchRequest) -> None: ...
+
+    def preview(self, request: BatchRequest) -> str: ...
+
+
+class ComposePane(VerticalScroll):
+    """The request form with live validation and preview."""
+
+    DEFAULT_CSS = """
+    ComposePane { padding: 0 1; }
+    ComposePane .param-label { margin-top: 1; color: $text-muted; }
+    ComposePane .param-error { color: $error; height: auto; }
+    ComposePane Input.-invalid { border: tall $error; }
+    ComposePane #compose-status { margin-top: 1; height: auto; }
+    ComposePane #compose-status.-ok { color: $success; }
+    ComposePane #compose-status.-bad { color: $error; }
+    ComposePane #submit { margin-top: 1; width: 100%; }
+    ComposePane #preview { margin-top: 1; height: auto; border: round $panel-lighten-2; }
+    ComposePane #call-help { color: $text-muted; height: auto; }
+    """
+
+    valid: reactive[bool] = reactive(False)
+    """Whether the form as typed would be accepted."""
+
+    class SubmitRequested(Message):
+        """The user pressed Submit on a valid request."""
+
+        def __init__(self, pane: "ComposePane", request: BatchRequest) -> None:
+            super().__init__()
+            self.pane = pane
+            self.request = request
+
+    def __init__(self, *, readonly: bool = False, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.readonly = readonly
+        self.checker: RequestChecker | None = None
+        self.specs: list[CallSpec] = []
+        self.touched: set[str] = set()
+        self._submitted_once = False
+
+    def compose(self) -> ComposeResult:
+        yield Select[str]([], prompt="Choose a call", id="call-select", allow_blank=True)
+        yield Static("", id="call-help")
+        yield Vertical(id="params")
+        yield Static("", id="compose-status")
+        label = "Submit (read-only)" if self.readonly else "Submit  ctrl+s"
+        yield Button(label, id="submit", variant="primary", disabled=True)
+        yield Static("", id="preview")
+
+    # -- wiring -------------------------------------------------------------
+
+    def attach(self, checker: RequestChecker, call_id: str | None = None) -> None:
+        """Use this session's catalogue and rules (called when a session opens)."""
+        self.checker = checker
+        self.specs = checker.calls()
+        select: Select[str] = self.query_one("#call-select", Select)
+        select.set_options([(f"{s.id}  {s.name}", s.id) for s in self.specs])
+        if self.specs:
+            select.value = call_id or self.specs[0].id
+
+    @property
+    def spec(self) -> CallSpec | None:
+        value = self.query_one("#call-select", Select).value
+        for spec in self.specs:
+            if spec.id == value:
+                return spec
+        return None
+
+    @on(Select.Changed, "#call-select")
+    async def _call_changed(self) -> None:
+        spec = self.spec
+        self.touched.clear()
+        self._submitted_once = False
+        self.query_one("#call-help", Static).update(spec.help if spec else "")
+        params = self.query_one("#params", Vertical)
+        await params.remove_children()
+        if spec is not None:
+            await params.mount_all(self._param_widgets(spec))
+        self.revalidate()
+
+    def _param_widgets(self, spec: CallSpec) -> list[Label | Input | Static]:
+        widgets: list[Label | Input | Static] = []
+        for param in spec.params:
+            mark = " *" if param.required else ""
+            widgets.append(Label(f"{param.name}{mark}", classes="param-label"))
+            widgets.append(
+                Input(
+                    value=param.default or "",
+                    placeholder=self._placeholder(param),
+                    id=f"param-{param.name}",
+                    tooltip=param.help or None,
+                )
+            )
+            widgets.append(Static("", id=f"error-{param.name}", classes="param-error"))
+        return widgets
+
+    @staticmethod
+    def _placeholder(param: ParamSpec) -> str:
+        if param.choices:
+            return " / ".join(param.choices)
+        return PLACEHOLDERS.get(param.kind, param.help[:30])
+
+    def request(self) -> BatchRequest | None:
+        """The request as typed (None before a call is chosen)."""
+        spec = self.spec
+        if spec is None:
+            return None
+        params: dict[str, str] = {}
+        for param in spec.params:
+            text = self.query_one(f"#param-{param.name}", Input).value.strip()
+            if text:
+                params[param.name] = text
+        return BatchRequest(spec.id, params)
+
+    def clear(self) -> None:
+        """Empty every field (``n`` new request)."""
+        for field in self.query("#params Input").results(Input):
+            field.value = ""
+        self.touched.clear()
+        self._submitted_once = False
+        self.revalidate()
+
+    # -- validation -----------------------------------------------------------
+
+    @on(Input.Changed)
+    def _field_changed(self, event: Input.Changed) -> None:
+        if event.input.id and event.input.id.startswith("param-"):
+            self.touched.add(event.input.id.removeprefix("param-"))
+            self.revalidate()
+
+    @on(Input.Submitted)
+    def _field_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.screen.focus_next()
+
+    def revalidate(self) -> None:
+        """Check the form now; mark the field at fault and refresh the preview."""
+        request = self.request()
+        status = self.query_one("#compose-status", Static)
+        preview = self.query_one("#preview", Static)
+        for field in self.query("#params Input").results(Input):
+            field.remove_class("-invalid")
+        for error in self.query(".param-error").results(Static):
+            error.update("")
+        if request is None or self.checker is None:
+            self.valid = False
+            status.update("")
+            preview.update("")
+            return
+        try:
+            self.checker.validate(request)
+            document = self.checker.preview(request)
+        except ValidationError as exc:
+            self.valid = False
+            self._show_invalid(exc)
+            preview.update("")
+            return
+        except EttuiError as exc:
+            self.valid = False
+            status.set_classes("-bad")
+            status.update(exc.message)
+            return
+        self.valid = True
+        status.set_classes("-ok")
+        status.update("✔ Ready to submit." if not self.readonly else "✔ Valid (read-only: submit is off).")
+        preview.update(Syntax(document, "xml", word_wrap=True, theme="ansi_dark", background_color="default"))
+
+    def _show_invalid(self, exc: ValidationError) -> None:
+        status = self.query_one("#compose-status", Static)
+        shown = self._submitted_once or (exc.param is not None and exc.param in self.touched)
+        status.set_classes("-bad" if shown else "")
+        status.update(exc.message if shown else f"To do: {exc.message}")
+        if exc.param and shown:
+            fields = self.query(f"#param-{exc.param}")
+            if fields:
+                fields.first(Input).add_class("-invalid")
+                self.query_one(f"#error-{exc.param}", Static).update(exc.message)
+
+    def watch_valid(self, valid: bool) -> None:
+        self.query_one("#submit", Button).disabled = self.readonly or not valid
+
+    @on(Button.Pressed, "#submit")
+    def _submit_pressed(self) -> None:
+        self.submit()
+
+    def submit(self) -> bool:
+        """Ask the app to submit; with an invalid form, show every problem instead."""
+        self._submitted_once = True
+        self.revalidate()
+        request = self.request()
+        if self.readonly or not self.valid or request is None:
+            return False
+        self.post_message(self.SubmitRequested(self, request))
+        return True

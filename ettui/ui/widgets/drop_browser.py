@@ -1,0 +1,138 @@
+"""The drop browser: files in the secure drop with live expiry countdowns.
+
+Each row shows a file's size, age, a countdown to the retention sweep coloured
+by urgency (amber under 12 h, red under 2 h, ``EXPIRED`` once passed), the job
+it belongs to, and its download state with a text progress bar, rate and ETA.
+The widget only shows; the app's workers list and download and report here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from rich.text import Text
+from textual.message import Message
+
+from ettui.model import DropFile, Progress
+from ettui.ui.filtering import Query
+from ettui.ui.formatting import expiry_text, file_label, human_size, progress_text, since
+from ettui.ui.widgets.table import Cell, Column, RowKey, VirtualTable
+
+DROP_COLUMNS = [
+    Column("name", "File", 34),
+    Column("size", "Size", 9, "right"),
+    Column("age", "Age", 7, "right"),
+    Column("expires", "Expires in", 10, "right"),
+    Column("batch", "Job", 12),
+    Column("state", "Download", 34),
+]
+
+
+@dataclass
+class Transfer:
+    """What the app knows about one file's download."""
+
+    state: str = "queued"
+    """``queued``, ``downloading``, ``downloaded``, ``extracted`` or ``failed``."""
+    progress: Progress | None = None
+    local_path: str | None = None
+    extract_dir: str | None = None
+    error: str | None = None
+
+
+class DropBrowser(VirtualTable):
+    """Files of the drop, soonest to expire first."""
+
+    class DownloadRequested(Message):
+        """The user asked to download the highlighted file."""
+
+        def __init__(self, browser: "DropBrowser", drop_file: DropFile) -> None:
+            super().__init__()
+            self.browser = browser
+            self.drop_file = drop_file
+
+    class ViewChanged(Message):
+        """The listing or the filter changed (the pane retitles itself)."""
+
+        def __init__(self, browser: "DropBrowser") -> None:
+            super().__init__()
+            self.browser = browser
+
+    def __init__(self, now: Callable[[], datetime], *, id: str | None = None) -> None:
+        super().__init__(DROP_COLUMNS, empty_text="The drop is empty (or not listed yet).", id=id)
+        self.now = now
+        self.files: dict[str, DropFile] = {}
+        self.transfers: dict[str, Transfer] = {}
+        self.query = Query()
+
+    @property
+    def selected_file(self) -> DropFile | None:
+        key = self.cursor_key
+        return self.files.get(key) if isinstance(key, str) else None
+
+    def load(self, files: Sequence[DropFile]) -> None:
+        """Replace the listing, keeping the cursor on its file."""
+        self.files = {f.path: f for f in files}
+        self._apply()
+
+    def set_query(self, query: Query) -> None:
+        self.query = query
+        self._apply()
+
+    def _apply(self) -> None:
+        now = self.now()
+        files = sorted(self.files.values(), key=lambda f: (f.expires_at, f.name))
+        self.set_rows([f.path for f in files if self._matches(f, now)])
+        self.post_message(self.ViewChanged(self))
+
+    def _matches(self, drop_file: DropFile, now: datetime) -> bool:
+        if self.query.empty:
+            return True
+        transfer = self.transfers.get(drop_file.path)
+        values = {
+            "file": drop_file.name,
+            "batch": drop_file.batch_id or "",
+            "state": transfer.state if transfer else "remote",
+            "urgency": drop_file.expiry.urgency(now).value,
+        }
+        durations: dict[str, timedelta | None] = {
+            "expires": drop_file.expires_at - now,
+            "age": now - drop_file.mtime,
+        }
+        return self.query.matches(" ".join(values.values()), values, durations)
+
+    def transfer(self, path: str) -> Transfer:
+        """The transfer record of a file, created on first use."""
+        return self.transfers.setdefault(path, Transfer())
+
+    def update_transfer(self, path: str, **changes: object) -> None:
+        """Change a file's download state and redraw its row."""
+        transfer = self.transfer(path)
+        for name, value in changes.items():
+            setattr(transfer, name, value)
+        self.refresh_row(path)
+
+    def cells(self, key: RowKey) -> Sequence[Cell]:
+        drop_file = self.files[key]  # type: ignore[index]
+        now = self.now()
+        name = Text(file_label(drop_file), style="" if drop_file.listed else "dim")
+        return [
+            name,
+            human_size(drop_file.size) if drop_file.listed else "-",
+            since(drop_file.mtime, now),
+            expiry_text(drop_file.expires_at, now),
+            drop_file.batch_id or Text("-", style="dim"),
+            self._state_cell(self.transfers.get(drop_file.path)),
+        ]
+
+    @staticmethod
+    def _state_cell(transfer: Transfer | None) -> Text:
+        if transfer is None:
+            return Text("remote", style="dim")
+        if transfer.state == "downloading" and transfer.progress is not None:
+            return progress_text(transfer.progress)
+        styles = {"downloaded": "green", "extracted": "bold green", "failed": "bold red", "queued": "yellow"}
+        label = transfer.state if transfer.state != "failed" else f"failed: {transfer.error or ''}"
+        return Text(label, style=styles.get(transfer.state, ""))

@@ -1,0 +1,277 @@
+"""A virtual table: only the rows on screen are ever rendered.
+
+Textual's ``DataTable`` builds every row up front (about 1.8 s for 10,000
+jobs here); this table keeps a list of row keys and asks its subclass for the
+cells of a row only when that row is drawn. That makes 10,000 rows free,
+makes live countdowns a plain ``refresh()``, and lets the board re-sort
+without rebuilding anything. The cursor follows its row's key across
+re-sorts, so a live update never moves it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass
+from typing import ClassVar, Literal
+
+from rich.segment import Segment
+from rich.style import Style
+from rich.text import Text
+from textual import events
+from textual.binding import Binding, BindingType
+from textual.geometry import Region, Size
+from textual.message import Message
+from textual.reactive import reactive
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+RowKey = Hashable
+Cell = Text | str
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column: its key, header label, width in cells and alignment."""
+
+    key: str
+    label: str
+    width: int
+    justify: Literal["left", "right"] = "left"
+
+
+class VirtualTable(ScrollView, can_focus=True):
+    """A keyboard-driven table that renders only visible rows.
+
+    Subclasses implement :meth:`cells`. Rows are set with :meth:`set_rows`
+    (keys in display order); the cursor stays on the same key.
+    """
+
+    DEFAULT_CSS = """
+    VirtualTable {
+        height: 1fr;
+        background: $surface;
+    }
+    VirtualTable > .virtual-table--header {
+        text-style: bold;
+        background: $panel;
+        color: $text;
+    }
+    VirtualTable > .virtual-table--cursor {
+        background: $block-cursor-blurred-background;
+    }
+    VirtualTable:focus > .virtual-table--cursor {
+        background: $block-cursor-background;
+        color: $block-cursor-foreground;
+    }
+    VirtualTable > .virtual-table--empty {
+        color: $text-muted;
+        text-style: italic;
+    }
+    """
+
+    COMPONENT_CLASSES: ClassVar[set[str]] = {
+        "virtual-table--header",
+        "virtual-table--cursor",
+        "virtual-table--empty",
+    }
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("up,k", "cursor_up", "Up", show=False),
+        Binding("down,j", "cursor_down", "Down", show=False),
+        Binding("pageup", "page_up", "Page up", show=False),
+        Binding("pagedown", "page_down", "Page down", show=False),
+        Binding("home,g", "first", "First", show=False),
+        Binding("end,G", "last", "Last", show=False),
+    ]
+
+    cursor_row: reactive[int] = reactive(0, always_update=True)
+    """Index of the highlighted row in display order."""
+
+    class RowHighlighted(Message):
+        """The cursor moved to another row."""
+
+        def __init__(self, table: "VirtualTable", key: RowKey | None) -> None:
+            super().__init__()
+            self.table = table
+            self.key = key
+
+        @property
+        def control(self) -> "VirtualTable":
+            return self.table
+
+    def __init__(
+        self,
+        columns: Sequence[Column] = (),
+        *,
+        empty_text: str = "Nothing here yet.",
+        name: str | None = None,
+        id: str | None = None,
+        classes: str | None = None,
+    ) -> None:
+        super().__init__(name=name, id=id, classes=classes)
+        self._columns: list[Column] = list(columns)
+        self._keys: list[RowKey] = []
+        self._index: dict[RowKey, int] = {}
+        self.empty_text = empty_text
+        self._update_virtual_size()
+
+    # -- data ---------------------------------------------------------------
+
+    def cells(self, key: RowKey) -> Sequence[Cell]:
+        """The cells of one row, in column order (subclasses override)."""
+        raise NotImplementedError
+
+    @property
+    def columns(self) -> list[Column]:
+        return list(self._columns)
+
+    def set_columns(self, columns: Sequence[Column]) -> None:
+        """Replace the columns (the output viewer learns them while reading)."""
+        self._columns = list(columns)
+        self._update_virtual_size()
+        self.refresh()
+
+    @property
+    def row_count(self) -> int:
+        return len(self._keys)
+
+    @property
+    def keys(self) -> list[RowKey]:
+        return self._keys
+
+    @property
+    def cursor_key(self) -> RowKey | None:
+        """The key of the highlighted row, or None when the table is empty."""
+        if 0 <= self.cursor_row < len(self._keys):
+            return self._keys[self.cursor_row]
+        return None
+
+    def set_rows(self, keys: Sequence[RowKey]) -> None:
+        """Show these rows in this order; the cursor keeps its row when it is still shown."""
+        current = self.cursor_key
+        self._keys = list(keys)
+        self._index = {key: i for i, key in enumerate(self._keys)}
+        self._update_virtual_size()
+        if current is not None and current in self._index:
+            new_row = self._index[current]
+        else:
+            new_row = min(self.cursor_row, max(0, len(self._keys) - 1))
+        if new_row != self.cursor_row:
+            self.set_reactive(VirtualTable.cursor_row, new_row)
+            self._scroll_cursor_into_view()
+        self.refresh()
+
+    def append_rows(self, keys: Sequence[RowKey]) -> None:
+        """Add rows at the end (lazy loading) without touching the cursor."""
+        start = len(self._keys)
+        self._keys.extend(keys)
+        for offset, key in enumerate(keys):
+            self._index[key] = start + offset
+        self._update_virtual_size()
+        self.refresh()
+
+    def move_cursor_to(self, key: RowKey) -> bool:
+        """Highlight the row with ``key``; False when it is not shown."""
+        row = self._index.get(key)
+        if row is None:
+            return False
+        self.cursor_row = row
+        return True
+
+    def refresh_row(self, key: RowKey) -> None:
+        """Redraw one row if it is on screen."""
+        row = self._index.get(key)
+        if row is None:
+            return
+        y = row - self.scroll_offset.y + 1
+        if 1 <= y < self.size.height:
+            self.refresh(Region(0, y, self.size.width, 1))
+
+    def _update_virtual_size(self) -> None:
+        width = sum(c.width + 1 for c in self._columns)
+        self.virtual_size = Size(width, len(self._keys) + 1)
+
+    # -- cursor -------------------------------------------------------------
+
+    def validate_cursor_row(self, row: int) -> int:
+        return max(0, min(row, len(self._keys) - 1)) if self._keys else 0
+
+    def watch_cursor_row(self) -> None:
+        self._scroll_cursor_into_view()
+        self.refresh()
+        self.post_message(self.RowHighlighted(self, self.cursor_key))
+
+    @property
+    def _page(self) -> int:
+        return max(1, self.size.height - 2)
+
+    def _scroll_cursor_into_view(self) -> None:
+        top = int(self.scroll_offset.y)
+        visible = max(1, self.size.height - 1)
+        row = self.cursor_row
+        if row < top:
+            self.scroll_to(y=row, animate=False, immediate=True)
+        elif row >= top + visible:
+            self.scroll_to(y=row - visible + 1, animate=False, immediate=True)
+
+    def action_cursor_up(self) -> None:
+        self.cursor_row -= 1
+
+    def action_cursor_down(self) -> None:
+        self.cursor_row += 1
+
+    def action_page_up(self) -> None:
+        self.cursor_row -= self._page
+
+    def action_page_down(self) -> None:
+        self.cursor_row += self._page
+
+    def action_first(self) -> None:
+        self.cursor_row = 0
+
+    def action_last(self) -> None:
+        self.cursor_row = len(self._keys) - 1
+
+    def on_click(self, event: events.Click) -> None:
+        row = int(self.scroll_offset.y) + event.y - 1
+        if event.y >= 1 and 0 <= row < len(self._keys):
+            self.cursor_row = row
+
+    # -- rendering ------------------------------------------------------------
+
+    def _line_text(self, cells: Sequence[Cell], style: Style) -> Text:
+        line = Text(style=style, no_wrap=True, end="")
+        for column, cell in zip(self._columns, cells):
+            text = cell.copy() if isinstance(cell, Text) else Text(str(cell))
+            text.truncate(column.width, overflow="ellipsis")
+            pad = column.width - text.cell_len
+            if column.justify == "right":
+                line.append(" " * pad)
+                line.append_text(text)
+            else:
+                line.append_text(text)
+                line.append(" " * pad)
+            line.append(" ")
+        return line
+
+    def render_line(self, y: int) -> Strip:
+        width = self.size.width
+        scroll_x, scroll_y = int(self.scroll_offset.x), int(self.scroll_offset.y)
+        base = self.rich_style
+        if y == 0:
+            style = base + self.get_component_rich_style("virtual-table--header")
+            text = self._line_text([c.label for c in self._columns], style)
+        else:
+            row = scroll_y + y - 1
+            if row >= len(self._keys):
+                if row == 0 and self.empty_text:
+                    style = base + self.get_component_rich_style("virtual-table--empty")
+                    return Strip([Segment(self.empty_text[:width].ljust(width), style)])
+                return Strip.blank(width, base)
+            style = base
+            if row == self.cursor_row:
+                style = base + self.get_component_rich_style("virtual-table--cursor")
+            text = self._line_text(self.cells(self._keys[row]), style)
+        segments = list(text.render(self.app.console))
+        strip = Strip(segments).crop(scroll_x, scroll_x + width)
+        return strip.extend_cell_length(width, style)
