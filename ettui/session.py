@@ -417,6 +417,14 @@ class Session:
 
         return OutputReader(path)
 
+    def export_output(self, path: Path, dest: Path, fmt: str = "csv") -> int:
+        """Write an output's rows to ``dest`` (CSV); returns the row count. Synchronous: call from a thread."""
+        from ettui.output.export import export_csv
+
+        if fmt != "csv":
+            raise EttuiError(f"Export format {fmt!r} is not supported here; use csv.", title="Export")
+        return export_csv(self.open_output(path), dest)
+
 
 async def make_api(profile: Profile) -> BatchApi:
     """Build the profile's API client (the SOAP client is built off the loop)."""
