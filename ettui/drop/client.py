@@ -20,9 +20,8 @@ import errno
 import os
 import socket
 import stat as stat_mod
-import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -31,10 +30,30 @@ from typing import BinaryIO
 
 import asyncssh
 
+from ettui.drop.hostkeys import (
+    HostKeyCheck,
+    fingerprint,
+    key_line,
+    known_hosts_name,
+    load_known_hosts,
+    trust_host_key,
+)
 from ettui.errors import DropError, HostKeyChanged, HostKeyUnknown
-from ettui.model import Progress
+from ettui.drop.progress import ProgressCallback, ProgressMeter
 
-ProgressCallback = Callable[[Progress], None]
+__all__ = [
+    "DropClient",
+    "RemoteEntry",
+    "DropConnectionLost",
+    "DropUnreachable",
+    "RemoteFileMissing",
+    "LocalWriteError",
+    "ProgressMeter",
+    "GCM_FIRST",
+    "trust_host_key",
+    "fingerprint",
+    "is_connection_error",
+]
 
 GCM_FIRST: tuple[str, ...] = (
     "aes128-gcm@openssh.com",
@@ -97,73 +116,6 @@ class RemoteEntry:
     mtime: datetime
     """Modification time, timezone-aware UTC."""
     is_dir: bool
-
-
-def fingerprint(key: asyncssh.SSHKey) -> str:
-    """The key's SHA-256 fingerprint as OpenSSH prints it (``SHA256:...``, unpadded base64)."""
-    return key.get_fingerprint("sha256")
-
-
-def known_hosts_name(host: str, port: int) -> str:
-    """How OpenSSH names a host in known_hosts: ``host`` on 22, ``[host]:port`` elsewhere."""
-    return host if port == 22 else f"[{host}]:{port}"
-
-
-def key_line(key: asyncssh.SSHKey) -> str:
-    """The key as ``<algorithm> <base64>`` with no comment, ready for known_hosts."""
-    parts = key.export_public_key("openssh").decode("ascii").split()
-    return " ".join(parts[:2])
-
-
-def trust_host_key(known_hosts: Path, host: str, port: int, key_line: str) -> None:
-    """Append ``host``'s key to ``known_hosts`` (created 0600, parent folders too).
-
-    ``key_line`` is ``<algorithm> <base64>`` (as carried by ``HostKeyUnknown``).
-    The host is written in plain OpenSSH form, ``[host]:port`` when not on 22.
-    """
-    known_hosts = Path(known_hosts)
-    known_hosts.parent.mkdir(parents=True, exist_ok=True)
-    # os.open with an explicit mode: a fresh known_hosts is never group/world writable.
-    fd = os.open(known_hosts, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-    with os.fdopen(fd, "a", encoding="ascii") as out:
-        if out.tell() > 0 and not _ends_with_newline(known_hosts):
-            out.write("\n")
-        out.write(f"{known_hosts_name(host, port)} {key_line.strip()}\n")
-
-
-def _ends_with_newline(path: Path) -> bool:
-    with open(path, "rb") as f:
-        f.seek(-1, os.SEEK_END)
-        return f.read(1) == b"\n"
-
-
-def _load_known_hosts(path: Path) -> asyncssh.SSHKnownHosts:
-    """Parse known_hosts; a missing file is an empty list, a broken one a clear error."""
-    try:
-        return asyncssh.read_known_hosts(str(path))
-    except FileNotFoundError:
-        return asyncssh.import_known_hosts("")
-    except (OSError, ValueError) as exc:
-        raise DropError(f"The known_hosts file {path} could not be read ({exc}); fix or remove it.") from None
-
-
-class _HostKeyCheck(asyncssh.SSHClient):
-    """Sees every host key known_hosts does not already trust, and decides on it."""
-
-    def __init__(self, known: asyncssh.SSHKnownHosts, accept_fingerprint: str | None) -> None:
-        self._known = known
-        self._accept = accept_fingerprint
-        self.offered: asyncssh.SSHKey | None = None
-        """The server's key when known_hosts did not trust it."""
-        self.listed: list[asyncssh.SSHKey] = []
-        """Keys known_hosts lists for this host (non-empty means the key changed)."""
-
-    def validate_host_public_key(self, host: str, addr: str, port: int, key: asyncssh.SSHKey) -> bool:
-        self.offered = key
-        self.listed = list(self._known.match(host, addr, None if port == 22 else port)[0])
-        if self.listed:
-            return False  # a changed key is never accepted, whatever the caller allows
-        return self._accept is not None and fingerprint(key) == self._accept
 
 
 class DropClient:
@@ -237,8 +189,8 @@ class DropClient:
         if self.connected and self._sftp is not None:
             return
         await self.close()
-        known = _load_known_hosts(self.known_hosts)
-        check = _HostKeyCheck(known, self.accept_fingerprint)
+        known = load_known_hosts(self.known_hosts)
+        check = HostKeyCheck(known, self.accept_fingerprint)
         options: dict[str, object] = {}
         if self._password is not None:
             # A password login tries no keys first: the vendor locks the account
@@ -290,7 +242,7 @@ class DropClient:
             raise DropUnreachable(f"The drop at {self.host}:{self.port} did not start an SFTP session: {_reason(exc)}.") from None
         self._conn = conn
 
-    def _host_key_error(self, check: _HostKeyCheck) -> DropError:
+    def _host_key_error(self, check: HostKeyCheck) -> DropError:
         name = known_hosts_name(self.host, self.port)
         if check.offered is None:
             return DropError(f"The host key of {name} could not be verified; check {self.known_hosts}.")
@@ -539,57 +491,3 @@ def local_error(exc: OSError, path: Path) -> LocalWriteError:
     if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
         return LocalWriteError(f"ettui may not write to {path.parent}; choose another destination or fix its permissions.")
     return LocalWriteError(f"Writing {path} failed: {exc.strerror or exc}.")
-
-
-class ProgressMeter:
-    """Turns byte counts into throttled ``Progress`` callbacks with a smoothed rate.
-
-    At most one callback per ``interval`` seconds (plus a final one), so a fast
-    transfer cannot flood a UI. The rate is an exponential moving average over
-    those intervals, which keeps the ETA from jumping with every burst.
-    """
-
-    def __init__(
-        self,
-        total: int,
-        start: int,
-        callback: ProgressCallback | None,
-        *,
-        interval: float = 0.1,
-        smoothing: float = 0.3,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.total = total
-        self._callback = callback
-        self._interval = interval
-        self._alpha = smoothing
-        self._clock = clock
-        self._last_time = clock()
-        self._last_done = start
-        self.rate = 0.0
-
-    def update(self, done: int) -> None:
-        """Record progress; calls back only when ``interval`` has passed."""
-        if self._callback is None:
-            return
-        now = self._clock()
-        elapsed = now - self._last_time
-        if elapsed < self._interval:
-            return
-        self._sample(done, now, elapsed)
-        self._callback(Progress(done, self.total, self.rate))
-
-    def finish(self, done: int) -> None:
-        """The final callback, always sent."""
-        if self._callback is None:
-            return
-        now = self._clock()
-        elapsed = now - self._last_time
-        if elapsed > 0 and done > self._last_done:
-            self._sample(done, now, elapsed)
-        self._callback(Progress(done, self.total, self.rate))
-
-    def _sample(self, done: int, now: float, elapsed: float) -> None:
-        instant = (done - self._last_done) / elapsed if elapsed > 0 else 0.0
-        self.rate = instant if self.rate == 0 else self._alpha * instant + (1 - self._alpha) * self.rate
-        self._last_time, self._last_done = now, done
