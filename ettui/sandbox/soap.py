@@ -100,7 +100,8 @@ class SoapEndpoint:
     status_form: str = "ObjectExtension"
     """How AsyncActivityStatus results are tagged: ``ObjectExtension`` or ``AsyncActivityStatus``."""
     page_size: int = 2500
-    """Retrieve rows per page before ``MoreDataAvailable`` (the vendor's 2,500)."""
+    """Retrieve rows per page before ``MoreDataAvailable`` (the vendor's 2,500); 0 makes only the
+    first page empty, which forces a client through ``ContinueRequest``."""
     token_lifetime: float = 1079.0
     """OAuth token lifetime in sandbox seconds (the vendor's sample ``expires_in``)."""
     requests: dict[str, int] = field(default_factory=dict)
@@ -254,24 +255,25 @@ class SoapEndpoint:
             rows = self._pages.pop(continued, None)
             if rows is None:
                 return _retrieve_reply(f"Error: ContinueRequest {continued} is unknown or already read.", None, [])
-            return self._page(rows)
+            return self._page(rows, first=False)
         object_type = (request.findtext(_q("ObjectType")) or "").strip()
         wanted = [(p.text or "").strip() for p in request.findall(_q("Properties")) if (p.text or "").strip()]
         if object_type == "AsyncActivityStatus":
             task_ids = _task_filter(request.find(_q("Filter")))
             rows = [self._status_row(rid, bid, wanted) for rid, bid in self.requests.items()
                     if task_ids is None or rid in task_ids]
-            return self._page(rows)
+            return self._page(rows, first=True)
         if object_type == "ExtractDescription":
             return _retrieve_reply("OK", None, [_extract_description()])
         return _retrieve_reply(f"Error: The object type '{object_type}' is not supported by the sandbox.", None, [])
 
-    def _page(self, rows: list[etree._Element]) -> etree._Element:
-        if len(rows) <= self.page_size:
+    def _page(self, rows: list[etree._Element], *, first: bool) -> etree._Element:
+        size = self.page_size if first else max(1, self.page_size)
+        if len(rows) <= size and (size or not rows):
             return _retrieve_reply("OK", str(uuid.UUID(int=self._rng.getrandbits(128), version=4)), rows)
         request_id = str(uuid.UUID(int=self._rng.getrandbits(128), version=4))
-        self._pages[request_id] = rows[self.page_size:]
-        return _retrieve_reply("MoreDataAvailable", request_id, rows[: self.page_size])
+        self._pages[request_id] = rows[size:]
+        return _retrieve_reply("MoreDataAvailable", request_id, rows[:size])
 
     def _status_row(self, request_id: str, batch_id: int, wanted: list[str]) -> etree._Element:
         batch = self.sandbox.queue.get(batch_id)
