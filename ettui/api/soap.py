@@ -455,8 +455,10 @@ def build_client(
     timeout = httpx.Timeout(connect=connect_timeout, read=read_timeout, write=read_timeout, pool=connect_timeout)
     http = httpx.AsyncClient(timeout=timeout, headers={"User-Agent": "ettui"})
     transport = SoapTransport(http, cache_dir=cache_dir, fetch_timeout=max(connect_timeout, read_timeout))
-    # Hardened: no DTDs, no entities, no external references; strict XSD reading.
-    settings = zeep.Settings(strict=True, forbid_dtd=True, forbid_entities=True, forbid_external=True,
+    # Hardened: no DTDs, no entities; strict XSD reading. Schema imports stay allowed
+    # (the vendor WSDL has one) because they only reach SoapTransport.load: a local
+    # stub for the fault schema, else a fetch-once cache; never an ad-hoc download.
+    settings = zeep.Settings(strict=True, forbid_dtd=True, forbid_entities=True, forbid_external=False,
                              xml_huge_tree=False)
     wsse = _ZeepUsernameToken(auth.username, auth.password) if isinstance(auth, UsernameToken) else None
     source = wsdl or str(PACKAGED_WSDL)
