@@ -11,7 +11,9 @@ How each call travels:
 * zeep renders the request envelope from the WSDL (types, order, ``xsi:type``
   of the filter) and applies WS-Security; an OAuth profile adds the
   ``fueloauth`` header instead. The envelope is posted through zeep's transport
-  (``soap_transport.py``) with connect and read timeouts.
+  (``soap_transport.py``, its httpx client with connect and read timeouts).
+  A status poll's envelope is rendered once per batch and token and reused,
+  since rendering is most of the client's own cost per poll.
 * Every reply is parsed once, with the hardened parser of ``xmlsafe.py``.
   Faults become the error family with the fault's own text. ``Extract``'s
   reply is then read typed, through zeep. ``Retrieve`` results are read from
@@ -37,6 +39,7 @@ import copy
 import logging
 import re
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
@@ -52,6 +55,9 @@ from zeep.wsse import UsernameToken as _ZeepUsernameToken
 from ettui.api.base import CallSpec
 from ettui.api.soap_auth import FUELOAUTH_NS, TokenSource
 from ettui.api.soap_catalogue import CALLS, resolve
+from ettui.api.soap_reply import body_child as _body_child
+from ettui.api.soap_reply import find_fault as _find_fault
+from ettui.api.soap_reply import read_retrieve
 from ettui.api.soap_transport import SoapTransport
 from ettui.api.xmlsafe import XmlRejected, local_name, parse_xml
 from ettui.errors import (
@@ -74,10 +80,12 @@ PARTNER_NS = "http://exacttarget.com/wsdl/partnerAPI"
 PACKAGED_WSDL = Path(__file__).resolve().parent / "wsdl" / "partner-subset.wsdl"
 MASK = "********"
 SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
-XSI_TYPE = "{http://www.w3.org/2001/XMLSchema-instance}type"
 
 STATUS_PROPERTIES = ("TaskID", "Status", "StatusMessage", "ErrorMsg", "StartDate", "CompletedDate")
 """What an inquiry asks of ``AsyncActivityStatus`` (all documented returnable properties, spec §7.7)."""
+
+_ENVELOPE_CACHE = 512
+"""Rendered status envelopes kept (one per polled batch and token)."""
 
 MAX_PAGES = 40
 """``ContinueRequest`` pages read per inquiry at most (2,500 rows each)."""
@@ -152,6 +160,7 @@ class SoapApi:
         self._filter_type = client.get_type(f"{{{PARTNER_NS}}}SimpleFilterPart")
         self._binding = client.service._binding
         self._file_names: dict[str, str] = {}
+        self._envelopes: OrderedDict[tuple[str, str, str | None], tuple[bytes, str]] = OrderedDict()
 
     @classmethod
     async def create(
@@ -265,7 +274,8 @@ class SoapApi:
         rows: list[dict[str, str]] = []
         replies: list[str] = []
         for _page in range(MAX_PAGES):
-            reply = await self._exchange("Retrieve", {"RetrieveRequest": retrieve})
+            first = not replies
+            reply = await self._exchange("Retrieve", {"RetrieveRequest": retrieve}, cache_key=wanted if first else None)
             replies.append(reply.text)
             overall, request_id, page = read_retrieve(reply.root)
             rows.extend(page)
@@ -336,13 +346,32 @@ class SoapApi:
 
     # -- the wire --------------------------------------------------------------
 
-    async def _exchange(self, operation: str, body: dict[str, Any]) -> _Reply:
+    def _message(self, operation: str, body: dict[str, Any], token: str | None,
+                 cache_key: str | None) -> tuple[bytes, str]:
+        """The envelope bytes to send and their redacted text, rendered once per (call, key, token).
+
+        A poller asks about the same batch again and again and the envelope does
+        not change (PasswordText UsernameToken has no nonce or timestamp; an OAuth
+        token is part of the key). Rendering is most of the client's own cost.
+        """
+        key = (operation, cache_key, token) if cache_key is not None else None
+        if key is not None and (hit := self._envelopes.get(key)) is not None:
+            self._envelopes.move_to_end(key)
+            return hit
+        envelope = self._render(operation, body, [_fueloauth(token)] if token else None)
+        rendered = (etree.tostring(envelope, xml_declaration=True, encoding="utf-8"), self._redact(envelope))
+        if key is not None:
+            self._envelopes[key] = rendered
+            if len(self._envelopes) > _ENVELOPE_CACHE:
+                self._envelopes.popitem(last=False)
+        return rendered
+
+    async def _exchange(self, operation: str, body: dict[str, Any], *, cache_key: str | None = None) -> _Reply:
         """Send one operation; replay it once with a fresh token after an expired-token fault."""
         for attempt in (1, 2):
             token = await self._tokens.token() if self._tokens is not None else None
-            envelope = self._render(operation, body, [_fueloauth(token)] if token else None)
-            request_doc = self._redact(envelope)
-            response = await self._post(operation, envelope)
+            message, request_doc = self._message(operation, body, token, cache_key)
+            response = await self._post(operation, message)
             text = self._scrub(response.content.decode("utf-8", errors="replace"))
             try:
                 root = parse_xml(response.content)
@@ -356,12 +385,12 @@ class SoapApi:
                 ) from None
             fault = _find_fault(root)
             if fault is not None:
-                code, message = fault
-                if token is not None and attempt == 1 and _EXPIRED.search(message) and self._tokens is not None:
+                code, reason = fault
+                if token is not None and attempt == 1 and _EXPIRED.search(reason) and self._tokens is not None:
                     log.info("%s said the OAuth token expired; fetching a new one and replaying %s", self.host, operation)
                     self._tokens.invalidate(token)
                     continue
-                raise self._fault_error(operation, code, self._scrub(message))
+                raise self._fault_error(operation, code, self._scrub(reason))
             if response.status_code == 500:
                 raise self._throttled(operation)
             if not 200 <= response.status_code < 300:
@@ -376,26 +405,27 @@ class SoapApi:
             return _Reply(root, text, request_doc)
         raise AssertionError("unreachable: the second attempt returns or raises")
 
-    async def _post(self, operation: str, envelope: etree._Element) -> Any:
+    async def _post(self, operation: str, message: bytes) -> httpx.Response:
+        """POST through the httpx client of zeep's transport (the one with the timeouts)."""
         headers = {"Content-Type": "text/xml; charset=utf-8", "SOAPAction": f'"{operation}"'}
-        message: str
+        failure: str
         try:
-            return await self._transport.post_xml(self.url, envelope, headers)
+            return await self._transport.client.post(self.url, content=message, headers=headers)
         except httpx.ConnectTimeout:
-            message = f"Could not connect to {self.host} within {self.connect_timeout:g} s; check soap_url and your network."
+            failure = f"Could not connect to {self.host} within {self.connect_timeout:g} s; check soap_url and your network."
         except httpx.ReadTimeout:
-            message = (f"{self.host} sent no {operation} reply within {self.read_timeout:g} s; the service may be busy, "
+            failure = (f"{self.host} sent no {operation} reply within {self.read_timeout:g} s; the service may be busy, "
                        "so try again later (or raise read_timeout).")
         except httpx.TimeoutException:
-            message = f"The connection to {self.host} timed out during {operation}; check your network and try again."
+            failure = f"The connection to {self.host} timed out during {operation}; check your network and try again."
         except httpx.ConnectError:
-            message = f"Could not connect to {self.host}; check soap_url and that the service is reachable."
+            failure = f"Could not connect to {self.host}; check soap_url and that the service is reachable."
         except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError):
-            message = f"{self.host} closed the connection before answering {operation}; try again later."
+            failure = f"{self.host} closed the connection before answering {operation}; try again later."
         except httpx.HTTPError as exc:
-            message = f"Could not talk to {self.host} ({type(exc).__name__}); check soap_url and your network."
+            failure = f"Could not talk to {self.host} ({type(exc).__name__}); check soap_url and your network."
         # Raised outside the except blocks: httpx exceptions hold the request (and its credentials).
-        raise ApiConnectionError(message, call=operation)
+        raise ApiConnectionError(failure, call=operation)
 
     def _throttled(self, operation: str) -> ThrottledError:
         return ThrottledError(
@@ -469,67 +499,6 @@ def build_client(
     except (OSError, zeep.exceptions.Error, etree.LxmlError, ValueError) as exc:
         raise ConfigError(f"The WSDL {source} could not be loaded ({type(exc).__name__}); check the profile's wsdl.") from None
     return client, transport
-
-
-def read_retrieve(root: etree._Element) -> tuple[str, str, list[dict[str, str]]]:
-    """``OverallStatus``, ``RequestID`` and the rows (name -> value) of a ``RetrieveResponseMsg`` envelope.
-
-    A row's values come from its ``Properties/Property`` ``Name``/``Value``
-    pairs (``ObjectExtension`` or ``AsyncActivityStatus`` tagging alike) and
-    from any simple child elements, for a service that answers with fields.
-    """
-    message = _body_child(root)
-    if message is None:
-        return "", "", []
-    overall = request_id = ""
-    rows: list[dict[str, str]] = []
-    for child in message:
-        name = local_name(child)
-        if name == "overallstatus":
-            overall = (child.text or "").strip()
-        elif name == "requestid":
-            request_id = (child.text or "").strip()
-        elif name == "results":
-            rows.append(_row(child))
-    return overall, request_id, rows
-
-
-def _row(result: etree._Element) -> dict[str, str]:
-    row: dict[str, str] = {}
-    for child in result:
-        if not isinstance(child.tag, str):
-            continue
-        if local_name(child) == "properties":
-            for prop in child:
-                if local_name(prop) != "property":
-                    continue
-                parts = {local_name(part): (part.text or "").strip() for part in prop}
-                if parts.get("name"):
-                    row[parts["name"]] = parts.get("value", "")
-        elif len(child) == 0 and child.text and child.text.strip():
-            row.setdefault(etree.QName(child).localname, child.text.strip())
-    kind = result.get(XSI_TYPE)
-    if kind:
-        row.setdefault("_type", kind.rsplit(":", 1)[-1])
-    return row
-
-
-def _body_child(root: etree._Element) -> etree._Element | None:
-    body = next((child for child in root if local_name(child) == "body"), None)
-    if body is None:
-        return None
-    return next((child for child in body if isinstance(child.tag, str)), None)
-
-
-def _find_fault(root: etree._Element) -> tuple[str, str] | None:
-    """(faultcode, faultstring) of a SOAP 1.1 or 1.2 fault in the body, or None."""
-    child = _body_child(root)
-    if child is None or local_name(child) != "fault":
-        return None
-    texts = {local_name(e): (e.text or "").strip() for e in child.iter() if isinstance(e.tag, str)}
-    code = texts.get("faultcode") or texts.get("value", "")
-    message = texts.get("faultstring") or texts.get("text", "")
-    return code, message
 
 
 def _fueloauth(token: str) -> etree._Element:

@@ -105,13 +105,14 @@ async def recording_client(sb: Sandbox, sent: list[bytes], *, wsdl: str | None =
     if oauth:
         auth = OAuth(sb.info.soap_url.rsplit("/", 1)[0] + "/v2/token", sb.info.api_username, sb.info.api_password)
     api = await SoapApi.create(sb.info.soap_url, wsdl=wsdl, auth=auth, today=lambda: date(2012, 3, 15))
-    original = api._transport.post_xml
+    original = api._transport.client.post
 
-    async def spy(address: str, envelope: etree._Element, headers: dict[str, str]) -> Any:
-        sent.append(etree.tostring(envelope))
-        return await original(address, envelope, headers)
+    async def spy(url: str, *, content: bytes, headers: dict[str, str]) -> Any:
+        if url == sb.info.soap_url:  # not the token endpoint, which shares the HTTP client
+            sent.append(content)
+        return await original(url, content=content, headers=headers)
 
-    api._transport.post_xml = spy  # type: ignore[method-assign]
+    api._transport.client.post = spy  # type: ignore[method-assign]
     return api
 
 

@@ -96,13 +96,13 @@ async def test_continue_request_paging(sandbox: Sandbox) -> None:
     endpoint(sandbox).page_size = 0  # every row on a later page: the client must follow ContinueRequest
     sent: list[bytes] = []
     api = await client(sandbox)
-    original = api._transport.post_xml
+    original = api._transport.client.post
 
-    async def spy(address: str, envelope: etree._Element, headers: dict[str, str]) -> object:
-        sent.append(etree.tostring(envelope))
-        return await original(address, envelope, headers)
+    async def spy(url: str, *, content: bytes, headers: dict[str, str]) -> object:
+        sent.append(content)
+        return await original(url, content=content, headers=headers)
 
-    api._transport.post_xml = spy  # type: ignore[method-assign]
+    api._transport.client.post = spy  # type: ignore[method-assign]
     result = await api.submit(EXTRACT)
     inquiry = await api.inquire(result.batch_id)
     await api.aclose()
