@@ -33,7 +33,8 @@ semaphore shared by several pollers for a limit across profiles).
 Pause. ``pause()`` stops every request of this profile, poll-now included,
 until ``resume()``; in-flight requests finish.
 
-Store calls run in worker threads so a busy SQLite lock (another ettui
+Store writes run in place when the store is free and in a worker thread when
+it is not (``JobStore.nonblocking``), so a busy SQLite lock (another ettui
 process writing) never stalls the event loop. Time comes only from the
 injected clock.
 """
@@ -47,15 +48,17 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from ettui.api.base import BatchApi
 from ettui.clock import Clock
 from ettui.errors import TRANSIENT, EttuiError, ThrottledError
-from ettui.jobs.store import JobStore
+from ettui.jobs.store import JobStore, StoreBusy
 from ettui.model import Inquiry, Job, JobStatus
 
 log = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
 
 EventKind = Literal["submitted", "status", "polled", "error", "throttled", "paused", "resumed"]
 
@@ -146,6 +149,7 @@ class Poller:
         self._synced_at: datetime | None = None
         self._resync = True
         self._forced: set[int] = set()
+        self._force_all = False
         # Profile-wide throttle: pause length (0 = not throttled), end, and a
         # generation so requests already in flight do not escalate it again.
         self._throttle_interval = 0.0
@@ -203,8 +207,7 @@ class Poller:
         """
         if job_id is None:
             self._resync = True
-            for slot in self._slots.values():
-                self._force(slot)
+            self._force_all = True  # including jobs the resync is about to find
         elif job_id in self._slots:
             self._force(self._slots[job_id])
         else:
@@ -356,9 +359,11 @@ class Poller:
                 self._slots[job.id] = self._resume_slot(job, now)
         for job_id in [i for i in known - live_ids if i in self._slots and not self._slots[i].in_flight]:
             del self._slots[job_id]  # finished elsewhere (another process polled it)
-        for job_id in self._forced & self._slots.keys():
+        forced = self._slots.keys() if self._force_all else self._forced & self._slots.keys()
+        for job_id in forced:
             self._force(self._slots[job_id])
         self._forced.clear()
+        self._force_all = False
 
     def _resume_slot(self, job: Job, now: datetime) -> _Slot:
         """A slot for a job found in the store: keep its persisted schedule."""
@@ -373,78 +378,96 @@ class Poller:
     # -- one poll -----------------------------------------------------------
 
     async def _poll_slot(self, slot: _Slot) -> bool:
+        job = slot.job
         try:
             async with self._semaphore:
                 # Re-check: a pause, a throttle or completion may have come
                 # while this job waited for a free request slot.
-                if self._paused or self._throttled(self.clock.now()) or slot.job.id not in self._slots:
+                if self._paused or self._throttled(self.clock.now()) or job.id not in self._slots:
                     return False
+                generation = self._throttle_gen
+                outcome: Inquiry | Exception
                 try:
-                    await self._poll(slot)
-                except Exception as exc:
-                    # The store failed to record the outcome. Keep the job and
-                    # try it again later rather than hammering.
-                    log.exception("recording a poll of batch %s failed", slot.job.batch_id)
-                    slot.due = self.clock.now() + timedelta(seconds=self.cap)
-                    error = EttuiError(f"Could not record the status of batch {slot.job.batch_id}: {exc}.")
-                    self._emit(JobEvent("error", slot.job, error=error))
-                return True
+                    outcome = await self.api.inquire(job.batch_id)
+                except Exception as exc:  # sorted out below
+                    outcome = exc
+            # The request slot is free again before the store write: the limit
+            # is on requests in flight, and a write must not hold one back
+            # (measured: ~0.7 of the bare loop's speed with the write inside).
+            try:
+                await self._record(slot, outcome, generation)
+            except Exception as exc:
+                # The store failed to record the outcome. Keep the job and
+                # try it again later rather than hammering.
+                log.exception("recording a poll of batch %s failed", job.batch_id)
+                slot.due = self.clock.now() + timedelta(seconds=self.cap)
+                error = EttuiError(f"Could not record the status of batch {job.batch_id}: {exc}.")
+                self._emit(JobEvent("error", slot.job, error=error))
+            return True
         finally:
             slot.in_flight = False
 
-    async def _poll(self, slot: _Slot) -> None:
-        job = slot.job
-        generation = self._throttle_gen
-        try:
-            inquiry = await self.api.inquire(job.batch_id)
-        except ThrottledError as exc:
-            await self._on_throttled(slot, exc, generation)
-        except TRANSIENT as exc:
-            await self._on_error(slot, exc, min(self.cap, slot.interval * 2))
-        except EttuiError as exc:
-            await self._on_error(slot, exc, self.cap)
-        except Exception as exc:  # a bug in a client must not kill polling
-            log.exception("inquiring batch %s failed unexpectedly", job.batch_id)
-            error = EttuiError(f"Checking batch {job.batch_id} failed unexpectedly: {exc}.")
+    async def _record(self, slot: _Slot, outcome: Inquiry | Exception, generation: int) -> None:
+        """Record one poll's outcome, reschedule the job and announce it."""
+        if isinstance(outcome, Inquiry):
+            await self._on_inquiry(slot, outcome, generation)
+        elif isinstance(outcome, ThrottledError):
+            await self._on_throttled(slot, outcome, generation)
+        elif isinstance(outcome, TRANSIENT):
+            await self._on_error(slot, outcome, min(self.cap, slot.interval * 2))
+        elif isinstance(outcome, EttuiError):
+            await self._on_error(slot, outcome, self.cap)
+        else:  # a bug in a client must not kill polling
+            log.error("inquiring batch %s failed unexpectedly", slot.job.batch_id, exc_info=outcome)
+            error = EttuiError(f"Checking batch {slot.job.batch_id} failed unexpectedly: {outcome}.")
             await self._on_error(slot, error, self.cap)
-        else:
-            await self._on_inquiry(slot, inquiry, generation)
 
     async def _on_inquiry(self, slot: _Slot, inquiry: Inquiry, generation: int) -> None:
         at = self.clock.now()
         previous = slot.job.status
         job_id = slot.job.id
-        # Draw both possible delays here, on the loop, so a seeded rng gives
-        # the same schedule whichever way the thread pool interleaves.
-        on_change = (self.initial, self._delay(self.initial))
+        # Both possible delays are drawn here, in a fixed order, so a seeded
+        # rng gives the same schedule whichever path the write takes.
+        on_change = self._delay(self.initial)
         unchanged_interval = min(self.cap, slot.interval * 2)
-        unchanged = (unchanged_interval, self._delay(unchanged_interval))
+        unchanged = self._delay(unchanged_interval)
 
-        def record() -> tuple[Job, bool, float, datetime | None]:
-            # One thread hop for both writes: this runs once per poll per job.
-            job, changed = self.store.record_status(
+        def next_poll(changed: bool) -> datetime:
+            return at + timedelta(seconds=on_change if changed else unchanged)
+
+        job, changed = await self._store_call(
+            lambda: self.store.record_status(
                 job_id,
                 inquiry.status,
                 inquiry.status_raw,
                 at,
                 file_name=inquiry.file_name,
                 message=inquiry.message,
+                next_poll=next_poll,
             )
-            interval, delay = on_change if changed else unchanged
-            next_at = None if job.terminal else at + timedelta(seconds=delay)
-            error = inquiry.message if job.status is JobStatus.ERROR else None
-            self.store.record_poll(job_id, at=at, next_at=next_at, error=error)
-            return replace(job, last_poll_at=at, next_poll_at=next_at, last_error=error), changed, interval, next_at
-
-        job, changed, interval, next_at = await asyncio.to_thread(record)
+        )
         if generation == self._throttle_gen:
             # The service answered a request sent after the last 500: not busy now.
             self._throttle_interval = 0.0
-        if next_at is None:
+        if job.next_poll_at is None:
             self._slots.pop(job_id, None)  # terminal: never polled again
         else:
-            slot.job, slot.interval, slot.due = job, interval, next_at
+            slot.job, slot.due = job, job.next_poll_at
+            slot.interval = self.initial if changed else unchanged_interval
         self._emit(JobEvent("status", job, previous=previous) if changed else JobEvent("polled", job))
+
+    async def _store_call(self, call: Callable[[], _T]) -> _T:
+        """Run a store call in place if it need not wait, else in a worker thread.
+
+        In place is several times cheaper per poll (no thread hop, no GIL
+        hand-off per SQLite statement); the thread keeps a locked store (another
+        process writing, another thread reading) from ever stalling the loop.
+        """
+        try:
+            with self.store.nonblocking():
+                return call()
+        except StoreBusy:
+            return await asyncio.to_thread(call)
 
     async def _on_error(self, slot: _Slot, error: EttuiError, interval: float) -> None:
         job = await self._record_failure(slot, error, interval)
@@ -464,7 +487,8 @@ class Poller:
     async def _record_failure(self, slot: _Slot, error: EttuiError, interval: float) -> Job:
         at = self.clock.now()
         next_at = at + timedelta(seconds=self._delay(interval))
-        await asyncio.to_thread(self.store.record_poll, slot.job.id, at=at, next_at=next_at, error=error.message)
+        job_id = slot.job.id
+        await self._store_call(lambda: self.store.record_poll(job_id, at=at, next_at=next_at, error=error.message))
         slot.job = replace(slot.job, last_poll_at=at, next_poll_at=next_at, last_error=error.message)
         slot.interval, slot.due = interval, next_at
         return slot.job

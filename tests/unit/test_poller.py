@@ -351,3 +351,12 @@ def test_bad_settings_are_refused(store, clock) -> None:
         Poller(store, ScriptedApi(), "main", clock=clock, concurrency=0)  # type: ignore[arg-type]
     with pytest.raises(ValueError):
         Poller(store, ScriptedApi(), "main", clock=clock, jitter=1.0)  # type: ignore[arg-type]
+
+
+async def test_poll_now_on_a_fresh_poller_polls_jobs_scheduled_for_later(store, clock) -> None:
+    api = ScriptedApi("Scheduled")
+    job = add_job(store, "1")
+    store.record_poll(job.id, at=T0, next_at=T0 + timedelta(seconds=200))
+    poller = make_poller(store, api, clock)
+    poller.poll_now()  # before the poller has read the store at all
+    assert await poller.sweep_once() == 1
