@@ -128,9 +128,20 @@ class Session:
             concurrency=profile.poll_concurrency,
         )
         session = cls(config, profile, api=api, store=store, poller=poller, clock=clock, sandbox=sandbox)
+        session._remember_output_names()
         if start_poller:
             poller.start()
         return session
+
+    def _remember_output_names(self) -> None:
+        """A SOAP status row does not name the file: tell the API what each open extract asked for."""
+        remember = getattr(self.api, "remember_file_name", None)
+        if remember is None:
+            return
+        for job in self.store.live(self.profile.name):
+            name = job.params.get("OutputFileName")
+            if name:
+                remember(job.batch_id, name)
 
     async def close(self) -> None:
         """Stop polling, close connections and the store, stop the sandbox."""
