@@ -360,3 +360,26 @@ async def test_poll_now_on_a_fresh_poller_polls_jobs_scheduled_for_later(store, 
     poller = make_poller(store, api, clock)
     poller.poll_now()  # before the poller has read the store at all
     assert await poller.sweep_once() == 1
+
+
+async def test_a_locked_store_moves_the_write_to_a_thread_and_never_blocks_the_loop(tmp_path: Path, clock) -> None:
+    import sqlite3
+
+    with store_at(tmp_path) as store:
+        job = add_job(store, "1")
+        api = ScriptedApi("Scheduled")
+        poller = make_poller(store, api, clock)
+        poller.track(job)
+        assert await poller.sweep_once() == 0  # the poller has read the store
+        poller.poll_now(job.id)
+        other = sqlite3.connect(store.path, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+        sweep = asyncio.ensure_future(poller.sweep_once())
+        for _ in range(50):  # the loop keeps running: we get control back
+            await asyncio.sleep(0)
+        assert api.calls == ["1"] and not sweep.done()  # the write waits in a thread
+        other.execute("COMMIT")
+        other.close()
+        assert await asyncio.wait_for(sweep, timeout=30) == 1
+        stored = store.get(job.id)
+        assert stored is not None and stored.last_poll_at == T0
