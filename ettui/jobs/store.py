@@ -30,7 +30,7 @@ Times are stored as fixed-width ISO-8601 UTC text (``2026-01-01T00:00:00.000000+
 so text order is time order and indexes on them work; they come back as aware
 ``datetime`` objects.
 
-The schema is versioned with ``PRAGMA user_version``; ``MIGRATIONS[i]`` takes a
+The schema (``ettui.jobs.schema``) is versioned with ``PRAGMA user_version``; ``MIGRATIONS[i]`` takes a
 file from version ``i`` to ``i + 1``. Opening a file migrates it in one
 ``BEGIN IMMEDIATE`` transaction, so two processes opening an old file at once
 cannot both migrate it.
@@ -43,15 +43,37 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 from ettui.errors import EttuiError
+from ettui.jobs.schema import (
+    COLUMNS,
+    LIVE_SQL,
+    ORDER_COLUMNS,
+    MIGRATIONS,
+    SCHEMA_VERSION,
+    row_to_job,
+    status_values,
+    from_text,
+    to_text,
+)
 from ettui.model import Job, JobStatus, StatusChange
+
+__all__ = [
+    "BUSY_TIMEOUT_MS",
+    "MIGRATIONS",
+    "SCHEMA_VERSION",
+    "JobStore",
+    "StoreBusy",
+    "StoreError",
+    "from_text",
+    "to_text",
+]
 
 BUSY_TIMEOUT_MS = 10_000
 """How long a writer waits for another process's write lock before giving up."""
@@ -65,154 +87,6 @@ class StoreError(EttuiError):
 
 class StoreBusy(StoreError):
     """Inside ``JobStore.nonblocking()``: the store is in use; do it in a thread instead."""
-
-
-# --- schema -----------------------------------------------------------------
-
-Migration = Sequence[str]
-
-_V1: Migration = (
-    # v1: the tables as first shipped. AUTOINCREMENT so a job id is never reused,
-    # even after deletes: ids appear in the UI and in scripts' output.
-    """CREATE TABLE jobs (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        profile TEXT NOT NULL,
-        dialect TEXT NOT NULL,
-        call TEXT NOT NULL,
-        batch_id TEXT NOT NULL,
-        submitted_at TEXT NOT NULL,
-        status TEXT NOT NULL,
-        status_raw TEXT NOT NULL,
-        status_changed_at TEXT,
-        request_doc TEXT NOT NULL DEFAULT '',
-        params_json TEXT NOT NULL DEFAULT '{}',
-        file_name TEXT,
-        last_poll_at TEXT,
-        next_poll_at TEXT,
-        last_error TEXT,
-        download_path TEXT,
-        sha256 TEXT,
-        expires_at TEXT,
-        UNIQUE (profile, batch_id)
-    )""",
-    """CREATE TABLE status_history (
-        id INTEGER PRIMARY KEY,
-        job_id INTEGER NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
-        at TEXT NOT NULL,
-        status TEXT NOT NULL,
-        status_raw TEXT NOT NULL
-    )""",
-    "CREATE INDEX status_history_job ON status_history (job_id, id)",
-)
-
-_V2: Migration = (
-    # v2: extraction is tracked per job, and listing/filtering got indexes so the
-    # board stays fast at 100,000 jobs. (status, submitted_at) and
-    # (profile, submitted_at) serve "filter, newest first, one page" without a sort.
-    "ALTER TABLE jobs ADD COLUMN extract_dir TEXT",
-    "CREATE INDEX jobs_status ON jobs (status, submitted_at)",
-    "CREATE INDEX jobs_profile ON jobs (profile, submitted_at)",
-    "CREATE INDEX jobs_submitted ON jobs (submitted_at)",
-    "CREATE INDEX jobs_batch ON jobs (batch_id)",
-    "CREATE INDEX jobs_file ON jobs (file_name)",
-)
-
-_V3: Migration = (
-    # v3: measured at 100,000 jobs (bench/store_scale.py). The planner cannot
-    # know that live jobs are ~1% of the file, so "live jobs" scanned the
-    # submitted_at index; a partial index holds only live rows. (The WHERE is
-    # repeated literally in ``live()``: SQLite uses a partial index only when
-    # the query contains its condition word for word.) Profile plus status
-    # filters and counts, and the expiry sort, get their own indexes.
-    "CREATE INDEX jobs_live ON jobs (profile, submitted_at) WHERE status IN ('Scheduled', 'Processing', 'Unknown')",
-    "CREATE INDEX jobs_profile_status ON jobs (profile, status, submitted_at)",
-    "CREATE INDEX jobs_expires ON jobs (expires_at)",
-)
-
-MIGRATIONS: list[Migration] = [_V1, _V2, _V3]
-"""``MIGRATIONS[i]`` upgrades a file from ``user_version`` i to i + 1."""
-
-SCHEMA_VERSION = len(MIGRATIONS)
-
-_COLUMNS = (
-    "id, profile, dialect, call, batch_id, submitted_at, status, status_raw, "
-    "status_changed_at, request_doc, params_json, file_name, last_poll_at, next_poll_at, "
-    "last_error, download_path, extract_dir, sha256, expires_at"
-)
-
-_ORDER_COLUMNS = frozenset(
-    {
-        "id",
-        "submitted_at",
-        "status",
-        "status_changed_at",
-        "batch_id",
-        "profile",
-        "call",
-        "file_name",
-        "last_poll_at",
-        "next_poll_at",
-        "expires_at",
-    }
-)
-
-_LIVE_SQL = "status IN ('Scheduled', 'Processing', 'Unknown')"
-"""Exactly the condition of the ``jobs_live`` partial index (see ``_V3``)."""
-assert {s.value for s in JobStatus if not s.terminal} == {"Scheduled", "Processing", "Unknown"}
-
-
-# --- time and value helpers ---------------------------------------------------
-
-
-def to_text(at: datetime) -> str:
-    """An aware datetime as fixed-width UTC ISO-8601 text (sorts as time sorts)."""
-    if at.tzinfo is None or at.utcoffset() is None:
-        # A naive time is a bug upstream; guessing its zone would file it wrongly.
-        raise ValueError(f"naive datetime {at!r}: the job store needs aware UTC times")
-    return at.astimezone(timezone.utc).isoformat(timespec="microseconds")
-
-
-def from_text(text: str | None) -> datetime | None:
-    """Stored text back to an aware UTC datetime (``None`` stays ``None``)."""
-    if text is None:
-        return None
-    at = datetime.fromisoformat(text)
-    return at if at.tzinfo else at.replace(tzinfo=timezone.utc)
-
-
-def _status_values(status: JobStatus | str | Iterable[JobStatus | str]) -> list[str]:
-    if isinstance(status, (JobStatus, str)):
-        status = [status]
-    return [s.value if isinstance(s, JobStatus) else JobStatus(s).value for s in status]
-
-
-def _row_to_job(row: tuple[Any, ...]) -> Job:
-    """A ``_COLUMNS`` row as a Job (positional: this runs once per row of every list)."""
-    (job_id, profile, dialect, call, batch_id, submitted, status, status_raw, changed, request_doc,
-     params_json, file_name, last_poll, next_poll, last_error, download_path, extract_dir, sha256,
-     expires) = row  # fmt: skip
-    parse = datetime.fromisoformat  # stored text always carries +00:00
-    return Job(
-        id=job_id,
-        profile=profile,
-        dialect=dialect,
-        call=call,
-        batch_id=batch_id,
-        submitted_at=parse(submitted),
-        status=JobStatus(status),
-        status_raw=status_raw,
-        request_doc=request_doc,
-        params=json.loads(params_json) if params_json != "{}" else {},
-        file_name=file_name,
-        status_changed_at=parse(changed) if changed else None,
-        last_poll_at=parse(last_poll) if last_poll else None,
-        next_poll_at=parse(next_poll) if next_poll else None,
-        last_error=last_error,
-        download_path=download_path,
-        extract_dir=extract_dir,
-        sha256=sha256,
-        expires_at=parse(expires) if expires else None,
-    )
 
 
 # --- the store ----------------------------------------------------------------
@@ -551,11 +425,11 @@ class JobStore:
         with self._lock:
             self._set_busy_timeout()
             row = self._conn.execute(
-                f"SELECT {_COLUMNS} FROM jobs WHERE {where} ORDER BY submitted_at DESC, id DESC LIMIT 1", args
+                f"SELECT {COLUMNS} FROM jobs WHERE {where} ORDER BY submitted_at DESC, id DESC LIMIT 1", args
             ).fetchone()
             if row is None:
                 return None
-            job = _row_to_job(row)
+            job = row_to_job(row)
             job.history = [
                 StatusChange(at=datetime.fromisoformat(at), status=JobStatus(status), status_raw=raw)
                 for at, status, raw in self._conn.execute(
@@ -573,7 +447,7 @@ class JobStore:
         clauses: list[str] = []
         args: list[Any] = []
         if status is not None:
-            values = _status_values(status)
+            values = status_values(status)
             clauses.append(f"status IN ({', '.join('?' * len(values))})" if values else "0")
             args.extend(values)
         if profile is not None:
@@ -607,15 +481,15 @@ class JobStore:
         where, args = self._filters(status, profile, since)
         column, _, direction = order.strip().lower().partition(" ")
         direction = direction.strip() or "asc"
-        if column not in _ORDER_COLUMNS or direction not in ("asc", "desc"):
+        if column not in ORDER_COLUMNS or direction not in ("asc", "desc"):
             raise ValueError(f"cannot order jobs by {order!r}")
-        sql = f"SELECT {_COLUMNS} FROM jobs{where} ORDER BY {column} {direction}, id {direction}"
+        sql = f"SELECT {COLUMNS} FROM jobs{where} ORDER BY {column} {direction}, id {direction}"
         if limit is not None or offset:
             sql += " LIMIT ? OFFSET ?"
             args += [-1 if limit is None else limit, offset]
         with self._lock:
             self._set_busy_timeout()
-            return [_row_to_job(row) for row in self._conn.execute(sql, args)]
+            return [row_to_job(row) for row in self._conn.execute(sql, args)]
 
     def count(
         self,
@@ -632,11 +506,11 @@ class JobStore:
 
     def live(self, profile: str | None = None) -> list[Job]:
         """Jobs the service may still move (not Complete, not Error), oldest first."""
-        sql = f"SELECT {_COLUMNS} FROM jobs INDEXED BY jobs_live WHERE {_LIVE_SQL}"
+        sql = f"SELECT {COLUMNS} FROM jobs INDEXED BY jobs_live WHERE {LIVE_SQL}"
         args: tuple[str, ...] = ()
         if profile is not None:
             sql += " AND profile = ?"
             args = (profile,)
         with self._lock:
             self._set_busy_timeout()
-            return [_row_to_job(row) for row in self._conn.execute(sql + " ORDER BY submitted_at, id", args)]
+            return [row_to_job(row) for row in self._conn.execute(sql + " ORDER BY submitted_at, id", args)]
