@@ -20,6 +20,7 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
+from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Footer, Header, Input, Tab, Tabs
 
@@ -52,6 +53,11 @@ FIRST_PAGE = 200
 """Jobs loaded before the first frame shows them; the rest follow in pages."""
 PAGE = 2000
 PANES = ("compose", "jobs", "drop")
+PANE_ACTIONS = {
+    "filter", "sort", "new_request", "submit", "details", "poll_now", "toggle_pause", "download",
+    "extract", "open_output", "copy", "refresh_drop", "activity", "focus_pane",
+}
+"""Actions that act on the main panes, hidden while a viewer or dialog is on top."""
 
 
 class JobChanged(Message):
@@ -145,23 +151,28 @@ class EttuiApp(TransferActions, App[int]):
         yield Footer()
 
     @property
+    def main(self) -> Screen[object]:
+        """The screen with the three panes (queries must not go to a viewer on top)."""
+        return self.screen_stack[0]
+
+    @property
     def board(self) -> JobBoard:
-        return self.query_one(JobBoard)
+        return self.main.query_one(JobBoard)
 
     @property
     def drop(self) -> DropBrowser:
-        return self.query_one(DropBrowser)
+        return self.main.query_one(DropBrowser)
 
     @property
     def compose_pane(self) -> ComposePane:
-        return self.query_one(ComposePane)
+        return self.main.query_one(ComposePane)
 
     def now(self) -> datetime:
         """The session's clock (the sandbox's fast clock), else the wall clock."""
         return self.session.clock.now() if self.session is not None else utcnow()
 
     def on_mount(self) -> None:
-        self.query_one("#compose-pane").border_title = "1 Compose"
+        self.main.query_one("#compose-pane").border_title = "1 Compose"
         self._retitle()
         self.sub_title = "connecting…"
         self._apply_layout()
@@ -170,7 +181,8 @@ class EttuiApp(TransferActions, App[int]):
         self.open_session()
 
     def on_resize(self) -> None:
-        self._apply_layout()
+        if self.screen_stack and self.main.query("#panes"):
+            self._apply_layout()
 
     @property
     def narrow(self) -> bool:
@@ -178,30 +190,34 @@ class EttuiApp(TransferActions, App[int]):
 
     def _apply_layout(self) -> None:
         """Three panes when there is room, else one pane at a time under tabs."""
+        if not self.screen_stack or not self.main.query("#panes"):
+            return  # shutting down
         narrow = self.narrow
-        self.screen.set_class(narrow, "-narrow")
-        self.query_one("#pane-tabs").display = narrow
+        self.screen_stack[0].set_class(narrow, "-narrow")
+        self.main.query_one("#pane-tabs").display = narrow
         for pane in PANES:
-            self.query_one(f"#{pane}-pane").display = not narrow or pane == self.active_pane
-        self.query_one("#right").display = not narrow or self.active_pane != "compose"
+            self.main.query_one(f"#{pane}-pane").display = not narrow or pane == self.active_pane
+        self.main.query_one("#right").display = not narrow or self.active_pane != "compose"
         if narrow:
-            self.query_one("#pane-tabs", Tabs).active = f"tab-{self.active_pane}"
+            self.main.query_one("#pane-tabs", Tabs).active = f"tab-{self.active_pane}"
 
     @on(Tabs.TabActivated, "#pane-tabs")
     def _tab_activated(self, event: Tabs.TabActivated) -> None:
         pane = (event.tab.id or "tab-jobs").removeprefix("tab-")
-        if pane != self.active_pane:
+        if pane != self.active_pane and self.screen_stack:
             self.action_focus_pane(pane)
 
     def _retitle(self) -> None:
+        if not self.screen_stack:
+            return
         board, drop = self.board, self.drop
         loading = "" if self.jobs_loaded else " · loading…"
         filtered = f" · filter: {board.query.text}" if not board.query.empty else ""
-        self.query_one("#jobs-pane").border_title = (
+        self.main.query_one("#jobs-pane").border_title = (
             f"2 Jobs · {board.row_count:,}/{len(board.jobs):,} · sort: {board.sort_label}{filtered}{loading}"
         )
         drop_filter = f" · filter: {drop.query.text}" if not drop.query.empty else ""
-        self.query_one("#drop-pane").border_title = f"3 Drop · {drop.row_count} files{drop_filter}"
+        self.main.query_one("#drop-pane").border_title = f"3 Drop · {drop.row_count} files{drop_filter}"
 
     @on(JobBoard.ViewChanged)
     @on(DropBrowser.ViewChanged)
@@ -352,6 +368,8 @@ class EttuiApp(TransferActions, App[int]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if self.readonly and action in ("submit", "download"):
             return None  # shown disabled: read-only
+        if len(self.screen_stack) > 1 and action in PANE_ACTIONS:
+            return False  # the panes' actions are hidden while a viewer or dialog is up
         return True
 
     def current_pane(self) -> str:
@@ -367,8 +385,8 @@ class EttuiApp(TransferActions, App[int]):
         self.active_pane = pane
         self._apply_layout()
         if pane == "compose":
-            fields = self.query("#params Input")
-            (fields.first() if fields else self.query_one("#call-select")).focus()
+            fields = self.main.query("#params Input")
+            (fields.first() if fields else self.main.query_one("#call-select")).focus()
         elif pane == "jobs":
             self.board.focus()
         else:
@@ -386,7 +404,7 @@ class EttuiApp(TransferActions, App[int]):
         if pane == "compose":
             pane = "jobs"
             self.action_focus_pane("jobs")
-        field = self.query_one(f"#{pane}-filter", Input)
+        field = self.main.query_one(f"#{pane}-filter", Input)
         field.add_class("-visible")
         field.focus()
 
@@ -434,7 +452,9 @@ class EttuiApp(TransferActions, App[int]):
             self.show_error(exc)
             return
         self.board.upsert(job)
+        self.board.resort()
         self.notify(f"{job.call} accepted as batch {job.batch_id}.", title="Submitted")
+        self.action_focus_pane("jobs")
         self.board.move_cursor_to(job.id)
 
     def action_details(self) -> None:

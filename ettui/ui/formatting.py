@@ -29,7 +29,7 @@ URGENCY_STYLES: dict[Urgency, str] = {
 }
 """Colour of an expiry countdown by how close the file is to being swept."""
 
-BAR_WIDTH = 10
+BAR_WIDTH = 8
 """Cells of the text progress bar drawn in a drop row."""
 
 
@@ -75,7 +75,7 @@ def human_size(size: int | float) -> str:
 
 
 def progress_text(progress: Progress) -> Text:
-    """``[█████░░░░░]  52% 3.1 MB/s ETA 4s`` for a running download."""
+    """``[████░░░░]  52% 3.1 MB/s 4m 09s`` (bar, share, rate, time left) for a running download."""
     fraction = min(1.0, max(0.0, progress.fraction))
     filled = int(round(fraction * BAR_WIDTH))
     text = Text("[", style="dim")
@@ -85,8 +85,17 @@ def progress_text(progress: Progress) -> Text:
     text.append(f" {fraction * 100:3.0f}% {human_size(progress.rate)}/s")
     eta = progress.eta_seconds
     if eta is not None:
-        text.append(f" ETA {format_duration(timedelta(seconds=int(eta)))}")
+        text.append(f" {format_duration(timedelta(seconds=int(eta)))}", style="dim")
     return text
+
+
+def shorten(name: str, width: int) -> str:
+    """Cut the middle of a long name (``bulkasync_1…0405_1.zip``): both ends tell files apart."""
+    if len(name) <= width:
+        return name
+    head = (width - 1) // 3
+    tail = width - 1 - head
+    return f"{name[:head]}…{name[-tail:]}"
 
 
 def file_label(drop_file: DropFile) -> str:

@@ -57,11 +57,11 @@ class TransferActions:
         self._warned_expiry: set[str] = set()
         self._pending_progress: dict[str, Progress] = {}
         self._progress_timer: Timer | None = None
-        self._running: set[str] = set()
+        self._downloading: set[str] = set()
 
     @property
     def downloads_running(self) -> bool:
-        return bool(self._running)
+        return bool(self._downloading)
 
     def on_ready(self) -> None:
         self.set_interval(DROP_REFRESH_SECONDS, self.refresh_drop)
@@ -171,7 +171,7 @@ class TransferActions:
             self.notify("Pick a Complete job or a file in the drop to download.", severity="warning")
             return
         key = self._key(job, drop_file)
-        if key in self._running:
+        if key in self._downloading:
             self.notify("That file is already downloading.", timeout=2)
             return
         self.download(job, drop_file)
@@ -184,11 +184,11 @@ class TransferActions:
         if session is None or not key:
             return
         target: Job | DropFile = drop_file if drop_file is not None else job  # type: ignore[assignment]
-        self._running.add(key)
+        self._downloading.add(key)
         self.drop.update_transfer(key, state="downloading", progress=None, error=None)
         self._start_progress_timer()
         try:
-            outcome = await session.fetch(target, extract=False, progress=lambda p: self._pending_progress.__setitem__(key, p))
+            outcome = await session.fetch(target, extract=False, progress=lambda p: self._on_progress(key, p))
         except HostKeyUnknown as exc:
             self.drop.update_transfer(key, state="queued")
             self.ask_host_key(exc, lambda: self.download(job, drop_file))
@@ -198,13 +198,20 @@ class TransferActions:
             self.show_error(exc)
             return
         finally:
-            self._running.discard(key)
+            self._downloading.discard(key)
             self._pending_progress.pop(key, None)
         self.drop.update_transfer(key, state="downloaded", progress=None, local_path=str(outcome.zip_path))
         if outcome.job is not None:
             self.board.upsert(outcome.job)
         self.activity.record(f"Downloaded {outcome.zip_path} ({outcome.size:,} bytes, sha256 {outcome.sha256[:12]}…)")
         self.notify(f"{outcome.zip_path.name} downloaded and verified; x extracts, o opens.", title="Downloaded")
+
+    def _on_progress(self, key: str, progress: Progress) -> None:
+        """Keep only the latest figure; the first one is drawn at once so short downloads show too."""
+        first = self.drop.transfer(key).progress is None
+        self._pending_progress[key] = progress
+        if first:
+            self._flush_progress()
 
     def _start_progress_timer(self) -> None:
         if self._progress_timer is None:
@@ -215,7 +222,7 @@ class TransferActions:
             transfer = self.drop.transfer(key)
             if transfer.state == "downloading" and transfer.progress is not progress:
                 self.drop.update_transfer(key, progress=progress)
-        if not self._running and self._progress_timer is not None:
+        if not self._downloading and self._progress_timer is not None:
             self._progress_timer.stop()
             self._progress_timer = None
 

@@ -9,11 +9,12 @@ which masks the password. Dates accept ``M/D/YYYY``, ``YYYY-MM-DD``,
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import ClassVar, Protocol
 
 from rich.syntax import Syntax
 from textual import on
 from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
 from textual.message import Message
 from textual.reactive import reactive
@@ -31,6 +32,10 @@ PLACEHOLDERS = {
 }
 
 
+SAMPLES = {ParamKind.DATE: "today", ParamKind.DATETIME: "today", ParamKind.INT: "1", ParamKind.BOOL: "true", ParamKind.TEXT: "x"}
+"""Stand-ins for unfilled required fields while probing the fields already typed."""
+
+
 class RequestChecker(Protocol):
     """The part of ``Session`` this pane uses."""
 
@@ -46,9 +51,12 @@ class ComposePane(VerticalScroll):
 
     DEFAULT_CSS = """
     ComposePane { padding: 0 1; }
+    ComposePane #params { height: auto; }
     ComposePane .param-label { margin-top: 1; color: $text-muted; }
-    ComposePane .param-error { color: $error; height: auto; }
-    ComposePane Input.-invalid { border: tall $error; }
+    ComposePane .param-error { color: $error; height: auto; display: none; }
+    ComposePane .param-error.-shown { display: block; }
+    ComposePane Input { margin: 0 0; }
+    ComposePane Input.-invalid { background: $error 30%; }
     ComposePane #compose-status { margin-top: 1; height: auto; }
     ComposePane #compose-status.-ok { color: $success; }
     ComposePane #compose-status.-bad { color: $error; }
@@ -56,6 +64,10 @@ class ComposePane(VerticalScroll):
     ComposePane #preview { margin-top: 1; height: auto; border: round $panel-lighten-2; }
     ComposePane #call-help { color: $text-muted; height: auto; }
     """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "leave", "Back to jobs", id="compose.leave"),
+    ]
 
     valid: reactive[bool] = reactive(False)
     """Whether the form as typed would be accepted."""
@@ -75,9 +87,11 @@ class ComposePane(VerticalScroll):
         self.specs: list[CallSpec] = []
         self.touched: set[str] = set()
         self._submitted_once = False
+        self.preview_text = ""
+        """The request document as last previewed (password masked)."""
 
     def compose(self) -> ComposeResult:
-        yield Select[str]([], prompt="Choose a call", id="call-select", allow_blank=True)
+        yield Select[str]([], prompt="Choose a call", id="call-select", allow_blank=True, compact=True)
         yield Static("", id="call-help")
         yield Vertical(id="params")
         yield Static("", id="compose-status")
@@ -127,6 +141,7 @@ class ComposePane(VerticalScroll):
                     placeholder=self._placeholder(param),
                     id=f"param-{param.name}",
                     tooltip=param.help or None,
+                    compact=True,
                 )
             )
             widgets.append(Static("", id=f"error-{param.name}", classes="param-error"))
@@ -180,12 +195,14 @@ class ComposePane(VerticalScroll):
             field.remove_class("-invalid")
         for error in self.query(".param-error").results(Static):
             error.update("")
+            error.remove_class("-shown")
         if request is None or self.checker is None:
             self.valid = False
             status.update("")
             preview.update("")
             return
         try:
+            self._probe(request)
             self.checker.validate(request)
             document = self.checker.preview(request)
         except ValidationError as exc:
@@ -199,9 +216,26 @@ class ComposePane(VerticalScroll):
             status.update(exc.message)
             return
         self.valid = True
+        self.preview_text = document
         status.set_classes("-ok")
         status.update("✔ Ready to submit." if not self.readonly else "✔ Valid (read-only: submit is off).")
         preview.update(Syntax(document, "xml", word_wrap=True, theme="ansi_dark", background_color="default"))
+
+    def _probe(self, request: BatchRequest) -> None:
+        """Validate what the user typed so far, with samples in the required fields not yet filled.
+
+        The API reports one problem at a time; without this, a bad start date
+        would hide behind "end_date is missing" while the user is still typing.
+        """
+        spec = self.spec
+        if spec is None or self.checker is None:
+            return
+        params = dict(request.params)
+        for param in spec.params:
+            if param.required and param.name not in params:
+                params[param.name] = SAMPLES.get(param.kind, param.choices[0] if param.choices else "1")
+        if params != request.params:
+            self.checker.validate(BatchRequest(request.call, params))
 
     def _show_invalid(self, exc: ValidationError) -> None:
         status = self.query_one("#compose-status", Static)
@@ -212,10 +246,16 @@ class ComposePane(VerticalScroll):
             fields = self.query(f"#param-{exc.param}")
             if fields:
                 fields.first(Input).add_class("-invalid")
-                self.query_one(f"#error-{exc.param}", Static).update(exc.message)
+                error = self.query_one(f"#error-{exc.param}", Static)
+                error.update(exc.message)
+                error.add_class("-shown")
 
     def watch_valid(self, valid: bool) -> None:
         self.query_one("#submit", Button).disabled = self.readonly or not valid
+
+    async def action_leave(self) -> None:
+        """Leave the form for the board (digits and letters type into fields here)."""
+        await self.app.run_action("focus_pane('jobs')")
 
     @on(Button.Pressed, "#submit")
     def _submit_pressed(self) -> None:

@@ -17,16 +17,17 @@ from textual.message import Message
 
 from ettui.model import DropFile, Progress
 from ettui.ui.filtering import Query
-from ettui.ui.formatting import expiry_text, file_label, human_size, progress_text, since
+from ettui.ui.formatting import expiry_text, file_label, human_size, progress_text, shorten, since
 from ettui.ui.widgets.table import Cell, Column, RowKey, VirtualTable
 
+NAME_WIDTH = 24
 DROP_COLUMNS = [
-    Column("name", "File", 34),
-    Column("size", "Size", 9, "right"),
-    Column("age", "Age", 7, "right"),
+    Column("name", "File", NAME_WIDTH),
     Column("expires", "Expires in", 10, "right"),
-    Column("batch", "Job", 12),
-    Column("state", "Download", 34),
+    Column("state", "Download", 29),
+    Column("size", "Size", 8, "right"),
+    Column("age", "Age", 7, "right"),
+    Column("batch", "Job", 10),
 ]
 
 
@@ -117,14 +118,14 @@ class DropBrowser(VirtualTable):
     def cells(self, key: RowKey) -> Sequence[Cell]:
         drop_file = self.files[key]  # type: ignore[index]
         now = self.now()
-        name = Text(file_label(drop_file), style="" if drop_file.listed else "dim")
+        name = Text(shorten(file_label(drop_file), NAME_WIDTH), style="" if drop_file.listed else "dim")
         return [
             name,
+            expiry_text(drop_file.expires_at, now),
+            self._state_cell(self.transfers.get(drop_file.path)),
             human_size(drop_file.size) if drop_file.listed else "-",
             since(drop_file.mtime, now),
-            expiry_text(drop_file.expires_at, now),
             drop_file.batch_id or Text("-", style="dim"),
-            self._state_cell(self.transfers.get(drop_file.path)),
         ]
 
     @staticmethod

@@ -19,7 +19,7 @@ from textual.message import Message
 
 from ettui.model import DropFile, Job, JobStatus
 from ettui.ui.filtering import Query
-from ettui.ui.formatting import expiry_text, since, status_text, until
+from ettui.ui.formatting import expiry_text, shorten, since, status_text, until
 from ettui.ui.widgets.table import Cell, Column, RowKey, VirtualTable
 
 RESORT_DELAY = 0.1
@@ -50,15 +50,15 @@ SORTS: list[tuple[str, Callable[[Job], tuple[float | int | str, ...]]]] = [
 """Sort modes, cycled by ``s``: label and key."""
 
 JOB_COLUMNS = [
-    Column("batch", "Batch ID", 12),
-    Column("call", "Call", 5),
+    Column("batch", "Batch ID", 10),
+    Column("call", "Call", 4),
     Column("status", "Status", 10),
     Column("age", "Age", 7, "right"),
-    Column("in_status", "In status", 9, "right"),
-    Column("next", "Next poll", 9, "right"),
+    Column("in_status", "In state", 8, "right"),
+    Column("next", "Poll in", 7, "right"),
     Column("landed", "File", 4),
     Column("expires", "Expires", 8, "right"),
-    Column("file", "File name", 34),
+    Column("file", "File name", 36),
     Column("profile", "Profile", 10),
 ]
 
@@ -209,7 +209,7 @@ class JobBoard(VirtualTable):
             next_poll,
             landed_cell,
             expiry_text(self._expires(job), now) if job.status is JobStatus.COMPLETE else Text("-", style="dim"),
-            job.file_name or "-",
+            shorten(job.file_name or "-", 36),
             job.profile,
         ]
 

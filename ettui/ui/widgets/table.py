@@ -50,6 +50,8 @@ class VirtualTable(ScrollView, can_focus=True):
     VirtualTable {
         height: 1fr;
         background: $surface;
+        scrollbar-size-horizontal: 1;
+        scrollbar-size-vertical: 1;
     }
     VirtualTable > .virtual-table--header {
         text-style: bold;

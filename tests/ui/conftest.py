@@ -1,0 +1,63 @@
+"""Fixtures for the TUI tests: the real app on the embedded sandbox with a fast queue.
+
+Every test runs the whole stack (HTTP XML API, poller, SFTP drop) on
+127.0.0.1, as the app does for a user without an account.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ettui.config import Config, sandbox_profile
+from ettui.ui.app import EttuiApp
+
+WAIT_STEPS = 400
+"""Pilot pauses (of ``STEP`` seconds) before a wait gives up: a hang guard, not a timing."""
+STEP = 0.05
+
+
+def sandbox_config(tmp_path: Path, **ui: Any) -> Config:
+    """A config whose only profile is the sandbox, downloading under ``tmp_path``."""
+    from ettui.config import UiSettings
+
+    profile = dataclasses.replace(
+        sandbox_profile(), download_dir=str(tmp_path / "downloads"), poll_initial=0.2, poll_max=0.5
+    )
+    return Config(
+        path=tmp_path / "none.toml", exists=False, default_profile="sandbox",
+        profiles={"sandbox": profile}, ui=UiSettings(**ui),
+    )
+
+
+def make_app(tmp_path: Path, *, readonly: bool = False, records: int = 50, **ui: Any) -> EttuiApp:
+    """The app on a sandbox that queues for 0.3 s and processes for 0.5 s."""
+    from ettui.sandbox import SandboxOptions
+    from ettui.session import Session
+
+    config = sandbox_config(tmp_path, **ui)
+    options = SandboxOptions(root=tmp_path / "sandbox", scheduled_seconds=0.3, processing_seconds=0.5, records=records)
+
+    async def factory() -> Session:
+        return await Session.open(config, store_path=tmp_path / "jobs.sqlite3", sandbox_options=options)
+
+    return EttuiApp(config, readonly=readonly, session_factory=factory, activity_path=tmp_path / "activity.log")
+
+
+async def wait_for(pilot: Any, predicate: Callable[[], object], what: str = "condition") -> None:
+    """Let the app run until ``predicate()`` is true (fails after WAIT_STEPS pauses)."""
+    for _ in range(WAIT_STEPS):
+        if predicate():
+            return
+        await pilot.pause(STEP)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.fixture(autouse=True)
+def _ettui_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ETTUI_HOME", str(tmp_path / "home"))

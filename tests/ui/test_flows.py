@@ -1,0 +1,149 @@
+"""Pilot tests of every user flow, on the real sandbox with a fast queue."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual.widgets import Button, Input, Static
+
+from ettui.model import JobStatus
+from ettui.ui.screens.help import HelpScreen
+from ettui.ui.screens.output import OutputTable, OutputViewer
+from tests.ui.conftest import make_app, wait_for
+
+
+async def _ready(pilot, app) -> None:  # type: ignore[no-untyped-def]
+    await wait_for(pilot, lambda: app.session is not None and app.compose_pane.specs, "the session")
+    await wait_for(pilot, lambda: app.query("#param-start_date"), "the form")
+
+
+async def _submit_c1(pilot, app) -> None:  # type: ignore[no-untyped-def]
+    await pilot.press("1")
+    await pilot.press(*"-7d", "tab", *"today")
+    await pilot.press("ctrl+s")
+    await wait_for(pilot, lambda: app.board.jobs, "the job on the board")
+
+
+async def _complete(pilot, app) -> None:  # type: ignore[no-untyped-def]
+    await wait_for(pilot, lambda: any(j.status is JobStatus.COMPLETE for j in app.board.jobs.values()), "Complete")
+    await wait_for(pilot, lambda: app.board.landed, "the file in the drop")
+
+
+async def test_compose_shows_validation_error_as_you_type(tmp_path: Path) -> None:
+    app = make_app(tmp_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await _ready(pilot, app)
+        await pilot.press("1", *"13/45/2026")
+        field = app.query_one("#param-start_date", Input)
+        await wait_for(pilot, lambda: field.has_class("-invalid"), "the invalid mark")
+        error = app.query_one("#error-start_date", Static)
+        assert "start_date" in str(error.render())
+        assert app.query_one("#submit", Button).disabled
+        await pilot.press(*["backspace"] * 10, *"-7d", "tab", *"today")
+        await wait_for(pilot, lambda: not app.query_one("#submit", Button).disabled, "a valid form")
+        preview = app.compose_pane.preview_text
+        assert "********" in preview and "sandbox-secret" not in preview
+
+
+async def test_submit_watch_download_extract_open_filter(tmp_path: Path) -> None:
+    app = make_app(tmp_path, records=300)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await _ready(pilot, app)
+        await _submit_c1(pilot, app)
+        assert app.focused is app.board
+        await _complete(pilot, app)
+        drawn: list[object] = []
+        original = app.drop.update_transfer
+
+        def spy(path: str, **changes: object) -> None:
+            drawn.append(changes.get("progress"))
+            original(path, **changes)
+
+        app.drop.update_transfer = spy  # type: ignore[method-assign]
+        await pilot.press("d")
+        await wait_for(pilot, lambda: any(t.state == "downloaded" for t in app.drop.transfers.values()), "the download")
+        assert any(p is not None for p in drawn), "no progress was drawn"
+        job = next(iter(app.board.jobs.values()))
+        assert job.download_path and Path(job.download_path).exists()
+        await pilot.press("x")
+        await wait_for(pilot, lambda: any(t.state == "extracted" for t in app.drop.transfers.values()), "extraction")
+        await pilot.press("o")
+        await wait_for(pilot, lambda: isinstance(app.screen, OutputViewer), "the output viewer")
+        table = app.screen.query_one(OutputTable)
+        await wait_for(pilot, lambda: table.row_count == 300, "all rows")
+        assert "EmailAddress" in [c.key for c in table.columns]
+        await pilot.press("slash", *"Click", "enter")
+        await wait_for(pilot, lambda: 0 < table.row_count < 300 and app.screen._finished, "filtered rows")  # type: ignore[attr-defined]
+        assert all("Click" in " ".join(table.rows[k].values()) for k in table.keys)
+        await pilot.press("e")
+        csv = Path(app.screen.path).with_suffix(".csv")  # type: ignore[attr-defined]
+        await wait_for(pilot, csv.exists, "the CSV export")
+        assert csv.read_text().count("\n") == 301
+        await pilot.press("escape")
+        assert not isinstance(app.screen, OutputViewer)
+    log = (tmp_path / "activity.log").read_text()
+    assert "Submitted C1" in log and "-> Complete" in log and "Downloaded" in log
+
+
+async def test_board_filter_sort_and_pause(tmp_path: Path) -> None:
+    app = make_app(tmp_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await _ready(pilot, app)
+        await _submit_c1(pilot, app)
+        await _complete(pilot, app)
+        job_id = app.board.cursor_key
+        await pilot.press("slash", *"status:error", "enter")
+        assert app.board.row_count == 0 and len(app.board.jobs) == 1
+        await pilot.press("slash", *["backspace"] * 12, *"status:complete expires<80h", "enter")
+        assert app.board.row_count == 1
+        await pilot.press("slash", *["backspace"] * 40, "enter")
+        assert app.board.row_count == 1 and app.board.query.empty
+        assert app.board.sort_label == "newest"
+        await pilot.press("s")
+        assert app.board.sort_label == "status" and app.board.cursor_key == job_id
+        await pilot.press("p")
+        assert app.session is not None and app.session.paused and "PAUSED" in app.sub_title
+        await pilot.press("p")
+        assert not app.session.paused
+
+
+async def test_help_is_generated_from_live_bindings_and_keymap(tmp_path: Path) -> None:
+    app = make_app(tmp_path, keymap={"poll_now": "f5"})
+    async with app.run_test(size=(120, 40)) as pilot:
+        await _ready(pilot, app)
+        await pilot.press("2", "question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        rows = {e.binding_id: e for e in app.screen.entries}
+        assert rows["poll_now"].keys == "f5"
+        assert rows["download"].description == "Download"
+        await pilot.press("escape")
+        assert not isinstance(app.screen, HelpScreen)
+
+
+async def test_readonly_disables_submit_and_download(tmp_path: Path) -> None:
+    app = make_app(tmp_path, readonly=True)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await _ready(pilot, app)
+        await pilot.press("1", *"-7d", "tab", *"today")
+        await wait_for(pilot, lambda: app.compose_pane.valid, "a valid form")
+        assert app.query_one("#submit", Button).disabled
+        await pilot.press("ctrl+s")
+        await pilot.pause(0.3)
+        assert not app.board.jobs
+        assert "read-only" in app.sub_title
+        assert app.check_action("download", ()) is None
+
+
+async def test_narrow_terminal_uses_tabs(tmp_path: Path) -> None:
+    app = make_app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _ready(pilot, app)
+        assert app.query_one("#pane-tabs").display
+        assert app.query_one("#jobs-pane").display and not app.query_one("#drop-pane").display
+        await pilot.press("3")
+        assert app.query_one("#drop-pane").display and not app.query_one("#jobs-pane").display
+        assert app.focused is app.drop
+        await pilot.press("1")
+        assert app.query_one("#compose-pane").display and not app.query_one("#right").display
+        await pilot.press("escape")
+        assert app.focused is app.board
