@@ -102,12 +102,14 @@ async def _with_session(args: argparse.Namespace, body: Callable[[Any], Awaitabl
     from ettui.session import Session
 
     cfg = _load_config(args)
+    name = args.profile
     if getattr(args, "api", None):
         import dataclasses
 
-        profile = cfg.profile(args.profile)
-        cfg = dataclasses.replace(cfg, profiles={**cfg.profiles, profile.name: dataclasses.replace(profile, dialect=args.api)})
-    session = await Session.open(cfg, args.profile, **open_kw)
+        profile = cfg.with_dialect(name, args.api)
+        cfg = dataclasses.replace(cfg, profiles={**cfg.profiles, profile.name: profile})
+        name = profile.name
+    session = await Session.open(cfg, name, **open_kw)
     try:
         return await body(session)
     finally:
@@ -509,6 +511,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--api", choices=["xml", "soap"], help="override the profile's dialect")
 
     p = sub.add_parser("jobs", parents=[common], help="list the job history")
+    p.add_argument("--api", choices=["xml", "soap"], help="override the profile's dialect")
     p.add_argument("--status", help="comma list: Scheduled,Processing,Complete,Error,Unknown")
     p.add_argument("--since", metavar="AGE", help="only jobs submitted within AGE (30m, 6h, 2d, 1w)")
     p.add_argument("--all", action="store_true", help="every profile's jobs")
@@ -518,6 +521,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("drop", parents=[common], help="the remote drop")
     p.add_argument("action", choices=["ls"])
     p.add_argument("--json", action="store_true")
+    p.add_argument("--api", choices=["xml", "soap"], help="override the profile's dialect")
     p.add_argument("--accept-host-key", metavar="SHA256:...", help="trust this host key fingerprint if unknown")
 
     p = sub.add_parser("fetch", parents=[common], help="download, verify and extract a job's output")

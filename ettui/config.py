@@ -164,6 +164,15 @@ class Config:
     ui: UiSettings = field(default_factory=UiSettings)
     sandbox: SandboxSettings = field(default_factory=SandboxSettings)
 
+    def with_dialect(self, name: str | None, dialect: str) -> Profile:
+        """The profile speaking ``dialect``: the built-in sandbox twin, or a renamed copy."""
+        profile = self.profile(name)
+        if profile.dialect == dialect:
+            return profile
+        if profile.name in (SANDBOX, SANDBOX_SOAP):
+            return self.profiles[SANDBOX if dialect == "xml" else SANDBOX_SOAP]
+        return dataclasses.replace(profile, name=f"{profile.name}-{dialect}", dialect=dialect)
+
     def profile(self, name: str | None = None) -> Profile:
         key = name or self.default_profile
         try:
@@ -173,9 +182,21 @@ class Config:
             raise ConfigError(f"There is no profile {key!r} in {self.path} (known: {known}).") from None
 
 
+SANDBOX_SOAP = "sandbox-soap"
+
+
 def sandbox_profile(dialect: str = "xml") -> Profile:
-    """The built-in profile: everything points at the embedded sandbox."""
-    return Profile(name=SANDBOX, dialect=dialect, sandbox=True, poll_initial=1.0, poll_max=5.0)
+    """A built-in profile: everything points at the embedded sandbox.
+
+    ``sandbox`` speaks the XML API, ``sandbox-soap`` the SOAP API; separate
+    names keep each dialect's jobs apart in the store and the poller.
+    """
+    name = SANDBOX if dialect == "xml" else f"{SANDBOX}-{dialect}"
+    return Profile(name=name, dialect=dialect, sandbox=True, poll_initial=1.0, poll_max=5.0)
+
+
+def builtin_profiles() -> dict[str, Profile]:
+    return {SANDBOX: sandbox_profile("xml"), SANDBOX_SOAP: sandbox_profile("soap")}
 
 
 _SECRET_KEYS = ("api_password", "sftp_password", "client_secret")
@@ -252,7 +273,7 @@ def load(path: Path | None = None) -> Config:
     """Read the config (``path``, else ``ETTUI_CONFIG``, else the default location)."""
     path = path or paths.config_file()
     if not path.exists():
-        return Config(path=path, exists=False, default_profile=SANDBOX, profiles={SANDBOX: sandbox_profile()})
+        return Config(path=path, exists=False, default_profile=SANDBOX, profiles=builtin_profiles())
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
@@ -263,13 +284,13 @@ def load(path: Path | None = None) -> Config:
     for key in data:
         if key not in known_top:
             raise ConfigError(f"{path}: unknown top-level key `{key}` (see docs/config.md).")
-    profiles: dict[str, Profile] = {SANDBOX: sandbox_profile()}
+    profiles: dict[str, Profile] = builtin_profiles()
     raw_profiles = data.get("profiles", {})
     if not isinstance(raw_profiles, dict):
         raise ConfigError(f"{path}: [profiles] must be a table of tables.")
     for name, table in raw_profiles.items():
         profiles[name] = _profile(path, name, table)
-        if name == SANDBOX:
+        if name in (SANDBOX, SANDBOX_SOAP):
             profiles[name] = dataclasses.replace(profiles[name], sandbox=True)
     default = data.get("default_profile", SANDBOX)
     if default not in profiles:

@@ -43,7 +43,7 @@ async def run_demo(args: argparse.Namespace) -> int:
             poll_initial=0.2,
             poll_max=1.0,
         )
-        cfg = config_mod.Config(path=root / "none.toml", exists=False, default_profile="sandbox", profiles={"sandbox": profile})
+        cfg = config_mod.Config(path=root / "none.toml", exists=False, default_profile=profile.name, profiles={profile.name: profile})
         options = SandboxOptions(root=root / "sandbox", scheduled_seconds=0.5, processing_seconds=1.0, records=500)
         say = (lambda *a: None) if args.json else (lambda *a: print(*a, flush=True))
         session = await Session.open(cfg, store_path=root / "jobs.sqlite3", sandbox_options=options)

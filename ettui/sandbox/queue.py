@@ -212,7 +212,8 @@ class SandboxQueue:
         return batch
 
     def all(self) -> list[SandboxBatch]:
-        """Every job, oldest first."""
+        """Every job, oldest first (including those other processes accepted)."""
+        self._sync()
         return list(self._batches.values())
 
     def refresh_all(self) -> None:

@@ -44,6 +44,7 @@ __all__ = ["install", "endpoint", "SoapEndpoint", "SOAP_PATH", "TOKEN_PATH", "TR
 
 SOAP_PATH = "/Service.asmx"
 TOKEN_PATH = "/v2/token"
+REQUEST_ID_PARAM = "_RequestID"
 SOAP_NS = "http://schemas.xmlsoap.org/soap/envelope/"
 PARTNER_NS = "http://exacttarget.com/wsdl/partnerAPI"
 WSSE_NS = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"
@@ -209,7 +210,7 @@ class SoapEndpoint:
         for item in message.findall(_q("Requests")):
             result = _sub(reply, "Results")
             try:
-                batch = self._queue_extract(item)
+                batch = self._queue_extract(item, request_id.text or "")
             except ValueError as exc:
                 overall.text = "Error"
                 _sub(result, "StatusCode", "Error")
@@ -225,7 +226,7 @@ class SoapEndpoint:
             overall.text = "Error"
         return reply
 
-    def _queue_extract(self, item: etree._Element) -> SandboxBatch:
+    def _queue_extract(self, item: etree._Element, request_id: str) -> SandboxBatch:
         extract_id = (item.findtext(_q("ID")) or "").strip().strip("{}").lower()
         if extract_id != TRACKING_EXTRACT_ID:
             raise ValueError(f"Unknown extract ID '{extract_id}'; retrieve ExtractDescription for the valid IDs.")
@@ -241,8 +242,17 @@ class SoapEndpoint:
         name = params["OutputFileName"]
         if any(ch in _FORBIDDEN for ch in name) or not name.lower().endswith(".zip") or len(name) > 200:
             raise ValueError(f"OutputFileName '{name}' must end in .zip and must not contain \\ / : * < > | ? \".")
+        # Kept with the batch (the queue's journal is shared between processes),
+        # so a sandbox started later still answers for this RequestID.
+        params[REQUEST_ID_PARAM] = request_id
         return self.sandbox.queue.submit("tracking-extract", params, member_id=self.sandbox.options.member_id,
                                          folder=EXPORT_FOLDER, output_name=name)
+
+    def _known_requests(self) -> dict[str, int]:
+        """RequestID -> batch ID for every extract, including other processes' (via the queue)."""
+        known = {b.params[REQUEST_ID_PARAM]: b.batch_id for b in self.sandbox.queue.all() if REQUEST_ID_PARAM in b.params}
+        known.update(self.requests)
+        return known
 
     # -- Retrieve -----------------------------------------------------------
 
@@ -260,7 +270,7 @@ class SoapEndpoint:
         wanted = [(p.text or "").strip() for p in request.findall(_q("Properties")) if (p.text or "").strip()]
         if object_type == "AsyncActivityStatus":
             task_ids = _task_filter(request.find(_q("Filter")))
-            rows = [self._status_row(rid, bid, wanted) for rid, bid in self.requests.items()
+            rows = [self._status_row(rid, bid, wanted) for rid, bid in self._known_requests().items()
                     if task_ids is None or rid in task_ids]
             return self._page(rows, first=True)
         if object_type == "ExtractDescription":
