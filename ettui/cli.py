@@ -378,13 +378,13 @@ class _ProgressBar:
 
 
 def cmd_preview(args: argparse.Namespace) -> int:
+    from ettui.output import open_output
     from ettui.output.export import format_table
-    from ettui.output.reader import OutputReader
 
     path = Path(args.file).expanduser()
     if not path.exists():
         raise UsageError(f"{path} does not exist; pass an extracted XML file or a downloaded zip.")
-    reader = OutputReader(path)
+    reader = open_output(path, args.member)
     if args.format == "table":
         rows = list(reader.iter_rows(limit=args.limit or None))
         width = os.get_terminal_size().columns if sys.stdout.isatty() else 160
@@ -536,6 +536,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file")
     p.add_argument("--limit", type=int, default=20)
     p.add_argument("--format", choices=["table", "csv", "jsonl"], default="table")
+    p.add_argument("--member", metavar="NAME", help="for a zip: which file inside it (default: the first XML or CSV)")
 
     p = sub.add_parser("sandbox", parents=[common], help="run the embedded sandbox in the foreground")
     p.add_argument("--json", action="store_true", help="print one JSON line with the connection details")

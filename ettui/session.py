@@ -27,7 +27,7 @@ from ettui.model import BatchRequest, DropFile, Job, JobStatus, Progress
 
 if TYPE_CHECKING:
     from ettui.drop.client import DropClient
-    from ettui.output.reader import OutputReader
+    from ettui.output import AnyReader
     from ettui.sandbox import Sandbox, SandboxOptions
 
 log = logging.getLogger(__name__)
@@ -401,6 +401,8 @@ class Session:
             return job, None
         name = target.rsplit("/", 1)[-1]
         job = self.store.find_by_file(name, profile=self.profile.name)
+        if job is not None and not target.startswith("/"):
+            return job, None  # the job knows its folder
         path = target if target.startswith("/") else self.profile.drop_folder.rstrip("/") + "/" + target
         return job, path
 
@@ -422,11 +424,11 @@ class Session:
             await asyncio.to_thread(self.store.record_extract, job.id, path=str(folder))
         return folder, files
 
-    def open_output(self, path: Path) -> "OutputReader":
-        """A streaming reader of an output (an extracted XML file, or the zip itself)."""
-        from ettui.output.reader import OutputReader
+    def open_output(self, path: Path, member: str | None = None) -> "AnyReader":
+        """A streaming reader of an output: an extracted XML or CSV file, or a zip (one member)."""
+        from ettui.output import open_output
 
-        return OutputReader(path)
+        return open_output(path, member)
 
     def export_output(self, path: Path, dest: Path, fmt: str = "csv") -> int:
         """Write an output's rows to ``dest`` (CSV); returns the row count. Synchronous: call from a thread."""

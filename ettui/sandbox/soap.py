@@ -206,7 +206,9 @@ class SoapEndpoint:
     def _extract(self, message: etree._Element) -> etree._Element:
         reply = _p("ExtractResponseMsg")
         overall = _sub(reply, "OverallStatus", "OK")
-        request_id = _sub(reply, "RequestID", str(uuid.UUID(int=self._rng.getrandbits(128), version=4)))
+        # Random, not seeded: sandboxes in several processes share one queue, and
+        # seeded GUIDs would repeat in each of them.
+        request_id = _sub(reply, "RequestID", str(uuid.uuid4()))
         for item in message.findall(_q("Requests")):
             result = _sub(reply, "Results")
             try:

@@ -121,3 +121,12 @@ def test_submit_then_watch_in_separate_processes(tmp_path: Path) -> None:
     assert fetched.returncode == 0, fetched.stderr
     out = json.loads(fetched.stdout)
     assert Path(out["zip_path"]).exists() and out["files"] and Path(out["files"][0]).suffix == ".xml"
+
+
+def test_demo_through_soap(tmp_path: Path) -> None:
+    done = run(["demo", "--api", "soap", "--json", "--root", str(tmp_path / "demo")], tmp_path)
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout.strip().splitlines()[-1])
+    assert summary["status"] == "Complete"
+    assert summary["file"] == "ettui_demo_tracking.zip"
+    assert summary["records"] > 0 and "EmailAddress" in summary["first_records"][0]

@@ -1,0 +1,117 @@
+"""Rows from a CSV output (what the SOAP tracking extract writes), same interface as ``OutputReader``.
+
+The tracking extract's zip holds one CSV per table (``Sent.csv``, ``Opens.csv``
+...). The viewer, the exporters and ``ettui preview`` take either reader.
+Rows stream from the file or straight from the zip member; memory stays flat.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO
+
+from ettui.output.stream import OutputError
+
+Row = dict[str, str]
+
+
+def zip_members(path: Path) -> list[str]:
+    """Every file member of a zip, in archive order."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return [i.filename for i in archive.infolist() if not i.is_dir()]
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise OutputError(f"{path.name} is not a readable zip ({exc}); fetch it again.") from exc
+
+
+class CsvOutputReader:
+    """Rows of one CSV file, plain or inside a zip; the header gives the columns."""
+
+    def __init__(self, source: Path, member: str | None = None) -> None:
+        self.source = Path(source)
+        if not self.source.is_file():
+            raise OutputError(f"Output file {self.source} does not exist; fetch it again.")
+        self._is_zip = zipfile.is_zipfile(self.source)
+        self.member: str | None = None
+        if self._is_zip:
+            names = [n for n in zip_members(self.source) if n.lower().endswith(".csv")]
+            if member is not None and member not in names:
+                raise OutputError(f"{self.source.name} has no CSV member {member!r}; it holds {', '.join(names) or 'none'}.")
+            if not names:
+                raise OutputError(f"{self.source.name} holds no CSV file.")
+            self.member = member or names[0]
+        self._columns: list[str] | None = None
+
+    @property
+    def name(self) -> str:
+        return f"{self.source.name}:{self.member}" if self.member else self.source.name
+
+    @property
+    def record_tag(self) -> str | None:
+        """CSV has no record element; the table name stands in for it."""
+        return Path(self.member or self.source.name).stem
+
+    def members(self) -> list[str]:
+        return [n for n in zip_members(self.source) if n.lower().endswith(".csv")] if self._is_zip else []
+
+    def _open(self) -> IO[str]:
+        try:
+            if self._is_zip:
+                with zipfile.ZipFile(self.source) as archive:
+                    raw: IO[bytes] = archive.open(self.member or "")
+            else:
+                raw = open(self.source, "rb")
+        except (zipfile.BadZipFile, OSError, KeyError) as exc:
+            raise OutputError(f"Cannot open {self.name}: {exc}.") from exc
+        # utf-8-sig: the extract's "UnicodeOutput" files may start with a BOM.
+        return io.TextIOWrapper(raw, encoding="utf-8-sig", errors="replace", newline="")
+
+    @property
+    def columns(self) -> list[str]:
+        if self._columns is None:
+            with self._open() as fh:
+                self._columns = next(csv.reader(fh), [])
+        return list(self._columns)
+
+    def iter_values(self, limit: int | None = None) -> Iterator[list[str]]:
+        if limit is not None and limit <= 0:
+            return
+        with self._open() as fh:
+            reader = csv.reader(fh)
+            try:
+                header = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                raise OutputError(f"{self.name} is not readable CSV: {exc}.") from exc
+            self._columns = header
+            produced = 0
+            try:
+                for row in reader:
+                    yield row
+                    produced += 1
+                    if limit is not None and produced >= limit:
+                        return
+            except csv.Error as exc:
+                raise OutputError(f"{self.name} is not readable CSV at row {produced + 1}: {exc}.") from exc
+
+    def iter_rows(self, limit: int | None = None) -> Iterator[Row]:
+        for values in self.iter_values(limit):
+            yield dict(zip(self.columns, values))
+
+    def batches(self, size: int = 500, limit: int | None = None) -> Iterator[list[Row]]:
+        batch: list[Row] = []
+        for row in self.iter_rows(limit):
+            batch.append(row)
+            if len(batch) >= size:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
+
+    def count(self) -> int:
+        return sum(1 for _ in self.iter_values())
