@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
-from ettui.output.stream import OutputError
+from ettui.output.stream import OutputError, batched
 
 Row = dict[str, str]
 
@@ -104,14 +104,7 @@ class CsvOutputReader:
             yield dict(zip(self.columns, values))
 
     def batches(self, size: int = 500, limit: int | None = None) -> Iterator[list[Row]]:
-        batch: list[Row] = []
-        for row in self.iter_rows(limit):
-            batch.append(row)
-            if len(batch) >= size:
-                yield batch
-                batch = []
-        if batch:
-            yield batch
+        return batched(self.iter_rows(limit), size)
 
     def count(self) -> int:
         return sum(1 for _ in self.iter_values())

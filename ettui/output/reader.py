@@ -53,7 +53,7 @@ from typing import IO
 
 from lxml import etree
 
-from ettui.output.stream import OutputError, PrefixedStream, guarded_stream, parser_options
+from ettui.output.stream import OutputError, PrefixedStream, batched, guarded_stream, parser_options
 
 DISCOVERY_ELEMENTS = 4000
 """Elements parsed before the record element is chosen (bounded, so first rows are fast)."""
@@ -380,14 +380,7 @@ class OutputReader:
 
     def batches(self, size: int = 500, limit: int | None = None) -> Iterator[list[Row]]:
         """Rows in lists of ``size``, for a UI thread worker to post one message per batch."""
-        batch: list[Row] = []
-        for row in self.iter_rows(limit):
-            batch.append(row)
-            if len(batch) >= size:
-                yield batch
-                batch = []
-        if batch:
-            yield batch
+        return batched(self.iter_rows(limit), size)
 
     def count(self) -> int:
         """Number of records, without building rows."""

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import queue
 import threading
-from typing import IO, Any
+from collections.abc import Iterable, Iterator
+from typing import IO, Any, TypeVar
 
 from ettui.errors import DropError
 
@@ -197,3 +198,18 @@ def guarded_stream(raw: IO[bytes], name: str) -> PrefixedStream:
             raise OutputError(f"{name} contains no XML element.")
         if len(head) > PROLOG_LIMIT:
             raise OutputError(f"{name} has more than {PROLOG_LIMIT} bytes before its first element.")
+
+
+T = TypeVar("T")
+
+
+def batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    """Lists of ``size`` items (the last may be shorter), so a UI worker posts one message per batch."""
+    batch: list[T] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
