@@ -24,13 +24,15 @@ Failure policy:
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
 import posixpath
 import zipfile
 import zlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,6 +46,7 @@ from ettui.drop.client import (
     RemoteEntry,
     local_error,
 )
+from ettui import paths
 from ettui.errors import DropError
 
 ClientSource = Callable[[], Awaitable[DropClient]] | DropClient
@@ -90,7 +93,44 @@ async def fetch_file(
         dest_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise local_error(exc, final) from None
+    key = hashlib.sha1(str(final.resolve()).encode()).hexdigest()
+    with _exclusive(paths.ensure_private_dir(paths.state_dir() / "locks") / f"{key}.lock", name):
+        return await _fetch(client_factory, remote_path, final, part, sidecar, progress, retries, backoff_cap, sleep)
 
+
+@contextlib.contextmanager
+def _exclusive(lock_path: Path, name: str) -> Iterator[None]:
+    """One downloader per ``.part``: a second ettui (the UI and a CLI, say) would interleave writes."""
+    try:
+        fh = open(lock_path, "a+b")
+    except OSError as exc:
+        raise local_error(exc, lock_path) from None
+    try:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise DropError(f"Another ettui is already downloading {name} to the same folder; let it finish.") from None
+        yield
+    finally:
+        # The lock file stays (in the state dir, not beside the download):
+        # unlinking it would let a third process lock a new inode while a
+        # second still holds the old one.
+        fh.close()
+
+
+async def _fetch(
+    client_factory: ClientSource,
+    remote_path: str,
+    final: Path,
+    part: Path,
+    sidecar: Path,
+    progress: ProgressCallback | None,
+    retries: int,
+    backoff_cap: float,
+    sleep: Sleep,
+) -> FetchResult:
+    name = final.name
+    dest_dir = final.parent
     failures = 0
     connected_once = False
     fresh_retry_used = False

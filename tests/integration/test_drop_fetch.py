@@ -230,3 +230,21 @@ async def test_unreachable_at_first_is_not_retried(tmp_path: Path) -> None:
     with pytest.raises(DropError):
         await fetch_file(c, "/out.zip", tmp_path / "dl", sleep=sleeps)
     assert sleeps.delays == []
+
+
+def test_a_second_downloader_of_the_same_file_is_refused(tmp_path: Path) -> None:
+    """Two ettui processes must not interleave writes into one .part."""
+    import fcntl
+
+    from ettui.drop.fetch import _exclusive
+
+    lock = tmp_path / ".out.zip.lock"
+    with _exclusive(lock, "out.zip"):
+        with open(lock, "a+b") as other:
+            with pytest.raises(BlockingIOError):
+                fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        with pytest.raises(DropError, match="already downloading out.zip to the same folder"):
+            with _exclusive(lock, "out.zip"):
+                pass
+    with _exclusive(lock, "out.zip"):
+        pass  # released: the next download may start
