@@ -81,7 +81,7 @@ class JobsLoaded(Message):
 class EttuiApp(TransferActions, App[int]):
     """Compose requests, watch them, fetch and read their output, from the keyboard."""
 
-    CSS_PATH = "app.tcss"
+    CSS_PATH = Path(__file__).with_name("app.tcss")
     TITLE = "ettui"
     COMMANDS = App.COMMANDS | {EttuiCommands}
 
@@ -198,13 +198,14 @@ class EttuiApp(TransferActions, App[int]):
         for pane in PANES:
             self.main.query_one(f"#{pane}-pane").display = not narrow or pane == self.active_pane
         self.main.query_one("#right").display = not narrow or self.active_pane != "compose"
-        if narrow:
-            self.main.query_one("#pane-tabs", Tabs).active = f"tab-{self.active_pane}"
+        tabs = self.main.query_one("#pane-tabs", Tabs)
+        if narrow and tabs.active != f"tab-{self.active_pane}":
+            tabs.active = f"tab-{self.active_pane}"
 
     @on(Tabs.TabActivated, "#pane-tabs")
     def _tab_activated(self, event: Tabs.TabActivated) -> None:
         pane = (event.tab.id or "tab-jobs").removeprefix("tab-")
-        if pane != self.active_pane and self.screen_stack:
+        if pane != self.active_pane and len(self.screen_stack) == 1:
             self.action_focus_pane(pane)
 
     def _retitle(self) -> None:

@@ -66,6 +66,7 @@ class JobDetailsScreen(ModalScreen[None]):
     JobDetailsScreen > VerticalScroll {
         width: 100; max-width: 100%; height: 90%;
         border: thick $accent; background: $surface; padding: 0 1;
+        scrollbar-gutter: stable;
     }
     """
     BINDINGS: ClassVar[list[BindingType]] = [

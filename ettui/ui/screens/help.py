@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import ClassVar, NamedTuple
 
-from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -41,6 +40,7 @@ class HelpScreen(ModalScreen[None]):
     HelpScreen > VerticalScroll {
         width: 84; max-width: 100%; height: 90%;
         border: thick $accent; background: $surface; padding: 0 1;
+        scrollbar-gutter: stable;
     }
     HelpScreen #help-filter { color: $text-muted; margin-top: 1; }
     """
@@ -53,15 +53,18 @@ class HelpScreen(ModalScreen[None]):
         self.entries = entries
 
     def compose(self) -> ComposeResult:
-        table = Table(title="ettui keys", expand=True, box=None, title_style="bold")
-        table.add_column("Key", style="bold cyan", no_wrap=True)
-        table.add_column("Action")
-        table.add_column("Binding id", style="dim", no_wrap=True)
+        # Plain padded lines rather than a rich Table: a width-dependent table in a
+        # scrolling container can re-layout forever as its scrollbar comes and goes.
+        key_width = max([len(e.keys) for e in self.entries] + [3]) + 2
+        action_width = max([len(e.description) for e in self.entries] + [6]) + 2
+        text = Text("ettui keys\n\n", style="bold")
+        text.append(f"{'Key':<{key_width}}{'Action':<{action_width}}Binding id\n", style="bold underline")
         for entry in self.entries:
-            style = "" if entry.enabled else "dim strike"
-            table.add_row(Text(entry.keys), Text(entry.description, style=style), entry.binding_id)
+            text.append(f"{entry.keys:<{key_width}}", style="bold cyan")
+            text.append(f"{entry.description:<{action_width}}", style="" if entry.enabled else "dim strike")
+            text.append(f"{entry.binding_id}\n", style="dim")
         with VerticalScroll():
-            yield Static(table, id="help-table")
+            yield Static(text, id="help-table")
             yield Static(FILTER_HELP, id="help-filter")
 
 

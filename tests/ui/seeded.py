@@ -1,0 +1,110 @@
+"""A deterministic app for snapshot tests: a seeded job store, a stopped clock, a fixed drop.
+
+The session is a real ``Session`` (real catalogue, validation and preview, a
+real SQLite store) whose poller is not started and whose clock never moves;
+the drop listing is a fixed list, so no port, fingerprint, temp path or
+wall-clock time reaches the screen.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from ettui.clock import ManualClock
+from ettui.config import Config, Profile, SecretSource, UiSettings
+from ettui.jobs.store import JobStore
+from ettui.model import DropFile, JobStatus, Progress
+from ettui.ui.app import EttuiApp
+
+NOW = datetime(2026, 3, 5, 12, 0, tzinfo=timezone.utc)
+RETENTION = timedelta(hours=72)
+
+# (batch id, call, submitted before NOW, final status raw, minutes to finish, error)
+JOBS = [
+    ("553201", "C1", timedelta(hours=77), "Complete", 10, None),
+    ("553202", "C2", timedelta(hours=71, minutes=20), "Complete", 12, None),
+    ("553203", "C4", timedelta(hours=66, minutes=15), "Complete", 9, None),
+    ("553204", "C5", timedelta(hours=3), "Complete", 6, None),
+    ("553205", "C3", timedelta(hours=2), "Error", 4, "List 999 does not exist in this account."),
+    ("553206", "C1", timedelta(minutes=20), "Processing", 3, None),
+    ("553207", "C6", timedelta(minutes=4), "Pending review", 1, None),
+    ("553208", "C7", timedelta(minutes=2), "Scheduled", 0, None),
+]
+
+
+def file_name(batch_id: str, finished: datetime) -> str:
+    return f"bulkasync_10012345_{finished:%Y%m%d%H%M%S}_{batch_id[-1]}.zip"
+
+
+def seed_store(path: Path, profile: str = "acme") -> list[DropFile]:
+    """Write the jobs above into a store; return the drop listing that goes with them."""
+    files: list[DropFile] = []
+    with JobStore(path) as store:
+        for batch_id, call, ago, raw, minutes, error in JOBS:
+            submitted = NOW - ago
+            job = store.add(
+                profile=profile, dialect="xml", call=call, batch_id=batch_id, submitted_at=submitted,
+                request_doc=f"<exacttarget><authorization><username>ops</username></authorization><!-- {call} --></exacttarget>",
+                params={"start_date": "2/1/2026", "end_date": "3/1/2026"},
+            )
+            status = JobStatus.parse(raw)
+            if status is JobStatus.SCHEDULED:
+                store.record_poll(job.id, at=NOW - timedelta(seconds=20), next_at=NOW + timedelta(seconds=40))
+                continue
+            finished = submitted + timedelta(minutes=minutes)
+            name = file_name(batch_id, finished) if status is JobStatus.COMPLETE else None
+            next_at = None if status.terminal else NOW + timedelta(seconds=25 + minutes)
+            store.record_status(job.id, status, raw, finished, file_name=name, message=error, next_poll=lambda _c, n=next_at: n)
+            if name is not None:
+                expires = finished + RETENTION
+                files.append(DropFile("/" + name, 2_400_000 + 1000 * minutes, finished, expires, job.id, batch_id, listed=expires > NOW))
+    files.append(DropFile("/Export/tracking_weekly.zip", 18_200_000, NOW - timedelta(days=2), NOW + timedelta(days=19), None, None))
+    return sorted(files, key=lambda f: f.expires_at)
+
+
+class SeededApp(EttuiApp):
+    """The real app on the seeded store; ``refresh_drop`` shows the fixed listing."""
+
+    def __init__(self, tmp_path: Path, files: list[DropFile]) -> None:
+        profile = Profile(
+            name="acme", endpoint="https://api.example.invalid/integrate.aspx", api_username="ops",
+            api_password=SecretSource(literal="not-used"), sftp_host="drop.example.invalid",
+        )
+        config = Config(path=tmp_path / "none.toml", exists=True, default_profile="acme",
+                        profiles={"acme": profile}, ui=UiSettings(expiring_soon_hours=0))
+        self.files = files
+
+        async def factory():  # type: ignore[no-untyped-def]
+            from ettui.session import Session
+
+            return await Session.open(config, store_path=tmp_path / "jobs.sqlite3", clock=ManualClock(NOW), start_poller=False)
+
+        super().__init__(config, session_factory=factory, activity_path=None)
+
+    def refresh_drop(self) -> None:  # type: ignore[override]
+        self._announce_landed(self.files)
+        self.drop.load(self.files)
+        self.board.set_landed(self.files)
+        running = next(f for f in self.files if f.batch_id == "553204")
+        self.drop.update_transfer(running.path, state="downloading", progress=Progress(1_150_000, 2_406_000, 820_000.0))
+
+
+def seeded_app(tmp_path: Path) -> SeededApp:
+    files = seed_store(tmp_path / "jobs.sqlite3")
+    return SeededApp(tmp_path, files)
+
+
+def sample_output(path: Path, records: int = 60) -> Path:
+    """A small bulk-async style XML output with fixed content."""
+    events = ["Sent", "Open", "Click", "Bounce", "Unsubscribe"]
+    rows = []
+    for i in range(records):
+        rows.append(
+            f"<Record><ClientID>10012345</ClientID><SubscriberKey>SUB{i:06d}</SubscriberKey>"
+            f"<EmailAddress>user{i}@example.com</EmailAddress><EventType>{events[i % 5]}</EventType>"
+            f"<EventDate>3/{1 + i % 4}/2026 {1 + i % 12}:{i % 60:02d}:00 PM</EventDate><JobID>88{i % 7}1</JobID></Record>"
+        )
+    path.write_text('<?xml version="1.0" encoding="utf-8"?><Records>' + "".join(rows) + "</Records>", encoding="utf-8")
+    return path

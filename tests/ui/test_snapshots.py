@@ -1,0 +1,73 @@
+"""Snapshot tests of each pane, the help screen and the output viewer, at 80x24 and 120x40."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ettui.ui.screens.output import OutputTable, OutputViewer
+from tests.ui.conftest import wait_for
+from tests.ui.seeded import sample_output, seeded_app
+
+SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((120, 40), id="120x40")]
+
+
+async def _loaded(pilot: Any) -> None:
+    app = pilot.app
+    await wait_for(pilot, lambda: app.session is not None and app.jobs_loaded and app.drop.files, "the seeded data")
+    await wait_for(pilot, lambda: app.compose_pane.specs and app.query("#param-start_date"), "the form")
+    await pilot.pause()
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_jobs_pane(snap_compare: Any, tmp_path: Path, size: tuple[int, int]) -> None:
+    assert snap_compare(seeded_app(tmp_path), terminal_size=size, run_before=_loaded)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_drop_pane(snap_compare: Any, tmp_path: Path, size: tuple[int, int]) -> None:
+    async def run_before(pilot: Any) -> None:
+        await _loaded(pilot)
+        await pilot.press("3", "down")
+
+    assert snap_compare(seeded_app(tmp_path), terminal_size=size, run_before=run_before)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_compose_with_validation_error(snap_compare: Any, tmp_path: Path, size: tuple[int, int]) -> None:
+    async def run_before(pilot: Any) -> None:
+        await _loaded(pilot)
+        await pilot.press("1", *"2/30/2026", "tab", *"3/1/2026")
+        await pilot.press("shift+tab")
+        await pilot.pause()
+
+    assert snap_compare(seeded_app(tmp_path), terminal_size=size, run_before=run_before)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_help_screen(snap_compare: Any, tmp_path: Path, size: tuple[int, int]) -> None:
+    async def run_before(pilot: Any) -> None:
+        await _loaded(pilot)
+        await pilot.press("question_mark")
+        await pilot.pause()
+
+    assert snap_compare(seeded_app(tmp_path), terminal_size=size, run_before=run_before)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_output_viewer(snap_compare: Any, tmp_path: Path, size: tuple[int, int]) -> None:
+    output = sample_output(tmp_path / "bulkasync_10012345_20260305_1.xml")
+
+    async def run_before(pilot: Any) -> None:
+        await _loaded(pilot)
+        app = pilot.app
+        assert app.session is not None
+        app.push_screen(OutputViewer(app.session, output))
+        await wait_for(pilot, lambda: isinstance(app.screen, OutputViewer) and app.screen._finished, "the rows")
+        await pilot.press("down", "down")
+        await pilot.pause()
+        assert app.screen.query_one(OutputTable).row_count == 60
+
+    assert snap_compare(seeded_app(tmp_path), terminal_size=size, run_before=run_before)
