@@ -86,6 +86,7 @@ class Session:
         self._drop: DropClient | None = None
         self._drop_lock = asyncio.Lock()
         self._accepted_fingerprint: str | None = None
+        self._unsubscribe = poller.subscribe(self._on_event)
 
     # -- lifecycle ---------------------------------------------------------
 
@@ -267,13 +268,19 @@ class Session:
             unsubscribe()
         return [j for i in job_ids if (j := self.store.get(i)) is not None]
 
-    def expires_at(self, job: Job, mtime: datetime | None = None) -> datetime | None:
-        """Expiry: the file's mtime (or completion time) plus the folder's retention."""
-        base = mtime or job.status_changed_at if job.status == JobStatus.COMPLETE else mtime
-        if base is None:
-            return None
+    def _on_event(self, event: JobEvent) -> None:
+        """A job that reached Complete gets its expiry now (completion + retention).
+
+        The drop listing later replaces it with the file's own mtime + retention.
+        Subscribed first, so every other subscriber sees the expiry on the job.
+        """
+        job = event.job
+        if event.kind != "status" or job is None or job.status is not JobStatus.COMPLETE or job.expires_at:
+            return
         folder = self.profile.export_folder if job.dialect == "soap" else self.profile.drop_folder
-        return base + timedelta(hours=self.profile.retention_for(folder))
+        base = job.status_changed_at or self.clock.now()
+        job.expires_at = base + timedelta(hours=self.profile.retention_for(folder))
+        self.store.set_expires(job.id, job.expires_at)
 
     # -- the drop ------------------------------------------------------------
 
@@ -434,9 +441,12 @@ class Session:
         """Write an output's rows to ``dest`` (CSV); returns the row count. Synchronous: call from a thread."""
         from ettui.output.export import export_csv
 
-        if fmt != "csv":
-            raise EttuiError(f"Export format {fmt!r} is not supported here; use csv.", title="Export")
-        return export_csv(self.open_output(path), dest)
+        from ettui.output.export import export_jsonl
+
+        writers = {"csv": export_csv, "jsonl": export_jsonl}
+        if fmt not in writers:
+            raise EttuiError(f"Export format {fmt!r} is not supported; use csv or jsonl.", title="Export")
+        return writers[fmt](self.open_output(path), dest)  # type: ignore[arg-type]
 
 
 async def make_api(profile: Profile) -> BatchApi:

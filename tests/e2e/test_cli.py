@@ -117,6 +117,10 @@ def test_submit_then_watch_in_separate_processes(tmp_path: Path) -> None:
     assert [j["status"] for j in final] == ["Complete", "Complete"]
     assert all(j["file_name"] and j["file_name"].endswith("_1.zip") for j in final)
     assert [h["status"] for h in final[0]["history"]][-1] == "Complete"
+    from datetime import datetime, timedelta
+
+    done_at = datetime.fromisoformat(final[0]["status_changed_at"])
+    assert datetime.fromisoformat(final[0]["expires_at"]) - done_at == timedelta(hours=72)
     fetched = run(["--config", str(cfg), "fetch", ids[1], "--json", "--dest", str(tmp_path / "dl")], tmp_path)
     assert fetched.returncode == 0, fetched.stderr
     out = json.loads(fetched.stdout)
