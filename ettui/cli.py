@@ -250,25 +250,30 @@ async def cmd_status(args: argparse.Namespace) -> int:
     return await _with_session(args, body, start_poller=args.watch)
 
 
-async def cmd_jobs(args: argparse.Namespace) -> int:
-    async def body(session: Any) -> int:
-        statuses = None
-        if args.status:
-            statuses = []
-            for raw in args.status.split(","):
-                st = JobStatus.parse(raw)
-                if st is JobStatus.UNKNOWN and raw.strip().lower() != "unknown":
-                    raise UsageError(f"--status takes Scheduled, Processing, Complete, Error or Unknown, not {raw!r}.")
-                statuses.append(st)
-        since = session.clock.now() - parse_age(args.since) if args.since else None
-        jobs = session.jobs(status=statuses, all_profiles=args.profile is None and args.all, profile=args.profile, since=since, limit=args.limit)
-        if args.json:
-            _print_json([job_json(j) for j in jobs])
-        else:
-            print(_jobs_table(jobs, session.clock.now()))
-        return ExitCode.OK
+def cmd_jobs(args: argparse.Namespace) -> int:
+    """The history straight from the job store: no endpoint, secret or sandbox is touched."""
+    from ettui.jobs.store import JobStore
+    from ettui.model import utcnow
 
-    return await _with_session(args, body, start_poller=False)
+    cfg = _load_config(args)
+    profile = cfg.with_dialect(args.profile, args.api).name if args.api else cfg.profile(args.profile).name
+    statuses = None
+    if args.status:
+        statuses = []
+        for raw in args.status.split(","):
+            st = JobStatus.parse(raw)
+            if st is JobStatus.UNKNOWN and raw.strip().lower() != "unknown":
+                raise UsageError(f"--status takes Scheduled, Processing, Complete, Error or Unknown, not {raw!r}.")
+            statuses.append(st)
+    now = utcnow()
+    since = now - parse_age(args.since) if args.since else None
+    with JobStore(paths.job_store()) as store:
+        jobs = store.list(status=statuses, profile=None if args.all else profile, since=since, limit=args.limit)
+    if args.json:
+        _print_json([job_json(j) for j in jobs])
+    else:
+        print(_jobs_table(jobs, now))
+    return ExitCode.OK
 
 
 def _drop_json(f: Any, now: datetime) -> dict[str, Any]:
@@ -514,7 +519,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--api", choices=["xml", "soap"], help="override the profile's dialect")
     p.add_argument("--status", help="comma list: Scheduled,Processing,Complete,Error,Unknown")
     p.add_argument("--since", metavar="AGE", help="only jobs submitted within AGE (30m, 6h, 2d, 1w)")
-    p.add_argument("--all", action="store_true", help="every profile's jobs")
+    p.add_argument("--all", action="store_true", help="every profile's jobs (default: the profile's own)")
     p.add_argument("--limit", type=int, default=None)
     p.add_argument("--json", action="store_true")
 
