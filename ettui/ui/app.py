@@ -88,14 +88,14 @@ class EttuiApp(TransferActions, App[int]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("question_mark", "help", "Help", id="help"),
         Binding("slash", "filter", "Filter", id="filter"),
-        Binding("s", "sort", "Sort", id="sort"),
+        Binding("s", "sort", "Sort", id="sort", show=False),
         Binding("n", "new_request", "New", id="new_request"),
         Binding("ctrl+s", "submit", "Submit", id="submit", show=False),
         Binding("enter", "details", "Details", id="details", show=False),
-        Binding("r", "poll_now", "Poll now", id="poll_now"),
-        Binding("p", "toggle_pause", "Pause", id="pause"),
+        Binding("r", "poll_now", "Poll now", id="poll_now", show=False),
+        Binding("p", "toggle_pause", "Pause", id="pause", show=False),
         Binding("d", "download", "Download", id="download"),
-        Binding("x", "extract", "Extract", id="extract"),
+        Binding("x", "extract", "Extract", id="extract", show=False),
         Binding("o", "open_output", "Open output", id="open_output"),
         Binding("y", "copy", "Copy", id="copy", show=False),
         Binding("R", "refresh_drop", "Refresh drop", id="refresh_drop", show=False),
@@ -204,8 +204,10 @@ class EttuiApp(TransferActions, App[int]):
 
     @on(Tabs.TabActivated, "#pane-tabs")
     def _tab_activated(self, event: Tabs.TabActivated) -> None:
+        if len(self.screen_stack) != 1 or event.tabs.active != event.tab.id:
+            return  # a stale activation (we set the tab ourselves since): acting on it would ping-pong
         pane = (event.tab.id or "tab-jobs").removeprefix("tab-")
-        if pane != self.active_pane and len(self.screen_stack) == 1:
+        if pane != self.active_pane:
             self.action_focus_pane(pane)
 
     def _retitle(self) -> None:
@@ -387,11 +389,13 @@ class EttuiApp(TransferActions, App[int]):
         self._apply_layout()
         if pane == "compose":
             fields = self.main.query("#params Input")
-            (fields.first() if fields else self.main.query_one("#call-select")).focus()
-        elif pane == "jobs":
-            self.board.focus()
+            target: Widget = fields.first() if fields else self.main.query_one("#call-select")
         else:
-            self.drop.focus()
+            target = self.board if pane == "jobs" else self.drop
+        target.focus()
+        if self.narrow:
+            # A pane that was just un-hidden can take the focus only once it is laid out.
+            self.call_after_refresh(target.focus)
 
     def action_help(self) -> None:
         live = [(a.binding, a.enabled, self.get_key_display(a.binding)) for a in self.screen.active_bindings.values()]

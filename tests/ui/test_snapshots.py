@@ -30,7 +30,9 @@ def test_jobs_pane(snap_compare: Any, tmp_path: Path, size: tuple[int, int]) -> 
 def test_drop_pane(snap_compare: Any, tmp_path: Path, size: tuple[int, int]) -> None:
     async def run_before(pilot: Any) -> None:
         await _loaded(pilot)
-        await pilot.press("3", "down")
+        await pilot.press("3")
+        await pilot.pause()
+        await pilot.press("down")
 
     assert snap_compare(seeded_app(tmp_path), terminal_size=size, run_before=run_before)
 
@@ -39,7 +41,9 @@ def test_drop_pane(snap_compare: Any, tmp_path: Path, size: tuple[int, int]) -> 
 def test_compose_with_validation_error(snap_compare: Any, tmp_path: Path, size: tuple[int, int]) -> None:
     async def run_before(pilot: Any) -> None:
         await _loaded(pilot)
-        await pilot.press("1", *"2/30/2026", "tab", *"3/1/2026")
+        await pilot.press("1")
+        await pilot.pause()
+        await pilot.press(*"2/30/2026", "tab", *"3/1/2026")
         await pilot.press("shift+tab")
         await pilot.pause()
 

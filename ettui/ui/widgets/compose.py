@@ -50,7 +50,7 @@ class ComposePane(VerticalScroll):
     """The request form with live validation and preview."""
 
     DEFAULT_CSS = """
-    ComposePane { padding: 0 1; }
+    ComposePane { padding: 0 1; scrollbar-gutter: stable; scrollbar-size-vertical: 1; }
     ComposePane #params { height: auto; }
     ComposePane .param-label { margin-top: 1; color: $text-muted; }
     ComposePane .param-error { color: $error; height: auto; display: none; }
@@ -66,7 +66,7 @@ class ComposePane(VerticalScroll):
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "leave", "Back to jobs", id="compose.leave"),
+        Binding("escape", "leave", "Jobs", id="compose.leave"),
     ]
 
     valid: reactive[bool] = reactive(False)

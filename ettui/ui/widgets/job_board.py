@@ -92,6 +92,8 @@ class JobBoard(VirtualTable):
         self.now = now
         self.jobs: dict[int, Job] = {}
         self.landed: dict[int, DropFile] = {}
+        self.expiry: dict[int, datetime] = {}
+        """Expiry by job, including files the drop no longer lists."""
         self.sort_index = 0
         self.query = Query()
         self._resort_pending = False
@@ -130,6 +132,7 @@ class JobBoard(VirtualTable):
     def set_landed(self, files: Sequence[DropFile]) -> None:
         """Which jobs' files the drop lists (and their expiry)."""
         self.landed = {f.job_id: f for f in files if f.job_id is not None and f.listed}
+        self.expiry = {f.job_id: f.expires_at for f in files if f.job_id is not None}
         self.refresh()
 
     def cycle_sort(self) -> str:
@@ -159,8 +162,7 @@ class JobBoard(VirtualTable):
         self.post_message(self.ViewChanged(self))
 
     def _expires(self, job: Job) -> datetime | None:
-        landed = self.landed.get(job.id)
-        return landed.expires_at if landed is not None else job.expires_at
+        return self.expiry.get(job.id) or job.expires_at
 
     def _matches(self, job: Job, now: datetime) -> bool:
         expires = self._expires(job)
