@@ -61,7 +61,8 @@ class ComposePane(VerticalScroll):
     ComposePane #compose-status.-ok { color: $success; }
     ComposePane #compose-status.-bad { color: $error; }
     ComposePane #submit { margin-top: 1; width: 100%; }
-    ComposePane #preview { margin-top: 1; height: auto; border: round $panel-lighten-2; }
+    ComposePane #preview { margin-top: 1; height: auto; border: round $panel-lighten-2; display: none; }
+    ComposePane.-valid #preview { display: block; }
     ComposePane #call-help { color: $text-muted; height: auto; }
     """
 
@@ -251,6 +252,7 @@ class ComposePane(VerticalScroll):
                 error.add_class("-shown")
 
     def watch_valid(self, valid: bool) -> None:
+        self.set_class(valid, "-valid")
         self.query_one("#submit", Button).disabled = self.readonly or not valid
 
     async def action_leave(self) -> None:
