@@ -12,7 +12,7 @@ import dataclasses
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -113,7 +113,7 @@ class Session:
             clock = clock or sandbox.clock
         clock = clock or WallClock()
         try:
-            api = await make_api(profile)
+            api = await make_api(profile, clock)
             store = await asyncio.to_thread(JobStore, store_path or paths.job_store())
         except BaseException:
             if sandbox is not None:
@@ -449,8 +449,17 @@ class Session:
         return writers[fmt](self.open_output(path), dest)  # type: ignore[arg-type]
 
 
-async def make_api(profile: Profile) -> BatchApi:
-    """Build the profile's API client (the SOAP client is built off the loop)."""
+async def make_api(profile: Profile, clock: Clock | None = None) -> BatchApi:
+    """Build the profile's API client (the SOAP client is built off the loop).
+
+    Relative dates (``-7d``, ``today``) count from ``clock``: the sandbox's
+    own (possibly fast) clock on the sandbox, the wall clock otherwise.
+    """
+    clock = clock or WallClock()
+
+    def today() -> date:
+        return clock.now().date()
+
     if profile.dialect == "soap":
         from ettui.api.soap import OAuth, SoapApi, UsernameToken
 
@@ -471,6 +480,7 @@ async def make_api(profile: Profile) -> BatchApi:
             connect_timeout=profile.connect_timeout,
             read_timeout=profile.read_timeout,
             cache_dir=paths.wsdl_cache_dir(),
+            today=today,
         )
     from ettui.api.xmlapi import XmlApi
 
@@ -480,6 +490,7 @@ async def make_api(profile: Profile) -> BatchApi:
         profile.api_password.resolve("API password"),
         connect_timeout=profile.connect_timeout,
         read_timeout=profile.read_timeout,
+        today=today,
     )
 
 

@@ -1,0 +1,55 @@
+"""The session wiring on the sandbox: what the UI and CLI rely on."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+from ettui import config
+from ettui.model import BatchRequest, JobStatus
+from ettui.sandbox import SandboxOptions
+from ettui.session import Session
+
+
+def cfg(tmp_path: Path, dialect: str = "xml") -> config.Config:
+    profile = config.sandbox_profile(dialect)
+    return config.Config(path=tmp_path / "none.toml", exists=False, default_profile=profile.name, profiles={profile.name: profile})
+
+
+async def test_relative_dates_follow_the_sandbox_clock(tmp_path: Path) -> None:
+    session = await Session.open(
+        cfg(tmp_path), store_path=tmp_path / "jobs.sqlite3", start_poller=False,
+        sandbox_options=SandboxOptions(root=tmp_path / "sb"),
+    )
+    try:
+        assert session.sandbox is not None
+        session.sandbox.clock.advance(40 * 86400)
+        day = session.clock.now().date()
+        doc = session.preview(BatchRequest("C1", {"start_date": "-7d", "end_date": "today"}))
+        assert f"<enddate>{day.month}/{day.day}/{day.year}</enddate>" in doc
+        week = day - timedelta(days=7)
+        assert f"<startdate>{week.month}/{week.day}/{week.year}</startdate>" in doc
+        assert "sandbox-secret" not in doc
+    finally:
+        await session.close()
+
+
+async def test_a_soap_job_keeps_its_file_name_across_sessions(tmp_path: Path) -> None:
+    options = SandboxOptions(root=tmp_path / "sb", scheduled_seconds=1, processing_seconds=1)
+    store = tmp_path / "jobs.sqlite3"
+    first = await Session.open(cfg(tmp_path, "soap"), store_path=store, start_poller=False, sandbox_options=options)
+    try:
+        job = await first.submit(BatchRequest("tracking-extract", {"StartDate": "-7d", "EndDate": "today", "OutputFileName": "ops.zip"}))
+    finally:
+        await first.close()
+    second = await Session.open(cfg(tmp_path, "soap"), store_path=store, sandbox_options=options)
+    try:
+        assert second.sandbox is not None
+        second.sandbox.clock.advance(5)
+        (done,) = await second.wait_until_terminal([job.id], timeout=30)
+        assert done.status is JobStatus.COMPLETE
+        assert done.file_name == "ops.zip", "the new session's API learned the name the extract asked for"
+        assert done.expires_at is not None and done.status_changed_at is not None
+        assert done.expires_at - done.status_changed_at == timedelta(days=21)
+    finally:
+        await second.close()
