@@ -134,3 +134,29 @@ def test_demo_through_soap(tmp_path: Path) -> None:
     assert summary["status"] == "Complete"
     assert summary["file"] == "ettui_demo_tracking.zip"
     assert summary["records"] > 0 and "EmailAddress" in summary["first_records"][0]
+
+
+def test_soap_tracking_extract_submit_watch_fetch(tmp_path: Path) -> None:
+    cfg = tmp_path / "config.toml"
+    cfg.write_text("[sandbox]\nscheduled_seconds = 0.5\nprocessing_seconds = 0.5\n")
+    cfg.chmod(0o600)
+    base = ["--config", str(cfg)]
+    sub = run([*base, "submit", "tracking-extract", "--api", "soap", "-p", "StartDate=-7d", "-p", "EndDate=today",
+               "-p", "OutputFileName=ops_week.zip"], tmp_path)
+    assert sub.returncode == 0, sub.stderr
+    request_id = sub.stdout.strip()
+    assert len(request_id) == 36, "the SOAP RequestID (a GUID) is the batch ID"
+    watched = run([*base, "status", "--watch", "--timeout", "60", "--api", "soap", request_id], tmp_path)
+    assert watched.returncode == 0, watched.stderr
+    (job,) = json.loads(run([*base, "jobs", "--json", "--api", "soap"], tmp_path).stdout)
+    assert job["status"] == "Complete" and job["file_name"] == "ops_week.zip" and job["profile"] == "sandbox-soap"
+    listed = json.loads(run([*base, "drop", "ls", "--json", "--api", "soap"], tmp_path).stdout)
+    (entry,) = [f for f in listed if f["name"] == "ops_week.zip"]
+    assert entry["path"] == "/Export/ops_week.zip" and entry["batch_id"] == request_id
+    assert 20 * 86400 < entry["seconds_left"] <= 21 * 86400
+    fetched = run([*base, "fetch", request_id, "--api", "soap", "--json", "--dest", str(tmp_path / "dl")], tmp_path)
+    assert fetched.returncode == 0, fetched.stderr
+    files = [Path(p).name for p in json.loads(fetched.stdout)["files"]]
+    assert "Sent.csv" in files
+    preview = run(["preview", str(tmp_path / "dl" / "ops_week.zip"), "--member", "Opens.csv", "--format", "jsonl", "--limit", "1"], tmp_path)
+    assert preview.returncode == 0 and json.loads(preview.stdout)["EventType"] == "Open"
