@@ -120,6 +120,10 @@ def test_submit_status_fetch_on_a_real_account_profile(cli: Any, tmp_path: Path,
     code, out, err = cli("fetch", batch, "--dest", str(tmp_path / "dl"), "--accept-host-key", sandbox.info.host_key_fingerprint)
     assert code == 0, err
     assert (tmp_path / "known_hosts").read_text().strip(), "accepting the key saved it"
+    state = tmp_path / "home" / "state"
+    stored = b"".join(p.read_bytes() for p in state.glob("jobs.sqlite3*"))
+    assert sandbox.info.api_password.encode() not in stored
+    assert b"********" in stored, "the request document is kept, with the password masked"
 
 
 def test_wrong_password_is_a_service_error_and_records_nothing(cli: Any, monkeypatch: pytest.MonkeyPatch) -> None:
