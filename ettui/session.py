@@ -26,7 +26,7 @@ from ettui.jobs.store import JobStore
 from ettui.model import BatchRequest, DropFile, Job, JobStatus, Progress
 
 if TYPE_CHECKING:
-    from ettui.drop.client import DropClient
+    from ettui.drop.client import DropClient, RemoteEntry
     from ettui.output import AnyReader
     from ettui.sandbox import Sandbox, SandboxOptions
 
@@ -288,6 +288,9 @@ class Session:
         from ettui.drop.client import DropClient
 
         async with self._drop_lock:
+            if self._drop is not None and not self._drop.connected:
+                await self._drop.close()
+                self._drop = None
             if self._drop is None:
                 p = self.profile
                 password = p.sftp_password.resolve("SFTP password") if p.sftp_password.configured else None
@@ -319,6 +322,20 @@ class Session:
                 await self._drop.close()
                 self._drop = None
 
+    async def _list_folders(self, folders: list[str]) -> list["RemoteEntry"]:
+        """Entries of the drop folders; a missing optional folder (member ID, Export) is skipped."""
+        from ettui.drop.client import RemoteFileMissing
+
+        client = await self._drop_client()
+        entries: list[RemoteEntry] = []
+        for folder in folders:
+            try:
+                entries.extend(await client.list(folder))
+            except RemoteFileMissing:
+                if folder == self.profile.drop_folder:
+                    raise
+        return entries
+
     async def drop_files(self) -> list[DropFile]:
         """The drop's files with expiry, linked to their jobs; plus files jobs named but the drop lacks."""
         folders = [self.profile.drop_folder]
@@ -326,20 +343,20 @@ class Session:
             folders.append(self.profile.drop_folder.rstrip("/") + "/" + self.profile.member_id)
         if self.profile.export_folder:
             folders.append(self.profile.export_folder)
+        from ettui.drop.client import DropConnectionLost
+
+        folders = list(dict.fromkeys(folders))
         try:
-            client = await self._drop_client()
-            entries = []
-            for folder in dict.fromkeys(folders):
-                try:
-                    entries.extend(await client.list(folder))
-                except DropError:
-                    if folder == self.profile.drop_folder:
-                        raise
-        except (OSError, EttuiError) as exc:
-            if not isinstance(exc, EttuiError):
-                await self._reset_drop()
-                raise DropError(f"The drop at {self.profile.sftp_host} could not be listed ({exc}); check the connection and try again.") from None
-            raise
+            entries = await self._list_folders(folders)
+        except (DropConnectionLost, OSError):
+            # The vendor closes connections idle for 10 minutes: reconnect once.
+            await self._reset_drop()
+            try:
+                entries = await self._list_folders(folders)
+            except OSError as exc:
+                raise DropError(
+                    f"The drop at {self.profile.sftp_host} could not be listed ({exc}); check the connection and try again."
+                ) from None
         files: list[DropFile] = []
         seen: set[str] = set()
         for entry in entries:

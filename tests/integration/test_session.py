@@ -53,3 +53,21 @@ async def test_a_soap_job_keeps_its_file_name_across_sessions(tmp_path: Path) ->
         assert done.expires_at - done.status_changed_at == timedelta(days=21)
     finally:
         await second.close()
+
+
+async def test_drop_listing_reconnects_after_the_server_closes_an_idle_connection(tmp_path: Path) -> None:
+    options = SandboxOptions(root=tmp_path / "sb", scheduled_seconds=0.1, processing_seconds=0.1)
+    session = await Session.open(cfg(tmp_path), store_path=tmp_path / "jobs.sqlite3", sandbox_options=options)
+    try:
+        job = await session.submit(BatchRequest("C3", {}))
+        await session.wait_until_terminal([job.id], timeout=30)
+        first = await session.drop_files()
+        assert [f.batch_id for f in first] == [job.batch_id]
+        assert session._drop is not None
+        session._drop._conn.close()  # type: ignore[union-attr]  # what the vendor does after 10 idle minutes
+        await session._drop._conn.wait_closed()  # type: ignore[union-attr]
+        again = await session.drop_files()
+        assert [f.path for f in again] == [f.path for f in first]
+        assert again[0].listed and again[0].size > 0
+    finally:
+        await session.close()
