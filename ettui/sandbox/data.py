@@ -131,7 +131,11 @@ class _Window:
         start = parse_us_date(request.params.get(start_key))
         end = parse_us_date(request.params.get(end_key))
         if start and end and end >= start:
-            return cls(start, (end - start).total_seconds() + 86399)
+            seconds = (end - start).total_seconds() + 86399
+            # Activity cannot happen after the export ran: a range ending
+            # "today" stops at the completion time, not at midnight.
+            limit = (request.completed_at - start).total_seconds()
+            return cls(start, max(0.0, min(seconds, limit)))
         end_at = request.completed_at
         return cls(end_at - timedelta(days=7), 7 * 86400.0)
 
