@@ -502,7 +502,8 @@ def build_client(
 
 
 def _fueloauth(token: str) -> etree._Element:
-    element = etree.Element(f"{{{FUELOAUTH_NS}}}fueloauth", nsmap={None: FUELOAUTH_NS})
+    # lxml-stubs types nsmap keys as str; lxml takes None for the default namespace.
+    element = etree.Element(f"{{{FUELOAUTH_NS}}}fueloauth", nsmap={None: FUELOAUTH_NS})  # type: ignore[dict-item]
     element.text = token
     return element
 

@@ -45,7 +45,7 @@ def is_fault_schema(url: str) -> bool:
     return urlparse(url).path.lower().endswith("/etframeworkfault.xsd")
 
 
-class SoapTransport(AsyncTransport):  # type: ignore[misc]  # zeep ships no type hints
+class SoapTransport(AsyncTransport):
     """An ``AsyncTransport`` posting through ``http`` and loading WSDLs locally (cached)."""
 
     def __init__(self, http: httpx.AsyncClient, *, cache_dir: Path | None = None, fetch_timeout: float = 30.0) -> None:

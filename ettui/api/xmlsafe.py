@@ -75,7 +75,9 @@ def parse_xml(data: bytes | str) -> etree._Element:
     if root is None:
         raise XmlRejected("the document has no root element")
     docinfo = root.getroottree().docinfo
-    if docinfo.doctype or docinfo.internalDTD is not None or docinfo.externalDTD is not None:
+    # lxml-stubs 0.5 lacks DocInfo.doctype, which lxml has had since 2.0.
+    has_doctype = bool(docinfo.doctype)  # type: ignore[union-attr]
+    if has_doctype or docinfo.internalDTD is not None or docinfo.externalDTD is not None:
         raise XmlRejected("the document declares a DOCTYPE, which is never accepted", doctype=True)
     return root
 
