@@ -38,6 +38,7 @@ cannot both migrate it.
 
 from __future__ import annotations
 
+import builtins
 import json
 import os
 import sqlite3
@@ -504,7 +505,8 @@ class JobStore:
             self._set_busy_timeout()
             return int(self._conn.execute(f"SELECT count(*) FROM jobs{where}", args).fetchone()[0])
 
-    def live(self, profile: str | None = None) -> list[Job]:
+    # ``builtins.list``: inside the class, ``list`` names the method above.
+    def live(self, profile: str | None = None) -> builtins.list[Job]:
         """Jobs the service may still move (not Complete, not Error), oldest first."""
         sql = f"SELECT {COLUMNS} FROM jobs INDEXED BY jobs_live WHERE {LIVE_SQL}"
         args: tuple[str, ...] = ()
