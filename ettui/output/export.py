@@ -26,7 +26,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
 
-from ettui.output.reader import OutputError, OutputReader
+from ettui.output.reader import OutputReader
+from ettui.output.stream import OutputError
 
 HEADER_AFTER = 1000
 """Rows read before the CSV header is written (so early late-columns cost nothing)."""

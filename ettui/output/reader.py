@@ -49,7 +49,7 @@ import threading
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, cast
 
 from lxml import etree
 
@@ -80,6 +80,12 @@ MISSING: str = _Missing("")
 def _local(tag: str) -> str:
     """A tag without its ``{namespace}``."""
     return tag.rpartition("}")[2]
+
+
+def _attributes(elem: etree._Element) -> list[tuple[str, str]]:
+    """The element's attributes as (name, value) pairs, in document order."""
+    # lxml-stubs says ``str | bytes``; on Python 3 lxml always returns str here.
+    return cast("list[tuple[str, str]]", elem.attrib.items())
 
 
 def _path(elem: etree._Element) -> tuple[str, ...]:
@@ -220,8 +226,10 @@ class OutputReader:
                             parser.feed(chunk)
                         else:
                             parser.close()  # raises if the document is cut short
-                        for _event, last in parser.read_events():
+                        for _event, item in parser.read_events():
                             seen += 1
+                            if isinstance(item, etree._Element):  # always, for "end" events
+                                last = item
                         if not chunk:
                             break
                 except etree.XMLSyntaxError as exc:
@@ -308,7 +316,7 @@ class OutputReader:
         """One row as values by column index; :data:`MISSING` where the record lacks a column."""
         values: list[str] = [MISSING] * len(self._columns)
         if record.attrib:  # attributes come first in the document, so first in columns
-            for attr, value in record.attrib.items():
+            for attr, value in _attributes(record):
                 self._put("@" + _local(attr), value, values)
         top = self._top
         # The hot loop: one plain leaf per iteration, nothing but lookups and stores.
@@ -332,7 +340,7 @@ class OutputReader:
     def _flatten(self, elem: etree._Element, prefix: str, values: list[str]) -> None:
         """Slow path: a child with attributes or children of its own."""
         name = prefix + _local(elem.tag)
-        for attr, value in elem.attrib.items():
+        for attr, value in _attributes(elem):
             self._put(f"{name}@{_local(attr)}", value, values)
         if len(elem):
             for child in elem:
