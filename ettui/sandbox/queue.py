@@ -119,12 +119,12 @@ class SandboxQueue:
                     self._open.add(batch.batch_id)
                     self._names.add((batch.folder, batch.file_name or ""))
                 self._next_id = max(self._next_id, batch.batch_id + 1)
-            elif entry.get("op") == "done" and (batch := self._batches.get(entry["batch_id"])):
-                batch.status = entry["status"]
-                batch.error_message = entry.get("error_message")
-                batch.records_written = entry.get("records_written")
-                batch.completed_at = batch.due_at
-                self._open.discard(batch.batch_id)
+            elif entry.get("op") == "done" and (finished := self._batches.get(entry["batch_id"])):
+                finished.status = entry["status"]
+                finished.error_message = entry.get("error_message")
+                finished.records_written = entry.get("records_written")
+                finished.completed_at = finished.due_at
+                self._open.discard(finished.batch_id)
 
     def __len__(self) -> int:
         return len(self._batches)
@@ -320,11 +320,13 @@ def _batch_to(batch: SandboxBatch) -> dict[str, Any]:
 
 
 def _batch_from(entry: dict[str, Any]) -> SandboxBatch:
+    # A journal entry is decoded JSON: its values are as untyped as the file.
+    persisted: dict[str, Any] = {key: entry.get(key) for key in _PERSISTED}
     return SandboxBatch(
         status=SCHEDULED,
         submitted_at=datetime.fromisoformat(entry["submitted_at"]),
         due_at=datetime.fromisoformat(entry["due_at"]),
-        **{key: entry.get(key) for key in _PERSISTED},
+        **persisted,
     )
 
 

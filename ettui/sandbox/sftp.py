@@ -19,10 +19,10 @@ from __future__ import annotations
 import hmac
 import os
 from pathlib import Path
-from typing import Any
+from typing import NoReturn
 
 import asyncssh
-from asyncssh.sftp import (
+from asyncssh.constants import (
     ACE4_APPEND_DATA,
     ACE4_WRITE_DATA,
     FXF_ACCESS_DISPOSITION,
@@ -95,7 +95,7 @@ class _DropLogin(asyncssh.SSHServer):
 class DropSFTPServer(asyncssh.SFTPServer):
     """A read-only, chrooted view of the drop with a dropped-connection fault."""
 
-    def __init__(self, chan: asyncssh.SSHServerChannel, drop_dir: Path, faults: Faults) -> None:
+    def __init__(self, chan: asyncssh.SSHServerChannel[bytes], drop_dir: Path, faults: Faults) -> None:
         super().__init__(chan, chroot=os.fsencode(drop_dir))
         self._root = os.fsencode(os.path.realpath(drop_dir))
         self._faults = faults
@@ -124,7 +124,7 @@ class DropSFTPServer(asyncssh.SFTPServer):
             raise asyncssh.SFTPPermissionDenied("The drop is read-only")
         return super().open56(path, desired_access, flags, attrs)
 
-    def _refuse(self, *_args: Any, **_kwargs: Any) -> None:
+    def _refuse(self, *_args: object, **_kwargs: object) -> NoReturn:
         raise asyncssh.SFTPPermissionDenied("The drop is read-only")
 
     write = _refuse

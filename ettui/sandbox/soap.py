@@ -340,7 +340,8 @@ def _q(name: str) -> str:
 
 
 def _p(name: str) -> etree._Element:
-    return etree.Element(_q(name), nsmap={None: PARTNER_NS, "xsi": XSI_NS})
+    # lxml-stubs types nsmap keys as str; lxml takes None for the default namespace.
+    return etree.Element(_q(name), nsmap={None: PARTNER_NS, "xsi": XSI_NS})  # type: ignore[dict-item]
 
 
 def _sub(parent: etree._Element, name: str, text: str | None = None) -> etree._Element:
