@@ -58,6 +58,7 @@ class TransferActions:
         self._pending_progress: dict[str, Progress] = {}
         self._progress_timer: Timer | None = None
         self._downloading: set[str] = set()
+        self._refused_keys: set[str] = set()
 
     @property
     def downloads_running(self) -> bool:
@@ -69,18 +70,21 @@ class TransferActions:
     # -- the listing ------------------------------------------------------------
 
     def action_refresh_drop(self) -> None:
-        self.refresh_drop()
+        self.refresh_drop(manual=True)
 
     @work(exclusive=True, group="drop-list")
-    async def refresh_drop(self) -> None:
-        """List the drop and link files to jobs; announce files that just landed."""
+    async def refresh_drop(self, manual: bool = False) -> None:
+        """List the drop and link files to jobs; announce files that just landed.
+
+        ``manual``: the user asked (``R``), so a host key refused earlier is asked about again.
+        """
         session = self.session
         if session is None:
             return
         try:
             files = await session.drop_files()
         except HostKeyUnknown as exc:
-            self.ask_host_key(exc, self.refresh_drop)
+            self.ask_host_key(exc, self.refresh_drop, manual=manual)
             return
         except EttuiError as exc:
             self.show_error(exc)
@@ -125,13 +129,23 @@ class TransferActions:
 
     # -- host keys --------------------------------------------------------------
 
-    def ask_host_key(self, error: HostKeyUnknown, retry: Callable[[], object]) -> None:
-        """The trust-on-first-use modal; on accept, trust the key and retry."""
+    def ask_host_key(self, error: HostKeyUnknown, retry: Callable[[], object], *, manual: bool = True) -> None:
+        """The trust-on-first-use modal; on accept, trust the key and retry.
+
+        One modal at a time, and a key the user refused is not asked about
+        again by the periodic refresh (only when the user acts: ``R``, ``d``).
+        """
+        if any(isinstance(screen, HostKeyScreen) for screen in self.screen_stack):
+            return
+        if error.fingerprint in self._refused_keys and not manual:
+            return
 
         def answered(choice: str | None) -> None:
             if choice is None or self.session is None:
-                self.notify("Host key not trusted; the drop stays closed.", severity="warning")
+                self._refused_keys.add(error.fingerprint)
+                self.notify("Host key not trusted; the drop stays closed (R asks again).", severity="warning")
                 return
+            self._refused_keys.discard(error.fingerprint)
             self.session.accept_host_key(error, save=choice == "save")
             self.activity.record(f"Host key {error.fingerprint} for {error.host} accepted ({choice})")
             retry()
