@@ -206,6 +206,8 @@ class EttuiApp(TransferActions, App[int]):
     def _tab_activated(self, event: Tabs.TabActivated) -> None:
         if len(self.screen_stack) != 1 or event.tabs.active != event.tab.id:
             return  # a stale activation (we set the tab ourselves since): acting on it would ping-pong
+        if not self.narrow:
+            return  # hidden tabs activate their first tab on mount: that must not pull the focus to Compose
         pane = (event.tab.id or "tab-jobs").removeprefix("tab-")
         if pane != self.active_pane:
             self.action_focus_pane(pane)

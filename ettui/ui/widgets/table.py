@@ -274,6 +274,7 @@ class VirtualTable(ScrollView, can_focus=True):
             if row == self.cursor_row:
                 style = base + self.get_component_rich_style("virtual-table--cursor")
             text = self._line_text(self.cells(self._keys[row]), style)
-        segments = list(text.render(self.app.console))
+        # Rich leaves the base style off a Text without spans: apply it, or a plain row hides the cursor.
+        segments = Segment.apply_style(text.render(self.app.console), style=style)
         strip = Strip(segments).crop(scroll_x, scroll_x + width)
         return strip.extend_cell_length(width, style)
