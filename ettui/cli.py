@@ -14,7 +14,7 @@ import json
 import os
 import re
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -391,12 +391,12 @@ def cmd_preview(args: argparse.Namespace) -> int:
         raise UsageError(f"{path} does not exist; pass an extracted XML file or a downloaded zip.")
     reader = open_output(path, args.member)
     if args.format == "table":
-        rows = list(reader.iter_rows(limit=args.limit or None))
+        first = list(reader.iter_rows(limit=args.limit or None))
         width = os.get_terminal_size().columns if sys.stdout.isatty() else 160
-        print(format_table(rows, reader.columns, width))
+        print(format_table(first, reader.columns, width))
         return ExitCode.OK
     limit = args.limit or None  # --limit 0: every record
-    rows = reader.iter_rows(limit=limit)
+    rows: Iterator[dict[str, str]] = reader.iter_rows(limit=limit)
     if args.format == "jsonl":
         for row in rows:
             sys.stdout.write(json.dumps(row, ensure_ascii=False) + "\n")

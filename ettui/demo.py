@@ -45,7 +45,10 @@ async def run_demo(args: argparse.Namespace) -> int:
         )
         cfg = config_mod.Config(path=root / "none.toml", exists=False, default_profile=profile.name, profiles={profile.name: profile})
         options = SandboxOptions(root=root / "sandbox", scheduled_seconds=0.5, processing_seconds=1.0, records=500)
-        say = (lambda *a: None) if args.json else (lambda *a: print(*a, flush=True))
+        def say(text: str) -> None:
+            if not args.json:
+                print(text, flush=True)
+
         session = await Session.open(cfg, store_path=root / "jobs.sqlite3", sandbox_options=options)
         try:
             now = session.clock.now()

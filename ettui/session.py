@@ -407,7 +407,8 @@ class Session:
         result = await fetch_file(self._drop_client, remote, dest, progress=progress)
         if job is not None:
             await asyncio.to_thread(self.store.record_download, job.id, path=str(result.path), sha256=result.sha256)
-        extract_dir, files = None, []
+        extract_dir: Path | None = None
+        files: list[Path] = []
         if extract:
             extract_dir, files = await self.extract(result.path, job=job)
         if job is not None:

@@ -37,12 +37,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ettui.drop.progress import ProgressCallback
 from ettui.drop.client import (
     DropClient,
     DropConnectionLost,
     DropUnreachable,
     LocalWriteError,
-    ProgressCallback,
     RemoteEntry,
     local_error,
 )
