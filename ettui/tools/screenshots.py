@@ -9,7 +9,9 @@ in Error and leaves two in the queue, downloads a file over SFTP, then takes:
 
 * ``main.svg`` — the three panes with jobs in every state;
 * ``drop.svg`` — the drop focused, countdowns in each colour, a download;
-* ``compose-error.svg`` — compose with a validation error;
+* ``compose-preview.svg`` — compose with a valid request and its document;
+* ``compose-error.svg`` — compose with a validation error (the last valid
+  document dimmed below);
 * ``output.svg`` — the output viewer on the downloaded file;
 * ``help.svg`` — the help screen generated from the live bindings.
 """
@@ -90,7 +92,13 @@ async def _drive(pilot: Any, out: Path) -> None:
     app.save_screenshot("drop.svg", str(out))
     await pilot.press("1")
     await pilot.pause()
-    await pilot.press(*"2/30/2026", "tab", *"today", "shift+tab")
+    await pilot.press(*"2/1/2026", "tab", *"3/1/2026")
+    await _until(pilot, lambda: app.compose_pane.valid, "a valid request")
+    app.compose_pane.scroll_end(animate=False)  # as the user would, to read the whole document
+    await pilot.pause(0.3)
+    app.save_screenshot("compose-preview.svg", str(out))
+    await pilot.press("shift+tab", *["backspace"] * 8, *"2/30/2026", "tab")
+    await _until(pilot, lambda: app.main.query_one("#param-start_date").has_class("-invalid"), "the error mark")
     await pilot.pause(0.3)
     app.save_screenshot("compose-error.svg", str(out))
     await pilot.press("escape", "question_mark")

@@ -12,6 +12,12 @@ from ettui.ui.screens.output import OutputTable, OutputViewer
 from tests.ui.conftest import make_app, wait_for
 
 
+def _shown(widget: Static) -> str:
+    """The text a Static shows, whatever renderable holds it."""
+    content = widget.content
+    return str(getattr(content, "code", None) or getattr(content, "plain", None) or content)
+
+
 async def _ready(pilot, app) -> None:  # type: ignore[no-untyped-def]
     await wait_for(pilot, lambda: app.session is not None and app.compose_pane.specs, "the session")
     await wait_for(pilot, lambda: app.query("#param-start_date"), "the form")
@@ -33,16 +39,24 @@ async def test_compose_shows_validation_error_as_you_type(tmp_path: Path) -> Non
     app = make_app(tmp_path)
     async with app.run_test(size=(120, 40)) as pilot:
         await _ready(pilot, app)
+        preview_box = app.query_one("#preview", Static)
+        assert "appears here once the request is valid" in _shown(preview_box)
         await pilot.press("1", *"13/45/2026")
         field = app.query_one("#param-start_date", Input)
         await wait_for(pilot, lambda: field.has_class("-invalid"), "the invalid mark")
         error = app.query_one("#error-start_date", Static)
-        assert "start_date" in str(error.render())
+        sentence = str(error.render())
+        assert "start_date" in sentence
+        assert sentence not in str(app.query_one("#compose-status", Static).render()), "the sentence shows twice"
         assert app.query_one("#submit", Button).disabled
         await pilot.press(*["backspace"] * 10, *"-7d", "tab", *"today")
         await wait_for(pilot, lambda: not app.query_one("#submit", Button).disabled, "a valid form")
         preview = app.compose_pane.preview_text
         assert "********" in preview and "sandbox-secret" not in preview
+        assert "<startdate>" in _shown(preview_box) and not preview_box.has_class("-stale")
+        await pilot.press("backspace")
+        await wait_for(pilot, lambda: app.query_one("#submit", Button).disabled, "an invalid form")
+        assert preview_box.has_class("-stale") and "********" in _shown(preview_box)
 
 
 async def test_submit_watch_download_extract_open_filter(tmp_path: Path) -> None:

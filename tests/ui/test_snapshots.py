@@ -50,6 +50,18 @@ def test_compose_with_validation_error(snap_compare: Any, tmp_path: Path, size: 
     assert snap_compare(seeded_app(tmp_path), terminal_size=size, run_before=run_before)
 
 
+def test_compose_with_preview(snap_compare: Any, tmp_path: Path) -> None:
+    async def run_before(pilot: Any) -> None:
+        await _loaded(pilot)
+        await pilot.press("1")
+        await pilot.pause()
+        await pilot.press(*"2/1/2026", "tab", *"3/1/2026")
+        await wait_for(pilot, lambda: pilot.app.compose_pane.valid, "a valid request")
+        await pilot.pause()
+
+    assert snap_compare(seeded_app(tmp_path), terminal_size=(120, 40), run_before=run_before)
+
+
 @pytest.mark.parametrize("size", SIZES)
 def test_help_screen(snap_compare: Any, tmp_path: Path, size: tuple[int, int]) -> None:
     async def run_before(pilot: Any) -> None:

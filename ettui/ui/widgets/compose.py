@@ -3,7 +3,8 @@
 Validation runs on every keystroke through ``Session.validate`` (the API
 layer owns the rules; this pane only shows them): the field at fault gets a
 red border and the sentence under it. The preview is ``Session.preview``,
-which masks the password. Dates accept ``M/D/YYYY``, ``YYYY-MM-DD``,
+which masks the password; while the form is invalid the last valid document
+of the same call stays on show, dimmed, else a muted line says when it comes. Dates accept ``M/D/YYYY``, ``YYYY-MM-DD``,
 ``today``, ``yesterday``, ``-7d`` and ``-2w``.
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 from typing import ClassVar, Protocol
 
 from rich.syntax import Syntax
+from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -31,6 +33,10 @@ PLACEHOLDERS = {
     ParamKind.BOOL: "true / false",
 }
 
+
+NO_PREVIEW = "The request document appears here once the request is valid."
+PREVIEW_TITLE = "Request (password masked)"
+STALE_TITLE = "Last valid request (fix the form to update)"
 
 SAMPLES = {ParamKind.DATE: "today", ParamKind.DATETIME: "today", ParamKind.INT: "1", ParamKind.BOOL: "true", ParamKind.TEXT: "x"}
 """Stand-ins for unfilled required fields while probing the fields already typed."""
@@ -61,8 +67,9 @@ class ComposePane(VerticalScroll):
     ComposePane #compose-status.-ok { color: $success; }
     ComposePane #compose-status.-bad { color: $error; }
     ComposePane #submit { margin-top: 1; width: 100%; }
-    ComposePane #preview { margin-top: 1; height: auto; border: round $panel-lighten-2; display: none; }
-    ComposePane.-valid #preview { display: block; }
+    ComposePane #preview { margin-top: 1; height: auto; border: round $panel-lighten-2; border-title-color: $text-muted; }
+    ComposePane #preview.-stale, ComposePane #preview.-empty { color: $text-muted; }
+    ComposePane #preview.-empty { text-style: italic; }
     ComposePane #call-help { color: $text-muted; height: auto; }
     """
 
@@ -90,6 +97,8 @@ class ComposePane(VerticalScroll):
         self._submitted_once = False
         self.preview_text = ""
         """The request document as last previewed (password masked)."""
+        self._preview_call: str | None = None
+        """The call ``preview_text`` belongs to."""
 
     def compose(self) -> ComposeResult:
         yield Select[str]([], prompt="Choose a call", id="call-select", allow_blank=True, compact=True)
@@ -97,8 +106,8 @@ class ComposePane(VerticalScroll):
         yield Vertical(id="params")
         yield Static("", id="compose-status")
         label = "Submit (read-only)" if self.readonly else "Submit  ctrl+s"
-        yield Button(label, id="submit", variant="primary", disabled=True)
-        yield Static("", id="preview")
+        yield Button(label, id="submit", variant="primary", disabled=True, compact=True)
+        yield Static(NO_PREVIEW, id="preview", classes="-empty")
 
     # -- wiring -------------------------------------------------------------
 
@@ -124,6 +133,7 @@ class ComposePane(VerticalScroll):
         spec = self.spec
         self.touched.clear()
         self._submitted_once = False
+        self.preview_text, self._preview_call = "", None
         self.query_one("#call-help", Static).update(spec.help if spec else "")
         params = self.query_one("#params", Vertical)
         await params.remove_children()
@@ -191,7 +201,6 @@ class ComposePane(VerticalScroll):
         """Check the form now; mark the field at fault and refresh the preview."""
         request = self.request()
         status = self.query_one("#compose-status", Static)
-        preview = self.query_one("#preview", Static)
         for field in self.query("#params Input").results(Input):
             field.remove_class("-invalid")
         for error in self.query(".param-error").results(Static):
@@ -200,7 +209,7 @@ class ComposePane(VerticalScroll):
         if request is None or self.checker is None:
             self.valid = False
             status.update("")
-            preview.update("")
+            self._show_preview(None)
             return
         try:
             self._probe(request)
@@ -209,18 +218,36 @@ class ComposePane(VerticalScroll):
         except ValidationError as exc:
             self.valid = False
             self._show_invalid(exc)
-            preview.update("")
+            self._show_preview(None)
             return
         except EttuiError as exc:
             self.valid = False
             status.set_classes("-bad")
             status.update(exc.message)
+            self._show_preview(None)
             return
         self.valid = True
-        self.preview_text = document
         status.set_classes("-ok")
         status.update("✔ Ready to submit." if not self.readonly else "✔ Valid (read-only: submit is off).")
-        preview.update(Syntax(document, "xml", word_wrap=True, theme="ansi_dark", background_color="default"))
+        self._show_preview(document)
+
+    def _show_preview(self, document: str | None) -> None:
+        """The document as it would be sent; when invalid, the last valid one of this call, dimmed."""
+        preview = self.query_one("#preview", Static)
+        call = self.spec.id if self.spec is not None else None
+        if document is not None:
+            self.preview_text, self._preview_call = document, call
+            preview.set_classes("")
+            preview.border_title = PREVIEW_TITLE
+            preview.update(Syntax(document, "xml", word_wrap=True, theme="ansi_dark", background_color="default"))
+        elif self.preview_text and self._preview_call == call:
+            preview.set_classes("-stale")
+            preview.border_title = STALE_TITLE
+            preview.update(Text(self.preview_text.rstrip("\n")))
+        else:
+            preview.set_classes("-empty")
+            preview.border_title = None
+            preview.update(NO_PREVIEW)
 
     def _probe(self, request: BatchRequest) -> None:
         """Validate what the user typed so far, with samples in the required fields not yet filled.
@@ -242,14 +269,16 @@ class ComposePane(VerticalScroll):
         status = self.query_one("#compose-status", Static)
         shown = self._submitted_once or (exc.param is not None and exc.param in self.touched)
         status.set_classes("-bad" if shown else "")
-        status.update(exc.message if shown else f"To do: {exc.message}")
-        if exc.param and shown:
-            fields = self.query(f"#param-{exc.param}")
-            if fields:
-                fields.first(Input).add_class("-invalid")
-                error = self.query_one(f"#error-{exc.param}", Static)
-                error.update(exc.message)
-                error.add_class("-shown")
+        fields = self.query(f"#param-{exc.param}") if exc.param and shown else None
+        if fields:
+            # The sentence goes under the field at fault, once; the status line only points at it.
+            fields.first(Input).add_class("-invalid")
+            error = self.query_one(f"#error-{exc.param}", Static)
+            error.update(exc.message)
+            error.add_class("-shown")
+            status.update(f"✖ Fix {exc.param} (marked above) to submit.")
+        else:
+            status.update(exc.message if shown else f"To do: {exc.message}")
 
     def watch_valid(self, valid: bool) -> None:
         self.set_class(valid, "-valid")
