@@ -14,7 +14,10 @@ each contender, interleaved so a busy shared machine hurts all of them alike:
 
 Each timing covers connect + download into a local file (no zip verification),
 for both sides. MB/s is 10^6 bytes per second; the best round counts (noise on
-a shared machine only ever slows a run), the median is printed beside it.
+a shared machine only ever slows a run), the median is printed beside it, and
+ratios are given for both. CPU seconds per round (median) are printed for the
+client side (ettui's own process; OpenSSH's ``sftp`` + ``ssh`` children) and
+for sshd: less noisy than MB/s when the two cores are shared.
 Goal: ettui / openssh >= 1.0, ettui / openssh-gcm >= 0.9.
 """
 
@@ -24,9 +27,11 @@ import argparse
 import asyncio
 import hashlib
 import os
+import resource
 import statistics
 import subprocess
 import sys
+import threading
 import tempfile
 import time
 from pathlib import Path
@@ -35,6 +40,52 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ettui.drop.client import GCM_FIRST, DropClient, trust_host_key  # noqa: E402
 from tests.integration.sshd import OpenSSHServer, openssh_sshd, sshd_unavailable  # noqa: E402
+
+
+class ServerCPU:
+    """Samples /proc every 20 ms for sshd and sftp-server processes; CPU seconds each used meanwhile."""
+
+    def __init__(self) -> None:
+        self.seen: dict[int, tuple[str, float]] = {}
+        self.first: dict[int, float] = {}
+        self._stop = threading.Event()
+        self._tick = os.sysconf("SC_CLK_TCK")
+        self._sample()
+        self.first = {pid: t for pid, (_, t) in self.seen.items()}
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _sample(self) -> None:
+        for entry in os.scandir("/proc"):
+            if not entry.name.isdigit():
+                continue
+            try:
+                raw = open(f"/proc/{entry.name}/stat").read()
+            except OSError:
+                continue
+            comm = raw[raw.index("(") + 1 : raw.rindex(")")]
+            if comm not in ("sshd", "sftp-server"):
+                continue
+            fields = raw[raw.rindex(")") + 2 :].split()
+            self.seen[int(entry.name)] = (comm, (int(fields[11]) + int(fields[12])) / self._tick)
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.02):
+            self._sample()
+
+    def stop_seconds(self) -> float:
+        """CPU seconds all sshd processes used since the start."""
+        self._stop.set()
+        self._thread.join()
+        return sum(t - self.first.get(pid, 0.0) for pid, (_, t) in self.seen.items())
+
+    def stop(self) -> str:
+        self._stop.set()
+        self._thread.join()
+        used: dict[str, float] = {}
+        for pid, (comm, t) in self.seen.items():
+            used[comm] = used.get(comm, 0.0) + t - self.first.get(pid, 0.0)
+        return " ".join(f"{k} {v:.2f}" for k, v in sorted(used.items()))
 
 
 def make_source(path: Path, size: int) -> None:
@@ -46,6 +97,11 @@ def make_source(path: Path, size: int) -> None:
             chunk = os.urandom(min(left, 1 << 20))
             out.write(chunk)
             left -= len(chunk)
+
+
+def cpu_seconds(who: int) -> float:
+    r = resource.getrusage(who)
+    return r.ru_utime + r.ru_stime
 
 
 def openssh_get(server: OpenSSHServer, known_hosts: Path, source: Path, target: Path, cipher: str | None) -> tuple[float, str]:
@@ -62,14 +118,21 @@ def openssh_get(server: OpenSSHServer, known_hosts: Path, source: Path, target: 
     return elapsed, cipher or "default"
 
 
+async def openssh_timed(*args: object) -> tuple[float, str, float]:
+    before = cpu_seconds(resource.RUSAGE_CHILDREN)
+    elapsed, cipher = await asyncio.to_thread(openssh_get, *args)  # type: ignore[arg-type]
+    return elapsed, cipher, cpu_seconds(resource.RUSAGE_CHILDREN) - before
+
+
 async def ettui_get(server: OpenSSHServer, known_hosts: Path, source: Path, target: Path, algs: tuple[str, ...] | None) -> tuple[float, str]:
     client = DropClient(server.host, server.port, server.user, key_file=str(server.user_key),
                         known_hosts=known_hosts, encryption_algs=algs)
+    before = cpu_seconds(resource.RUSAGE_SELF)
     start = time.perf_counter()
     async with client:
         await client.download(str(source), target)
     elapsed = time.perf_counter() - start
-    return elapsed, client.last_cipher or "?"
+    return elapsed, client.last_cipher or "?", cpu_seconds(resource.RUSAGE_SELF) - before
 
 
 async def main() -> None:
@@ -92,33 +155,40 @@ async def main() -> None:
             trust_host_key(known_hosts, server.host, server.port, server.key_line)
             target = work / "local.bin"
             contenders = {
-                "openssh": lambda: asyncio.to_thread(openssh_get, server, known_hosts, source, target, None),
-                "openssh-gcm": lambda: asyncio.to_thread(openssh_get, server, known_hosts, source, target, "aes128-gcm@openssh.com"),
+                "openssh": lambda: openssh_timed(server, known_hosts, source, target, None),
+                "openssh-gcm": lambda: openssh_timed(server, known_hosts, source, target, "aes128-gcm@openssh.com"),
                 "ettui-default": lambda: ettui_get(server, known_hosts, source, target, None),
                 "ettui": lambda: ettui_get(server, known_hosts, source, target, GCM_FIRST),
             }
             rates: dict[str, list[float]] = {name: [] for name in contenders}
+            client_cpu: dict[str, list[float]] = {name: [] for name in contenders}
+            sshd_cpu: dict[str, list[float]] = {name: [] for name in contenders}
             ciphers: dict[str, str] = {}
             want = hashlib.sha256(source.read_bytes()).hexdigest()
             for round_no in range(args.rounds):
                 for name, run in contenders.items():
                     target.unlink(missing_ok=True)
-                    elapsed, cipher = await run()
+                    sampler = ServerCPU()
+                    elapsed, cipher, used = await run()
+                    sshd_cpu[name].append(sampler.stop_seconds())
+                    client_cpu[name].append(used)
                     if target.stat().st_size != size:
                         sys.exit(f"{name}: got {target.stat().st_size} bytes, expected {size}")
                     if round_no == 0 and name.startswith("ettui") and hashlib.sha256(target.read_bytes()).hexdigest() != want:
                         sys.exit(f"{name}: sha256 differs from the source")
                     rates[name].append(size / elapsed / 1e6)
                     ciphers[name] = cipher
-                    print(f"  round {round_no + 1} {name:14} {rates[name][-1]:7.1f} MB/s", flush=True)
+                    print(f"  round {round_no + 1} {name:14} {rates[name][-1]:7.1f} MB/s  cpu client {used:.2f} s"
+                          f"  sshd {sshd_cpu[name][-1]:.2f} s", flush=True)
     best = {name: max(r) for name, r in rates.items()}
-    print(f"\n{args.size_mib} MiB over SSH on 127.0.0.1, best of {args.rounds} (median):")
+    med = {name: statistics.median(r) for name, r in rates.items()}
+    print(f"\n{args.size_mib} MiB over SSH on 127.0.0.1, best of {args.rounds} (median); median CPU s per round:")
     for name, r in rates.items():
-        print(f"  {name:14} {best[name]:7.1f} MB/s ({statistics.median(r):6.1f})  cipher {ciphers[name]}")
-    print("ratios (best):")
-    print(f"  ettui / openssh           {best['ettui'] / best['openssh']:.2f}   (goal >= 1.0)")
-    print(f"  ettui / openssh-gcm       {best['ettui'] / best['openssh-gcm']:.2f}   (goal >= 0.9)")
-    print(f"  ettui / ettui-default     {best['ettui'] / best['ettui-default']:.2f}   (AES-GCM preference vs asyncssh default)")
+        print(f"  {name:14} {best[name]:7.1f} MB/s ({med[name]:6.1f})  cpu client {statistics.median(client_cpu[name]):.2f}"
+              f"  sshd {statistics.median(sshd_cpu[name]):.2f}  cipher {ciphers[name]}")
+    print("ratios, best (median):")
+    for other, goal in (("openssh", "goal >= 1.0"), ("openssh-gcm", "goal >= 0.9"), ("ettui-default", "AES-GCM preference vs asyncssh default")):
+        print(f"  ettui / {other:17} {best['ettui'] / best[other]:.2f} ({med['ettui'] / med[other]:.2f})   ({goal})")
 
 
 if __name__ == "__main__":

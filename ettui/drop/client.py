@@ -371,16 +371,24 @@ class DropClient:
         block: int,
         progress: ProgressCallback | None,
     ) -> int:
-        """Keep ``max_requests`` reads outstanding; consume them in issue order. Returns bytes done."""
+        """Keep up to ``max_requests`` reads outstanding; consume them in issue order. Returns bytes done.
+
+        Reads are topped up in batches of a quarter of ``max_requests`` rather than
+        one per reply: the server then wakes once per batch instead of once per
+        request (each request is two SSH packets, as asyncssh adds an ignore
+        packet), which cut sshd's CPU for 256 MiB from ~0.35 s to ~0.29 s here.
+        """
         meter = ProgressMeter(end, offset, progress)
         pending: deque[tuple[int, int, asyncio.Task[bytes]]] = deque()
         issued = done = offset
+        low = self.max_requests - max(1, self.max_requests // 4)
         try:
             while pending or issued < end:
-                while issued < end and len(pending) < self.max_requests:
-                    size = min(block, end - issued)
-                    pending.append((issued, size, asyncio.ensure_future(remote.read(size, issued))))
-                    issued += size
+                if issued < end and len(pending) <= low:
+                    while issued < end and len(pending) < self.max_requests:
+                        size = min(block, end - issued)
+                        pending.append((issued, size, asyncio.ensure_future(remote.read(size, issued))))
+                        issued += size
                 at, size, task = pending.popleft()
                 data = await task
                 _write(local, data, local_part)
@@ -462,7 +470,10 @@ def _open_local(path: Path, offset: int) -> BinaryIO:
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
         local = os.fdopen(fd, "wb", buffering=0)
-        local.truncate(offset)
+        if os.fstat(fd).st_size != offset:
+            # Only when needed: on ext4 a truncate arms "auto_da_alloc", which makes
+            # close() start writeback of the whole file and wait (25-80 ms for 256 MiB).
+            local.truncate(offset)
         local.seek(offset)
         return local
     except OSError as exc:
