@@ -1,0 +1,122 @@
+"""Prototype, not wired in: would splitting one download over worker processes help?
+
+Run: ``python bench/download_parallel.py [--size-mib 256] [--rounds 6] [--workers 2]``
+
+During a transfer ettui's single Python process runs near 100% of one core
+(``bench/download_profile.py``: CPU ~= transfer time), the rest being sshd.
+This measures the ceiling of a multi-process design: ``--workers`` processes,
+started and warmed *before* the clock starts (imports done), each opening its
+own connection and fetching one contiguous slice of the file into the same
+``.part`` with the normal pipeline. Compared, in interleaved rounds, with one
+``DropClient.download`` in this process. Both include connect and the write to
+a local file. Slices land out of order, so the real feature would need a
+per-slice resume record; this bench only asks whether the speed is there.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing as mp
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.download import make_source  # noqa: E402
+from ettui.drop.client import DropClient, trust_host_key  # noqa: E402
+from tests.integration.sshd import openssh_sshd, sshd_unavailable  # noqa: E402
+
+
+async def fetch_slice(conn_args: dict[str, object], remote: str, part: str, start: int, end: int) -> int:
+    client = DropClient(**conn_args)  # type: ignore[arg-type]
+    async with client:
+        sftp = client._session()
+        handle = await sftp.open(remote, "rb", block_size=0)
+        fd = os.open(part, os.O_WRONLY | os.O_CREAT, 0o644)
+        local = os.fdopen(fd, "wb", buffering=0)
+        local.seek(start)
+        try:
+            block = min(client.block_size, sftp.limits.max_read_len or client.block_size)
+            return await client._pipeline(handle, local, Path(part), start, end, block, None) - start
+        finally:
+            local.close()
+            await handle.close()
+
+
+def worker(conn: mp.connection.Connection) -> None:
+    while True:
+        job = conn.recv()
+        if job is None:
+            return
+        conn.send(asyncio.run(fetch_slice(*job)))
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size-mib", type=int, default=256)
+    parser.add_argument("--rounds", type=int, default=6)
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+    why = sshd_unavailable()
+    if why:
+        sys.exit(f"cannot run: {why}")
+    ctx = mp.get_context("forkserver")
+    pipes = []
+    procs = []
+    for _ in range(args.workers):
+        parent, child = ctx.Pipe()
+        proc = ctx.Process(target=worker, args=(child,), daemon=True)
+        proc.start()
+        pipes.append(parent)
+        procs.append(proc)
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        size = args.size_mib * 1024 * 1024
+        source = work / "remote" / "bench.zip"
+        source.parent.mkdir()
+        make_source(source, size)
+        async with openssh_sshd(work / "sshd") as server:
+            known_hosts = work / "known_hosts"
+            trust_host_key(known_hosts, server.host, server.port, server.key_line)
+            conn_args = dict(host=server.host, port=server.port, username=server.user,
+                             key_file=str(server.user_key), known_hosts=known_hosts)
+            target = work / "local.bin"
+            # Warm the workers (imports, first connection) before any timing.
+            for p in pipes:
+                p.send((conn_args, str(source), str(target), 0, 1))
+            for p in pipes:
+                p.recv()
+            rates: dict[str, list[float]] = {"one process": [], f"{args.workers} workers": []}
+            for _ in range(args.rounds):
+                target.unlink(missing_ok=True)
+                start = time.perf_counter()
+                async with DropClient(**conn_args) as client:  # type: ignore[arg-type]
+                    await client.download(str(source), target)
+                rates["one process"].append(size / (time.perf_counter() - start) / 1e6)
+                assert target.stat().st_size == size
+
+                target.unlink(missing_ok=True)
+                cuts = [size * i // args.workers for i in range(args.workers + 1)]
+                start = time.perf_counter()
+                for i, p in enumerate(pipes):
+                    p.send((conn_args, str(source), str(target), cuts[i], cuts[i + 1]))
+                got = await asyncio.gather(*(asyncio.to_thread(p.recv) for p in pipes))
+                rates[f"{args.workers} workers"].append(size / (time.perf_counter() - start) / 1e6)
+                assert sum(got) == size and target.read_bytes() == source.read_bytes()
+                print("  " + "  ".join(f"{k} {v[-1]:6.1f}" for k, v in rates.items()), flush=True)
+    for p in pipes:
+        p.send(None)
+    for proc in procs:
+        proc.join()
+    print(f"\n{args.size_mib} MiB, {args.rounds} interleaved rounds, MB/s best (median):")
+    for k, v in rates.items():
+        print(f"  {k:12} {max(v):7.1f} ({statistics.median(v):6.1f})")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
