@@ -5,14 +5,21 @@
 The app runs headless (Textual's test driver) on a real job store with a
 stopped clock and no poller, so the figures are the UI's own cost:
 
-* first frame: from starting the app to the board showing jobs, against a
-  baseline of a plain ``DataTable`` given the same 10,000 rows;
-* 1,000 updates: ``JobBoard.upsert`` of 1,000 changed jobs plus the one
-  coalesced re-sort and a redraw;
-* keystroke latency: ``down`` key to processed, median and p99, while a
-  timer pushes 200 job updates a second into a 1,000-job board (the rate a
-  1,000-job poller at its fastest would produce);
-* idle CPU: process CPU seconds per wall second with nothing changing.
+* first frame: from starting the app to the first frame drawn with jobs on
+  the board (the frame the compositor hands the driver), for the first, cold
+  start in the process (what a user gets) and the median of five, against a
+  baseline of a plain ``DataTable`` given the same 10,000 rows; also the
+  time until every job is loaded and sorted in the background;
+* 1,000 updates: ``JobBoard.upsert`` of 1,000 changed jobs, the re-sort
+  and the next frame drawn;
+* keystroke latency: from a ``down``/``up`` key event entering the app to the
+  frame that shows the moved cursor, median and p99, while a timer pushes 200
+  job updates a second into a 1,000-job board (the rate a 1,000-job poller at
+  its fastest would produce) and a download reports progress 100 times a
+  second. (Pilot's ``press`` waits for the whole process to go idle, which
+  measures the background load, not the key; so this hooks the frame.)
+* idle CPU: process CPU seconds per wall second with nothing changing but
+  the clock (countdowns tick once a second).
 """
 
 from __future__ import annotations
@@ -29,15 +36,23 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from collections.abc import Callable  # noqa: E402
+
+from textual import events  # noqa: E402
 from textual.app import App, ComposeResult  # noqa: E402
 from textual.widgets import DataTable  # noqa: E402
 
 from ettui.clock import ManualClock  # noqa: E402
 from ettui.config import Config, Profile, SecretSource, UiSettings  # noqa: E402
 from ettui.jobs.store import JobStore  # noqa: E402
-from ettui.model import JobStatus  # noqa: E402
+from ettui.model import DropFile, JobStatus, Progress  # noqa: E402
 from ettui.ui.app import EttuiApp  # noqa: E402
+from ettui.ui.widgets.job_board import JobBoard  # noqa: E402
 from tests.ui.seeded import NOW  # noqa: E402
+
+
+FIRST_FRAME_RUNS = 5
+"""Start-ups measured (the machine's noise is larger than the differences sought)."""
 
 
 def fill_store(path: Path, count: int) -> None:
@@ -58,7 +73,11 @@ def fill_store(path: Path, count: int) -> None:
 
 
 class BenchApp(EttuiApp):
-    """The real app on a filled store; the drop is not listed."""
+    """The real app on a filled store; the drop is not listed.
+
+    ``frames`` counts the frames the compositor hands the driver; ``on_frame``
+    (when set) runs after each one.
+    """
 
     def __init__(self, tmp: Path) -> None:
         profile = Profile(name="acme", endpoint="https://api.example.invalid/integrate.aspx", api_username="ops",
@@ -72,6 +91,15 @@ class BenchApp(EttuiApp):
             return await Session.open(config, store_path=tmp / "jobs.sqlite3", clock=ManualClock(NOW), start_poller=False)
 
         super().__init__(config, session_factory=factory, activity_path=None)
+        self.frames = 0
+        self.on_frame: Callable[[], None] | None = None
+
+    def _display(self, screen, renderable):  # type: ignore[no-untyped-def]
+        super()._display(screen, renderable)
+        if renderable is not None:
+            self.frames += 1
+            if self.on_frame is not None:
+                self.on_frame()
 
     def refresh_drop(self) -> None:  # type: ignore[override]
         pass
@@ -93,17 +121,25 @@ class PlainTable(App[None]):
         table.add_rows(self.rows)
 
 
-async def first_frame(tmp: Path) -> float:
+async def first_frame(tmp: Path) -> tuple[float, float]:
+    """Seconds to the first frame showing jobs, and to every job loaded and sorted."""
     app = BenchApp(tmp)
+    shown: list[float] = []
+
+    def frame() -> None:
+        if not shown and len(app.screen_stack) == 1 and app.main.query(JobBoard) and app.board.row_count:
+            shown.append(time.perf_counter())
+
+    app.on_frame = frame
     start = time.perf_counter()
     async with app.run_test(size=(120, 40)) as pilot:
-        while not app.board.row_count:
+        while not shown:
             await asyncio.sleep(0.001)
+        while not app.jobs_loaded or app.board.row_count < len(app.board.jobs):
+            await asyncio.sleep(0.001)
+        loaded = time.perf_counter() - start
         await pilot.pause()
-        elapsed = time.perf_counter() - start
-        while not app.jobs_loaded:
-            await pilot.pause(0.01)
-    return elapsed
+    return shown[0] - start, loaded
 
 
 async def plain_first_frame(count: int) -> float:
@@ -115,18 +151,68 @@ async def plain_first_frame(count: int) -> float:
         return time.perf_counter() - start
 
 
+async def key_to_frame(app: BenchApp, key: str) -> float:
+    """Seconds from ``key`` entering the app to the frame that shows the cursor moved."""
+    board = app.board
+    want = board.cursor_row + (1 if key == "down" else -1)
+    drawn = asyncio.Event()
+
+    def frame() -> None:
+        if board.cursor_row == want:
+            drawn.set()
+
+    app.on_frame = frame
+    start = time.perf_counter()
+    event = events.Key(key, None)
+    event.set_sender(app)
+    assert app._driver is not None
+    app._driver.send_message(event)
+    await asyncio.wait_for(drawn.wait(), 5)
+    elapsed = time.perf_counter() - start
+    app.on_frame = None
+    return elapsed
+
+
+def start_download(app: BenchApp) -> Callable[[], None]:
+    """A file in the drop downloading, its progress reported 100 times a second; returns a stop."""
+    drop_file = DropFile("/bulkasync_1_bench.zip", 300_000_000, NOW, NOW + timedelta(hours=30), None, "600000")
+    app.drop.load([drop_file])
+    app._downloading.add(drop_file.path)
+    app.drop.update_transfer(drop_file.path, state="downloading")
+    app._start_progress_timer()
+    done = {"bytes": 0}
+
+    def report() -> None:
+        done["bytes"] += 320_000
+        app._on_progress(drop_file.path, Progress(done["bytes"], drop_file.size, 32_000_000.0))
+
+    timer = app.set_interval(0.01, report)
+
+    def stop() -> None:
+        timer.stop()
+        app._downloading.discard(drop_file.path)
+        app.drop.update_transfer(drop_file.path, state="downloaded", progress=None)
+
+    return stop
+
+
 async def updates_and_latency(tmp: Path) -> tuple[float, float, float, float]:
     app = BenchApp(tmp)
     async with app.run_test(size=(120, 40)) as pilot:
         while not app.jobs_loaded:
             await pilot.pause(0.01)
-        jobs = list(app.board.jobs.values())[:1000]
-        start = time.perf_counter()
-        for job in jobs:
-            app.board.upsert(dataclasses.replace(job, status=JobStatus.COMPLETE, status_raw="Complete"))
-        app.board.resort()
         await pilot.pause()
+        jobs = list(app.board.jobs.values())[:1000]
+        changed = [dataclasses.replace(job, status=JobStatus.COMPLETE, status_raw="Complete") for job in jobs]
+        drawn = asyncio.Event()
+        start = time.perf_counter()
+        for job in changed:
+            app.board.upsert(job)
+        app.board.resort()
+        app.on_frame = drawn.set
+        await drawn.wait()
         updates = time.perf_counter() - start
+        app.on_frame = None
         # Keystrokes while 200 updates a second arrive.
         app.board.load(jobs)
         counter = {"i": 0}
@@ -138,12 +224,14 @@ async def updates_and_latency(tmp: Path) -> tuple[float, float, float, float]:
                 app.board.upsert(dataclasses.replace(job, last_poll_at=NOW))
 
         timer = app.set_interval(0.1, churn)
+        stop_download = start_download(app)
+        await asyncio.sleep(0.3)
         latencies = []
         for i in range(200):
-            t0 = time.perf_counter()
-            await pilot.press("down" if i % 50 < 25 else "up")
-            latencies.append(time.perf_counter() - t0)
+            latencies.append(await key_to_frame(app, "down" if i % 50 < 25 else "up"))
+            await asyncio.sleep(0.01)  # a fast typist's key repeat, not a flood
         timer.stop()
+        stop_download()
         # Idle CPU: nothing changes (the once-a-second countdown redraw still runs).
         await pilot.pause(0.5)
         cpu0, wall0 = time.process_time(), time.perf_counter()
@@ -157,12 +245,17 @@ async def run(count: int) -> None:
     with tempfile.TemporaryDirectory(prefix="ettui-bench-") as name:
         tmp = Path(name)
         fill_store(tmp / "jobs.sqlite3", count)
-        ours = await first_frame(tmp)
+        runs = [await first_frame(tmp) for _ in range(FIRST_FRAME_RUNS)]
+        cold = runs[0][0]
+        ours = statistics.median(r[0] for r in runs)
+        loaded = statistics.median(r[1] for r in runs)
         plain = await plain_first_frame(count)
         updates, median, p99, idle = await updates_and_latency(tmp)
-    print(f"first frame, {count:,} jobs in the store : {ours * 1000:7.0f} ms  (plain DataTable: {plain * 1000:.0f} ms, {plain / ours:.1f}x)")
+    print(f"first frame, {count:,} jobs in the store : {cold * 1000:7.0f} ms  cold start (warm median of {FIRST_FRAME_RUNS}: {ours * 1000:.0f} ms;"
+          f" plain DataTable: {plain * 1000:.0f} ms, {plain / cold:.1f}x the cold figure)")
+    print(f"all {count:,} jobs loaded and sorted     : {loaded * 1000:7.0f} ms  (in the background, after the first frame)")
     print(f"1,000 row updates + re-sort + redraw   : {updates * 1000:7.1f} ms")
-    print(f"keystroke latency under 200 updates/s  : median {median * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms")
+    print(f"key to frame, 200 updates/s + download : median {median * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms")
     print(f"idle CPU                               : {idle * 100:.1f}% of one core")
 
 

@@ -10,6 +10,7 @@ actions live in :class:`~ettui.ui.transfers.TransferActions`.
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
@@ -218,11 +219,15 @@ class EttuiApp(TransferActions, App[int]):
         board, drop = self.board, self.drop
         loading = "" if self.jobs_loaded else " · loading…"
         filtered = f" · filter: {board.query.text}" if not board.query.empty else ""
-        self.main.query_one("#jobs-pane").border_title = (
-            f"2 Jobs · {board.row_count:,}/{len(board.jobs):,} · sort: {board.sort_label}{filtered}{loading}"
-        )
         drop_filter = f" · filter: {drop.query.text}" if not drop.query.empty else ""
-        self.main.query_one("#drop-pane").border_title = f"3 Drop · {drop.row_count} files{drop_filter}"
+        titles = {
+            "#jobs-pane": f"2 Jobs · {board.row_count:,}/{len(board.jobs):,} · sort: {board.sort_label}{filtered}{loading}",
+            "#drop-pane": f"3 Drop · {drop.row_count} files{drop_filter}",
+        }
+        for selector, title in titles.items():
+            pane = self.main.query_one(selector)
+            if pane.border_title != title:  # every re-sort asks; a border repaint only when it reads differently
+                pane.border_title = title
 
     @on(JobBoard.ViewChanged)
     @on(DropBrowser.ViewChanged)
@@ -230,9 +235,10 @@ class EttuiApp(TransferActions, App[int]):
         self._retitle()
 
     def _tick(self) -> None:
-        """Once a second: redraw countdowns (visible rows only) and check expiry."""
-        self.board.refresh()
-        self.drop.refresh()
+        """Once a second: redraw the visible rows whose countdowns changed, and check expiry."""
+        if len(self.screen_stack) == 1:  # the panes are covered by a viewer or dialog otherwise
+            self.board.refresh_changed()
+            self.drop.refresh_changed()
         self.check_expiring()
 
     # -- the session ------------------------------------------------------------
@@ -256,10 +262,10 @@ class EttuiApp(TransferActions, App[int]):
         self.session = session
         self.profile_name = session.profile.name
         self._unsubscribe = session.subscribe(lambda event: self.post_message(JobChanged(event)))
+        self.load_jobs()  # first: the store is read in a thread while the form is built
         self.compose_pane.attach(session)
         self._update_subtitle()
         self.activity.record(f"Opened profile {session.profile.name} ({session.profile.dialect})")
-        self.load_jobs()
         self.refresh_drop()
 
     async def _close_session(self) -> None:
@@ -320,6 +326,9 @@ class EttuiApp(TransferActions, App[int]):
             self.board.add_jobs(message.jobs)
         if message.done:
             self.jobs_loaded = True
+            # Thousands of long-lived jobs made each full garbage collection a 50 ms pause that
+            # landed on keystrokes while the poller churns; frozen, collections skip them.
+            gc.freeze()
         self._retitle()
 
     @on(JobChanged)
@@ -532,6 +541,7 @@ class EttuiApp(TransferActions, App[int]):
     async def on_unmount(self) -> None:
         await self._close_session()
         self.activity.close()
+        gc.unfreeze()  # let what this app held be collected (tests run many apps in one process)
 
 
 def run_app(config: Config, profile_name: str | None = None, readonly: bool = False) -> int:

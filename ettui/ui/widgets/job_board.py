@@ -215,6 +215,6 @@ class JobBoard(VirtualTable):
             job.profile,
         ]
 
-    def watch_cursor_row(self) -> None:
-        super().watch_cursor_row()
+    def watch_cursor_row(self, old_row: int, new_row: int) -> None:
+        super().watch_cursor_row(old_row, new_row)
         self.post_message(self.JobHighlighted(self, self.selected_job))
