@@ -146,6 +146,7 @@ class VirtualTable(ScrollView, can_focus=True):
     def set_columns(self, columns: Sequence[Column]) -> None:
         """Replace the columns (the output viewer learns them while reading)."""
         self._columns = list(columns)
+        self._drawn.clear()  # the cached strips were laid out for the old columns
         self._update_virtual_size()
         self.refresh()
 
