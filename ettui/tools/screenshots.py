@@ -39,7 +39,7 @@ async def _until(pilot: Any, predicate: Callable[[], object], what: str, steps: 
         if predicate():
             return
         await pilot.pause(0.05)
-    raise RuntimeError(f"timed out waiting for {what}")
+    raise RuntimeError(f"timed out waiting for {what} (focused: {pilot.app.focused!r})")
 
 
 async def _job_to(pilot: Any, app: Any, call: str, params: dict[str, str], status: JobStatus, advance: float) -> int:
@@ -98,7 +98,7 @@ async def _drive(pilot: Any, out: Path) -> None:
     await pilot.pause(0.3)
     app.save_screenshot("compose-preview.svg", str(out))
     await pilot.press("shift+tab", *["backspace"] * 8, *"2/30/2026", "tab")
-    await _until(pilot, lambda: app.main.query_one("#param-start_date").has_class("-invalid"), "the error mark")
+    await _until(pilot, lambda: app.main.query_one("#param-start_date").has_class("-at-fault"), "the error mark")
     await pilot.pause(0.3)
     app.save_screenshot("compose-error.svg", str(out))
     await pilot.press("escape", "question_mark")

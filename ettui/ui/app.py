@@ -213,8 +213,13 @@ class EttuiApp(TransferActions, App[int]):
         if pane != self.active_pane:
             self.action_focus_pane(pane)
 
+    @property
+    def panes_up(self) -> bool:
+        """False while starting or shutting down: workers' late messages then have nowhere to go."""
+        return bool(self.screen_stack) and bool(self.main.query("#board"))
+
     def _retitle(self) -> None:
-        if not self.screen_stack:
+        if not self.panes_up:
             return
         board, drop = self.board, self.drop
         loading = "" if self.jobs_loaded else " · loading…"
@@ -236,6 +241,8 @@ class EttuiApp(TransferActions, App[int]):
 
     def _tick(self) -> None:
         """Once a second: redraw the visible rows whose countdowns changed, and check expiry."""
+        if not self.panes_up:
+            return
         if len(self.screen_stack) == 1:  # the panes are covered by a viewer or dialog otherwise
             self.board.refresh_changed()
             self.drop.refresh_changed()
@@ -320,6 +327,8 @@ class EttuiApp(TransferActions, App[int]):
 
     @on(JobsLoaded)
     def _jobs_loaded(self, message: JobsLoaded) -> None:
+        if not self.panes_up:
+            return
         if message.first:
             self.board.load(message.jobs)
         else:
@@ -333,6 +342,8 @@ class EttuiApp(TransferActions, App[int]):
 
     @on(JobChanged)
     def _job_changed(self, message: JobChanged) -> None:
+        if not self.panes_up:
+            return
         event = message.event
         job = event.job
         if event.kind in ("paused", "resumed"):

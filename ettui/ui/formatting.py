@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 
 from rich.text import Text
 
-from ettui.model import DropFile, Expiry, JobStatus, Progress, Urgency, format_duration
+from ettui.model import Expiry, JobStatus, Progress, Urgency, format_duration
 
 STATUS_STYLES: dict[JobStatus, str] = {
     JobStatus.SCHEDULED: "bold blue",
@@ -97,7 +97,3 @@ def shorten(name: str, width: int) -> str:
     tail = width - 1 - head
     return f"{name[:head]}…{name[-tail:]}"
 
-
-def file_label(drop_file: DropFile) -> str:
-    """A drop file's name, marked when the drop does not list it (yet)."""
-    return drop_file.name if drop_file.listed else f"{drop_file.name} (not listed)"

@@ -48,6 +48,7 @@ class TransferActions:
     current_pane: Callable[[], str]
     show_error: Callable[[EttuiError], None]
     ring: Callable[[], None]
+    panes_up: bool
     activity: Any
     now: Callable[[], Any]
     call_from_thread: Callable[..., Any]
@@ -89,6 +90,8 @@ class TransferActions:
         except EttuiError as exc:
             self.show_error(exc)
             return
+        if not self.panes_up:
+            return  # the app closed while the drop was being listed
         self._announce_landed(files)
         self.drop.load(files)
         self.board.set_landed(files)

@@ -43,12 +43,16 @@ async def test_compose_shows_validation_error_as_you_type(tmp_path: Path) -> Non
         assert "appears here once the request is valid" in _shown(preview_box)
         await pilot.press("1", *"13/45/2026")
         field = app.query_one("#param-start_date", Input)
-        await wait_for(pilot, lambda: field.has_class("-invalid"), "the invalid mark")
+        await wait_for(pilot, lambda: field.has_class("-at-fault"), "the invalid mark")
         error = app.query_one("#error-start_date", Static)
         sentence = str(error.render())
         assert "start_date" in sentence
         assert sentence not in str(app.query_one("#compose-status", Static).render()), "the sentence shows twice"
         assert app.query_one("#submit", Button).disabled
+        await pilot.press("tab")
+        await pilot.pause()
+        assert field.has_class("-at-fault"), "the mark went when the field lost the focus"
+        await pilot.press("shift+tab")
         await pilot.press(*["backspace"] * 10, *"-7d", "tab", *"today")
         await wait_for(pilot, lambda: not app.query_one("#submit", Button).disabled, "a valid form")
         preview = app.compose_pane.preview_text

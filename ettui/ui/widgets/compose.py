@@ -13,7 +13,6 @@ from __future__ import annotations
 from typing import ClassVar, Protocol
 
 from rich.syntax import Syntax
-from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -36,10 +35,14 @@ PLACEHOLDERS = {
 
 NO_PREVIEW = "The request document appears here once the request is valid."
 PREVIEW_TITLE = "Request (password masked)"
-STALE_TITLE = "Last valid request (fix the form to update)"
+STALE_TITLE = "Last valid request (stale)"
 
 SAMPLES = {ParamKind.DATE: "today", ParamKind.DATETIME: "today", ParamKind.INT: "1", ParamKind.BOOL: "true", ParamKind.TEXT: "x"}
 """Stand-ins for unfilled required fields while probing the fields already typed."""
+
+
+def _xml(document: str) -> Syntax:
+    return Syntax(document, "xml", word_wrap=True, theme="ansi_dark", background_color="default")
 
 
 class RequestChecker(Protocol):
@@ -62,14 +65,14 @@ class ComposePane(VerticalScroll):
     ComposePane .param-error { color: $error; height: auto; display: none; }
     ComposePane .param-error.-shown { display: block; }
     ComposePane Input { margin: 0 0; }
-    ComposePane Input.-invalid { background: $error 30%; }
+    ComposePane Input.-at-fault { background: $error 30%; }
     ComposePane #compose-status { margin-top: 1; height: auto; }
     ComposePane #compose-status.-ok { color: $success; }
     ComposePane #compose-status.-bad { color: $error; }
     ComposePane #submit { margin-top: 1; width: 100%; }
     ComposePane #preview { margin-top: 1; height: auto; border: round $panel-lighten-2; border-title-color: $text-muted; }
-    ComposePane #preview.-stale, ComposePane #preview.-empty { color: $text-muted; }
-    ComposePane #preview.-empty { text-style: italic; }
+    ComposePane #preview.-empty { color: $text-muted; text-style: italic; }
+    ComposePane #preview.-stale { text-opacity: 45%; }
     ComposePane #call-help { color: $text-muted; height: auto; }
     """
 
@@ -202,7 +205,7 @@ class ComposePane(VerticalScroll):
         request = self.request()
         status = self.query_one("#compose-status", Static)
         for field in self.query("#params Input").results(Input):
-            field.remove_class("-invalid")
+            field.remove_class("-at-fault")
         for error in self.query(".param-error").results(Static):
             error.update("")
             error.remove_class("-shown")
@@ -239,11 +242,11 @@ class ComposePane(VerticalScroll):
             self.preview_text, self._preview_call = document, call
             preview.set_classes("")
             preview.border_title = PREVIEW_TITLE
-            preview.update(Syntax(document, "xml", word_wrap=True, theme="ansi_dark", background_color="default"))
+            preview.update(_xml(document))
         elif self.preview_text and self._preview_call == call:
             preview.set_classes("-stale")
             preview.border_title = STALE_TITLE
-            preview.update(Text(self.preview_text.rstrip("\n")))
+            preview.update(_xml(self.preview_text))
         else:
             preview.set_classes("-empty")
             preview.border_title = None
@@ -272,7 +275,7 @@ class ComposePane(VerticalScroll):
         fields = self.query(f"#param-{exc.param}") if exc.param and shown else None
         if fields:
             # The sentence goes under the field at fault, once; the status line only points at it.
-            fields.first(Input).add_class("-invalid")
+            fields.first(Input).add_class("-at-fault")  # not "-invalid": Input clears that on blur
             error = self.query_one(f"#error-{exc.param}", Static)
             error.update(exc.message)
             error.add_class("-shown")

@@ -17,7 +17,7 @@ from textual.message import Message
 
 from ettui.model import DropFile, Progress
 from ettui.ui.filtering import Query
-from ettui.ui.formatting import expiry_text, file_label, human_size, progress_text, shorten, since
+from ettui.ui.formatting import expiry_text, human_size, progress_text, shorten, since
 from ettui.ui.widgets.table import Cell, Column, RowKey, VirtualTable
 
 NAME_WIDTH = 24
@@ -118,11 +118,13 @@ class DropBrowser(VirtualTable):
     def cells(self, key: RowKey) -> Sequence[Cell]:
         drop_file = self.files[key]  # type: ignore[index]
         now = self.now()
-        name = Text(shorten(file_label(drop_file), NAME_WIDTH), style="" if drop_file.listed else "dim")
+        # The whole width goes to the name (its ends tell files apart); "not listed" goes in the state column.
+        name = Text(shorten(drop_file.name, NAME_WIDTH), style="" if drop_file.listed else "dim")
+        transfer = self.transfers.get(drop_file.path)
         return [
             name,
             expiry_text(drop_file.expires_at, now),
-            self._state_cell(self.transfers.get(drop_file.path)),
+            self._state_cell(transfer) if transfer is not None or drop_file.listed else Text("not listed", style="dim italic"),
             human_size(drop_file.size) if drop_file.listed else "-",
             since(drop_file.mtime, now),
             drop_file.batch_id or Text("-", style="dim"),
