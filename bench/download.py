@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import hashlib
 import os
 import resource
@@ -34,6 +35,7 @@ import sys
 import threading
 import tempfile
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -86,6 +88,23 @@ class ServerCPU:
         for pid, (comm, t) in self.seen.items():
             used[comm] = used.get(comm, 0.0) + t - self.first.get(pid, 0.0)
         return " ".join(f"{k} {v:.2f}" for k, v in sorted(used.items()))
+
+
+@contextlib.asynccontextmanager
+async def served_file(size_mib: int, folder: Path | None = None) -> AsyncIterator[tuple[OpenSSHServer, Path, Path, Path]]:
+    """A real sshd serving a fresh ``size_mib`` file: (server, known_hosts, source, local target)."""
+    why = sshd_unavailable()
+    if why:
+        sys.exit(f"cannot run: {why}")
+    with tempfile.TemporaryDirectory(dir=folder) as tmp:
+        work = Path(tmp)
+        source = work / "remote" / "bench.zip"
+        source.parent.mkdir()
+        make_source(source, size_mib * 1024 * 1024)
+        async with openssh_sshd(work / "sshd") as server:
+            known_hosts = work / "known_hosts"
+            trust_host_key(known_hosts, server.host, server.port, server.key_line)
+            yield server, known_hosts, source, work / "local.bin"
 
 
 def make_source(path: Path, size: int) -> None:
@@ -141,45 +160,34 @@ async def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--dir", type=Path, default=None, help="work folder (default: a temp folder)")
     args = parser.parse_args()
-    why = sshd_unavailable()
-    if why:
-        sys.exit(f"cannot run: {why}")
-    with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
-        work = Path(tmp)
-        size = args.size_mib * 1024 * 1024
-        source = work / "remote" / "bench.zip"
-        source.parent.mkdir()
-        make_source(source, size)
-        async with openssh_sshd(work / "sshd") as server:
-            known_hosts = work / "known_hosts"
-            trust_host_key(known_hosts, server.host, server.port, server.key_line)
-            target = work / "local.bin"
-            contenders = {
-                "openssh": lambda: openssh_timed(server, known_hosts, source, target, None),
-                "openssh-gcm": lambda: openssh_timed(server, known_hosts, source, target, "aes128-gcm@openssh.com"),
-                "ettui-default": lambda: ettui_get(server, known_hosts, source, target, None),
-                "ettui": lambda: ettui_get(server, known_hosts, source, target, GCM_FIRST),
-            }
-            rates: dict[str, list[float]] = {name: [] for name in contenders}
-            client_cpu: dict[str, list[float]] = {name: [] for name in contenders}
-            sshd_cpu: dict[str, list[float]] = {name: [] for name in contenders}
-            ciphers: dict[str, str] = {}
-            want = hashlib.sha256(source.read_bytes()).hexdigest()
-            for round_no in range(args.rounds):
-                for name, run in contenders.items():
-                    target.unlink(missing_ok=True)
-                    sampler = ServerCPU()
-                    elapsed, cipher, used = await run()
-                    sshd_cpu[name].append(sampler.stop_seconds())
-                    client_cpu[name].append(used)
-                    if target.stat().st_size != size:
-                        sys.exit(f"{name}: got {target.stat().st_size} bytes, expected {size}")
-                    if round_no == 0 and name.startswith("ettui") and hashlib.sha256(target.read_bytes()).hexdigest() != want:
-                        sys.exit(f"{name}: sha256 differs from the source")
-                    rates[name].append(size / elapsed / 1e6)
-                    ciphers[name] = cipher
-                    print(f"  round {round_no + 1} {name:14} {rates[name][-1]:7.1f} MB/s  cpu client {used:.2f} s"
-                          f"  sshd {sshd_cpu[name][-1]:.2f} s", flush=True)
+    size = args.size_mib * 1024 * 1024
+    async with served_file(args.size_mib, args.dir) as (server, known_hosts, source, target):
+        contenders = {
+            "openssh": lambda: openssh_timed(server, known_hosts, source, target, None),
+            "openssh-gcm": lambda: openssh_timed(server, known_hosts, source, target, "aes128-gcm@openssh.com"),
+            "ettui-default": lambda: ettui_get(server, known_hosts, source, target, None),
+            "ettui": lambda: ettui_get(server, known_hosts, source, target, GCM_FIRST),
+        }
+        rates: dict[str, list[float]] = {name: [] for name in contenders}
+        client_cpu: dict[str, list[float]] = {name: [] for name in contenders}
+        sshd_cpu: dict[str, list[float]] = {name: [] for name in contenders}
+        ciphers: dict[str, str] = {}
+        want = hashlib.sha256(source.read_bytes()).hexdigest()
+        for round_no in range(args.rounds):
+            for name, run in contenders.items():
+                target.unlink(missing_ok=True)
+                sampler = ServerCPU()
+                elapsed, cipher, used = await run()
+                sshd_cpu[name].append(sampler.stop_seconds())
+                client_cpu[name].append(used)
+                if target.stat().st_size != size:
+                    sys.exit(f"{name}: got {target.stat().st_size} bytes, expected {size}")
+                if round_no == 0 and name.startswith("ettui") and hashlib.sha256(target.read_bytes()).hexdigest() != want:
+                    sys.exit(f"{name}: sha256 differs from the source")
+                rates[name].append(size / elapsed / 1e6)
+                ciphers[name] = cipher
+                print(f"  round {round_no + 1} {name:14} {rates[name][-1]:7.1f} MB/s  cpu client {used:.2f} s"
+                      f"  sshd {sshd_cpu[name][-1]:.2f} s", flush=True)
     best = {name: max(r) for name, r in rates.items()}
     med = {name: statistics.median(r) for name, r in rates.items()}
     print(f"\n{args.size_mib} MiB over SSH on 127.0.0.1, best of {args.rounds} (median); median CPU s per round:")

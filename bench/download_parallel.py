@@ -21,15 +21,13 @@ import multiprocessing as mp
 import os
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.download import make_source  # noqa: E402
-from ettui.drop.client import DropClient, trust_host_key  # noqa: E402
-from tests.integration.sshd import openssh_sshd, sshd_unavailable  # noqa: E402
+from bench.download import served_file  # noqa: E402
+from ettui.drop.client import DropClient  # noqa: E402
 
 
 async def fetch_slice(conn_args: dict[str, object], remote: str, part: str, start: int, end: int) -> int:
@@ -62,9 +60,6 @@ async def main() -> None:
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
-    why = sshd_unavailable()
-    if why:
-        sys.exit(f"cannot run: {why}")
     ctx = mp.get_context("forkserver")
     pipes = []
     procs = []
@@ -74,41 +69,33 @@ async def main() -> None:
         proc.start()
         pipes.append(parent)
         procs.append(proc)
-    with tempfile.TemporaryDirectory() as tmp:
-        work = Path(tmp)
-        size = args.size_mib * 1024 * 1024
-        source = work / "remote" / "bench.zip"
-        source.parent.mkdir()
-        make_source(source, size)
-        async with openssh_sshd(work / "sshd") as server:
-            known_hosts = work / "known_hosts"
-            trust_host_key(known_hosts, server.host, server.port, server.key_line)
-            conn_args = dict(host=server.host, port=server.port, username=server.user,
-                             key_file=str(server.user_key), known_hosts=known_hosts)
-            target = work / "local.bin"
-            # Warm the workers (imports, first connection) before any timing.
-            for p in pipes:
-                p.send((conn_args, str(source), str(target), 0, 1))
-            for p in pipes:
-                p.recv()
-            rates: dict[str, list[float]] = {"one process": [], f"{args.workers} workers": []}
-            for _ in range(args.rounds):
-                target.unlink(missing_ok=True)
-                start = time.perf_counter()
-                async with DropClient(**conn_args) as client:  # type: ignore[arg-type]
-                    await client.download(str(source), target)
-                rates["one process"].append(size / (time.perf_counter() - start) / 1e6)
-                assert target.stat().st_size == size
+    size = args.size_mib * 1024 * 1024
+    async with served_file(args.size_mib) as (server, known_hosts, source, target):
+        conn_args = dict(host=server.host, port=server.port, username=server.user,
+                         key_file=str(server.user_key), known_hosts=known_hosts)
+        # Warm the workers (imports, first connection) before any timing.
+        for p in pipes:
+            p.send((conn_args, str(source), str(target), 0, 1))
+        for p in pipes:
+            p.recv()
+        rates: dict[str, list[float]] = {"one process": [], f"{args.workers} workers": []}
+        for _ in range(args.rounds):
+            target.unlink(missing_ok=True)
+            start = time.perf_counter()
+            async with DropClient(**conn_args) as client:  # type: ignore[arg-type]
+                await client.download(str(source), target)
+            rates["one process"].append(size / (time.perf_counter() - start) / 1e6)
+            assert target.stat().st_size == size
 
-                target.unlink(missing_ok=True)
-                cuts = [size * i // args.workers for i in range(args.workers + 1)]
-                start = time.perf_counter()
-                for i, p in enumerate(pipes):
-                    p.send((conn_args, str(source), str(target), cuts[i], cuts[i + 1]))
-                got = await asyncio.gather(*(asyncio.to_thread(p.recv) for p in pipes))
-                rates[f"{args.workers} workers"].append(size / (time.perf_counter() - start) / 1e6)
-                assert sum(got) == size and target.read_bytes() == source.read_bytes()
-                print("  " + "  ".join(f"{k} {v[-1]:6.1f}" for k, v in rates.items()), flush=True)
+            target.unlink(missing_ok=True)
+            cuts = [size * i // args.workers for i in range(args.workers + 1)]
+            start = time.perf_counter()
+            for i, p in enumerate(pipes):
+                p.send((conn_args, str(source), str(target), cuts[i], cuts[i + 1]))
+            got = await asyncio.gather(*(asyncio.to_thread(p.recv) for p in pipes))
+            rates[f"{args.workers} workers"].append(size / (time.perf_counter() - start) / 1e6)
+            assert sum(got) == size and target.read_bytes() == source.read_bytes()
+            print("  " + "  ".join(f"{k} {v[-1]:6.1f}" for k, v in rates.items()), flush=True)
     for p in pipes:
         p.send(None)
     for proc in procs:

@@ -21,15 +21,13 @@ import pstats
 import resource
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.download import ServerCPU, make_source  # noqa: E402
-from ettui.drop.client import BLOCK_SIZE, GCM_FIRST, MAX_PKTSIZE, MAX_REQUESTS, WINDOW, DropClient, trust_host_key  # noqa: E402
-from tests.integration.sshd import openssh_sshd, sshd_unavailable  # noqa: E402
+from bench.download import ServerCPU, served_file  # noqa: E402
+from ettui.drop.client import BLOCK_SIZE, GCM_FIRST, MAX_PKTSIZE, MAX_REQUESTS, WINDOW, DropClient  # noqa: E402
 
 
 def cpu() -> float:
@@ -50,58 +48,47 @@ async def main() -> None:
     parser.add_argument("--dir", type=Path, default=None)
     parser.add_argument("--variants", default="base", help="comma-separated; each is key=value+key=value on DropClient attributes, interleaved per repeat")
     args = parser.parse_args()
-    why = sshd_unavailable()
-    if why:
-        sys.exit(f"cannot run: {why}")
     algs = (args.cipher,) if args.cipher else GCM_FIRST
-    with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
-        work = Path(tmp)
-        size = args.size_mib * 1024 * 1024
-        source = work / "remote" / "bench.zip"
-        source.parent.mkdir()
-        make_source(source, size)
-        async with openssh_sshd(work / "sshd") as server:
-            known_hosts = work / "known_hosts"
-            trust_host_key(known_hosts, server.host, server.port, server.key_line)
-            target = work / "local.bin"
-            prof = cProfile.Profile() if args.cprofile else None
-            variants = args.variants.split(",")
-            results: dict[str, list[tuple[float, float, float]]] = {v: [] for v in variants}
-            for _ in range(args.repeat):
-                for variant in variants:
-                    target.unlink(missing_ok=True)
-                    client = DropClient(server.host, server.port, server.user, key_file=str(server.user_key),
-                                        known_hosts=known_hosts, encryption_algs=algs, block_size=args.block,
-                                        max_requests=args.requests, window=args.window, max_pktsize=args.pktsize)
-                    for kv in variant.split("+"):
-                        if "=" in kv:
-                            k, v = kv.split("=")
-                            setattr(client, k, (v,) if k == "encryption_algs" else int(v))
-                    sampler = ServerCPU()
-                    c0, t0 = cpu(), time.perf_counter()
-                    if prof:
-                        prof.enable()
-                    async with client:
-                        t1 = time.perf_counter()
-                        await client.download(str(source), target)
-                        t2 = time.perf_counter()
-                    if prof:
-                        prof.disable()
-                    wall, used = time.perf_counter() - t0, cpu() - c0
-                    server_cpu = sampler.stop()
-                    assert target.stat().st_size == size
-                    results[variant].append((size / wall / 1e6, used, float(server_cpu.split()[-1]) if server_cpu else 0.0))
-                    print(f"{variant:30} {size / wall / 1e6:7.1f} MB/s  wall {wall:.2f} s  cpu {used:.2f} s  cpu/wall {used / wall:.2f}  "
-                          f"server cpu {server_cpu}  connect {t1 - t0:.3f} s  transfer {t2 - t1:.2f} s  close {t0 + wall - t2:.3f} s  "
-                          f"cipher {client.last_cipher}", flush=True)
-            if len(variants) > 1 or args.repeat > 1:
-                print("\nvariant                        best MB/s  median MB/s  median cpu s  median sshd cpu s")
-                for v, r in results.items():
-                    print(f"{v:30} {max(x[0] for x in r):9.1f} {statistics.median(x[0] for x in r):12.1f} "
-                          f"{statistics.median(x[1] for x in r):13.3f} {statistics.median(x[2] for x in r):18.3f}")
-            if prof:
-                prof.dump_stats(args.cprofile)
-                pstats.Stats(prof).sort_stats("tottime").print_stats(25)
+    size = args.size_mib * 1024 * 1024
+    async with served_file(args.size_mib, args.dir) as (server, known_hosts, source, target):
+        prof = cProfile.Profile() if args.cprofile else None
+        variants = args.variants.split(",")
+        results: dict[str, list[tuple[float, float, float]]] = {v: [] for v in variants}
+        for _ in range(args.repeat):
+            for variant in variants:
+                target.unlink(missing_ok=True)
+                client = DropClient(server.host, server.port, server.user, key_file=str(server.user_key),
+                                    known_hosts=known_hosts, encryption_algs=algs, block_size=args.block,
+                                    max_requests=args.requests, window=args.window, max_pktsize=args.pktsize)
+                for kv in variant.split("+"):
+                    if "=" in kv:
+                        k, v = kv.split("=")
+                        setattr(client, k, (v,) if k == "encryption_algs" else int(v))
+                sampler = ServerCPU()
+                c0, t0 = cpu(), time.perf_counter()
+                if prof:
+                    prof.enable()
+                async with client:
+                    t1 = time.perf_counter()
+                    await client.download(str(source), target)
+                    t2 = time.perf_counter()
+                if prof:
+                    prof.disable()
+                wall, used = time.perf_counter() - t0, cpu() - c0
+                server_cpu = sampler.stop()
+                assert target.stat().st_size == size
+                results[variant].append((size / wall / 1e6, used, float(server_cpu.split()[-1]) if server_cpu else 0.0))
+                print(f"{variant:30} {size / wall / 1e6:7.1f} MB/s  wall {wall:.2f} s  cpu {used:.2f} s  cpu/wall {used / wall:.2f}  "
+                      f"server cpu {server_cpu}  connect {t1 - t0:.3f} s  transfer {t2 - t1:.2f} s  close {t0 + wall - t2:.3f} s  "
+                      f"cipher {client.last_cipher}", flush=True)
+        if len(variants) > 1 or args.repeat > 1:
+            print("\nvariant                        best MB/s  median MB/s  median cpu s  median sshd cpu s")
+            for v, r in results.items():
+                print(f"{v:30} {max(x[0] for x in r):9.1f} {statistics.median(x[0] for x in r):12.1f} "
+                      f"{statistics.median(x[1] for x in r):13.3f} {statistics.median(x[2] for x in r):18.3f}")
+        if prof:
+            prof.dump_stats(args.cprofile)
+            pstats.Stats(prof).sort_stats("tottime").print_stats(25)
 
 
 if __name__ == "__main__":
