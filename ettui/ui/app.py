@@ -127,7 +127,7 @@ class EttuiApp(TransferActions, App[int]):
         self.active_pane = "jobs"
         self.jobs_loaded = False
         log_path = paths.activity_log() if activity_path is True else (activity_path or None)
-        self.activity = ActivityLog(log_path, self.now)  # type: ignore[arg-type]
+        self.activity = ActivityLog(log_path, self.now)
         self.init_transfers()
         # The one place the user's keymap is applied: every binding id above can be remapped.
         self.set_keymap(dict(config.ui.keymap))
@@ -223,8 +223,8 @@ class EttuiApp(TransferActions, App[int]):
             return
         board, drop = self.board, self.drop
         loading = "" if self.jobs_loaded else " · loading…"
-        filtered = f" · filter: {board.query.text}" if not board.query.empty else ""
-        drop_filter = f" · filter: {drop.query.text}" if not drop.query.empty else ""
+        filtered = f" · filter: {board.filter_query.text}" if not board.filter_query.empty else ""
+        drop_filter = f" · filter: {drop.filter_query.text}" if not drop.filter_query.empty else ""
         titles = {
             "#jobs-pane": f"2 Jobs · {board.row_count:,}/{len(board.jobs):,} · sort: {board.sort_label}{filtered}{loading}",
             "#drop-pane": f"3 Drop · {drop.row_count} files{drop_filter}",
@@ -268,7 +268,11 @@ class EttuiApp(TransferActions, App[int]):
             return
         self.session = session
         self.profile_name = session.profile.name
-        self._unsubscribe = session.subscribe(lambda event: self.post_message(JobChanged(event)))
+
+        def forward(event: JobEvent) -> None:
+            self.post_message(JobChanged(event))
+
+        self._unsubscribe = session.subscribe(forward)
         self.load_jobs()  # first: the store is read in a thread while the form is built
         self.compose_pane.attach(session)
         self._update_subtitle()

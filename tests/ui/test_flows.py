@@ -115,7 +115,7 @@ async def test_board_filter_sort_and_pause(tmp_path: Path) -> None:
         await pilot.press("slash", *["backspace"] * 12, *"status:complete expires<80h", "enter")
         assert app.board.row_count == 1
         await pilot.press("slash", *["backspace"] * 40, "enter")
-        assert app.board.row_count == 1 and app.board.query.empty
+        assert app.board.row_count == 1 and app.board.filter_query.empty
         assert app.board.sort_label == "newest"
         await pilot.press("s")
         assert app.board.sort_label == "status" and app.board.cursor_key == job_id

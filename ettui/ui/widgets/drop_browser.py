@@ -66,7 +66,8 @@ class DropBrowser(VirtualTable):
         self.now = now
         self.files: dict[str, DropFile] = {}
         self.transfers: dict[str, Transfer] = {}
-        self.query = Query()
+        self.filter_query = Query()
+        """The active filter (not ``query``: that name is Textual's DOM query)."""
 
     @property
     def selected_file(self) -> DropFile | None:
@@ -79,7 +80,7 @@ class DropBrowser(VirtualTable):
         self._apply()
 
     def set_query(self, query: Query) -> None:
-        self.query = query
+        self.filter_query = query
         self._apply()
 
     def _apply(self) -> None:
@@ -89,7 +90,7 @@ class DropBrowser(VirtualTable):
         self.post_message(self.ViewChanged(self))
 
     def _matches(self, drop_file: DropFile, now: datetime) -> bool:
-        if self.query.empty:
+        if self.filter_query.empty:
             return True
         transfer = self.transfers.get(drop_file.path)
         values = {
@@ -102,7 +103,7 @@ class DropBrowser(VirtualTable):
             "expires": drop_file.expires_at - now,
             "age": now - drop_file.mtime,
         }
-        return self.query.matches(" ".join(values.values()), values, durations)
+        return self.filter_query.matches(" ".join(values.values()), values, durations)
 
     def transfer(self, path: str) -> Transfer:
         """The transfer record of a file, created on first use."""

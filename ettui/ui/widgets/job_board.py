@@ -95,7 +95,8 @@ class JobBoard(VirtualTable):
         self.expiry: dict[int, datetime] = {}
         """Expiry by job, including files the drop no longer lists."""
         self.sort_index = 0
-        self.query = Query()
+        self.filter_query = Query()
+        """The active filter (not ``query``: that name is Textual's DOM query)."""
         self._resort_pending = False
 
     # -- data -------------------------------------------------------------
@@ -142,7 +143,7 @@ class JobBoard(VirtualTable):
         return self.sort_label
 
     def set_query(self, query: Query) -> None:
-        self.query = query
+        self.filter_query = query
         self.resort()
 
     def _schedule_resort(self) -> None:
@@ -155,7 +156,7 @@ class JobBoard(VirtualTable):
         self._resort_pending = False
         key = SORTS[self.sort_index][1]
         jobs: Iterable[Job] = self.jobs.values()
-        if not self.query.empty:
+        if not self.filter_query.empty:
             now = self.now()
             jobs = [j for j in jobs if self._matches(j, now)]
         self.set_rows([j.id for j in sorted(jobs, key=key)])
@@ -182,7 +183,7 @@ class JobBoard(VirtualTable):
             "next": (job.next_poll_at - now) if job.next_poll_at else None,
         }
         text = " ".join(values.values())
-        return self.query.matches(text, values, durations)
+        return self.filter_query.matches(text, values, durations)
 
     # -- rendering ----------------------------------------------------------
 
