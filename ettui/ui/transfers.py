@@ -22,6 +22,8 @@ from ettui.ui.screens.dialogs import ConfirmScreen, HostKeyScreen
 from ettui.ui.screens.output import OutputViewer
 
 if TYPE_CHECKING:
+    from textual.screen import Screen
+
     from ettui.session import Session
     from ettui.ui.widgets.drop_browser import DropBrowser
     from ettui.ui.widgets.job_board import JobBoard
@@ -38,8 +40,6 @@ class TransferActions:
 
     # Provided by EttuiApp / App.
     session: "Session | None"
-    board: "JobBoard"
-    drop: "DropBrowser"
     config: Any
     readonly: bool
     notify: Callable[..., None]
@@ -48,10 +48,25 @@ class TransferActions:
     current_pane: Callable[[], str]
     show_error: Callable[[EttuiError], None]
     ring: Callable[[], None]
-    panes_up: bool
     activity: Any
     now: Callable[[], Any]
     call_from_thread: Callable[..., Any]
+
+    # Read-only properties of EttuiApp / App, for the type checker only: a real property
+    # here would shadow App.screen_stack (this mixin comes first in EttuiApp's bases).
+    if TYPE_CHECKING:
+
+        @property
+        def board(self) -> JobBoard: ...
+
+        @property
+        def drop(self) -> DropBrowser: ...
+
+        @property
+        def panes_up(self) -> bool: ...
+
+        @property
+        def screen_stack(self) -> list[Screen[Any]]: ...
 
     def init_transfers(self) -> None:
         self._known_files: set[str] | None = None
