@@ -8,6 +8,7 @@ from __future__ import annotations
 from functools import partial
 from typing import TYPE_CHECKING
 
+from textual.binding import Binding
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
 if TYPE_CHECKING:
@@ -21,9 +22,9 @@ class EttuiCommands(Provider):
         app: EttuiApp = self.app  # type: ignore[assignment]
         found: list[tuple[str, str, object]] = []
         for binding in app.BINDINGS:
-            if not hasattr(binding, "action") or not binding.description:  # pragma: no cover - tuples
+            if not isinstance(binding, Binding) or not binding.description:  # pragma: no cover - tuples
                 continue
-            key = app.get_key_display(binding)  # type: ignore[arg-type]
+            key = app.get_key_display(binding)
             found.append((binding.description, f"{key} · {binding.id}", partial(app.run_action, binding.action)))
         for name in sorted(app.config.profiles):
             label = f"Switch profile: {name}"
