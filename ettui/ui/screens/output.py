@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol, cast
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -48,7 +48,7 @@ class OutputTable(VirtualTable):
         self.rows: list[dict[str, str]] = []
 
     def cells(self, key: RowKey) -> list[Cell]:
-        row = self.rows[key]  # type: ignore[index]
+        row = self.rows[cast(int, key)]  # rows are keyed by their index
         return [row.get(c.key, "") for c in self.columns]
 
     def add(self, rows: list[dict[str, str]], names: list[str]) -> None:
