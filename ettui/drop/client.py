@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from types import TracebackType
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 import asyncssh
 
@@ -214,7 +214,7 @@ class DropClient:
                 compression_algs=None,
                 window=self.window,
                 max_pktsize=self.max_pktsize,
-                **options,  # type: ignore[arg-type]
+                **options,
             )
         except asyncssh.HostKeyNotVerifiable:
             raise self._host_key_error(check) from None
@@ -301,10 +301,11 @@ class DropClient:
             names = await sftp.readdir(folder)
         except BaseException as exc:
             raise self._remote_error(exc, folder, what="folder") from None
+        # A str folder makes asyncssh decode the names: they are str, never bytes.
         entries = [
-            _entry(f"{base}/{n.filename}", n.attrs)
+            _entry(f"{base}/{name}", n.attrs)
             for n in names
-            if n.filename not in (".", "..")
+            if (name := cast(str, n.filename)) not in (".", "..")
         ]
         return sorted(entries, key=lambda e: e.name)
 
