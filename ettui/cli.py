@@ -418,22 +418,17 @@ def cmd_preview(args: argparse.Namespace) -> int:
 
 
 async def cmd_sandbox(args: argparse.Namespace) -> int:
-    from ettui.sandbox import Sandbox, SandboxOptions
+    from ettui.sandbox import Sandbox
+    from ettui.session import sandbox_options
 
-    cfg = _load_config(args)
-    s = cfg.sandbox
-    root = Path(args.root).expanduser() if args.root else paths.ensure_private_dir(paths.sandbox_dir())
-    options = SandboxOptions(
-        root=root,
-        seed=args.seed if args.seed is not None else s.seed,
-        time_scale=args.time_scale if args.time_scale is not None else s.time_scale,
+    options = sandbox_options(
+        _load_config(args),
+        root=Path(args.root).expanduser() if args.root else None,
+        seed=args.seed,
+        time_scale=args.time_scale,
         http_port=args.http_port,
         sftp_port=args.sftp_port,
         authorized_keys=Path(args.authorized_keys).expanduser() if args.authorized_keys else None,
-        error_share=s.error_share,
-        scheduled_seconds=s.scheduled_seconds,
-        processing_seconds=s.processing_seconds,
-        records=s.records,
     )
     async with Sandbox(options) as sb:
         info = sb.info.as_json()

@@ -512,22 +512,31 @@ async def make_api(profile: Profile, clock: Clock | None = None) -> BatchApi:
     )
 
 
+def sandbox_options(config: Config, **overrides: Any) -> "SandboxOptions":
+    """The sandbox's options from the config's ``[sandbox]`` table; ``overrides`` win."""
+    from ettui.sandbox import SandboxOptions
+
+    s = config.sandbox
+    settings: dict[str, Any] = {
+        "root": paths.ensure_private_dir(paths.sandbox_dir()),
+        "seed": s.seed,
+        "time_scale": s.time_scale,
+        "error_share": s.error_share,
+        "scheduled_seconds": s.scheduled_seconds,
+        "processing_seconds": s.processing_seconds,
+        "records": s.records,
+    }
+    settings.update({key: value for key, value in overrides.items() if value is not None})
+    return SandboxOptions(**settings)
+
+
 async def _start_sandbox(
     config: Config, profile: Profile, options: "SandboxOptions | None"
 ) -> tuple["Sandbox", Profile]:
     """Start the embedded sandbox and return the profile pointed at it."""
-    from ettui.sandbox import Sandbox, SandboxOptions
+    from ettui.sandbox import Sandbox
 
-    s = config.sandbox
-    options = options or SandboxOptions(
-        root=paths.ensure_private_dir(paths.sandbox_dir()),
-        seed=s.seed,
-        time_scale=s.time_scale,
-        error_share=s.error_share,
-        scheduled_seconds=s.scheduled_seconds,
-        processing_seconds=s.processing_seconds,
-        records=s.records,
-    )
+    options = options or sandbox_options(config)
     sandbox = Sandbox(options)
     await sandbox.__aenter__()
     info = sandbox.info
