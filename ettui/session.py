@@ -115,6 +115,13 @@ class Session:
         try:
             api = await make_api(profile, clock)
             store = await asyncio.to_thread(JobStore, store_path or paths.job_store())
+            if sandbox is not None:
+                # A sandbox whose folder was wiped starts its IDs again; the
+                # store still holds the old ones, and a batch the service
+                # accepted must always be recordable.
+                newest = store.list(profile=profile.name, limit=1)
+                if newest and newest[0].batch_id.isdigit():
+                    sandbox.queue.skip_past(int(newest[0].batch_id))
         except BaseException:
             if sandbox is not None:
                 await sandbox.__aexit__(None, None, None)

@@ -198,6 +198,10 @@ class SandboxQueue:
         self._open.add(batch_id)
         return batch
 
+    def skip_past(self, batch_id: int) -> None:
+        """Never hand out ``batch_id`` or anything below it (a client still remembers those)."""
+        self._next_id = max(self._next_id, batch_id + 1)
+
     def get(self, batch_id: int) -> SandboxBatch | None:
         """The job with its status brought up to the clock; None when unknown.
 

@@ -71,3 +71,23 @@ async def test_drop_listing_reconnects_after_the_server_closes_an_idle_connectio
         assert again[0].listed and again[0].size > 0
     finally:
         await session.close()
+
+
+async def test_a_wiped_sandbox_never_reuses_a_batch_id_the_store_holds(tmp_path: Path) -> None:
+    import shutil
+
+    store = tmp_path / "jobs.sqlite3"
+    root = tmp_path / "sb"
+    first = await Session.open(cfg(tmp_path), store_path=store, start_poller=False, sandbox_options=SandboxOptions(root=root))
+    try:
+        old = await first.submit(BatchRequest("C3", {}))
+    finally:
+        await first.close()
+    shutil.rmtree(root)  # the user deletes the sandbox's state; the job history stays
+    second = await Session.open(cfg(tmp_path), store_path=store, start_poller=False, sandbox_options=SandboxOptions(root=root))
+    try:
+        new = await second.submit(BatchRequest("C3", {}))
+        assert int(new.batch_id) > int(old.batch_id)
+        assert {j.batch_id for j in second.jobs()} == {old.batch_id, new.batch_id}
+    finally:
+        await second.close()
