@@ -15,70 +15,19 @@ import os
 import re
 import sys
 from collections.abc import Awaitable, Callable, Iterator, Sequence
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from ettui import __version__, config as config_mod, paths
-from ettui.errors import EttuiError, ExitCode, HostKeyUnknown, ValidationError
-from ettui.model import BatchRequest, Job, JobStatus, format_duration
+from ettui.errors import EttuiError, ExitCode, HostKeyUnknown
+from ettui.cli_output import ProgressBar, drop_json, job_json, jobs_table, print_json
+from ettui.model import BatchRequest, JobStatus, format_duration
 
 
 class UsageError(EttuiError):
     title = "Usage"
     exit_code = ExitCode.USAGE
-
-
-# -- output helpers -----------------------------------------------------------
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None
-
-
-def job_json(job: Job) -> dict[str, Any]:
-    """A job as the ``--json`` outputs show it."""
-    return {
-        "id": job.id,
-        "profile": job.profile,
-        "dialect": job.dialect,
-        "call": job.call,
-        "batch_id": job.batch_id,
-        "status": job.status.value,
-        "status_raw": job.status_raw,
-        "submitted_at": _iso(job.submitted_at),
-        "status_changed_at": _iso(job.status_changed_at),
-        "file_name": job.file_name,
-        "last_poll_at": _iso(job.last_poll_at),
-        "next_poll_at": _iso(job.next_poll_at),
-        "last_error": job.last_error,
-        "download_path": job.download_path,
-        "sha256": job.sha256,
-        "expires_at": _iso(job.expires_at),
-        "history": [{"at": _iso(h.at), "status": h.status_raw} for h in job.history],
-    }
-
-
-def _print_json(obj: Any) -> None:
-    print(json.dumps(obj, separators=(",", ":")), flush=True)
-
-
-def _jobs_table(jobs: Sequence[Job], now: datetime) -> str:
-    rows = [("ID", "BATCH", "CALL", "STATUS", "AGE", "FILE", "LAST ERROR")]
-    for j in jobs:
-        rows.append(
-            (
-                str(j.id),
-                j.batch_id,
-                j.call,
-                j.status_raw,
-                format_duration(now - j.submitted_at),
-                j.file_name or "-",
-                (j.last_error or "")[:50],
-            )
-        )
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)
 
 
 def parse_age(text: str) -> timedelta:
@@ -133,7 +82,7 @@ def cmd_config(args: argparse.Namespace) -> int:
             "downloads": str(paths.downloads_dir()),
         }
         if args.json:
-            _print_json(rows)
+            print_json(rows)
         else:
             for key, value in rows.items():
                 print(f"{key:13} {value}")
@@ -141,7 +90,7 @@ def cmd_config(args: argparse.Namespace) -> int:
     cfg = _load_config(args)
     warning = config_mod.check_permissions(cfg.path) if cfg.exists else None
     if args.json:
-        _print_json({"path": str(cfg.path), "exists": cfg.exists, "profiles": sorted(cfg.profiles), "default_profile": cfg.default_profile, "warning": warning})
+        print_json({"path": str(cfg.path), "exists": cfg.exists, "profiles": sorted(cfg.profiles), "default_profile": cfg.default_profile, "warning": warning})
     else:
         where = str(cfg.path) if cfg.exists else f"{cfg.path} (absent: built-in sandbox profile only)"
         print(f"config ok: {where}")
@@ -155,7 +104,7 @@ async def cmd_calls(args: argparse.Namespace) -> int:
     async def body(session: Any) -> int:
         calls = session.calls()
         if args.json:
-            _print_json(
+            print_json(
                 [
                     {
                         "id": c.id,
@@ -196,7 +145,7 @@ async def cmd_submit(args: argparse.Namespace) -> int:
     async def body(session: Any) -> int:
         job = await session.submit(request)
         if args.json:
-            _print_json(job_json(job))
+            print_json(job_json(job))
         else:
             print(job.batch_id)
         return ExitCode.OK
@@ -242,9 +191,9 @@ async def cmd_status(args: argparse.Namespace) -> int:
                 await session.refresh(live)
         jobs = [session.job(i) for i in ids]
         if args.json:
-            _print_json([job_json(j) for j in jobs])
+            print_json([job_json(j) for j in jobs])
         elif not args.watch or not live:
-            print(_jobs_table(jobs, session.clock.now()))
+            print(jobs_table(jobs, session.clock.now()))
         return ExitCode.OK
 
     return await _with_session(args, body, start_poller=args.watch)
@@ -270,24 +219,10 @@ def cmd_jobs(args: argparse.Namespace) -> int:
     with JobStore(paths.job_store()) as store:
         jobs = store.list(status=statuses, profile=None if args.all else profile, since=since, limit=args.limit)
     if args.json:
-        _print_json([job_json(j) for j in jobs])
+        print_json([job_json(j) for j in jobs])
     else:
-        print(_jobs_table(jobs, now))
+        print(jobs_table(jobs, now))
     return ExitCode.OK
-
-
-def _drop_json(f: Any, now: datetime) -> dict[str, Any]:
-    return {
-        "path": f.path,
-        "name": f.name,
-        "size": f.size,
-        "mtime": _iso(f.mtime),
-        "expires_at": _iso(f.expires_at),
-        "seconds_left": int((f.expires_at - now).total_seconds()),
-        "urgency": f.expiry.urgency(now).value,
-        "batch_id": f.batch_id,
-        "listed": f.listed,
-    }
 
 
 async def cmd_drop(args: argparse.Namespace) -> int:
@@ -295,7 +230,7 @@ async def cmd_drop(args: argparse.Namespace) -> int:
         files = await _retry_host_key(session, args, session.drop_files)
         now = session.clock.now()
         if args.json:
-            _print_json([_drop_json(f, now) for f in files])
+            print_json([drop_json(f, now) for f in files])
             return ExitCode.OK
         rows = [("NAME", "SIZE", "AGE", "TIME LEFT", "BATCH")]
         for f in files:
@@ -332,7 +267,7 @@ async def cmd_fetch(args: argparse.Namespace) -> int:
     async def body(session: Any) -> int:
         dest = Path(args.dest).expanduser() if args.dest else None
         show_bar = sys.stderr.isatty() and not args.json
-        bar = _ProgressBar() if show_bar else None
+        bar = ProgressBar() if show_bar else None
         try:
             outcome = await _retry_host_key(
                 session,
@@ -343,7 +278,7 @@ async def cmd_fetch(args: argparse.Namespace) -> int:
             if bar:
                 bar.stop()
         if args.json:
-            _print_json(
+            print_json(
                 {
                     "zip_path": str(outcome.zip_path),
                     "sha256": outcome.sha256,
@@ -360,26 +295,6 @@ async def cmd_fetch(args: argparse.Namespace) -> int:
         return ExitCode.OK
 
     return await _with_session(args, body, start_poller=False)
-
-
-class _ProgressBar:
-    """A rich progress bar with rate and ETA on stderr (terminals only)."""
-
-    def __init__(self) -> None:
-        from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn, TransferSpeedColumn
-
-        self._progress = Progress(
-            "[progress.description]{task.description}", BarColumn(), DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn(),
-            transient=True,
-        )
-        self._task = self._progress.add_task("download", total=None)
-        self._progress.start()
-
-    def update(self, p: Any) -> None:
-        self._progress.update(self._task, completed=p.done, total=p.total or None)
-
-    def stop(self) -> None:
-        self._progress.stop()
 
 
 def cmd_preview(args: argparse.Namespace) -> int:
@@ -433,7 +348,7 @@ async def cmd_sandbox(args: argparse.Namespace) -> int:
     async with Sandbox(options) as sb:
         info = sb.info.as_json()
         if args.json:
-            _print_json(info)
+            print_json(info)
         else:
             print("ettui sandbox running (Ctrl+C to stop)")
             for key, value in info.items():

@@ -1,0 +1,97 @@
+"""How the headless commands print: ``--json`` shapes, plain tables, the download bar."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from ettui.model import DropFile, Job, format_duration
+from ettui.model import Progress as TransferProgress
+
+
+def iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def job_json(job: Job) -> dict[str, Any]:
+    """A job as the ``--json`` outputs show it."""
+    return {
+        "id": job.id,
+        "profile": job.profile,
+        "dialect": job.dialect,
+        "call": job.call,
+        "batch_id": job.batch_id,
+        "status": job.status.value,
+        "status_raw": job.status_raw,
+        "submitted_at": iso(job.submitted_at),
+        "status_changed_at": iso(job.status_changed_at),
+        "file_name": job.file_name,
+        "last_poll_at": iso(job.last_poll_at),
+        "next_poll_at": iso(job.next_poll_at),
+        "last_error": job.last_error,
+        "download_path": job.download_path,
+        "sha256": job.sha256,
+        "expires_at": iso(job.expires_at),
+        "history": [{"at": iso(h.at), "status": h.status_raw} for h in job.history],
+    }
+
+
+def print_json(obj: Any) -> None:
+    print(json.dumps(obj, separators=(",", ":")), flush=True)
+
+
+def jobs_table(jobs: Sequence[Job], now: datetime) -> str:
+    rows = [("ID", "BATCH", "CALL", "STATUS", "AGE", "FILE", "LAST ERROR")]
+    for j in jobs:
+        rows.append(
+            (
+                str(j.id),
+                j.batch_id,
+                j.call,
+                j.status_raw,
+                format_duration(now - j.submitted_at),
+                j.file_name or "-",
+                (j.last_error or "")[:50],
+            )
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)
+
+
+def drop_json(f: DropFile, now: datetime) -> dict[str, Any]:
+    return {
+        "path": f.path,
+        "name": f.name,
+        "size": f.size,
+        "mtime": iso(f.mtime),
+        "expires_at": iso(f.expires_at),
+        "seconds_left": int((f.expires_at - now).total_seconds()),
+        "urgency": f.expiry.urgency(now).value,
+        "batch_id": f.batch_id,
+        "listed": f.listed,
+    }
+
+
+class ProgressBar:
+    """A rich progress bar with rate and ETA on stderr (terminals only)."""
+
+    def __init__(self) -> None:
+        from rich.console import Console
+        from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn, TransferSpeedColumn
+
+        # stderr, so stdout stays the command's result even on a terminal.
+        self._progress = Progress(
+            "[progress.description]{task.description}", BarColumn(), DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn(),
+            transient=True,
+            console=Console(stderr=True),
+        )
+        self._task = self._progress.add_task("download", total=None)
+        self._progress.start()
+
+    def update(self, p: TransferProgress) -> None:
+        self._progress.update(self._task, completed=p.done, total=p.total or None)
+
+    def stop(self) -> None:
+        self._progress.stop()
