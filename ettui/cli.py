@@ -334,7 +334,7 @@ def cmd_preview(args: argparse.Namespace) -> int:
 
 async def cmd_sandbox(args: argparse.Namespace) -> int:
     from ettui.sandbox import Sandbox
-    from ettui.session import sandbox_options
+    from ettui.wiring import sandbox_options
 
     options = sandbox_options(
         _load_config(args),
