@@ -18,6 +18,7 @@ files that need it.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
@@ -46,6 +47,25 @@ def _write_error(dest: Path, exc: OSError) -> OutputError:
     return OutputError(f"Could not write {dest}: {reason}; free some space or choose another folder.")
 
 
+@contextlib.contextmanager
+def _atomic(dest: Path) -> Iterator[Path]:
+    """A temp path beside ``dest``, renamed over it only when the body succeeds.
+
+    A failure leaves ``dest`` untouched and the temp removed; a write error
+    becomes one sentence naming ``dest``.
+    """
+    temp = _temp_beside(dest)
+    try:
+        yield temp
+        os.replace(temp, dest)
+    except OSError as exc:
+        temp.unlink(missing_ok=True)
+        raise _write_error(dest, exc) from exc
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+
+
 def _padded(rows: Iterable[list[str]], width: int) -> Iterator[list[str]]:
     """Rows made exactly ``width`` long (short rows predate columns seen later)."""
     for row in rows:
@@ -62,9 +82,8 @@ def export_csv(reader: OutputReader, dest: Path) -> int:
             ``dest`` is then left untouched.
     """
     dest = Path(dest)
-    temp = _temp_beside(dest)
     rows_written = 0
-    try:
+    with _atomic(dest) as temp:
         with open(temp, "w", newline="", encoding="utf-8") as out:
             writer = csv.writer(out)
             values = reader.iter_values()
@@ -90,13 +109,6 @@ def export_csv(reader: OutputReader, dest: Path) -> int:
         final_columns = reader.columns
         if len(final_columns) > len(header):
             _rewrite_header(temp, dest, final_columns)
-        os.replace(temp, dest)
-    except OSError as exc:
-        temp.unlink(missing_ok=True)
-        raise _write_error(dest, exc) from exc
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
     return rows_written
 
 
@@ -147,19 +159,9 @@ def export_jsonl(reader: OutputReader, dest: Path) -> int:
         OutputError: the source cannot be read or ``dest`` cannot be written.
     """
     dest = Path(dest)
-    temp = _temp_beside(dest)
-    rows_written = 0
-    try:
+    with _atomic(dest) as temp:
         with open(temp, "w", encoding="utf-8", newline="\n") as out:
-            rows_written = _write_jsonl(reader, out)
-        os.replace(temp, dest)
-    except OSError as exc:
-        temp.unlink(missing_ok=True)
-        raise _write_error(dest, exc) from exc
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
-    return rows_written
+            return _write_jsonl(reader, out)
 
 
 def _write_jsonl(reader: OutputReader, out: IO[str]) -> int:
