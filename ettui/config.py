@@ -3,7 +3,8 @@
 The file is ``config.toml`` in the platformdirs config dir, or ``ETTUI_CONFIG``,
 or ``--config PATH``. With no file the built-in ``sandbox`` profile is used.
 Secrets are never values in the file: a profile names a *source* (an
-environment variable or a command whose stdout is the secret). A config file
+environment variable, a command whose stdout is the secret, or an OS keyring
+entry). A config file
 that is group- or world-readable and names a secret command still works, but a
 file holding something that looks like a literal secret is refused.
 
@@ -34,6 +35,8 @@ class SecretSource:
 
     env: str | None = None
     command: str | None = None
+    keyring: str | None = None
+    """``service:username`` in the OS keyring (needs ``pip install 'ettui[keyring]'``)."""
     literal: str | None = None
     """Only for the built-in sandbox profile, whose passwords are public."""
 
@@ -55,11 +58,34 @@ class SecretSource:
             if done.returncode != 0:
                 raise ConfigError(f"The {what} command `{self.command}` exited with {done.returncode}; fix it or its password store.")
             return done.stdout.rstrip("\n")
-        raise ConfigError(f"No {what} is configured: set a *_env or *_command key in the profile.")
+        if self.keyring:
+            return _from_keyring(self.keyring, what)
+        raise ConfigError(f"No {what} is configured: set a *_env, *_command or *_keyring key in the profile.")
 
     @property
     def configured(self) -> bool:
-        return bool(self.env or self.command or self.literal is not None)
+        return bool(self.env or self.command or self.keyring or self.literal is not None)
+
+
+def _from_keyring(entry: str, what: str) -> str:
+    """The secret stored under ``service:username`` in the OS keyring."""
+    service, sep, username = entry.partition(":")
+    if not sep or not service or not username:
+        raise ConfigError(f"The {what} keyring entry {entry!r} should read service:username.")
+    try:
+        import keyring
+        from keyring.errors import KeyringError
+    except ImportError:
+        raise ConfigError(
+            f"The {what} comes from the OS keyring, which needs the keyring package: pip install 'ettui[keyring]'."
+        ) from None
+    try:
+        value = keyring.get_password(service, username)
+    except KeyringError as exc:
+        raise ConfigError(f"The OS keyring could not be read for the {what} ({exc}); use *_command instead.") from None
+    if value is None:
+        raise ConfigError(f"The OS keyring has no entry {service!r} for {username!r} ({what}); add it with `keyring set {service} {username}`.")
+    return value
 
 
 @dataclass(frozen=True)
@@ -208,18 +234,18 @@ def _secret(where: str, table: dict[str, Any], key: str) -> SecretSource:
         raise ConfigError(
             f"{where}: `{key}` must not hold the secret itself; use `{key}_env` or `{key}_command`."
         )
-    env, command = table.get(f"{key}_env"), table.get(f"{key}_command")
-    for sub, value in ((f"{key}_env", env), (f"{key}_command", command)):
+    env, command, ring = table.get(f"{key}_env"), table.get(f"{key}_command"), table.get(f"{key}_keyring")
+    for sub, value in ((f"{key}_env", env), (f"{key}_command", command), (f"{key}_keyring", ring)):
         if value is not None and not isinstance(value, str):
             raise ConfigError(f"{where}: `{sub}` must be a string.")
-    return SecretSource(env=env, command=command)
+    return SecretSource(env=env, command=command, keyring=ring)
 
 
 def _profile(path: Path, name: str, table: Any) -> Profile:
     where = f"{path}, profile {name!r}"
     if not isinstance(table, dict):
         raise ConfigError(f"{where}: must be a table.")
-    known = set(_PROFILE_FIELDS) - {"name"} | {f"{k}_env" for k in _SECRET_KEYS} | {f"{k}_command" for k in _SECRET_KEYS}
+    known = set(_PROFILE_FIELDS) - {"name"} | {f"{k}_{src}" for k in _SECRET_KEYS for src in ("env", "command", "keyring")}
     for key in table:
         if key not in known and key not in _SECRET_KEYS:
             raise ConfigError(f"{where}: unknown key `{key}` (see docs/config.md).")

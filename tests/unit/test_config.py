@@ -104,3 +104,53 @@ def test_retention_by_folder() -> None:
     p = config.Profile(name="x")
     assert p.retention_for("/") == 72
     assert p.retention_for("/Export") == 21 * 24
+
+
+class _MemoryKeyring:
+    """A real keyring backend that keeps entries in memory (keyring's own KeyringBackend API)."""
+
+    @staticmethod
+    def make() -> object:
+        from keyring.backend import KeyringBackend
+
+        class Memory(KeyringBackend):
+            priority = 1  # type: ignore[assignment]
+
+            def __init__(self) -> None:
+                super().__init__()
+                self.entries: dict[tuple[str, str], str] = {}
+
+            def get_password(self, service: str, username: str) -> str | None:
+                return self.entries.get((service, username))
+
+            def set_password(self, service: str, username: str, password: str) -> None:
+                self.entries[(service, username)] = password
+
+            def delete_password(self, service: str, username: str) -> None:
+                self.entries.pop((service, username), None)
+
+        return Memory()
+
+
+@pytest.fixture
+def memory_keyring() -> object:
+    keyring = pytest.importorskip("keyring")
+    before = keyring.get_keyring()
+    backend = _MemoryKeyring.make()
+    keyring.set_keyring(backend)  # type: ignore[arg-type]
+    yield backend
+    keyring.set_keyring(before)
+
+
+def test_keyring_secret_source(tmp_path: Path, memory_keyring: object) -> None:
+    import keyring
+
+    keyring.set_password("exacttarget-api", "ops-batch-user", "from-the-keyring")
+    cfg = config.load(write(tmp_path, "[profiles.p]\napi_username = 'ops-batch-user'\napi_password_keyring = 'exacttarget-api:ops-batch-user'\n"))
+    source = cfg.profile("p").api_password
+    assert source.configured
+    assert source.resolve("API password") == "from-the-keyring"
+    with pytest.raises(ConfigError, match="keyring set exacttarget-api nobody"):
+        config.SecretSource(keyring="exacttarget-api:nobody").resolve("API password")
+    with pytest.raises(ConfigError, match="should read service:username"):
+        config.SecretSource(keyring="no-colon").resolve("API password")
