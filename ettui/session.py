@@ -8,7 +8,6 @@ endpoint at it, so the same client code runs as against a real account.
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -30,8 +29,6 @@ if TYPE_CHECKING:
     from ettui.output import AnyReader
     from ettui.sandbox import Sandbox, SandboxOptions
 
-log = logging.getLogger(__name__)
-
 ProgressCallback = Callable[[Progress], None]
 
 
@@ -46,16 +43,6 @@ class FetchOutcome:
     extract_dir: Path | None
     files: list[Path]
     """The extracted files (XML for bulk async, CSV for tracking extracts)."""
-
-
-@dataclass(frozen=True)
-class Endpoints:
-    """Where this session's profile points, with secrets resolved lazily."""
-
-    xml_api_url: str
-    soap_url: str
-    sftp_host: str
-    sftp_port: int
 
 
 class Session:
@@ -169,11 +156,6 @@ class Session:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
-    @property
-    def endpoints(self) -> Endpoints:
-        p = self.profile
-        return Endpoints(p.endpoint, p.soap_url, p.sftp_host, p.sftp_port)
-
     # -- requests ----------------------------------------------------------
 
     def calls(self) -> list[CallSpec]:
@@ -223,9 +205,6 @@ class Session:
         """Jobs from the store, newest first (this profile's unless told otherwise)."""
         who = None if all_profiles else (profile or self.profile.name)
         return self.store.list(status=status, profile=who, since=since, limit=limit, offset=offset)
-
-    def count_jobs(self, *, status: JobStatus | list[JobStatus] | None = None) -> int:
-        return self.store.count(status=status, profile=self.profile.name)
 
     def job(self, job_id: int) -> Job | None:
         """One job with its status history."""
