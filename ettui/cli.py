@@ -22,7 +22,7 @@ from typing import Any
 from ettui import __version__, config as config_mod, paths
 from ettui.errors import EttuiError, ExitCode, HostKeyUnknown
 from ettui.cli_output import ProgressBar, drop_json, job_json, jobs_table, print_json
-from ettui.model import BatchRequest, JobStatus, format_duration
+from ettui.model import SECONDS_PER_UNIT, BatchRequest, JobStatus, format_duration
 
 
 class UsageError(EttuiError):
@@ -36,7 +36,7 @@ def parse_age(text: str) -> timedelta:
     if not m:
         raise UsageError(f"--since takes an age like 30m, 6h, 2d or 1w, not {text!r}.")
     n, unit = float(m.group(1)), m.group(2)
-    return timedelta(seconds=n * {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}[unit])
+    return timedelta(seconds=n * SECONDS_PER_UNIT[unit])
 
 
 # -- session plumbing ------------------------------------------------------------

@@ -170,6 +170,10 @@ class Expiry:
         return Urgency.OK
 
 
+SECONDS_PER_UNIT: dict[str, int] = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+"""Duration suffixes users type (``30m``, ``6h``, ``2d``, ``1w``) in filters and ``--since``."""
+
+
 def format_duration(delta: timedelta) -> str:
     """Compact human duration: ``2d 03h``, ``5h 12m``, ``4m 09s``, ``-1h 02m``."""
     seconds = int(delta.total_seconds())

@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import re
 
+from typing import TypedDict
+
 from lxml import etree
 
-__all__ = ["XmlRejected", "hardened_parser", "parse_xml", "local_name"]
+__all__ = ["HARDENED_OPTIONS", "XmlRejected", "hardened_parser", "parse_xml", "local_name"]
 
 # A DOCTYPE can only appear before the root element, but comments and PIs may
 # precede it, so search the whole prologue region generously. Matching bytes
@@ -38,21 +40,38 @@ class XmlRejected(ValueError):
         """True when the document was refused for carrying a DOCTYPE."""
 
 
+class ParserOptions(TypedDict):
+    """Keyword options of ``lxml.etree.XMLParser`` that ettui fixes."""
+
+    resolve_entities: bool
+    no_network: bool
+    load_dtd: bool
+    dtd_validation: bool
+    huge_tree: bool
+    remove_comments: bool
+    remove_pis: bool
+
+
+HARDENED_OPTIONS: ParserOptions = {
+    "resolve_entities": False,
+    "no_network": True,
+    "load_dtd": False,
+    "dtd_validation": False,
+    "huge_tree": False,
+    "remove_comments": True,
+    "remove_pis": True,
+}
+"""The lxml parser options every client-side parse uses (replies here, outputs in
+``ettui.output``): nothing is fetched, loaded or expanded."""
+
+
 def hardened_parser() -> etree.XMLParser:
     """A new lxml parser with entity resolution, network, DTDs and huge trees off.
 
     Parsers are not shared between threads in lxml, so hand out a fresh one
     per call rather than a module-level singleton.
     """
-    return etree.XMLParser(
-        resolve_entities=False,
-        no_network=True,
-        load_dtd=False,
-        dtd_validation=False,
-        huge_tree=False,
-        remove_comments=True,
-        remove_pis=True,
-    )
+    return etree.XMLParser(**HARDENED_OPTIONS)
 
 
 def parse_xml(data: bytes | str) -> etree._Element:

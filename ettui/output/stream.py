@@ -14,6 +14,7 @@ import threading
 from collections.abc import Iterable, Iterator
 from typing import IO, Any, TypeVar
 
+from ettui.api.xmlsafe import HARDENED_OPTIONS
 from ettui.errors import DropError
 
 PROLOG_LIMIT = 1024 * 1024
@@ -30,16 +31,8 @@ class OutputError(DropError):
 
 
 def parser_options() -> dict[str, Any]:
-    """Options every lxml parser here gets: nothing is fetched, loaded or expanded."""
-    return {
-        "resolve_entities": False,
-        "no_network": True,
-        "load_dtd": False,
-        "huge_tree": False,
-        "dtd_validation": False,
-        "remove_comments": True,
-        "remove_pis": True,
-    }
+    """Options every lxml parser here gets: the same hardening as the API replies."""
+    return dict(HARDENED_OPTIONS)
 
 
 class PrefixedStream:

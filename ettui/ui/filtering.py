@@ -21,9 +21,10 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from ettui.errors import EttuiError
+from ettui.model import SECONDS_PER_UNIT
 
 _COMPARE = re.compile(r"([a-z_]+)\s*([<>])\s*(\d+(?:\.\d+)?)\s*([smhdw]?)", re.IGNORECASE)
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "": 3600}
+_UNITS = {**SECONDS_PER_UNIT, "": 3600}  # a bare number means hours (expires<6)
 
 
 class FilterError(EttuiError):
