@@ -136,7 +136,19 @@ class Profile:
     poll_concurrency: int = 8
     """Status requests in flight at once, across all jobs."""
     connect_timeout: float = 10.0
+    """Seconds to open a connection (HTTP or the drop)."""
     read_timeout: float = 60.0
+    """Seconds a single read may wait for the peer."""
+    request_deadline: float = 90.0
+    """Seconds for one whole HTTP exchange: connect, send, and the complete reply."""
+    max_reply_bytes: int = 16 * 1024 * 1024
+    """A longer API reply is refused (read as a stream, so memory stays bounded)."""
+    transfer_stall_timeout: float = 60.0
+    """Seconds a download may receive nothing before it counts as a dead connection."""
+    submit_retries: int = 4
+    """How often a throttled submit is retried (with back-off and jitter)."""
+    sftp_max_connections: int = 10
+    """Connections all ettui processes on this host open to one drop account at once."""
     download_dir: str | None = None
     """Where fetched files go (default: the platform downloads folder / ettui)."""
 
