@@ -72,8 +72,16 @@ class ValidationError(EttuiError):
     title = "Invalid request"
     exit_code = ExitCode.VALIDATION
 
-    def __init__(self, message: str, *, param: str | None = None, **kw: str | None) -> None:
-        super().__init__(message, **kw)
+    def __init__(
+        self,
+        message: str,
+        *,
+        param: str | None = None,
+        title: str | None = None,
+        call: str | None = None,
+        code: str | None = None,
+    ) -> None:
+        super().__init__(message, title=title, call=call, code=code)
         self.param = param
         """The parameter at fault, so a form can point at its field."""
 
