@@ -1,8 +1,10 @@
 """zeep's async transport, set up the way ettui needs it.
 
-* **Timeouts on every call.** zeep's ``AsyncTransport`` has none by default;
-  ours posts through an ``httpx.AsyncClient`` built with
-  ``httpx.Timeout(connect, read)``.
+* **Every wait bounded.** zeep's ``AsyncTransport`` has no timeouts by
+  default; ours posts through ``wire.post``: connect and per-read timeouts,
+  the profile's ``request_deadline`` for the whole exchange and a reply read
+  as a stream up to ``max_reply_bytes`` (``send``; zeep's own ``post`` goes
+  the same way).
 * **No network at start-up.** ``load`` (zeep's hook for reading the WSDL and
   its imports) reads local files, answers the vendor's fault-schema import
   (``ETFrameworkFault.xsd``, referenced by nothing in the WSDL, spec §7.2) with
@@ -18,11 +20,15 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 import httpx
 from zeep.transports import AsyncTransport
+
+from ettui.api.wire import Limits, Peer, Reply, host_of, post
 
 __all__ = ["SoapTransport", "FAULT_SCHEMA_URL", "FAULT_SCHEMA_STUB", "is_fault_schema"]
 
@@ -48,7 +54,14 @@ def is_fault_schema(url: str) -> bool:
 class SoapTransport(AsyncTransport):
     """An ``AsyncTransport`` posting through ``http`` and loading WSDLs locally (cached)."""
 
-    def __init__(self, http: httpx.AsyncClient, *, cache_dir: Path | None = None, fetch_timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        *,
+        cache_dir: Path | None = None,
+        fetch_timeout: float = 30.0,
+        limits: Limits | None = None,
+    ) -> None:
         # AsyncTransport.__init__ is skipped on purpose: it would build the
         # synchronous client described in the module docstring.
         self.client = http
@@ -60,9 +73,24 @@ class SoapTransport(AsyncTransport):
         self._close_session = False
         self.downloads = 0
         """How many documents were fetched over the network (tests check it stays 0)."""
+        self.limits = limits or Limits()
+        """Timeouts, the request deadline and the reply cap of every call."""
 
     def __del__(self) -> None:  # zeep's __del__ closes a session we never opened
         pass
+
+    async def send(self, url: str, content: bytes, headers: Mapping[str, str], *, call: str,
+                   setting: str = "soap_url") -> Reply:
+        """POST within ``limits``; raises the error family (``wire.post``)."""
+        return await post(self.client, url, content=content, headers=headers, limits=self.limits,
+                          peer=Peer(host_of(url), setting), call=call)
+
+    async def post(self, address: str, message: Any, headers: Mapping[str, str]) -> httpx.Response:
+        """zeep's hook, bounded like ``send`` (ettui's own calls use ``send``)."""
+        content = message if isinstance(message, bytes) else str(message).encode("utf-8")
+        reply = await self.send(address, content, headers, call="SOAP call")
+        return httpx.Response(reply.status_code, content=reply.content,
+                              headers={"Content-Type": reply.content_type or "text/xml"})
 
     def load(self, url: str) -> bytes:
         """The bytes of a WSDL or schema: local file, fault-schema stub, or cached download."""

@@ -26,7 +26,15 @@ import httpx
 from lxml import etree
 
 from ettui.api.base import CallSpec, ParamKind
-from ettui.api.catalogue import CALLS, INQUIRE, RANGES, Need, XmlCall, call_specs, find_call
+from ettui.api.catalogue import (
+    CALLS,
+    INQUIRE,
+    RANGES,
+    Need,
+    XmlCall,
+    call_specs,
+    find_call,
+)
 from ettui.api.dates import FORMS_HINT, format_date, parse_date
 from ettui.api.reply_values import file_name_problem, is_batch_id, shown
 from ettui.api.wire import Limits, Peer, Reply, post

@@ -43,7 +43,11 @@ def fault(message: str, code: str = "soap:Client") -> Reply:
     return xml(f"<soap:Fault><faultcode>{code}</faultcode><faultstring>{message}</faultstring></soap:Fault>", 500)
 
 
-def extract_ok(request_id: str = "req-1") -> Reply:
+REQ_1 = "3f1c2a9e-0000-4000-8000-00000000abcd"
+REQ_9 = "7d0e4b52-1111-4222-8333-444455556666"
+
+
+def extract_ok(request_id: str = REQ_1) -> Reply:
     return xml(f"<ExtractResponseMsg {NS}><OverallStatus>OK</OverallStatus><RequestID>{request_id}</RequestID>"
                "<Results><StatusCode>OK</StatusCode><StatusMessage>queued</StatusMessage></Results></ExtractResponseMsg>")
 
@@ -130,11 +134,11 @@ async def make(base: str, auth: UsernameToken | OAuth | None = None, **kw: objec
 
 async def test_submit_returns_request_id_and_a_redacted_envelope(server: tuple[Script, str]) -> None:
     script, base = server
-    script.replies = [extract_ok("7d0e4b52-1111")]
+    script.replies = [extract_ok(REQ_9)]
     api = await make(base)
     result = await api.submit(REQUEST)
     await api.aclose()
-    assert result.batch_id == "7d0e4b52-1111"
+    assert result.batch_id == REQ_9
     sent = script.received[0].decode()
     assert "pa&amp;ss&lt;word&gt;" in sent  # the real password went on the wire...
     assert "pa&amp;ss" not in result.request_doc and PASSWORD not in result.request_doc  # ...and nowhere else
@@ -164,7 +168,11 @@ async def test_extract_error_status_is_a_service_error(server: tuple[Script, str
         (raw("<html>oops", 200), MalformedReplyError, "could not be read"),
         (raw("<other/>", 200), MalformedReplyError, "not a SOAP envelope"),
         (raw('<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "b">]><x>&a;</x>'), MalformedReplyError, "DOCTYPE"),
-        (xml(f"<ExtractResponseMsg {NS}><Surprise/></ExtractResponseMsg>"), MalformedReplyError, "does not match"),
+        (xml(f"<ExtractResponseMsg {NS}><Surprise/></ExtractResponseMsg>"), ServiceError, "no status given"),
+        (xml(f"<ExtractResponseMsg {NS}><OverallStatus>OK</OverallStatus></ExtractResponseMsg>"),
+         MalformedReplyError, "has no RequestID"),
+        (xml(f"<RetrieveResponseMsg {NS}><OverallStatus>OK</OverallStatus></RetrieveResponseMsg>"),
+         MalformedReplyError, "holds no ExtractResponseMsg"),
     ],
 )
 async def test_error_replies_map_to_the_family(server: tuple[Script, str], reply: Reply,
@@ -184,7 +192,7 @@ async def test_read_timeout_is_a_connection_error(server: tuple[Script, str]) ->
     script, base = server
     script.replies = [HANG]
     api = await make(base, read_timeout=0.2)
-    with pytest.raises(ApiConnectionError, match="no Retrieve reply within 0.2 s"):
+    with pytest.raises(ApiConnectionError, match="sent no reply within 0.2 s"):
         await api.inquire("req-1")
     await api.aclose()
 
@@ -221,10 +229,10 @@ async def test_inquire_follows_continue_request_and_reads_both_taggings(server: 
 
 async def test_complete_reports_the_requested_file_name(server: tuple[Script, str]) -> None:
     script, base = server
-    script.replies = [extract_ok("req-9"), status_page([("req-9", "Complete")], tag="AsyncActivityStatus")]
+    script.replies = [extract_ok(REQ_9), status_page([(REQ_9, "Complete")], tag="AsyncActivityStatus")]
     api = await make(base)
     await api.submit(REQUEST)
-    inquiry = await api.inquire("req-9")
+    inquiry = await api.inquire(REQ_9)
     await api.aclose()
     assert (inquiry.status, inquiry.status_raw, inquiry.file_name) == (JobStatus.COMPLETE, "Complete", "t.zip")
 
