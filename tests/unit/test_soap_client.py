@@ -324,3 +324,111 @@ async def test_bad_configuration() -> None:
         await SoapApi.create("ftp://x/Service.asmx", auth=UsernameToken("a", "b"))
     with pytest.raises(ConfigError, match="could not be loaded"):
         await SoapApi.create("http://x/Service.asmx", wsdl="/nonexistent.wsdl", auth=UsernameToken("a", "b"))
+
+
+# -- SOAP read like the real service (issue 10, item 3) -----------------------------
+
+
+@pytest.mark.parametrize("code", ["soap:Server", "Server", "s:Receiver"])
+async def test_http_500_with_a_server_fault_is_throttling(server: tuple[Script, str], code: str) -> None:
+    script, base = server
+    script.replies = [fault("Server busy, try later", code), fault("Server busy, try later", code)]
+    api = await make(base)
+    with pytest.raises(ThrottledError, match="HTTP 500 with a server fault \\(Server busy, try later\\)") as caught:
+        await api.submit(REQUEST)
+    assert not caught.value.maybe_sent, "refused: safe to send again after a back-off"
+    with pytest.raises(ThrottledError):
+        await api.inquire(REQ_1)
+    await api.aclose()
+
+
+async def test_a_server_fault_without_http_500_is_a_service_error(server: tuple[Script, str]) -> None:
+    script, base = server
+    script.replies = [xml("<soap:Fault><faultcode>soap:Server</faultcode><faultstring>Bad filter</faultstring>"
+                          "</soap:Fault>", 200)]
+    api = await make(base)
+    with pytest.raises(ServiceError, match="Bad filter") as caught:
+        await api.inquire(REQ_1)
+    await api.aclose()
+    assert type(caught.value) is ServiceError
+
+
+async def test_extract_reply_with_undeclared_elements_is_recorded(server: tuple[Script, str],
+                                                                  caplog: pytest.LogCaptureFixture) -> None:
+    script, base = server
+    reply = xml(f"<ExtractResponseMsg {NS}><OverallStatus>OK</OverallStatus><RequestID>{REQ_9}</RequestID>"
+                "<VendorTrace>abc</VendorTrace><Results><StatusCode>OK</StatusCode><StatusMessage>queued"
+                "</StatusMessage><ExtraDetail><Deep>1</Deep></ExtraDetail></Results></ExtractResponseMsg>")
+    script.replies = [reply, reply]
+    caplog.set_level("INFO", logger="ettui.api.soap_reply")
+    api = await make(base)
+    first = await api.submit(REQUEST)
+    second = await api.submit(REQUEST)
+    await api.aclose()
+    assert first.batch_id == second.batch_id == REQ_9
+    ignored = [r.getMessage() for r in caplog.records if "does not declare" in r.getMessage()]
+    assert sorted(ignored) == ["ignoring ExtractResponseMsg/VendorTrace in an Extract reply: the WSDL does not declare it",
+                               "ignoring ExtractResult/ExtraDetail in an Extract reply: the WSDL does not declare it"]
+
+
+async def test_extract_reply_with_only_a_result_request_id_is_recorded(server: tuple[Script, str]) -> None:
+    script, base = server
+    script.replies = [xml(f"<ExtractResponseMsg {NS}><OverallStatus>OK</OverallStatus><Results><StatusCode>OK"
+                          f"</StatusCode><StatusMessage>q</StatusMessage><RequestID>{REQ_9}</RequestID></Results>"
+                          "</ExtractResponseMsg>")]
+    api = await make(base)
+    assert (await api.submit(REQUEST)).batch_id == REQ_9
+    await api.aclose()
+
+
+def oauth(base: str) -> OAuth:
+    return OAuth(f"{base}/v2/token", "cid", SECRET)
+
+
+async def test_login_failed_on_a_token_that_had_worked_is_refreshed_once_and_replayed(
+    server: tuple[Script, str],
+) -> None:
+    script, base = server
+    script.replies = [status_page([(REQ_1, "Scheduled")]), fault("Login Failed", "q0:Security"),
+                      status_page([(REQ_1, "Complete")])]
+    api = await make(base, oauth(base))
+    assert (await api.inquire(REQ_1)).status is JobStatus.SCHEDULED  # tok-1 works
+    assert (await api.inquire(REQ_1)).status is JobStatus.COMPLETE  # dies, refreshed, replayed
+    await api.aclose()
+    assert len(script.tokens) == 2, "exactly one refresh"
+    assert len(script.received) == 3, "exactly one replay"
+    assert b">tok-1</fueloauth>" in script.received[1] and b">tok-2</fueloauth>" in script.received[2]
+
+
+async def test_login_failed_again_after_the_refresh_is_an_auth_error(server: tuple[Script, str]) -> None:
+    script, base = server
+    script.replies = [status_page([(REQ_1, "Scheduled")]), fault("Login Failed", "q0:Security"),
+                      fault("Login Failed", "q0:Security")]
+    api = await make(base, oauth(base))
+    await api.inquire(REQ_1)
+    with pytest.raises(AuthError, match="Login Failed") as caught:
+        await api.inquire(REQ_1)
+    await api.aclose()
+    assert len(script.tokens) == 2 and len(script.received) == 3
+    assert not caught.value.maybe_sent
+
+
+async def test_login_failed_on_a_fresh_token_is_not_replayed(server: tuple[Script, str]) -> None:
+    script, base = server
+    script.replies = [fault("Login Failed", "q0:Security")]
+    api = await make(base, oauth(base))
+    with pytest.raises(AuthError, match="Login Failed"):
+        await api.inquire(REQ_1)
+    await api.aclose()
+    assert len(script.tokens) == 1 and len(script.received) == 1, "a token that never worked is not retried"
+
+
+async def test_login_failed_with_a_username_token_is_an_auth_error_at_once(server: tuple[Script, str]) -> None:
+    script, base = server
+    script.replies = [status_page([(REQ_1, "Scheduled")]), fault("Login Failed", "q0:Security")]
+    api = await make(base)
+    await api.inquire(REQ_1)
+    with pytest.raises(AuthError, match="Login Failed"):
+        await api.inquire(REQ_1)
+    await api.aclose()
+    assert len(script.received) == 2
