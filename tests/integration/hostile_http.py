@@ -122,11 +122,11 @@ class ThreadedHostileHttp:
         await self.server.start()
 
     def set(self, **values: object) -> None:
-        """Change the server's behaviour from the test's thread."""
-        def apply() -> None:
+        """Change the server's behaviour from the test's thread (applied before this returns)."""
+        async def apply() -> None:
             for key, value in values.items():
                 setattr(self.server, key, value)
-        self.loop.call_soon_threadsafe(apply)
+        asyncio.run_coroutine_threadsafe(apply(), self.loop).result(10)
 
     def __exit__(self, *exc: object) -> None:
         asyncio.run_coroutine_threadsafe(self.server.stop(), self.loop).result(10)
