@@ -1,4 +1,4 @@
-"""The headless commands against a slowloris API: one sentence within the request deadline, exit code 5.
+"""The headless commands against a hostile API: a slowloris ends within the request deadline (exit 5), a bad file name is the job's error.
 
 The hostile server (``tests/integration/hostile_http.py``) runs on its own
 loop in a thread; ``ettui.cli.main`` runs in the test's thread as the console
@@ -105,3 +105,20 @@ def test_status_against_a_slowloris_ends_and_records_the_sentence(cli: Any, peer
     (job,) = json.loads(out)
     assert job["status"] == "Scheduled", "a stalled poll never fails the job"
     assert "within the request deadline of 1 s" in job["last_error"]
+
+
+def test_a_reply_file_name_outside_the_drop_is_recorded_as_the_jobs_error(cli: Any, peer: ThreadedHostileHttp,
+                                                                         tmp_path: Path) -> None:
+    config = write_config(tmp_path, peer.server.url, "xml")
+    peer.set(mode="answer", body=SUBMITTED, status=200)
+    assert cli(config, "submit", "C3")[0] == 0
+    peer.set(body=b"<exacttarget><system><Batch><batchid>552210</batchid><status>Complete</status>"
+                  b"<filename>../../../../etc/hostname</filename></Batch></system></exacttarget>")
+    cli(config, "status", "552210")
+    code, out, err = cli(config, "jobs", "--json")
+    (job,) = json.loads(out)
+    assert job["status"] == "Error" and not job.get("file_name")
+    assert "'../../../../etc/hostname', which holds a path separator" in job["last_error"]
+    code, out, err = cli(config, "fetch", "552210", "--dest", str(tmp_path / "dl"))
+    assert code != 0 and "etc/hostname" not in out
+    assert not (tmp_path / "dl").exists() or not any((tmp_path / "dl").iterdir())
