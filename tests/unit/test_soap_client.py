@@ -432,3 +432,27 @@ async def test_login_failed_with_a_username_token_is_an_auth_error_at_once(serve
         await api.inquire(REQ_1)
     await api.aclose()
     assert len(script.received) == 2
+
+
+async def test_a_throttled_soap_poll_backs_off_the_whole_profile_like_a_bare_500(
+    server: tuple[Script, str], tmp_path: Path,
+) -> None:
+    from datetime import timedelta
+
+    from test_poller_support import T0, add_job, make_poller, store_at
+
+    from ettui.clock import ManualClock
+
+    script, base = server
+    script.replies = [fault("Server busy", "soap:Server")]
+    api = await make(base)
+    clock = ManualClock(T0)
+    with store_at(tmp_path) as store:
+        job = add_job(store, REQ_1)
+        poller = make_poller(store, api, clock, concurrency=1)  # type: ignore[arg-type]
+        assert await poller.sweep_once() == 1
+        assert poller.throttled_until == T0 + timedelta(seconds=5), "the profile-wide back-off, not poll_max"
+        stored = store.get(job.id)
+        assert stored is not None and stored.status is JobStatus.SCHEDULED
+        assert stored.last_error is not None and "throttling" in stored.last_error
+    await api.aclose()
