@@ -64,7 +64,7 @@ from ettui.api.soap_reply import body_child as _body_child
 from ettui.api.soap_reply import find_fault as _find_fault
 from ettui.api.soap_reply import read_extract, read_retrieve
 from ettui.api.soap_transport import SoapTransport
-from ettui.api.wire import Limits, Reply
+from ettui.api.wire import GATEWAY_UNSURE, Limits, Reply
 from ettui.api.xmlsafe import XmlRejected, local_name, parse_xml
 from ettui.errors import (
     AuthError,
@@ -434,7 +434,8 @@ class SoapApi:
             if not 200 <= response.status_code < 300:
                 cls = AuthError if response.status_code in (401, 403) else ServiceError
                 raise cls(f"{self.host} answered HTTP {response.status_code} to {operation}; check soap_url and the account.",
-                          call=operation, code=str(response.status_code))
+                          call=operation, code=str(response.status_code),
+                          maybe_sent=response.status_code in GATEWAY_UNSURE)
             if local_name(root) != "envelope" or _body_child(root) is None:
                 raise MalformedReplyError(
                     f"The {operation} reply from {self.host} is not a SOAP envelope with a body; check soap_url.",

@@ -32,7 +32,7 @@ import httpx
 
 from ettui.errors import ApiConnectionError, EttuiError, MalformedReplyError
 
-__all__ = ["Limits", "Peer", "Reply", "post", "host_of"]
+__all__ = ["Limits", "Peer", "Reply", "post", "host_of", "GATEWAY_UNSURE"]
 
 _MIB = 1024 * 1024
 
@@ -85,6 +85,11 @@ class Reply:
     def json(self) -> Any:
         """The body as JSON; ``ValueError`` when it is not."""
         return json.loads(self.content)
+
+
+GATEWAY_UNSURE = frozenset({502, 504})
+"""HTTP statuses from a gateway that may have passed the request on before failing:
+a submit answered so may still have been recorded (``maybe_sent``)."""
 
 
 def host_of(url: str, fallback: str = "the service") -> str:

@@ -37,7 +37,7 @@ from ettui.api.catalogue import (
 )
 from ettui.api.dates import FORMS_HINT, format_date, parse_date
 from ettui.api.reply_values import file_name_problem, is_batch_id, shown
-from ettui.api.wire import Limits, Peer, Reply, post
+from ettui.api.wire import GATEWAY_UNSURE, Limits, Peer, Reply, post
 from ettui.api.xmlsafe import XmlRejected, local_name, parse_xml
 from ettui.errors import (
     AuthError,
@@ -357,7 +357,7 @@ class XmlApi:
             raise cls(
                 f"{self.host} answered HTTP {response.status_code} {response.reason_phrase} to {call}; "
                 "check the endpoint URL and account, then try again.",
-                call=call, code=str(response.status_code),
+                call=call, code=str(response.status_code), maybe_sent=response.status_code in GATEWAY_UNSURE,
             )
         assert root is not None  # a 2xx reply that failed to parse raised above
         return reply, root

@@ -134,6 +134,16 @@ async def test_throttled_and_rejected_submits_were_not_accepted(peer: HostileHtt
     assert error.title == "Service error" and not error.maybe_sent
 
 
+@pytest.mark.parametrize(("status", "maybe_sent"), [(404, False), (401, False), (502, True), (504, True)])
+@pytest.mark.parametrize(("name", "make", "call"), [CASES[0], CASES[2]], ids=["xml", "soap"])
+async def test_a_gateway_failure_may_have_passed_the_request_on(
+    peer: HostileHttp, status: int, maybe_sent: bool, name: str, make: Callable[..., Awaitable[Any]], call: Call
+) -> None:
+    peer.answer(b"<html>gateway</html>", status=status)
+    error = await failure(make, peer.url, call)
+    assert f"HTTP {status}" in error.message and error.maybe_sent is maybe_sent
+
+
 # -- item 1: values a reply claims are checked --------------------------------------
 
 
