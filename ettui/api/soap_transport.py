@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -125,20 +126,44 @@ class SoapTransport(AsyncTransport):
         return data
 
     def _download(self, url: str) -> bytes:
+        """GET a WSDL document, streamed, within ``request_deadline`` and at most 16 MiB.
+
+        Synchronous (zeep loads WSDLs that way, in ``SoapApi.create``'s worker
+        thread), so the deadline is checked as each chunk arrives; the per-read
+        timeout bounds the wait for a chunk.
+        """
         from ettui.errors import ApiConnectionError
 
         if self.wsdl_client is None:
             self.wsdl_client = httpx.Client(timeout=self.fetch_timeout, follow_redirects=True)
         log.info("fetching WSDL document %s (once; it is cached)", url)
+        deadline = time.monotonic() + self.limits.request_deadline
+        message: str
         try:
-            response = self.wsdl_client.get(url)
+            with self.wsdl_client.stream("GET", url) as response:
+                if not response.is_success:
+                    message = (f"The WSDL at {url} could not be fetched (HTTP {response.status_code}); "
+                               "check the profile's wsdl URL.")
+                else:
+                    chunks: list[bytes] = []
+                    size = 0
+                    for chunk in response.iter_bytes():
+                        size += len(chunk)
+                        if size > _MAX_DOWNLOAD:
+                            message = (f"The WSDL at {url} is larger than {_MAX_DOWNLOAD // (1024 * 1024)} MiB, so "
+                                       "ettui stopped reading it; check the profile's wsdl URL.")
+                            break
+                        if time.monotonic() > deadline:
+                            message = (f"The WSDL at {url} did not arrive within the request deadline of "
+                                       f"{self.limits.request_deadline:g} s; check the profile's wsdl URL or use a "
+                                       "local copy.")
+                            break
+                        chunks.append(chunk)
+                    else:
+                        self.downloads += 1
+                        return b"".join(chunks)
         except httpx.HTTPError as exc:
             message = f"The WSDL at {url} could not be fetched ({type(exc).__name__}); check the profile's wsdl URL."
-        else:
-            if response.is_success and len(response.content) <= _MAX_DOWNLOAD:
-                self.downloads += 1
-                return response.content
-            message = f"The WSDL at {url} could not be fetched (HTTP {response.status_code}); check the profile's wsdl URL."
         raise ApiConnectionError(message, call="wsdl")
 
     async def aclose(self) -> None:
