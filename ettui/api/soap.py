@@ -394,7 +394,12 @@ class SoapApi:
         return rendered
 
     async def _exchange(self, operation: str, body: dict[str, Any], *, cache_key: str | None = None) -> _Reply:
-        """Send one operation; replay it once with a fresh token after an expired-token fault."""
+        """Send one operation; replay it once with a fresh token when the token died.
+
+        A token died when a fault says it expired, or when a Security fault
+        (``Login Failed``) answers a token that had worked. HTTP 500 with a
+        ``Server`` fault is throttling, as a bare 500 is.
+        """
         for attempt in (1, 2):
             token = await self._tokens.token() if self._tokens is not None else None
             message, request_doc = self._message(operation, body, token, cache_key)
@@ -420,7 +425,7 @@ class SoapApi:
                 dead_token = _EXPIRED.search(reason) is not None or (kind in _SECURITY and token == self._worked_token)
                 if token is not None and attempt == 1 and dead_token and self._tokens is not None:
                     log.info("%s refused the OAuth token (%s); fetching a new one and replaying %s",
-                             self.host, kind or "fault", operation)
+                             self.host, clean(kind[:40]) or "fault", operation)
                     self._tokens.invalidate(token)
                     if self._worked_token == token:
                         self._worked_token = None
