@@ -10,6 +10,7 @@ the tests assert on the outcome and its sentence, never on elapsed time.
 from __future__ import annotations
 
 import asyncio
+import tracemalloc
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import date
 from typing import Any
@@ -102,6 +103,37 @@ async def test_oversized_reply_is_refused_and_the_connection_closed(
     assert "larger than max_reply_bytes (256 KiB)" in error.message
     await asyncio.wait_for(peer.closed.wait(), 5)
     assert peer.sent_bytes < 200_000_000, "the client stopped reading long before the peer ran out"
+
+
+async def test_a_flood_of_a_gigabyte_is_refused_with_bounded_memory(peer: HostileHttp) -> None:
+    peer.mode = "flood"  # no length: up to 1 GB streamed until the client hangs up, so the cap is met while reading
+    tracemalloc.start()
+    try:
+        error = await failure(xml_api, peer.url, CASES[1][2], max_reply_bytes=1024 * 1024)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert type(error) is MalformedReplyError and "larger than max_reply_bytes (1 MiB)" in error.message
+    assert peak < 32 * 1024 * 1024, f"peak {peak} bytes while refusing a 1 GB reply"
+    assert peer.sent_bytes > 1024 * 1024, "the cap was reached while streaming, not from a header"
+
+
+async def test_a_deadline_before_the_request_went_out_says_it_was_not_sent() -> None:
+    """A TLS peer that never answers the handshake: the deadline ends it before anything was sent."""
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read()  # until the client hangs up
+        writer.close()
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        error = await failure(xml_api, f"https://127.0.0.1:{port}/integrate.aspx", CASES[0][2],
+                              connect_timeout=10.0, request_deadline=0.5)
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert type(error) is ApiConnectionError and not error.maybe_sent
+    assert error.message.startswith(f"Could not reach 127.0.0.1:{port} within the request deadline of 0.5 s")
 
 
 async def test_a_reply_under_the_cap_is_read_whole(peer: HostileHttp) -> None:
