@@ -87,10 +87,20 @@ def cmd_config(args: argparse.Namespace) -> int:
             for key, value in rows.items():
                 print(f"{key:13} {value}")
         return ExitCode.OK
-    cfg = _load_config(args)
+    # `check` runs the same validation as every other command, but reports
+    # every problem instead of stopping at the first start-up refusal.
+    cfg, problems = config_mod.check(Path(args.config).expanduser() if args.config else None)
+    if cfg is None:
+        if args.json:
+            print_json({"path": str(_checked_path(args)), "ok": False, "problems": problems})
+        else:
+            for problem in problems:
+                print(f"ettui: {problem}", file=sys.stderr)
+            print(f"ettui: {len(problems)} problem{'s' if len(problems) != 1 else ''}; fix them and run `ettui config check` again.", file=sys.stderr)
+        return ExitCode.CONFIG
     warning = config_mod.check_permissions(cfg.path) if cfg.exists else None
     if args.json:
-        print_json({"path": str(cfg.path), "exists": cfg.exists, "profiles": sorted(cfg.profiles), "default_profile": cfg.default_profile, "warning": warning})
+        print_json({"path": str(cfg.path), "ok": True, "problems": [], "exists": cfg.exists, "profiles": sorted(cfg.profiles), "default_profile": cfg.default_profile, "warning": warning})
     else:
         where = str(cfg.path) if cfg.exists else f"{cfg.path} (absent: built-in sandbox profile only)"
         print(f"config ok: {where}")
@@ -98,6 +108,10 @@ def cmd_config(args: argparse.Namespace) -> int:
         if warning:
             print(f"warning: {warning}", file=sys.stderr)
     return ExitCode.OK
+
+
+def _checked_path(args: argparse.Namespace) -> Path:
+    return Path(args.config).expanduser() if args.config else paths.config_file()
 
 
 async def cmd_calls(args: argparse.Namespace) -> int:
