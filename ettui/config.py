@@ -39,7 +39,7 @@ class SecretSource:
     keyring: str | None = None
     """``service:username`` in the OS keyring (needs ``pip install 'ettui[keyring]'``)."""
     literal: str | None = None
-    """Only for the built-in sandbox profile, whose passwords are public."""
+    """Only for a sandbox this process started: the passwords it generated for its root."""
 
     def resolve(self, what: str) -> str:
         if self.literal is not None:
