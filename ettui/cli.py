@@ -350,6 +350,12 @@ async def cmd_sandbox(args: argparse.Namespace) -> int:
     from ettui.sandbox import Sandbox
     from ettui.wiring import sandbox_options
 
+    # The same rules as the config's [sandbox] table, so a flag cannot start what the file may not.
+    if args.time_scale is not None and (wrong := config_mod.RULES["sandbox"]["time_scale"].problem(args.time_scale)):
+        raise UsageError(f"--time-scale {wrong}, not {args.time_scale:g}.")
+    for flag, port in (("--http-port", args.http_port), ("--sftp-port", args.sftp_port)):
+        if not 0 <= port <= 65535:
+            raise UsageError(f"{flag} must be between 0 (any free port) and 65535, not {port}.")
     options = sandbox_options(
         _load_config(args),
         root=Path(args.root).expanduser() if args.root else None,

@@ -437,6 +437,12 @@ def _profile(problems: _Problems, name: str, table: Any) -> Profile | None:
             keys = " and ".join(f"`{secret_name}_{source}`" for source in given)
             problems.add(where, f"{keys} are both set; keep one source for the {secret_name.replace('_', ' ')}")
         kwargs[secret_name] = SecretSource(**given)
+    if kwargs.get("soap_auth") == "oauth" and not kwargs.get("sandbox") and name not in (SANDBOX, SANDBOX_SOAP):
+        missing = [k for k in ("auth_url", "client_id") if not kwargs.get(k)]
+        if not kwargs["client_secret"].configured:
+            missing.append("client_secret_env, _command or _keyring")
+        if missing:
+            problems.add(where, f"`soap_auth` is \"oauth\" but {', '.join(missing)} {'is' if len(missing) == 1 else 'are'} not set")
     poll_initial = kwargs.get("poll_initial", Profile.poll_initial)
     if kwargs.get("poll_max", Profile.poll_max) < poll_initial:
         problems.add(where, f"`poll_max` must be at least poll_initial ({poll_initial:g})")

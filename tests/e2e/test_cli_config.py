@@ -83,3 +83,13 @@ def test_a_config_file_that_does_not_exist_is_an_error(tmp_path: Path, capsys: p
 def test_the_default_location_may_be_absent(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["config", "check"]) == 0
     assert "built-in sandbox" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("flags", "fragment"), [(["--time-scale", "0"], "--time-scale must be more than 0"),
+                                                 (["--time-scale", "-1"], "--time-scale must be more than 0"),
+                                                 (["--sftp-port", "99999999"], "--sftp-port must be between 0")])
+def test_sandbox_flags_follow_the_config_rules(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                               flags: list[str], fragment: str) -> None:
+    assert main(["sandbox", "--root", str(tmp_path / "sb"), *flags]) == 2
+    err = capsys.readouterr().err
+    assert fragment in err and len(err.strip().splitlines()) == 1

@@ -44,6 +44,8 @@ BAD_VALUES = [
     (P + "soap_auth = 'basic'\n", "profile 'prod'", "`soap_auth`", "usernametoken"),
     (P + "sandbox = 'yes'\n", "profile 'prod'", "`sandbox`", "true or false"),
     (P + "endpoint = 5\n", "profile 'prod'", "`endpoint`", "a string"),
+    (P + "soap_auth = 'oauth'\nclient_id = 'abc'\n", "profile 'prod'", "`soap_auth`",
+     "auth_url, client_secret_env, _command or _keyring are not set"),
     (P + "frobnicate = 1\n", "profile 'prod'", "`frobnicate`", "unknown key"),
     (P + "api_password = 'hunter2'\n", "profile 'prod'", "`api_password`", "must not hold the secret"),
     (P + "api_password_env = 'PW'\napi_password_command = 'pass show et'\n", "profile 'prod'",
