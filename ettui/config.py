@@ -8,13 +8,19 @@ entry). A config file
 that is group- or world-readable and names a secret command still works, but a
 file holding something that looks like a literal secret is refused.
 
-Every key is documented in ``docs/config.md``; ``Profile`` field docstrings
-are the source for that page.
+Every key is documented in ``docs/config.md``; the field docstrings of
+``Profile``, ``UiSettings`` and ``SandboxSettings`` are the source for that
+page (a test fails when a field has no docstring or no row there).
+
+Adding a key: give the field a type and a docstring, and it is type-checked
+by ``load()`` and ``ettui config check`` with no other change; put a range or
+a set of choices in ``RULES``. Cross-key checks go at the end of ``_profile``.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import shlex
 import subprocess
@@ -344,6 +350,8 @@ def _typed(value: Any, annotation: str) -> tuple[Any, str | None]:
     }.get(base)
     if ok is None:
         raise TypeError(f"config field type {annotation!r} has no check; add one to config._typed")
+    if ok and base == "float" and not math.isfinite(value):
+        return value, f"should be a finite number, not {value!r}"
     return (value, None) if ok else (value, f"should be {_KINDS[base]}, not {value!r}")
 
 
