@@ -31,7 +31,7 @@ from typing import Any
 
 from ettui import paths
 from ettui.errors import ConfigError
-from ettui.keys import BINDINGS, BUILTIN_THEMES, key_problem, key_set
+from ettui.keys import BINDINGS, BUILTIN_THEMES, key_problem, key_set, normalise_keys
 
 SANDBOX = "sandbox"
 
@@ -471,7 +471,7 @@ def _keymap(problems: _Problems, value: Any) -> dict[str, str]:
         elif (wrong := key_problem(keys)) is not None:
             problems.add("[ui]", f"`keymap.{binding}` {wrong}")
         else:
-            keymap[binding] = keys
+            keymap[binding] = normalise_keys(keys)
     owners: dict[tuple[str, str], list[str]] = {}
     for binding, (scope, default) in BINDINGS.items():
         for key in key_set(keymap.get(binding, default)):

@@ -66,9 +66,15 @@ SPECIAL_KEYS: frozenset[str] = frozenset(
 )
 """Key names that are not characters (each is a ``textual.keys.Keys`` value)."""
 
+KEY_NAME_REPLACEMENTS: dict[str, str] = {
+    "solidus": "slash", "reverse_solidus": "backslash", "commercial_at": "at",
+    "hyphen_minus": "minus", "plus_sign": "plus", "low_line": "underscore",
+}
+"""Textual's short names for some characters (``textual.keys.KEY_NAME_REPLACEMENTS``)."""
+
 MODIFIERS = ("ctrl", "shift", "alt", "meta", "super", "hyper")
 
-_KEY = re.compile(r"^(?:(?:%s)\+)*(.+)$" % "|".join(MODIFIERS))
+_KEY = re.compile(r"^((?:(?:%s)\+)*)(.+)$" % "|".join(MODIFIERS))
 
 
 def key_problem(keys: str) -> str | None:
@@ -78,8 +84,7 @@ def key_problem(keys: str) -> str | None:
     for key in keys.split(","):
         key = key.strip()
         match = _KEY.match(key)
-        base = match.group(1) if match else ""
-        if not key or not _is_key_name(base):
+        if not key or match is None or not _is_key_name(match.group(2)):
             return f"has {key!r}, which is not a key (use a character, a name like f5 or escape, and ctrl+/shift+/alt+)"
     return None
 
@@ -88,7 +93,7 @@ def _is_key_name(base: str) -> bool:
     """A single printable character, a special key, or a character's name (``question_mark``)."""
     if len(base) == 1:
         return base.isprintable() and not base.isspace()
-    if base in SPECIAL_KEYS:
+    if base in SPECIAL_KEYS or base in KEY_NAME_REPLACEMENTS.values():
         return True
     if not re.fullmatch(r"[a-z][a-z0-9_]*", base):
         return False
@@ -99,17 +104,29 @@ def _is_key_name(base: str) -> bool:
     return True
 
 
-def key_set(keys: str) -> set[str]:
-    """The individual keys of a comma-separated key string, for finding clashes.
+def character_to_key(character: str) -> str:
+    """The name Textual gives a key press of ``character`` (``?`` -> ``question_mark``)."""
+    if character.isalnum():
+        return character
+    key = unicodedata.name(character, character).lower().replace("-", "_").replace(" ", "_")
+    return KEY_NAME_REPLACEMENTS.get(key, key)
 
-    A punctuation character and its name are one key (``?`` is ``question_mark``),
-    as Textual sees them.
+
+def normalise_keys(keys: str) -> str:
+    """``keys`` as Textual matches them: no spaces, characters by name (``"ctrl+?, D"`` -> ``"ctrl+question_mark,D"``).
+
+    Textual's keymap uses the strings verbatim, so ``"?"`` or ``" D"`` would never fire.
+    Call only on keys that ``key_problem`` accepts.
     """
-    found = set()
+    out = []
     for key in keys.split(","):
-        key = key.strip()
-        if len(key) == 1 and not key.isalnum():
-            key = unicodedata.name(key, key).lower().replace(" ", "_").replace("-", "_")
-        if key:
-            found.add(key)
-    return found
+        match = _KEY.match(key.strip())
+        assert match is not None
+        modifiers, base = match.groups()
+        out.append(modifiers + (character_to_key(base) if len(base) == 1 else base))
+    return ",".join(out)
+
+
+def key_set(keys: str) -> set[str]:
+    """The individual keys of a well-formed key string, normalised, for finding clashes."""
+    return set(normalise_keys(keys).split(","))

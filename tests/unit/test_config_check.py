@@ -150,7 +150,7 @@ submit_retries = 0
 api_password_command = "pass show 'et/api key'"
 [ui]
 theme = "nord"
-keymap = { poll_now = "f5", download = "ctrl+d,D", help = "?" , "output.copy" = "c" }
+keymap = { poll_now = "f5", download = "ctrl+d, D", help = "?" , "output.copy" = "c", filter = "ctrl+slash" }
 [sandbox]
 time_scale = 0.5
 error_share = 1
@@ -161,6 +161,7 @@ scheduled_seconds = 0
     cfg = config.load(path)
     assert cfg.profile("prod").sftp_port == 65535
     assert cfg.ui.theme == "nord" and cfg.ui.keymap["download"] == "ctrl+d,D"
+    assert cfg.ui.keymap["help"] == "question_mark", "stored as Textual matches it"
     assert cfg.sandbox.error_share == 1.0
 
 
@@ -199,7 +200,7 @@ def test_rules_name_only_real_fields() -> None:
 
 
 @pytest.mark.parametrize(("keys_text", "ok"), [("r", True), ("ctrl+r", True), ("escape,q", True), ("question_mark", True),
-                                               ("f12", True), ("shift+tab", True), ("ctrl+", False), ("f99", False),
+                                               ("f12", True), ("shift+tab", True), ("slash", True), ("ctrl+minus", True), ("ctrl+", False), ("f99", False),
                                                ("nokey", False), (" ", False), ("a,,b", False)])
 def test_key_strings(keys_text: str, ok: bool) -> None:
     assert (keys.key_problem(keys_text) is None) is ok
