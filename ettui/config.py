@@ -14,13 +14,12 @@ page (a test fails when a field has no docstring or no row there).
 
 Adding a key: give the field a type and a docstring, and it is type-checked
 by ``load()`` and ``ettui config check`` with no other change; put a range or
-a set of choices in ``RULES``. Cross-key checks go at the end of ``_profile``.
+a set of choices in ``ettui.config_rules.RULES``. Cross-key checks go at the end of ``_profile``.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
 import os
 import shlex
 import subprocess
@@ -31,6 +30,7 @@ from typing import Any
 
 from ettui import paths
 from ettui.errors import ConfigError
+from ettui.config_rules import RULES as RULES, Rule as Rule, typed_value  # re-exported: one set of rules
 from ettui.keys import BINDINGS, BUILTIN_THEMES, key_problem, key_set, normalise_keys
 
 SANDBOX = "sandbox"
@@ -273,86 +273,8 @@ _SECRET_SOURCES = ("env", "command", "keyring")
 # (which prints): it walks the file in order and collects every problem as one
 # sentence naming the file, the profile or table, the key and what is wrong.
 # A field's type comes from its annotation, so a new field with a type and a
-# docstring is checked by default; a range or a set of choices goes in RULES.
-
-
-@dataclass(frozen=True)
-class Rule:
-    """What a value must be beyond its type: bounds (inclusive, or ``above``) or choices."""
-
-    minimum: float | None = None
-    above: float | None = None
-    maximum: float | None = None
-    choices: tuple[str, ...] = ()
-
-    def problem(self, value: Any) -> str | None:
-        """``must be ...`` when ``value`` breaks the rule, else None."""
-        if self.choices:
-            if value not in self.choices:
-                return "must be " + " or ".join(f'"{c}"' for c in self.choices)
-            return None
-        if self.above is not None and not value > self.above:
-            return f"must be more than {self.above:g}"
-        low, high = self.minimum, self.maximum
-        if (low is not None and value < low) or (high is not None and value > high):
-            if low is not None and high is not None:
-                return f"must be between {low:g} and {high:g}"
-            return f"must be at least {low:g}" if low is not None else f"must be at most {high:g}"
-        return None
-
-
-POSITIVE = Rule(above=0)
-NOT_NEGATIVE = Rule(minimum=0)
-PORT = Rule(minimum=1, maximum=65535)
-
-RULES: dict[str, dict[str, Rule]] = {
-    "profiles": {
-        "dialect": Rule(choices=("xml", "soap")),
-        "soap_auth": Rule(choices=("usernametoken", "oauth")),
-        "sftp_port": PORT,
-        "retention_hours": POSITIVE,
-        "export_retention_hours": POSITIVE,
-        "poll_initial": POSITIVE,
-        "poll_max": POSITIVE,
-        "poll_concurrency": Rule(minimum=1),
-        "connect_timeout": POSITIVE,
-        "read_timeout": POSITIVE,
-        "request_deadline": POSITIVE,
-        "transfer_stall_timeout": POSITIVE,
-        "max_reply_bytes": Rule(minimum=1),
-        "submit_retries": NOT_NEGATIVE,
-        "sftp_max_connections": Rule(minimum=1),
-    },
-    "ui": {"expiring_soon_hours": POSITIVE},
-    "sandbox": {
-        "time_scale": POSITIVE,
-        "scheduled_seconds": NOT_NEGATIVE,
-        "processing_seconds": NOT_NEGATIVE,
-        "records": NOT_NEGATIVE,
-        "error_share": Rule(minimum=0, maximum=1),
-    },
-}
-"""Ranges and choices per table (``profiles`` applies to every profile); the one place they live."""
-
-_KINDS = {"str": "a string", "int": "a whole number", "float": "a number", "bool": "true or false"}
-
-
-def _typed(value: Any, annotation: str) -> tuple[Any, str | None]:
-    """``value`` converted to the field's type, or the ``should be ...`` text when it is not one."""
-    base = annotation.replace(" | None", "").strip()
-    if base == "float" and isinstance(value, int) and not isinstance(value, bool):
-        value = float(value)
-    ok = {
-        "bool": isinstance(value, bool),
-        "int": isinstance(value, int) and not isinstance(value, bool),
-        "float": isinstance(value, float),
-        "str": isinstance(value, str),
-    }.get(base)
-    if ok is None:
-        raise TypeError(f"config field type {annotation!r} has no check; add one to config._typed")
-    if ok and base == "float" and not math.isfinite(value):
-        return value, f"should be a finite number, not {value!r}"
-    return (value, None) if ok else (value, f"should be {_KINDS[base]}, not {value!r}")
+# docstring is checked by default; a range or a set of choices goes in
+# ``ettui.config_rules.RULES``.
 
 
 class _Problems:
@@ -374,7 +296,7 @@ def _fields(cls: type) -> dict[str, str]:
 
 def _plain_value(problems: _Problems, where: str, section: str, key: str, value: Any, annotation: str) -> Any:
     """The checked value of one ordinary key, or ``_BAD`` after recording why not."""
-    value, wrong = _typed(value, annotation)
+    value, wrong = typed_value(value, annotation)
     if wrong is None:
         rule = RULES.get(section, {}).get(key)
         broken = rule.problem(value) if rule else None

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from ettui import config, keys
+from ettui import config, config_rules, keys
 from ettui.errors import ConfigError
 
 
@@ -189,7 +189,7 @@ def test_every_field_has_a_docstring_a_checked_type_and_a_row_in_the_docs(cls: t
         assert f"`{f.name}" in docs, f"docs/config.md has no row for {f.name}"
         if str(f.type) in ("SecretSource", "dict[str, str]"):
             continue  # checked by their own code (secret sources, the keymap)
-        config._typed(f.default, str(f.type))  # raises TypeError for a type with no check
+        config_rules.typed_value(f.default, str(f.type))  # raises TypeError for a type with no check
 
 
 def test_rules_name_only_real_fields() -> None:
