@@ -204,3 +204,16 @@ def test_rules_name_only_real_fields() -> None:
                                                ("nokey", False), (" ", False), ("a,,b", False)])
 def test_key_strings(keys_text: str, ok: bool) -> None:
     assert (keys.key_problem(keys_text) is None) is ok
+
+
+def test_the_config_layer_and_config_check_never_import_textual(tmp_path: Path) -> None:
+    """DESIGN.md's layer rule: the names the check needs come from ettui.keys, not from textual."""
+    import subprocess
+    import sys
+
+    path = write(tmp_path, "[ui]\ntheme = 'nord'\nkeymap = { poll_now = 'f5' }\n")
+    code = ("import sys\nfrom ettui.cli import main\n"
+            f"assert main(['--config', {str(path)!r}, 'config', 'check']) == 0\n"
+            "assert not [m for m in sys.modules if m.startswith('textual')], 'textual was imported'\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
