@@ -315,6 +315,7 @@ def cmd_preview(args: argparse.Namespace) -> int:
     from ettui.output import open_output
     from ettui.output.export import format_table
 
+    _load_config(args)  # no command starts on a config that `config check` refuses
     path = Path(args.file).expanduser()
     if not path.exists():
         raise UsageError(f"{path} does not exist; pass an extracted XML file or a downloaded zip.")
@@ -392,6 +393,7 @@ async def cmd_sandbox(args: argparse.Namespace) -> int:
 async def cmd_demo(args: argparse.Namespace) -> int:
     from ettui.demo import run_demo
 
+    _load_config(args)  # the demo runs on its own sandbox, but refuses a config `config check` refuses
     return await run_demo(args)
 
 

@@ -54,7 +54,8 @@ def test_check_json_lists_the_problems(tmp_path: Path, capsys: pytest.CaptureFix
     assert report["ok"] is False and len(report["problems"]) == 5
 
 
-@pytest.mark.parametrize("command", [["jobs"], ["calls"], ["drop", "ls"], ["sandbox", "--json"], []])
+@pytest.mark.parametrize("command", [["jobs"], ["calls"], ["submit", "C1"], ["status"], ["drop", "ls"], ["fetch", "1"],
+                                     ["preview", "x.zip"], ["sandbox", "--json"], ["demo"], []])
 def test_every_command_and_the_app_refuse_with_the_same_sentences(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], command: list[str]
 ) -> None:
