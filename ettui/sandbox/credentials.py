@@ -11,6 +11,7 @@ passwords replace it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -34,7 +35,10 @@ class SandboxCredentials:
 def load_credentials(root: Path) -> SandboxCredentials:
     """The root's passwords, generated and stored (0600) on first use."""
     root.mkdir(parents=True, exist_ok=True, mode=0o700)
-    os.chmod(root, 0o700)
+    if stat.S_IMODE(root.stat().st_mode) & 0o077:
+        # A root someone else owns (e.g. --root /tmp) stays as it is: the file itself is 0600.
+        with contextlib.suppress(PermissionError):
+            os.chmod(root, 0o700)
     path = root / CREDENTIALS_NAME
     existing = _read_private(path)
     if existing is not None:

@@ -71,3 +71,11 @@ async def test_the_running_sandbox_accepts_only_its_generated_passwords(tmp_path
             for password, ok in ((sb.info.api_password, True), ("sandbox-secret", False)):
                 reply = await http.post(sb.info.xml_api_url, data={"qf": "xml", "xml": inquire.format(u=sb.info.api_username, p=password)})
                 assert ("Login failed" in reply.text) is not ok, reply.text
+
+
+def test_an_existing_open_root_is_made_private(tmp_path: Path) -> None:
+    root = tmp_path / "sb"
+    root.mkdir()
+    root.chmod(0o755)
+    load_credentials(root)
+    assert mode(root) == 0o700
