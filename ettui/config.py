@@ -8,9 +8,10 @@ entry). A config file
 that is group- or world-readable and names a secret command still works, but a
 file holding something that looks like a literal secret is refused.
 
-Every key is documented in ``docs/config.md``; the field docstrings of
-``Profile``, ``UiSettings`` and ``SandboxSettings`` are the source for that
-page (a test fails when a field has no docstring or no row there).
+Every key is documented in ``docs/config.md``, whose key tables are written
+from the field docstrings of ``Profile``, ``UiSettings`` and
+``SandboxSettings`` (``python -m ettui.tools.config_doc --write``; a test
+fails when the page is stale or a field has no docstring).
 
 Adding a key: give the field a type and a docstring, and it is type-checked
 by ``load()`` and ``ettui config check`` with no other change; put a range or
@@ -104,17 +105,17 @@ class Profile:
     name: str
     """The profile's name: the ``NAME`` of ``[profiles.NAME]``."""
     dialect: str = "xml"
-    """``xml`` (legacy XML API, bulk async calls) or ``soap`` (Extract + AsyncActivityStatus)."""
+    """``xml``: legacy XML API bulk async calls + Batch Inquire. ``soap``: ``Extract`` + ``AsyncActivityStatus``."""
     sandbox: bool = False
-    """True: start the embedded sandbox and point every endpoint at it."""
+    """``true``: start the embedded sandbox and point every endpoint at it (the profile named ``sandbox`` always does)."""
     endpoint: str = "https://api.dc1.exacttarget.com/integrate.aspx"
     """The XML API URL (``integrate.aspx``)."""
     soap_url: str = "https://webservice.exacttarget.com/Service.asmx"
     """The SOAP service URL (``Service.asmx``)."""
     wsdl: str | None = None
-    """None: the WSDL subset shipped with ettui. A URL: the vendor's, fetched once and cached."""
+    """Unset: the WSDL subset shipped with ettui. A URL: the vendor's WSDL, fetched once and cached in the cache dir."""
     soap_auth: str = "usernametoken"
-    """``usernametoken`` (WS-Security) or ``oauth`` (client credentials -> ``fueloauth`` header)."""
+    """``usernametoken`` (WS-Security) or ``oauth`` (client credentials, ``fueloauth`` header; needs ``auth_url``, ``client_id`` and a ``client_secret_*`` source)."""
     auth_url: str | None = None
     """OAuth token endpoint, e.g. ``https://SUBDOMAIN.auth.marketingcloudapis.com/v2/token``."""
     client_id: str | None = None
@@ -136,21 +137,21 @@ class Profile:
     sftp_password: SecretSource = field(default_factory=SecretSource)
     """The drop password: ``sftp_password_env``, ``_command`` or ``_keyring``."""
     sftp_key_file: str | None = None
-    """A private key file; with neither password nor key, ssh-agent is tried."""
+    """A private key file; with no password and no key, ssh-agent is used."""
     known_hosts: str | None = None
-    """known_hosts file checked for the drop's host key (default: ettui's own)."""
+    """known_hosts file checked for the drop's host key; hashed entries work (unset: ettui's own, see ``ettui config path``)."""
     drop_folder: str = "/"
     """Where bulk async zips land (the root, or ``/<MID>``)."""
     export_folder: str = "/Export"
     """Where SOAP data extracts land."""
     retention_hours: float = 72.0
-    """How long the drop keeps a bulk async zip."""
+    """Hours the drop keeps a bulk async zip (expiry = mtime + this)."""
     export_retention_hours: float = 21 * 24.0
-    """How long the Export folder keeps an extract."""
+    """Hours the Export folder keeps an extract (21 days)."""
     poll_initial: float = 5.0
-    """Seconds before the first status poll; doubles per poll."""
+    """Seconds before the first status poll; doubles per unchanged poll."""
     poll_max: float = 300.0
-    """Cap of the poll interval, seconds."""
+    """Cap of the poll interval, seconds (at least ``poll_initial``)."""
     poll_concurrency: int = 8
     """Status requests in flight at once, across all jobs."""
     connect_timeout: float = 10.0
@@ -160,7 +161,7 @@ class Profile:
     request_deadline: float = 90.0
     """Seconds for one whole HTTP exchange: connect, send, and the complete reply."""
     max_reply_bytes: int = 16 * 1024 * 1024
-    """A longer API reply is refused (read as a stream, so memory stays bounded)."""
+    """Bytes: a longer API reply is refused (read as a stream, so memory stays bounded)."""
     transfer_stall_timeout: float = 60.0
     """Seconds a download may receive nothing before it counts as a dead connection."""
     submit_retries: int = 4
@@ -168,7 +169,7 @@ class Profile:
     sftp_max_connections: int = 10
     """Connections all ettui processes on this host open to one drop account at once."""
     download_dir: str | None = None
-    """Where fetched files go (default: the platform downloads folder / ettui)."""
+    """Where fetched files go (unset: the platform downloads folder ``/ettui``)."""
 
     def retention_for(self, folder: str) -> float:
         """Retention hours for a remote folder."""
@@ -190,13 +191,13 @@ class UiSettings:
     """Settings of the terminal UI."""
 
     keymap: dict[str, str] = field(default_factory=dict)
-    """Binding id -> key(s), e.g. ``{ poll_now = "ctrl+r" }``; ids are listed by ``?`` in the app."""
+    """Binding id -> keys, e.g. ``{ poll_now = "f5", download = "ctrl+d,D" }``; ``?`` in the app lists every id (and below). Keys are characters, names (``escape``, ``f5``, ``question_mark``) and ``ctrl+``/``shift+``/``alt+``, comma-separated; an unknown id, a malformed key, or one key on two bindings of the same screen is refused."""
     expiring_soon_hours: float = 6.0
     """Notify when a file that is not downloaded has less than this many hours left."""
     bell: bool = False
     """Ring the terminal bell with notifications."""
     theme: str | None = None
-    """A Textual theme name, e.g. ``nord`` (unset: Textual's default)."""
+    """A Textual theme name (listed below; unset: Textual's default)."""
 
 
 @dataclass(frozen=True)
@@ -208,7 +209,7 @@ class SandboxSettings:
     seed: int = 1
     """Makes batch IDs, errors and output records repeatable."""
     error_share: float = 0.0
-    """Share of batches (0 to 1) that end in Error."""
+    """Share of batches that end in Error."""
     scheduled_seconds: float = 4.0
     """Sandbox seconds a batch stays Scheduled."""
     processing_seconds: float = 8.0

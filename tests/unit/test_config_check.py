@@ -217,3 +217,11 @@ def test_the_config_layer_and_config_check_never_import_textual(tmp_path: Path) 
             "assert not [m for m in sys.modules if m.startswith('textual')], 'textual was imported'\n")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
+
+
+def test_docs_config_md_is_generated_from_the_field_docstrings() -> None:
+    """Run ``python -m ettui.tools.config_doc --write`` after changing a field, its docstring or a rule."""
+    from ettui.tools import config_doc
+
+    page = config_doc.DOC.read_text(encoding="utf-8")
+    assert config_doc.written(page) == page
