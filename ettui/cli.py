@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ettui import __version__, config as config_mod, paths
+from ettui.config_rules import RULES
 from ettui.errors import EttuiError, ExitCode, HostKeyUnknown
 from ettui.cli_output import ProgressBar, drop_json, job_json, jobs_table, print_json
 from ettui.model import SECONDS_PER_UNIT, BatchRequest, JobStatus, format_duration
@@ -352,7 +353,7 @@ async def cmd_sandbox(args: argparse.Namespace) -> int:
     from ettui.wiring import sandbox_options
 
     # The same rules as the config's [sandbox] table, so a flag cannot start what the file may not.
-    if args.time_scale is not None and (wrong := config_mod.RULES["sandbox"]["time_scale"].problem(args.time_scale)):
+    if args.time_scale is not None and (wrong := RULES["sandbox"]["time_scale"].problem(args.time_scale)):
         raise UsageError(f"--time-scale {wrong}, not {args.time_scale:g}.")
     for flag, port in (("--http-port", args.http_port), ("--sftp-port", args.sftp_port)):
         if not 0 <= port <= 65535:

@@ -30,8 +30,8 @@ from pathlib import Path
 from typing import Any
 
 from ettui import paths
+from ettui.config_rules import RULES, typed_value
 from ettui.errors import ConfigError
-from ettui.config_rules import RULES as RULES, Rule as Rule, typed_value  # re-exported: one set of rules
 from ettui.keys import BINDINGS, BUILTIN_THEMES, key_problem, key_set, normalise_keys
 
 SANDBOX = "sandbox"

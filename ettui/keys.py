@@ -74,7 +74,7 @@ KEY_NAME_REPLACEMENTS: dict[str, str] = {
 
 MODIFIERS = ("ctrl", "shift", "alt", "meta", "super", "hyper")
 
-_KEY = re.compile(r"^((?:(?:%s)\+)*)(.+)$" % "|".join(MODIFIERS))
+_KEY = re.compile(r"^((?:(?:" + "|".join(MODIFIERS) + r")\+)*)(.+)$")
 
 
 def key_problem(keys: str) -> str | None:

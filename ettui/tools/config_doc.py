@@ -11,6 +11,7 @@ import argparse
 import ast
 import dataclasses
 import inspect
+import itertools
 import re
 import sys
 from pathlib import Path
@@ -29,7 +30,7 @@ def field_docstrings(cls: type) -> dict[str, str]:
     body = ast.parse(inspect.getsource(cls)).body[0]
     assert isinstance(body, ast.ClassDef)
     found: dict[str, str] = {}
-    for node, following in zip(body.body, body.body[1:]):
+    for node, following in itertools.pairwise(body.body):
         if (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)
                 and isinstance(following, ast.Expr) and isinstance(following.value, ast.Constant)
                 and isinstance(following.value.value, str)):
@@ -103,7 +104,7 @@ def render() -> str:
 
 def written(page: str) -> str:
     """``page`` with the generated part replaced."""
-    pattern = re.compile(re.escape(BEGIN) + ".*?" + re.escape(END), re.S)
+    pattern = re.compile(re.escape(BEGIN) + ".*?" + re.escape(END), re.DOTALL)
     if not pattern.search(page):
         raise SystemExit(f"{DOC} has no generated-section markers")
     return pattern.sub(lambda _: f"{BEGIN}\n\n{render()}\n\n{END}", page)

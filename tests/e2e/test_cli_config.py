@@ -35,7 +35,7 @@ def test_check_reports_every_problem_in_file_order_and_exits_7(tmp_path: Path) -
     path = write(tmp_path, BAD)
     env = {**os.environ, "ETTUI_HOME": str(tmp_path / "home")}
     done = subprocess.run([sys.executable, "-m", "ettui", "--config", str(path), "config", "check"],
-                          capture_output=True, text=True, timeout=60, env=env)
+                          check=False, capture_output=True, text=True, timeout=60, env=env)
     assert done.returncode == 7
     assert "Traceback" not in done.stderr
     lines = done.stderr.strip().splitlines()

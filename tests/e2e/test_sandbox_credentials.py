@@ -46,7 +46,7 @@ def sftp_with_password(tmp_path: Path, info: dict[str, object], password: str) -
     askpass.chmod(0o700)
     known = tmp_path / "known_hosts"
     scan = subprocess.run(["ssh-keyscan", "-p", str(info["sftp_port"]), str(info["sftp_host"])],
-                          capture_output=True, text=True, timeout=30)
+                          check=False, capture_output=True, text=True, timeout=30)
     known.write_text(scan.stdout)
     env = {**os.environ, "SSH_ASKPASS": str(askpass), "SSH_ASKPASS_REQUIRE": "force", "DISPLAY": ":0",
            "SANDBOX_PW": password}
@@ -54,7 +54,7 @@ def sftp_with_password(tmp_path: Path, info: dict[str, object], password: str) -
         ["sftp", "-P", str(info["sftp_port"]), "-o", f"UserKnownHostsFile={known}",
          "-o", "StrictHostKeyChecking=yes", "-o", "PubkeyAuthentication=no", "-o", "NumberOfPasswordPrompts=1",
          "-o", "PreferredAuthentications=password,keyboard-interactive", f"{info['sftp_username']}@{info['sftp_host']}"],
-        input="ls /\n", capture_output=True, text=True, timeout=60, env=env,
+        input="ls /\n", check=False, capture_output=True, text=True, timeout=60, env=env,
     )
 
 
