@@ -266,6 +266,7 @@ def builtin_profiles() -> dict[str, Profile]:
 
 _SECRET_KEYS = ("api_password", "sftp_password", "client_secret")
 _SECRET_SOURCES = ("env", "command", "keyring")
+_SECRET_NAMES = {"api_password": "API password", "sftp_password": "SFTP password", "client_secret": "OAuth client secret"}
 
 
 # -- validation ---------------------------------------------------------------
@@ -366,7 +367,7 @@ def _profile(problems: _Problems, name: str, table: Any) -> Profile | None:
     for secret_name, given in sources.items():
         if len(given) > 1:
             keys = " and ".join(f"`{secret_name}_{source}`" for source in given)
-            problems.add(where, f"{keys} are both set; keep one source for the {secret_name.replace('_', ' ')}")
+            problems.add(where, f"{keys} are both set; keep one source for the {_SECRET_NAMES[secret_name]}")
         kwargs[secret_name] = SecretSource(**given)
     if kwargs.get("soap_auth") == "oauth" and not kwargs.get("sandbox") and name not in (SANDBOX, SANDBOX_SOAP):
         missing = [k for k in ("auth_url", "client_id") if not kwargs.get(k)]
@@ -390,7 +391,7 @@ def _keymap(problems: _Problems, value: Any) -> dict[str, str]:
         if binding not in BINDINGS:
             problems.add("[ui]", f"`keymap.{binding}` is not a binding id (known: {', '.join(sorted(BINDINGS))})")
         elif not isinstance(keys, str):
-            problems.add("[ui]", f"`keymap.{binding}` should be a key string such as \"R\" or \"ctrl+r\", not {keys!r}")
+            problems.add("[ui]", f"`keymap.{binding}` should be a key string such as \"f5\" or \"ctrl+r\", not {keys!r}")
         elif (wrong := key_problem(keys)) is not None:
             problems.add("[ui]", f"`keymap.{binding}` {wrong}")
         else:
