@@ -232,6 +232,10 @@ class DropFile:
     batch_id: str | None = None
     listed: bool = True
     """False for a file Batch Inquire named but the drop does not list."""
+    local_path: str | None = None
+    """Where the job store says this file was downloaded and verified (None: not yet)."""
+    extract_dir: str | None = None
+    """Where the job store says it was extracted."""
 
     @property
     def name(self) -> str:

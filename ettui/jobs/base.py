@@ -19,6 +19,8 @@ Semantics every backend keeps (no SQLite-only behaviour is promised here):
 * **Change notification.** ``wait_for_change(timeout)`` returns when another
   process may have written (a SQLite backend polls cheaply, PostgreSQL would
   LISTEN), or after ``timeout`` seconds; readers then call ``changes``.
+* Writes return the job as written (with its new ``version``), so the writer
+  can announce it and will not mistake its own write for another's.
 * Times are aware UTC datetimes; ``list`` orders by ``"<column> asc|desc"``.
 """
 
@@ -101,19 +103,19 @@ class AsyncJobStore(Protocol):
         """Record an inquiry's answer (history gains an entry on change); returns the job and whether it changed."""
         ...
 
-    async def record_poll(self, job_id: int, *, at: datetime, next_at: datetime | None, error: str | None = None) -> None:
+    async def record_poll(self, job_id: int, *, at: datetime, next_at: datetime | None, error: str | None = None) -> Job:
         """Record a poll, the next one, and its error (counted into ``poll_failures``; ``None`` resets)."""
         ...
 
-    async def record_download(self, job_id: int, *, path: str, sha256: str) -> None:
+    async def record_download(self, job_id: int, *, path: str, sha256: str) -> Job:
         """Record where the job's verified file was saved and its SHA-256."""
         ...
 
-    async def record_extract(self, job_id: int, *, path: str) -> None:
+    async def record_extract(self, job_id: int, *, path: str) -> Job:
         """Record the folder the job's zip was extracted into."""
         ...
 
-    async def set_expires(self, job_id: int, at: datetime | None) -> None:
+    async def set_expires(self, job_id: int, at: datetime | None) -> Job:
         """Record when the job's file leaves the drop."""
         ...
 

@@ -122,17 +122,29 @@ class SqliteStore:
             file_name=file_name, message=message, next_poll=next_poll,
         )
 
-    async def record_poll(self, job_id: int, *, at: datetime, next_at: datetime | None, error: str | None = None) -> None:
-        await self._run(self.sync.record_poll, job_id, at=at, next_at=next_at, error=error)
+    async def record_poll(self, job_id: int, *, at: datetime, next_at: datetime | None, error: str | None = None) -> Job:
+        return await self._then_get(job_id, self.sync.record_poll, job_id, at=at, next_at=next_at, error=error)
 
-    async def record_download(self, job_id: int, *, path: str, sha256: str) -> None:
-        await self._run(self.sync.record_download, job_id, path=path, sha256=sha256)
+    async def record_download(self, job_id: int, *, path: str, sha256: str) -> Job:
+        return await self._then_get(job_id, self.sync.record_download, job_id, path=path, sha256=sha256)
 
-    async def record_extract(self, job_id: int, *, path: str) -> None:
-        await self._run(self.sync.record_extract, job_id, path=path)
+    async def record_extract(self, job_id: int, *, path: str) -> Job:
+        return await self._then_get(job_id, self.sync.record_extract, job_id, path=path)
 
-    async def set_expires(self, job_id: int, at: datetime | None) -> None:
-        await self._run(self.sync.set_expires, job_id, at)
+    async def set_expires(self, job_id: int, at: datetime | None) -> Job:
+        return await self._then_get(job_id, self.sync.set_expires, job_id, at)
+
+    async def _then_get(self, job_id: int, write: Callable[..., None], /, *args: Any, **kwargs: Any) -> Job:
+        """Run a write and re-read the job in one trip to the worker thread."""
+
+        def both() -> Job:
+            write(*args, **kwargs)
+            job = self.sync.get(job_id)
+            if job is None:
+                raise KeyError(f"no job {job_id}")
+            return job
+
+        return await self._run(both)
 
     # -- reading --------------------------------------------------------------------
 

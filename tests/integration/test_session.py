@@ -88,6 +88,6 @@ async def test_a_wiped_sandbox_never_reuses_a_batch_id_the_store_holds(tmp_path:
     try:
         new = await second.submit(BatchRequest("C3", {}))
         assert int(new.batch_id) > int(old.batch_id)
-        assert {j.batch_id for j in second.jobs()} == {old.batch_id, new.batch_id}
+        assert {j.batch_id for j in await second.jobs()} == {old.batch_id, new.batch_id}
     finally:
         await second.close()
