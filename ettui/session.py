@@ -94,8 +94,18 @@ def may_have_reached_service(error: BaseException) -> bool:
     if isinstance(error, ServiceError):
         return False  # the service answered with an error: it refused the request
     if isinstance(error, ApiConnectionError):
-        return not error.message.startswith("Could not connect")
+        # Until the API layer says so itself: its sentences for a connection that never opened.
+        return not any(phrase in error.message for phrase in _NOT_CONNECTED)
     return True
+
+
+_NOT_CONNECTED = (
+    "Could not connect to",
+    "refused the connection",
+    "could not be resolved",
+    "The secure (TLS) connection to",
+)
+"""Sentences ``ApiConnectionError`` uses when no connection was made (nothing was sent)."""
 
 
 def unconfirmed_sentence(job: Job, reason: str) -> str:

@@ -293,8 +293,15 @@ class Poller:
     # -- other processes ------------------------------------------------------
 
     async def follow_changes(self) -> None:
-        """Announce what other processes write to the store, until stopped (runs while paused too)."""
-        _, cursor = await self.store.changes(-1)
+        """Announce what other processes write to the store, until stopped (runs while paused too).
+
+        The feed starts from the newest write this poller has already seen
+        (jobs tracked before ``start``), so nothing written meanwhile is missed.
+        """
+        if self._versions:
+            cursor = max(self._versions.values())
+        else:
+            _, cursor = await self.store.changes(-1)
         while True:
             try:
                 await self.store.wait_for_change(CHANGE_FEED_WAIT)

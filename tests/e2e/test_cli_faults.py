@@ -227,3 +227,10 @@ def test_fetching_an_expired_file_keeps_the_job(cli: Any, sandbox: Sandbox, tmp_
     one_sentence(err)
     assert [j["batch_id"] for j in jobs(cli)] == [batch]
     assert not list((tmp_path / "dl").glob("*.zip"))
+
+
+def test_drop_commands_need_no_api_password(cli: Any, sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ET_TEST_API_PW")
+    code, out, err = cli("drop", "ls", "--accept-host-key", sandbox.info.host_key_fingerprint)
+    assert code == 0, err
+    assert out.startswith("NAME")
