@@ -1,4 +1,9 @@
-"""The job store: every submitted batch, its status history and its files, in SQLite.
+"""The SQLite engine of the job store: every submitted batch, its status history and its files.
+
+This is the synchronous layer. Nothing above ``ettui.jobs`` uses it directly:
+the session, poller, CLI and UI get the async interface
+(``ettui.jobs.base.AsyncJobStore``, built by ``open_store``), whose SQLite
+backend (``ettui.jobs.sqlite``) runs these methods on one worker thread.
 
 One file (``paths.job_store()``) shared by every ettui process on the host.
 
@@ -15,16 +20,21 @@ Durability and concurrency choices, and why:
   take the OS page cache with it, so with ``synchronous=NORMAL`` a committed
   transaction already survives ``kill -9``. What NORMAL can lose is the last few
   commits on *power loss or an OS crash*, because it only fsyncs at checkpoints.
-  ``add`` is the point where a submission is acknowledged (a batch ID the
-  vendor has queued and we may never learn again), so it switches the
+  ``add`` (the write-ahead record of a submit) and ``confirm`` (its batch ID,
+  which we may never learn again) are the points where a submission is
+  acknowledged, so they switch the
   connection to ``synchronous=FULL`` for its transaction: the WAL is fsynced
   before ``add`` returns, surviving power loss too. Poll bookkeeping (last and
   next poll, status changes) runs at NORMAL: it is frequent, and anything lost
   on power loss is re-learned by the next poll.
 * **One connection per store object**, opened with ``check_same_thread=False``
-  and guarded by a lock, because callers run store methods in worker threads
-  (``asyncio.to_thread``) and the sqlite3 module's connections are not safe to
-  share unguarded.
+  and guarded by a lock, because the async backend runs store methods in a
+  worker thread while tests and benchmarks may call them directly.
+* **A change counter** (``version``): every write gives the job the next value
+  of ``max(version) + 1`` inside its write transaction (writers are serialised,
+  so values are unique and increasing), and ``changes(since)`` reads what any
+  process wrote after a point; ``data_version()`` tells cheaply whether another
+  connection committed at all.
 
 Times are stored as fixed-width ISO-8601 UTC text (``2026-01-01T00:00:00.000000+00:00``)
 so text order is time order and indexes on them work; they come back as aware
@@ -92,7 +102,7 @@ class JobStore:
     """Submitted jobs and their history in one SQLite file, safe for several processes.
 
     Methods are synchronous and may block briefly on another process's write
-    lock (up to ``BUSY_TIMEOUT_MS``); async callers run them in a thread.
+    lock (up to ``BUSY_TIMEOUT_MS``); async code uses ``ettui.jobs.sqlite.SqliteStore``.
 
     Args:
         path: The database file; created (mode 0600, parent 0700) if missing.
@@ -478,15 +488,19 @@ class JobStore:
         with self._lock:
             for start in range(0, len(names), 500):  # SQLite's bound-parameter limit
                 chunk = names[start : start + 500]
-                sql = f"SELECT {COLUMNS} FROM jobs WHERE file_name IN ({', '.join('?' * len(chunk))})"
+                sql = f"SELECT {COLUMNS} FROM jobs INDEXED BY jobs_file WHERE file_name IN ({', '.join('?' * len(chunk))})"
                 args: list[Any] = list(chunk)
                 if profile is not None:
                     sql += " AND profile = ?"
                     args.append(profile)
-                for row in self._conn.execute(sql + " ORDER BY submitted_at, id", args):
+                # No ORDER BY: it would make the planner walk the submitted_at
+                # index over every job instead of looking each name up.
+                for row in self._conn.execute(sql, args):
                     job = row_to_job(row)
                     assert job.file_name is not None
-                    found[job.file_name] = job  # ascending: the newest wins
+                    seen = found.get(job.file_name)
+                    if seen is None or (job.submitted_at, job.id) > (seen.submitted_at, seen.id):
+                        found[job.file_name] = job
         return found
 
     def changes(self, since: int, *, limit: int = 1000) -> tuple[builtins.list[Job], int]:

@@ -215,3 +215,12 @@ def test_garbage_file_is_a_clear_error(tmp_path: Path) -> None:
     path.write_bytes(b"this is not a database" * 100)
     with pytest.raises(StoreError, match="not a usable SQLite file"):
         JobStore(path)
+
+
+def test_drop_listing_lookup_uses_the_file_name_index(store: JobStore) -> None:
+    # INDEXED BY jobs_file: SQLite raises if the query stopped using the index.
+    assert store.find_by_files(["a", "b"], "main") == {}
+    for n, at in enumerate([T0, T0 + timedelta(hours=1)]):
+        job = add(store, str(n), at=at)
+        store.record_status(job.id, JobStatus.COMPLETE, "Complete", at, file_name="same.zip")
+    assert store.find_by_files(["same.zip"], "main")["same.zip"].batch_id == "1", "the newest job wins"
