@@ -27,7 +27,7 @@ Semantics every backend keeps (no SQLite-only behaviour is promised here):
 from __future__ import annotations
 
 import builtins
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -98,7 +98,7 @@ class AsyncJobStore(Protocol):
         *,
         file_name: str | None = None,
         message: str | None = None,
-        next_poll: Callable[[bool], datetime | None] | None = None,
+        next_poll: tuple[datetime | None, datetime | None] | None = None,
     ) -> tuple[Job, bool]:
         """Record an inquiry's answer (history gains an entry on change); returns the job and whether it changed."""
         ...

@@ -525,9 +525,6 @@ class Poller:
         unchanged_interval = min(self.cap, slot.interval * 2)
         unchanged = self._delay(unchanged_interval)
 
-        def next_poll(changed: bool) -> datetime:
-            return at + timedelta(seconds=on_change if changed else unchanged)
-
         job, changed = await self.store.record_status(
             job_id,
             inquiry.status,
@@ -535,7 +532,7 @@ class Poller:
             at,
             file_name=inquiry.file_name,
             message=inquiry.message,
-            next_poll=next_poll,
+            next_poll=(at + timedelta(seconds=on_change), at + timedelta(seconds=unchanged)),
         )
         if generation == self._throttle_gen:
             # The service answered a request sent after the last 500: not busy now.

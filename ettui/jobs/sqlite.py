@@ -115,7 +115,7 @@ class SqliteStore:
         *,
         file_name: str | None = None,
         message: str | None = None,
-        next_poll: Callable[[bool], datetime | None] | None = None,
+        next_poll: tuple[datetime | None, datetime | None] | None = None,
     ) -> tuple[Job, bool]:
         return await self._run(
             self.sync.record_status, job_id, status, status_raw, at,

@@ -54,7 +54,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -373,7 +373,7 @@ class JobStore:
         *,
         file_name: str | None = None,
         message: str | None = None,
-        next_poll: Callable[[bool], datetime | None] | None = None,
+        next_poll: tuple[datetime | None, datetime | None] | None = None,
     ) -> tuple[Job, bool]:
         """Record what an inquiry said. Returns the job and whether its status changed.
 
@@ -384,10 +384,11 @@ class JobStore:
         because that is the reason the user needs to see.
 
         ``next_poll``, when given, also records the poll in the same
-        transaction (as ``record_poll`` would, clearing an earlier error): it
-        is called with whether the status changed and returns the next poll
-        time; a terminal status gets none. One transaction per poll instead of
-        two is what the poller's throughput needs.
+        transaction (as ``record_poll`` would, clearing an earlier error): the
+        next poll time if the status changed, and if it did not (both worked
+        out beforehand, so no caller code runs inside the transaction); a
+        terminal status gets none. One transaction per poll instead of two is
+        what the poller's throughput needs.
         """
         with self._write() as conn:
             row = conn.execute("SELECT status, status_raw, file_name FROM jobs WHERE id = ?", (job_id,)).fetchone()
@@ -415,7 +416,7 @@ class JobStore:
             elif next_poll is not None:
                 sets.append("last_error = NULL, poll_failures = 0")
             if next_poll is not None:
-                next_at = None if status.terminal else next_poll(changed)
+                next_at = None if not status.polled else (next_poll[0] if changed else next_poll[1])
                 sets.append("last_poll_at = ?, next_poll_at = ?")
                 args += [to_text(at), to_text(next_at) if next_at else None]
             if sets:
