@@ -157,7 +157,11 @@ async def cmd_submit(args: argparse.Namespace) -> int:
     request = BatchRequest(args.call, _parse_params(args.param or []))
 
     async def body(session: Any) -> int:
-        job = await session.submit(request, on_wait=_print_wait)
+        try:
+            job = await session.submit(request, on_wait=_print_wait)
+        except (asyncio.CancelledError, KeyboardInterrupt):
+            _unconfirmed_notes(list(session.pending_submits.values()), "interrupted before its acceptance was read")
+            raise
         if args.json:
             print_json(job_json(job))
         else:
@@ -167,13 +171,14 @@ async def cmd_submit(args: argparse.Namespace) -> int:
     return await _with_session(args, body, start_poller=False)
 
 
-def _unconfirmed_notes(jobs: Sequence[Any]) -> None:
+def _unconfirmed_notes(jobs: Sequence[Any], reason: str | None = None) -> None:
     """One sentence per Unconfirmed job, on stderr, under a listing."""
     from ettui.session import unconfirmed_sentence
 
     for job in jobs:
         if job is not None and job.status is JobStatus.UNCONFIRMED:
-            print(f"ettui: {unconfirmed_sentence(job, job.last_error or 'no acceptance was read')}", file=sys.stderr)
+            why = reason or job.last_error or "no acceptance was read"
+            print(f"ettui: {unconfirmed_sentence(job, why)}", file=sys.stderr, flush=True)
 
 
 async def cmd_status(args: argparse.Namespace) -> int:

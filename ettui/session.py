@@ -187,6 +187,8 @@ class Session:
         self._sftp_password: str | None = None
         self._sftp_password_known = False
         self._background: set[asyncio.Task[Any]] = set()
+        self.pending_submits: dict[int, Job] = {}
+        """Write-ahead jobs whose submit is under way (left Unconfirmed if the process stops now)."""
         self._rng = random.Random()
         self._unsubscribe = poller.subscribe(self._on_event)
 
@@ -336,6 +338,18 @@ class Session:
             params=dict(request.params),
             replaces_id=replaces.id if replaces is not None else None,
         )
+        self.pending_submits[job.id] = job
+        try:
+            return await self._send(request, job, replaces, on_wait)
+        finally:
+            # Cancelled (Ctrl+C, a closed worker): the job stays Unconfirmed, and
+            # the caller can still read it here to tell the user.
+            if not _cancelling():
+                self.pending_submits.pop(job.id, None)
+
+    async def _send(
+        self, request: BatchRequest, job: Job, replaces: Job | None, on_wait: SubmitWaitCallback | None
+    ) -> Job:
         self.poller.announce(JobEvent("submitting", job, note="Submitting"))
         retries = max(0, self.profile.submit_retries)
         attempt = 0
@@ -708,6 +722,11 @@ class Session:
         if fmt not in writers:
             raise EttuiError(f"Export format {fmt!r} is not supported; use csv or jsonl.", title="Export")
         return writers[fmt](self.open_output(path), dest)  # type: ignore[arg-type]
+
+
+def _cancelling() -> bool:
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
 
 
 _WITH_BATCH = [JobStatus.SCHEDULED, JobStatus.PROCESSING, JobStatus.COMPLETE, JobStatus.ERROR, JobStatus.UNKNOWN]

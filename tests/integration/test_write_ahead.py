@@ -181,3 +181,22 @@ async def test_a_killed_submit_leaves_a_job_for_every_submit_the_service_receive
     if when == "before the reply":
         assert {j.status for j in jobs} == {JobStatus.UNCONFIRMED}
     assert all(sandbox.info.api_password not in j.request_doc for j in jobs)
+
+
+async def test_an_interrupted_submit_names_the_job_it_leaves(tmp_path: Path, sandbox: Sandbox, proxy: FaultProxy) -> None:
+    proxy.hold_replies = True
+    config_path = _write_config(tmp_path, proxy, sandbox)
+    env = {**os.environ, "ETTUI_HOME": str(tmp_path / "home"), "ET_TEST_API_PW": sandbox.info.api_password}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "ettui", "--config", str(config_path), "submit", "C3",
+        env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    await asyncio.wait_for(proxy.forwarded.wait(), 60)
+    proc.send_signal(signal.SIGINT)  # Ctrl+C while the reply is on its way
+    _, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode != 0
+    text = err.decode()
+    with JobStore(tmp_path / "home" / "state" / "jobs.sqlite3") as store:
+        (job,) = store.list()
+    assert job.status is JobStatus.UNCONFIRMED
+    assert f"Job {job.id}" in text and f"ettui jobs dismiss {job.id}" in text, text
