@@ -276,8 +276,8 @@ class Session:
         if self._drop is not None:
             await self._drop.close()
             self._drop = None
-        for task in list(self._background):
-            await task
+        # Expiry writes started from event callbacks: finish them (a failure there must not stop the close).
+        await asyncio.gather(*self._background, return_exceptions=True)
         await self.api.aclose()
         await self.store.aclose()
         if self.sandbox is not None:
