@@ -16,7 +16,7 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-from ettui.model import DropFile, Job
+from ettui.model import DropFile, Job, JobStatus
 from ettui.ui.formatting import expiry_text, human_size, since, status_text
 
 
@@ -25,7 +25,7 @@ def job_summary(job: Job, now: datetime, landed: DropFile | None = None) -> Rend
     facts = Table.grid(padding=(0, 2))
     facts.add_column(style="bold")
     facts.add_column()
-    facts.add_row("Batch ID", job.batch_id)
+    facts.add_row("Batch ID", job.batch_id or "- (none read: Unconfirmed)")
     facts.add_row("Call", job.call)
     facts.add_row("Profile", f"{job.profile} ({job.dialect})")
     facts.add_row("Status", status_text(job.status, job.status_raw))
@@ -44,8 +44,16 @@ def job_summary(job: Job, now: datetime, landed: DropFile | None = None) -> Rend
         facts.add_row("SHA-256", job.sha256)
     if job.extract_dir:
         facts.add_row("Extracted", job.extract_dir)
-    if job.last_error:
-        facts.add_row("Last error", Text(job.last_error, style="bold red"))
+    if job.status is JobStatus.UNCONFIRMED:
+        from ettui.session import unconfirmed_sentence
+
+        sentence = unconfirmed_sentence(job, job.last_error or "no acceptance was read")
+        facts.add_row("Unconfirmed", Text(sentence + " (D dismisses, S resubmits.)", style="bold yellow"))
+    elif job.last_error:
+        failures = f" ({job.poll_failures} polls failed in a row)" if job.poll_failures > 1 else ""
+        facts.add_row("Last error", Text(job.last_error + failures, style="bold red"))
+    if job.replaces_id is not None:
+        facts.add_row("Resubmits", f"job {job.replaces_id}")
     history = Table(title="Status history", title_justify="left", expand=True, box=None)
     history.add_column("At (UTC)")
     history.add_column("Status")
@@ -84,4 +92,4 @@ class JobDetailsScreen(ModalScreen[None]):
             yield Static(job_summary(self.job, self.now(), self.landed), id="job-details")
 
     def on_mount(self) -> None:
-        self.query_one(VerticalScroll).border_title = f"Job {self.job.id}: {self.job.batch_id}"
+        self.query_one(VerticalScroll).border_title = f"Job {self.job.id}: {self.job.batch_id or 'Unconfirmed'}"
