@@ -229,14 +229,18 @@ async def cmd_status(args: argparse.Namespace) -> int:
                     raise EttuiError(f"Jobs still not finished after {args.timeout:.0f} s; run `ettui status --watch` again later.") from None
                 finally:
                     unsubscribe()
-            else:
-                await session.refresh(live)
+        failures: list[EttuiError] = []
+        if live and not args.watch:
+            failures = await session.refresh(live)
         jobs = [await session.job(i) for i in ids]
         if args.json:
             print_json([job_json(j) for j in jobs if j is not None])
         elif not args.watch or not live:
             print(jobs_table([j for j in jobs if j is not None], session.clock.now()))
         _unconfirmed_notes(jobs)
+        if failures:
+            # The table shows what the store knew; the poll that should have updated it failed.
+            raise failures[0]
         return ExitCode.OK
 
     return await _with_session(args, body, start_poller=args.watch)
