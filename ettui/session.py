@@ -289,6 +289,8 @@ class Session:
                     known_hosts=p.known_hosts_path,
                     accept_fingerprint=self._accepted_fingerprint,
                     connect_timeout=p.connect_timeout,
+                    stall_timeout=p.transfer_stall_timeout,
+                    max_connections=p.sftp_max_connections,
                 )
                 await client.connect()
                 self._drop = client

@@ -39,6 +39,14 @@ class Faults:
     """How many connections were dropped so far."""
     max_drops: int | None = None
     """Stop dropping after this many (None: always)."""
+    stall_after_bytes: int | None = None
+    """Stop answering reads (the connection stays up) once this many bytes were served on it."""
+    stall_at_offset: int | None = None
+    """Never answer a read that reaches past this file offset, on any connection."""
+    stalls: int = 0
+    """How many connections stalled so far."""
+    max_stalls: int | None = None
+    """Stop stalling after this many (None: always)."""
     writes: list[str] = field(default_factory=list)
     """Every write-like request any client made (must stay empty)."""
 
@@ -56,8 +64,18 @@ class FaultySFTPServer(asyncssh.SFTPServer):
             self._faults.writes.append(f"open-for-write {path!r}")
         return super().open(path, pflags, attrs)
 
-    def read(self, file_obj: object, offset: int, size: int) -> bytes:
+    def read(self, file_obj: object, offset: int, size: int) -> object:
         faults = self._faults
+        if faults.stall_at_offset is not None and offset + size > faults.stall_at_offset:
+            faults.stalls += 1
+            return asyncio.get_running_loop().create_future()
+        stall = faults.stall_after_bytes
+        if stall is not None and (faults.max_stalls is None or faults.stalls < faults.max_stalls):
+            if self._served + size > stall:
+                if not getattr(self, "_stalled", False):
+                    self._stalled = True
+                    faults.stalls += 1
+                return asyncio.get_running_loop().create_future()  # never answered
         limit = faults.drop_after_bytes
         if limit is not None and (faults.max_drops is None or faults.drops < faults.max_drops):
             if self._served + size > limit:

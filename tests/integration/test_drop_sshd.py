@@ -124,9 +124,9 @@ async def test_resume_after_sshd_is_killed_mid_transfer(
     offsets: list[int] = []
     real_download = client.download
 
-    async def spy(remote_path: str, local_part: Path, *, offset: int = 0, progress=None) -> None:  # type: ignore[no-untyped-def]
+    async def spy(remote_path: str, local_part: Path, *, offset: int = 0, **kw) -> None:  # type: ignore[no-untyped-def]
         offsets.append(offset)
-        await real_download(remote_path, local_part, offset=offset, progress=progress)
+        await real_download(remote_path, local_part, offset=offset, **kw)
 
     client.download = spy  # type: ignore[method-assign]
     try:
