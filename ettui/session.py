@@ -380,6 +380,7 @@ class Session:
         dest: Path | None = None,
         extract: bool = True,
         progress: ProgressCallback | None = None,
+        retries: int = 5,
     ) -> FetchOutcome:
         """Download (resumable, verified), record it on the job, and extract.
 
@@ -392,7 +393,7 @@ class Session:
             remote = await self._locate(job)
         assert remote is not None
         dest = dest or self.profile.download_path
-        result = await fetch_file(self._drop_client, remote, dest, progress=progress)
+        result = await fetch_file(self._drop_client, remote, dest, progress=progress, retries=retries)
         if job is not None:
             await asyncio.to_thread(self.store.record_download, job.id, path=str(result.path), sha256=result.sha256)
         extract_dir: Path | None = None

@@ -8,12 +8,14 @@ from __future__ import annotations
 import dataclasses
 from datetime import date
 from pathlib import Path
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ettui import paths
-from ettui.api.base import BatchApi
+from ettui.api.base import BatchApi, CallSpec
 from ettui.clock import Clock, WallClock
 from ettui.config import Config, Profile, SecretSource
+from ettui.model import BatchRequest, Inquiry, SubmitResult
 
 if TYPE_CHECKING:
     from ettui.sandbox import Sandbox, SandboxOptions
@@ -52,16 +54,66 @@ async def make_api(profile: Profile, clock: Clock | None = None) -> BatchApi:
             cache_dir=paths.wsdl_cache_dir(),
             today=today,
         )
-    from ettui.api.xmlapi import XmlApi
+    password = profile.api_password.resolve("API password")
 
-    return XmlApi(
-        profile.endpoint,
-        profile.api_username,
-        profile.api_password.resolve("API password"),
-        connect_timeout=profile.connect_timeout,
-        read_timeout=profile.read_timeout,
-        today=today,
-    )
+    def build() -> BatchApi:
+        from ettui.api.xmlapi import XmlApi
+
+        return XmlApi(
+            profile.endpoint,
+            profile.api_username,
+            password,
+            connect_timeout=profile.connect_timeout,
+            read_timeout=profile.read_timeout,
+            today=today,
+        )
+
+    return DeferredApi("xmlapi", build)
+
+
+_SOAP_ONLY = frozenset({"remember_file_name"})
+"""Optional hooks only ``SoapApi`` has; asking for them must not build the XML client."""
+
+
+class DeferredApi:
+    """A ``BatchApi`` built on first use, so a command that never calls the API
+    (``ettui fetch``, ``ettui drop ls``) does not pay for importing httpx and lxml
+    (~150 ms of a fetch's start-up)."""
+
+    def __init__(self, dialect: str, build: Callable[[], BatchApi]) -> None:
+        self.dialect = dialect
+        self._build = build
+        self._api: BatchApi | None = None
+
+    def _real(self) -> BatchApi:
+        if self._api is None:
+            self._api = self._build()
+        return self._api
+
+    def calls(self) -> list[CallSpec]:
+        return self._real().calls()
+
+    def validate(self, request: BatchRequest) -> None:
+        self._real().validate(request)
+
+    def preview(self, request: BatchRequest) -> str:
+        return self._real().preview(request)
+
+    async def submit(self, request: BatchRequest) -> SubmitResult:
+        return await self._real().submit(request)
+
+    async def inquire(self, batch_id: str) -> Inquiry:
+        return await self._real().inquire(batch_id)
+
+    async def aclose(self) -> None:
+        if self._api is not None:
+            await self._api.aclose()
+
+    def __getattr__(self, name: str) -> Any:
+        # Anything beyond the protocol (tests reach for the real client's attributes).
+        if name.startswith("__") or name in ("_api", "_build", "dialect") or name in _SOAP_ONLY:
+            raise AttributeError(name)
+        return getattr(self._real(), name)
 
 
 def sandbox_options(config: Config, **overrides: Any) -> "SandboxOptions":

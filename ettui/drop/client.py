@@ -235,6 +235,8 @@ class DropClient:
         window: int = WINDOW,
         max_pktsize: int = MAX_PKTSIZE,
         stall_timeout: float | None = 60.0,
+        idle_reopen: float | None = 540.0,
+        keepalive_interval: float = 0.0,
         max_connections: int | None = None,
         budget: ConnectionBudget | None = None,
     ) -> None:
@@ -257,6 +259,11 @@ class DropClient:
         if budget is None and max_connections is not None:
             budget = ConnectionBudget(host, username, max_connections)
         self.budget = budget
+        self.idle_reopen = idle_reopen
+        """Seconds of idleness after which the connection is replaced before use (the drop closes at 600)."""
+        self.keepalive_interval = keepalive_interval
+        """SSH keepalive requests every this many seconds while connected (0: none)."""
+        self._last_used = time.monotonic()
         """The cross-process connection budget of this account; a slot is held while connected."""
         self._slot: Slot | None = None
         self.last_plan: TransferPlan | None = None
@@ -342,6 +349,7 @@ class DropClient:
                 compression_algs=None,
                 window=self.window,
                 max_pktsize=self.max_pktsize,
+                keepalive_interval=self.keepalive_interval,
                 **options,
             )
         except asyncssh.HostKeyNotVerifiable:
@@ -373,6 +381,7 @@ class DropClient:
             conn.close()
             raise DropUnreachable(f"The drop at {self.host}:{self.port} did not start an SFTP session: {_reason(exc)}.") from None
         self._conn = conn
+        self._last_used = time.monotonic()
 
     def _host_key_error(self, check: HostKeyCheck) -> DropError:
         name = known_hosts_name(self.host, self.port)
@@ -433,6 +442,22 @@ class DropClient:
                 "the connection is treated as dead."
             ) from None
 
+    async def _ready(self) -> asyncssh.SFTPClient:
+        """The SFTP session, reopened transparently after an idle close.
+
+        The vendor closes connections idle for 10 minutes. One idle longer than
+        ``idle_reopen`` is replaced before use (the server may be closing it right
+        now); one the server already closed is reopened. Only a connection that
+        was open once is reopened: a first connect is the caller's.
+        """
+        idle = time.monotonic() - self._last_used
+        if self._sftp is not None and (not self.connected or (self.idle_reopen is not None and idle > self.idle_reopen)):
+            await self.close()
+            await self.connect()
+        sftp = self._session()
+        self._last_used = time.monotonic()
+        return sftp
+
     def _session(self) -> asyncssh.SFTPClient:
         if self._sftp is None or not self.connected:
             raise DropConnectionLost(f"The connection to the drop at {self.host}:{self.port} is not open.")
@@ -442,7 +467,7 @@ class DropClient:
 
     async def list(self, folder: str) -> list[RemoteEntry]:
         """The entries of a remote folder (without ``.`` and ``..``), sorted by name."""
-        sftp = self._session()
+        sftp = await self._ready()
         base = folder.rstrip("/")
         try:
             names = await self._bounded(sftp.readdir(folder), f"listing {folder}")
@@ -460,7 +485,7 @@ class DropClient:
 
     async def stat(self, path: str) -> RemoteEntry:
         """Size, mtime and type of one remote path (following links)."""
-        sftp = self._session()
+        sftp = await self._ready()
         try:
             attrs = await self._bounded(sftp.stat(path), f"reading the size of {path}")
         except DropError:
@@ -488,7 +513,7 @@ class DropClient:
         raise ``LocalWriteError``; a broken connection ``DropConnectionLost``;
         no byte for ``stall_timeout`` seconds ``DropStalled``.
         """
-        sftp = self._session()
+        sftp = await self._ready()
         try:
             started = time.monotonic()
             # block_size=0: each read() below is exactly one SFTP request; we do the pipelining.
@@ -592,7 +617,8 @@ class DropClient:
             )
         if isinstance(exc, asyncssh.SFTPPermissionDenied):
             return DropError(f"The drop at {self.host} denied access to the {what} {path}; check the account's permissions.")
-        if is_connection_error(exc):
+        if is_connection_error(exc) or not self.connected:
+            # With the connection gone, asyncssh may still report a plain SFTPError ("Connection not open").
             return DropConnectionLost(f"The connection to the drop at {self.host}:{self.port} broke: {_reason(exc)}.")
         if isinstance(exc, asyncssh.SFTPError):
             return DropError(f"The drop at {self.host} refused the {what} {path}: {_reason(exc)}.")

@@ -191,6 +191,9 @@ class OpenSSHServer:
     user_key: Path
     host_key: Path
     proc: asyncio.subprocess.Process | None = None
+    log: list[str] = field(default_factory=list)
+    """Every line sshd (and its per-connection children) wrote to stderr, in order."""
+    log_level: str = "INFO"
 
     @property
     def host(self) -> str:
@@ -221,7 +224,7 @@ class OpenSSHServer:
                     "PasswordAuthentication yes",
                     "KbdInteractiveAuthentication no",
                     "Subsystem sftp internal-sftp",
-                    "LogLevel INFO",
+                    f"LogLevel {self.log_level}",
                     "",
                 ]
             )
@@ -250,8 +253,8 @@ class OpenSSHServer:
     async def _drain(self) -> None:
         proc = self.proc
         if proc is not None and proc.stderr is not None:
-            while await proc.stderr.readline():
-                pass
+            while line := await proc.stderr.readline():
+                self.log.append(line.decode(errors="replace").rstrip("\n"))
 
     def kill(self) -> None:
         """SIGKILL sshd and every session process it forked (found by parent pid)."""
@@ -289,7 +292,7 @@ def _descendants(pid: int) -> list[int]:
 
 
 @contextlib.asynccontextmanager
-async def openssh_sshd(home: Path) -> AsyncIterator[OpenSSHServer]:
+async def openssh_sshd(home: Path, *, log_level: str = "INFO") -> AsyncIterator[OpenSSHServer]:
     """A real sshd on 127.0.0.1 with its own host key and a user key in ``authorized_keys``."""
     home.mkdir(parents=True, exist_ok=True)
     keygen(home / "host_ed25519")
@@ -299,7 +302,7 @@ async def openssh_sshd(home: Path) -> AsyncIterator[OpenSSHServer]:
 
     server = OpenSSHServer(
         home=home, port=free_port(), user=pwd.getpwuid(os.geteuid()).pw_name,
-        user_key=home / "user_ed25519", host_key=home / "host_ed25519",
+        user_key=home / "user_ed25519", host_key=home / "host_ed25519", log_level=log_level,
     )
     server.write_config()
     await server.start()
