@@ -32,7 +32,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import BinaryIO, Protocol, TypeVar, cast
 
-import asyncssh
+from ettui.drop._asyncssh_import import asyncssh
 
 from ettui.drop.hostkeys import (
     HostKeyCheck,
