@@ -25,6 +25,7 @@ import socket
 import stat as stat_mod
 import time
 from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -502,6 +503,7 @@ class DropClient:
         offset: int = 0,
         progress: ProgressCallback | None = None,
         digest: Digest | None = None,
+        size: int | None = None,
     ) -> None:
         """Copy ``remote_path`` from ``offset`` to its end into ``local_part`` at the same offset.
 
@@ -511,7 +513,8 @@ class DropClient:
         remote one and its size is the resume offset. ``digest`` (if given) is
         fed every byte as it is written, in file order. Local write failures
         raise ``LocalWriteError``; a broken connection ``DropConnectionLost``;
-        no byte for ``stall_timeout`` seconds ``DropStalled``.
+        no byte for ``stall_timeout`` seconds ``DropStalled``. ``size`` (the
+        caller's fresh ``stat``) saves the round trip of asking for it again.
         """
         sftp = await self._ready()
         try:
@@ -519,7 +522,9 @@ class DropClient:
             # block_size=0: each read() below is exactly one SFTP request; we do the pipelining.
             remote = await self._bounded(sftp.open(remote_path, "rb", block_size=0), f"opening {remote_path}")
             rtt = time.monotonic() - started
-            total = (await self._bounded(remote.stat(), f"reading the size of {remote_path}")).size or 0
+            if size is None:
+                size = (await self._bounded(remote.stat(), f"reading the size of {remote_path}")).size or 0
+            total = size
         except DropError:
             raise
         except BaseException as exc:
@@ -572,6 +577,7 @@ class DropClient:
         low = most - max(1, most // 4)
         flushing: asyncio.Future[None] | None = None
         synced = offset
+        sink = _Sink(local, local_part, digest)
         try:
             while pending or issued < end:
                 if issued < end and len(pending) <= low:
@@ -581,16 +587,12 @@ class DropClient:
                         issued += size
                 at, size, task = pending.popleft()
                 data = await self._bounded(task, f"downloading (at {at:,} bytes)")
-                _write(local, data, local_part)
-                if digest is not None:
-                    digest.update(data)
+                await sink.put(data)
                 done = at + len(data)
                 while len(data) and done < at + size:
                     # A short read (a server with a smaller read limit): fetch the rest of the block.
                     data = await self._bounded(remote.read(at + size - done, done), f"downloading (at {done:,} bytes)")
-                    _write(local, data, local_part)
-                    if digest is not None:
-                        digest.update(data)
+                    await sink.put(data)
                     done += len(data)
                 if done < at + size:
                     break  # EOF early: the remote file shrank
@@ -598,12 +600,14 @@ class DropClient:
                     synced = done
                     flushing = asyncio.ensure_future(asyncio.to_thread(_flush_quietly, local))
                 meter.update(done)
+            await sink.drain()
         finally:
             # Never leave reads running (or their errors unretrieved) after a break.
             for _, _, task in pending:
                 task.cancel()
             if pending:
                 await asyncio.gather(*(t for _, _, t in pending), return_exceptions=True)
+            await sink.close()
             if flushing is not None:
                 await asyncio.gather(flushing, return_exceptions=True)
         meter.finish(done)
@@ -708,6 +712,48 @@ def _write(local: BinaryIO, data: bytes, path: Path) -> None:
             view = view[written or 0 :]
     except OSError as exc:
         raise local_error(exc, path) from None
+
+
+class _Sink:
+    """Writes and hashes downloaded blocks in one worker thread, strictly in order.
+
+    Both the file write and ``hashlib`` release the GIL, so this work runs on
+    the second core while the event loop decrypts the next packets (together
+    about a third of the loop's time per byte when done inline). One thread
+    keeps the order, so the ``.part`` stays an exact prefix and the digest
+    matches it; at most ``depth`` blocks wait, so memory stays bounded. The
+    first write error is raised by the next ``put`` or by ``drain``.
+    """
+
+    def __init__(self, local: BinaryIO, path: Path, digest: Digest | None, depth: int = 8) -> None:
+        self._local, self._path, self._digest = local, path, digest
+        self._depth = depth
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ettui-write")
+        self._queued: deque[asyncio.Future[None]] = deque()
+
+    def _store(self, data: bytes) -> None:
+        _write(self._local, data, self._path)
+        if self._digest is not None:
+            self._digest.update(data)
+
+    async def put(self, data: bytes) -> None:
+        if not data:
+            return
+        loop = asyncio.get_running_loop()
+        self._queued.append(loop.run_in_executor(self._executor, self._store, data))
+        while self._queued and (len(self._queued) > self._depth or self._queued[0].done()):
+            await self._queued.popleft()
+
+    async def drain(self) -> None:
+        while self._queued:
+            await self._queued.popleft()
+
+    async def close(self) -> None:
+        """Wait for what was queued (the .part keeps every byte handed over), then stop the thread."""
+        queued, self._queued = list(self._queued), deque()
+        if queued:
+            await asyncio.gather(*queued, return_exceptions=True)
+        self._executor.shutdown(wait=False)
 
 
 def _flush_quietly(local: BinaryIO) -> None:

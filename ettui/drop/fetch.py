@@ -154,7 +154,7 @@ async def _fetch(
                 # The .part is an exact prefix: hash it once, then keep hashing as bytes arrive.
                 digest = await asyncio.to_thread(_hash_prefix, part, offset)
             if offset < entry.size:
-                await client.download(remote_path, part, offset=offset, progress=progress, digest=digest)
+                await client.download(remote_path, part, offset=offset, progress=progress, digest=digest, size=entry.size)
             have = _size(part) or 0
             if have != entry.size:
                 # The remote file changed length under us; stat again and start over.
