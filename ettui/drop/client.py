@@ -26,7 +26,7 @@ import stat as stat_mod
 import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -267,6 +267,7 @@ class DropClient:
         self._last_used = time.monotonic()
         """The cross-process connection budget of this account; a slot is held while connected."""
         self._slot: Slot | None = None
+        self._background: set[asyncio.Future[None]] = set()
         self.last_plan: TransferPlan | None = None
         """How the last download was sized (for the progress line and the benchmark)."""
         self._conn: asyncssh.SSHClientConnection | None = None
@@ -543,10 +544,12 @@ class DropClient:
             finally:
                 _close_local(local, local_part)
         finally:
-            try:
-                await asyncio.wait_for(remote.close(), 2.0)
-            except (OSError, asyncssh.Error, asyncio.TimeoutError, TimeoutError):
-                pass  # the connection is gone; the handle went with it
+            # The close is sent, not waited for: the reply would cost a round trip
+            # after the last byte, and a later request on this session (or its
+            # close) orders after it anyway.
+            closing = asyncio.ensure_future(remote.close())
+            self._background.add(closing)
+            closing.add_done_callback(_forget_task(self._background))
         if done < total:
             raise DropConnectionLost(f"{remote_path} ended at {done:,} of {total:,} bytes; it changed during the download.")
 
@@ -712,6 +715,15 @@ def _write(local: BinaryIO, data: bytes, path: Path) -> None:
             view = view[written or 0 :]
     except OSError as exc:
         raise local_error(exc, path) from None
+
+
+def _forget_task(tasks: set[asyncio.Future[None]]) -> Callable[[asyncio.Future[None]], None]:
+    def done(task: asyncio.Future[None]) -> None:
+        tasks.discard(task)
+        if not task.cancelled():
+            task.exception()  # retrieved: a handle closed on a dead connection is not an error
+
+    return done
 
 
 class _Sink:
