@@ -62,6 +62,7 @@ __all__ = [
     "DropUnreachable",
     "DropStalled",
     "LoginRefused",
+    "allow_login_again",
     "Digest",
     "TransferPlan",
     "plan_transfer",
@@ -630,6 +631,17 @@ class DropClient:
         if isinstance(exc, asyncssh.SFTPError):
             return DropError(f"The drop at {self.host} refused the {what} {path}: {_reason(exc)}.")
         return exc
+
+
+def allow_login_again(host: str, port: int, username: str) -> None:
+    """Forget refused logins to ``username@host:port`` in this process: the operator's explicit "try again".
+
+    Until this is called (or the credentials change), a client never offers
+    credentials the drop refused, so a UI retrying in the background cannot
+    walk the account into the vendor's 30-minute lockout.
+    """
+    for key in [k for k in _REFUSED if k[:3] == (host, port, username)]:
+        del _REFUSED[key]
 
 
 def is_connection_error(exc: BaseException) -> bool:

@@ -174,3 +174,11 @@ async def test_a_refused_password_is_tried_once_per_process(sshd: OpenSSHServer,
         assert "30 minutes" in info.value.message
     await asyncio.sleep(0.2)  # sshd's last log line
     assert sum("Failed password" in line for line in sshd.log) == 1
+
+    from ettui.drop.client import allow_login_again
+
+    allow_login_again(sshd.host, sshd.port, sshd.user)  # the operator asks for another try
+    with pytest.raises(LoginRefused):
+        await DropClient(sshd.host, sshd.port, sshd.user, password="wrong-for-this-test", known_hosts=kh).connect()
+    await asyncio.sleep(0.2)
+    assert sum("Failed password" in line for line in sshd.log) == 2
