@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import os
 import re
 import sys
@@ -362,7 +363,9 @@ async def cmd_fetch(args: argparse.Namespace) -> int:
             outcome = await _retry_host_key(
                 session,
                 args,
-                lambda: session.fetch(args.target, dest=dest, extract=not args.no_extract, progress=bar.update if bar else None),
+                lambda: session.fetch(
+                    args.target, dest=dest, extract=not args.no_extract, progress=bar.update if bar else None, retries=args.retries
+                ),
             )
         finally:
             if bar:
@@ -546,6 +549,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.add_argument("--accept-host-key", metavar="SHA256:...", help="trust this host key fingerprint if unknown")
     p.add_argument("--api", choices=["xml", "soap"], help="override the profile's dialect")
+    p.add_argument(
+        "--retries", type=_non_negative_int, default=5, metavar="N",
+        help="reconnect and resume at most N times in a row without progress (default 5)",
+    )
 
     p = sub.add_parser("preview", parents=[common], help="show the records of an output XML file or zip")
     p.add_argument("file")
@@ -583,10 +590,56 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], Any]] = {
 }
 
 
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be 0 or more")
+    return value
+
+
+class _SentenceFormatter(logging.Formatter):
+    """``ettui: <sentence>``; a traceback never reaches the terminal (ETTUI_DEBUG shows everything)."""
+
+    def __init__(self) -> None:
+        super().__init__("ettui: %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        record = logging.makeLogRecord({**record.__dict__, "exc_info": None, "exc_text": None, "stack_info": None})
+        return super().format(record)
+
+
+def _setup_logging() -> None:
+    """Only ettui's own notices reach stderr, as sentences.
+
+    Without any handler Python prints library warnings through its last-resort
+    handler: a server dying mid-download made asyncio print "socket.send()
+    raised exception." up to 11 times before ettui's one sentence. Library
+    loggers (asyncio, asyncssh, httpx, zeep) therefore go nowhere unless
+    ``ETTUI_DEBUG`` is set, which shows everything with its logger's name.
+    """
+    root = logging.getLogger()
+    if os.environ.get("ETTUI_DEBUG"):
+        logging.basicConfig(level=logging.DEBUG, format="%(name)s: %(message)s")
+        return
+    if not root.handlers:
+        root.addHandler(logging.NullHandler())  # keeps the last-resort handler quiet
+    ours = logging.getLogger("ettui")
+    if not any(isinstance(h.formatter, _SentenceFormatter) for h in ours.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(_SentenceFormatter())
+        handler.setLevel(logging.WARNING)
+        ours.addHandler(handler)
+    ours.propagate = False
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``ettui`` console script."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    _setup_logging()
     handler = COMMANDS.get(args.command, cmd_tui) if args.command else cmd_tui
     try:
         result = handler(args)

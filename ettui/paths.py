@@ -67,6 +67,11 @@ def downloads_dir() -> Path:
     return Path(platformdirs.user_downloads_dir()) / APP if not _home() else _home() / "downloads"  # type: ignore[operator]
 
 
+def connection_locks_dir() -> Path:
+    """Lock files of the cross-process SFTP connection budget (one per slot and account)."""
+    return state_dir() / "locks" / "connections"
+
+
 def wsdl_cache_dir() -> Path:
     return cache_dir() / "wsdl"
 

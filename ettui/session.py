@@ -538,6 +538,8 @@ class Session:
                     known_hosts=p.known_hosts_path,
                     accept_fingerprint=self._accepted_fingerprint,
                     connect_timeout=p.connect_timeout,
+                    stall_timeout=p.transfer_stall_timeout,
+                    max_connections=p.sftp_max_connections,
                 )
                 await client.connect()
                 self._drop = client
@@ -636,6 +638,7 @@ class Session:
         dest: Path | None = None,
         extract: bool = True,
         progress: ProgressCallback | None = None,
+        retries: int = 5,
     ) -> FetchOutcome:
         """Download (resumable, verified), record it on the job, and extract.
 
@@ -648,7 +651,7 @@ class Session:
             remote = await self._locate(job)
         assert remote is not None
         dest = dest or self.profile.download_path
-        result = await fetch_file(self._drop_client, remote, dest, progress=progress)
+        result = await fetch_file(self._drop_client, remote, dest, progress=progress, retries=retries)
         if job is not None:
             job = await self.store.record_download(job.id, path=str(result.path), sha256=result.sha256)
             self.poller.announce(JobEvent("updated", job))

@@ -73,6 +73,14 @@ class SandboxOptions:
     """An OpenSSH authorized_keys file enabling public-key login to the drop."""
     sweep_interval_seconds: float = 1.0
     """Real seconds between retention sweeps."""
+    sftp_max_connections: int = 10
+    """Connections one drop user may hold at once; the next is disconnected (0: no limit)."""
+    sftp_lockout_failures: int = 3
+    """Bad passwords in a row that lock the drop user out (0: never)."""
+    sftp_lockout_minutes: float = 30.0
+    """How long the lockout lasts, on the sandbox clock."""
+    sftp_idle_close_seconds: float = 600.0
+    """Real seconds without traffic after which the drop closes a connection (0: never)."""
     faults: Faults = field(default_factory=Faults)
 
 
@@ -115,6 +123,15 @@ class Sandbox:
         """The drop password in force."""
         self.clock = ScaledClock(options.time_scale, start=clock_start(self.root / "clock.json", options.time_scale))
         self.faults = options.faults
+        from ettui.sandbox.sftp import DropLimits
+
+        self.drop_limits = DropLimits(
+            max_connections=options.sftp_max_connections,
+            lockout_failures=options.sftp_lockout_failures,
+            lockout_seconds=options.sftp_lockout_minutes * 60,
+            idle_close_seconds=options.sftp_idle_close_seconds,
+        )
+        """The drop's limits and their live counters (changeable while running)."""
         self.faults.reseed(options.seed)
         if options.error_share:
             self.faults.error_share = options.error_share
@@ -181,6 +198,8 @@ class Sandbox:
                 password=self.sftp_password,
                 authorized_keys=opts.authorized_keys,
                 faults=self.faults,
+                limits=self.drop_limits,
+                now=self.clock.now,
             )
         except BaseException:
             await self._stop()
