@@ -4,6 +4,11 @@ Exit codes (``ettui.errors.ExitCode``): 0 ok, 1 failure, 2 usage, 3 validation,
 4 service error, 5 connection error, 6 drop/file error, 7 configuration.
 Every user-caused failure prints one sentence on stderr, never a traceback
 (set ``ETTUI_DEBUG=1`` to see one).
+
+Everything printed for a human goes through :func:`ettui.safetext.clean`
+(remote names, reply values, error sentences that quote them); ``--json`` is
+exact and escaped by JSON itself; CSV/JSONL from ``preview`` are byte-exact to
+a file or pipe and cleaned only when stdout is a terminal.
 """
 
 from __future__ import annotations
@@ -21,8 +26,9 @@ from typing import Any
 
 from ettui import __version__, config as config_mod, paths
 from ettui.errors import EttuiError, ExitCode, HostKeyUnknown
-from ettui.cli_output import ProgressBar, drop_json, job_json, jobs_table, print_json
+from ettui.cli_output import ProgressBar, drop_json, job_json, jobs_table, print_json, text_table
 from ettui.model import SECONDS_PER_UNIT, BatchRequest, JobStatus, format_duration
+from ettui.safetext import clean, clean_cells, clean_json
 
 
 class UsageError(EttuiError):
@@ -76,6 +82,7 @@ def cmd_config(args: argparse.Namespace) -> int:
             "state": str(paths.state_dir()),
             "job_store": str(paths.job_store()),
             "activity_log": str(paths.activity_log()),
+            "error_log": str(paths.error_log()),
             "known_hosts": str(paths.known_hosts()),
             "sandbox": str(paths.sandbox_dir()),
             "cache": str(paths.cache_dir()),
@@ -85,7 +92,7 @@ def cmd_config(args: argparse.Namespace) -> int:
             print_json(rows)
         else:
             for key, value in rows.items():
-                print(f"{key:13} {value}")
+                print(f"{key:13} {clean(value)}")
         return ExitCode.OK
     cfg = _load_config(args)
     warning = config_mod.check_permissions(cfg.path) if cfg.exists else None
@@ -93,10 +100,10 @@ def cmd_config(args: argparse.Namespace) -> int:
         print_json({"path": str(cfg.path), "exists": cfg.exists, "profiles": sorted(cfg.profiles), "default_profile": cfg.default_profile, "warning": warning})
     else:
         where = str(cfg.path) if cfg.exists else f"{cfg.path} (absent: built-in sandbox profile only)"
-        print(f"config ok: {where}")
-        print(f"profiles: {', '.join(sorted(cfg.profiles))} (default {cfg.default_profile})")
+        print(clean(f"config ok: {where}"))
+        print(clean(f"profiles: {', '.join(sorted(cfg.profiles))} (default {cfg.default_profile})"))
         if warning:
-            print(f"warning: {warning}", file=sys.stderr)
+            print(clean(f"warning: {warning}"), file=sys.stderr)
     return ExitCode.OK
 
 
@@ -120,10 +127,10 @@ async def cmd_calls(args: argparse.Namespace) -> int:
             )
             return ExitCode.OK
         for c in calls:
-            print(f"{c.id:6} {c.name}")
+            print(clean(f"{c.id:6} {c.name}"))
             for p in c.params:
                 need = "required" if p.required else "optional"
-                print(f"         --param {p.name}=<{p.kind.value}>  ({need}) {p.help}")
+                print(clean(f"         --param {p.name}=<{p.kind.value}>  ({need}) {p.help}"))
         return ExitCode.OK
 
     return await _with_session(args, body, start_poller=False)
@@ -147,7 +154,7 @@ async def cmd_submit(args: argparse.Namespace) -> int:
         if args.json:
             print_json(job_json(job))
         else:
-            print(job.batch_id)
+            print(clean(job.batch_id))
         return ExitCode.OK
 
     return await _with_session(args, body, start_poller=False)
@@ -177,7 +184,8 @@ async def cmd_status(args: argparse.Namespace) -> int:
                         j = session.store.get(i)
                         if j and last.get(i) != j.status_raw:
                             last[i] = j.status_raw
-                            print(f"{session.clock.now():%H:%M:%S}  {j.batch_id}  {j.call}  {j.status_raw}" + (f"  {j.file_name}" if j.file_name else ""), flush=True)
+                            line = f"{session.clock.now():%H:%M:%S}  {j.batch_id}  {j.call}  {j.status_raw}" + (f"  {j.file_name}" if j.file_name else "")
+                            print(clean(line), flush=True)
 
                 unsubscribe = session.subscribe(show)
                 try:
@@ -232,13 +240,12 @@ async def cmd_drop(args: argparse.Namespace) -> int:
         if args.json:
             print_json([drop_json(f, now) for f in files])
             return ExitCode.OK
-        rows = [("NAME", "SIZE", "AGE", "TIME LEFT", "BATCH")]
+        rows: list[tuple[str, ...]] = [("NAME", "SIZE", "AGE", "TIME LEFT", "BATCH")]
         for f in files:
             left = f.expiry.time_left(now)
             left_text = "EXPIRED" if left.total_seconds() <= 0 else format_duration(left)
-            rows.append((f.path + ("" if f.listed else "  (not in drop)"), f"{f.size:,}", format_duration(now - f.mtime), left_text, f.batch_id or "-"))
-        widths = [max(len(r[i]) for r in rows) for i in range(5)]
-        print("\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows))
+            rows.append((clean(f.path) + ("" if f.listed else "  (not in drop)"), f"{f.size:,}", format_duration(now - f.mtime), left_text, f.batch_id or "-"))
+        print(text_table(rows))
         return ExitCode.OK
 
     return await _with_session(args, body, start_poller=False)
@@ -289,9 +296,9 @@ async def cmd_fetch(args: argparse.Namespace) -> int:
                 }
             )
         else:
-            print(f"downloaded {outcome.zip_path} ({outcome.size:,} bytes, sha256 {outcome.sha256})")
+            print(clean(f"downloaded {outcome.zip_path} ({outcome.size:,} bytes, sha256 {outcome.sha256})"))
             for p in outcome.files:
-                print(f"extracted  {p}")
+                print(clean(f"extracted  {p}"))
         return ExitCode.OK
 
     return await _with_session(args, body, start_poller=False)
@@ -312,9 +319,13 @@ def cmd_preview(args: argparse.Namespace) -> int:
         return ExitCode.OK
     limit = args.limit or None  # --limit 0: every record
     rows: Iterator[dict[str, str]] = reader.iter_rows(limit=limit)
+    # Cells hold subscriber-entered text: to a file or pipe they stay byte-exact
+    # (it is data), to a terminal their controls are made visible.
+    terminal = sys.stdout.isatty()
     if args.format == "jsonl":
         for row in rows:
-            sys.stdout.write(json.dumps(row, ensure_ascii=False) + "\n")
+            line = json.dumps(row, ensure_ascii=False)
+            sys.stdout.write((clean_json(line) if terminal else line) + "\n")
         return ExitCode.OK
     import csv
 
@@ -326,7 +337,11 @@ def cmd_preview(args: argparse.Namespace) -> int:
         rows = reader.iter_rows()
     else:
         rows = iter(list(rows))
-    writer = csv.DictWriter(sys.stdout, fieldnames=reader.columns, extrasaction="ignore", lineterminator="\n")
+    columns = reader.columns
+    if terminal:
+        columns = [clean(c) for c in columns]
+        rows = map(clean_cells, rows)
+    writer = csv.DictWriter(sys.stdout, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
     return ExitCode.OK
@@ -496,7 +511,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except EttuiError as exc:
         if os.environ.get("ETTUI_DEBUG"):
             raise
-        print(f"ettui: {exc.message}", file=sys.stderr)
+        print(f"ettui: {clean(exc.message)}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("ettui: interrupted.", file=sys.stderr)
@@ -507,7 +522,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if os.environ.get("ETTUI_DEBUG"):
             raise
         where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
-        print(f"ettui: {exc.strerror or exc}{where}; check the path and permissions.", file=sys.stderr)
+        print(clean(f"ettui: {exc.strerror or exc}{where}; check the path and permissions."), file=sys.stderr)
         return ExitCode.FAILURE
 
 
