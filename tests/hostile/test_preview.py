@@ -1,0 +1,91 @@
+"""Hostile output cells in ``ettui preview``: byte-exact to a file, made safe on a terminal."""
+
+from __future__ import annotations
+
+import csv
+import fcntl
+import io
+import json
+import os
+import pty
+import struct
+import subprocess
+import sys
+import termios
+from pathlib import Path
+
+import pytest
+
+from tests.hostile.hostile import HOSTILE_VALUES, assert_terminal_safe, run_cli
+from tests.hostile.outputs import XML_LEGAL, bad_crc_zip, hostile_csv, hostile_xml
+
+FORMATS = ["table", "csv", "jsonl"]
+
+
+def run_on_pty(args: list[str], home: Path) -> tuple[int, bytes, bytes]:
+    """``ettui ARGS`` with stdout on a pseudo-terminal (what an operator sees); stderr piped."""
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+    env = {**os.environ, "ETTUI_HOME": str(home)}
+    proc = subprocess.Popen([sys.executable, "-m", "ettui", *args], stdout=slave, stderr=subprocess.PIPE, env=env)
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # EIO: the child closed its end
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(master)
+    assert proc.stderr is not None
+    err = proc.stderr.read()
+    return proc.wait(timeout=60), b"".join(chunks), err
+
+
+@pytest.fixture(params=["csv", "xml"])
+def hostile_output(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[Path, list[dict[str, str]]]:
+    """An output file and the rows it holds, exactly."""
+    if request.param == "csv":
+        rows = [{"Attack": k, "EmailAddress": f"{k}@example.com", "Note": v} for k, v in HOSTILE_VALUES.items()]
+        return hostile_csv(tmp_path / "Sent.csv"), rows
+    return hostile_xml(tmp_path / "output.xml"), [{"Attack": k, "Note": v} for k, v in XML_LEGAL.items()]
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_preview_on_a_terminal_is_safe(tmp_path: Path, hostile_output: tuple[Path, list[dict[str, str]]], fmt: str) -> None:
+    path, _values = hostile_output
+    code, out, err = run_on_pty(["preview", str(path), "--format", fmt], tmp_path / "home")
+    assert code == 0, err
+    assert_terminal_safe(out, f"preview --format {fmt} on a terminal")
+    assert_terminal_safe(err, "stderr")
+    assert b"x[b=" in out and b"[@click=app.quit]" in out  # markup shown as typed
+    if fmt == "jsonl":
+        for line in out.decode().replace("\r\n", "\n").splitlines():
+            json.loads(line)  # still JSON: the controls are \\u escapes
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_preview_to_a_file_is_byte_exact(tmp_path: Path, hostile_output: tuple[Path, list[dict[str, str]]], fmt: str) -> None:
+    path, rows = hostile_output
+    done = run_cli(["preview", str(path), "--format", fmt, "--limit", "0"], tmp_path / "home")
+    assert done.returncode == 0, done.stderr
+    if fmt == "jsonl":
+        expected = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+    else:
+        buffer = io.StringIO(newline="")
+        writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+        expected = buffer.getvalue()
+    assert done.stdout == expected.encode("utf-8")  # data: every control and bracket as in the file
+
+
+def test_preview_of_a_damaged_zip_is_one_sentence(tmp_path: Path) -> None:
+    path = bad_crc_zip(tmp_path / "bulkasync_1.zip")
+    done = run_cli(["preview", str(path), "--limit", "0"], tmp_path / "home")
+    assert done.returncode == 6
+    assert b"Traceback" not in done.stderr
+    lines = done.stderr.decode().strip().splitlines()
+    assert len(lines) == 1 and "damaged" in lines[0] and "output.xml" in lines[0], lines
