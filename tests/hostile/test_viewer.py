@@ -1,0 +1,119 @@
+"""The output viewer with hostile cells, a damaged zip, and a reader that fails unexpectedly."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ettui.output import open_output
+from ettui.safetext import clean
+from ettui.ui.app import EttuiApp
+from ettui.ui.screens.output import OutputTable, OutputViewer
+from tests.hostile.outputs import XML_LEGAL, bad_crc_zip, hostile_csv, hostile_xml
+from tests.hostile.hostile import HOSTILE_VALUES
+from tests.hostile.screen import assert_no_escape, lines_text, links, widget_lines
+from tests.ui.conftest import sandbox_config, wait_for
+
+
+class Files:
+    """The part of ``Session`` the viewer uses, straight on the output readers."""
+
+    def open_output(self, path: Path) -> Any:
+        return open_output(path)
+
+    def export_output(self, path: Path, dest: Path) -> int:
+        raise NotImplementedError
+
+
+class Broken(Files):
+    """A reader with a bug: not an EttuiError, so only the backstop stands between it and a crash."""
+
+    def open_output(self, path: Path) -> Any:
+        raise RuntimeError('reader bug \x1b[2J [b="] at ' + path.name)
+
+
+def idle_app(tmp_path: Path) -> EttuiApp:
+    """The app with no session (it never opens): only the viewer is exercised."""
+    never = asyncio.Event()
+
+    async def factory() -> Any:
+        await never.wait()
+
+    return EttuiApp(
+        sandbox_config(tmp_path), session_factory=factory,
+        activity_path=tmp_path / "activity.log", error_log=tmp_path / "errors.log",
+    )
+
+
+def errors_shown(app: EttuiApp) -> list[str]:
+    return [f"{n.title}: {n.message}" for n in list(app._notifications) if n.severity == "error"]
+
+
+@pytest.mark.parametrize("kind", ["csv", "xml"])
+async def test_viewer_shows_hostile_cells_escaped(tmp_path: Path, kind: str) -> None:
+    if kind == "csv":
+        path, values = hostile_csv(tmp_path / "Sent.csv"), HOSTILE_VALUES
+    else:
+        path, values = hostile_xml(tmp_path / "output.xml"), XML_LEGAL
+    app = idle_app(tmp_path)
+    async with app.run_test(size=(200, 40)) as pilot:
+        app.push_screen(OutputViewer(Files(), path))
+        await wait_for(pilot, lambda: isinstance(app.screen, OutputViewer) and app.screen.query(OutputTable) and app.screen.table.row_count == len(values), "the rows")
+        await pilot.pause()
+        table = app.screen.query_one(OutputTable)
+        lines = widget_lines(table)
+        shown = lines_text(lines)
+        assert_no_escape(shown, "the output viewer")
+        assert not links(lines)
+        for value in values.values():
+            assert clean(value)[:12] in shown, value
+        status = lines_text(widget_lines(app.screen.query_one("#output-status")))
+        assert_no_escape(status, "the status line")
+        assert app.is_running and not errors_shown(app)
+
+
+async def test_damaged_zip_is_one_error_and_the_app_keeps_running(tmp_path: Path) -> None:
+    path = bad_crc_zip(tmp_path / "bulkasync_1.zip")
+    app = idle_app(tmp_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.push_screen(OutputViewer(Files(), path))
+        await wait_for(pilot, lambda: errors_shown(app), "the error")
+        await pilot.pause()
+        assert app.is_running
+        shown = errors_shown(app)
+        assert len(shown) == 1 and "damaged" in shown[0] and "output.xml" in shown[0], shown
+        assert "damaged" in lines_text(widget_lines(app.screen.query_one(OutputTable)))
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.is_running and len(app.screen_stack) == 1
+    assert not (tmp_path / "errors.log").exists()  # a user-caused failure is not a bug report
+
+
+async def test_backstop_keeps_the_app_and_logs_the_traceback(tmp_path: Path) -> None:
+    app = idle_app(tmp_path)
+    path = tmp_path / "output.xml"
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.push_screen(OutputViewer(Broken(), path))
+        await wait_for(pilot, lambda: errors_shown(app), "the error")
+        await pilot.pause()
+        assert app.is_running
+        shown = errors_shown(app)
+        assert len(shown) == 1, shown
+        assert "RuntimeError" in shown[0] and str(tmp_path / "errors.log") in shown[0]
+        assert_no_escape(shown[0], "the toast")
+        # The same failure again is not shown again (a periodic worker must not flood the screen).
+        await pilot.press("escape")
+        app.push_screen(OutputViewer(Broken(), path))
+        await wait_for(pilot, lambda: isinstance(app.screen, OutputViewer), "the viewer again")
+        await pilot.pause()
+        await pilot.pause()
+        assert len(errors_shown(app)) == 1
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.is_running
+    log = (tmp_path / "errors.log").read_text()
+    assert "Traceback" in log and "RuntimeError: reader bug" in log
+    assert (tmp_path / "errors.log").stat().st_mode & 0o077 == 0
