@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from ettui import __version__, config as config_mod, paths
-from ettui.errors import EttuiError, ExitCode, HostKeyUnknown
+from ettui.errors import EttuiError, ExitCode, HostKeyUnknown, library_error
 from ettui.cli_output import ProgressBar, drop_json, job_json, jobs_table, print_json, text_table
 from ettui.model import SECONDS_PER_UNIT, BatchRequest, JobStatus, format_duration
 from ettui.safetext import clean, clean_cells, clean_json
@@ -518,12 +518,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return ExitCode.OK
-    except OSError as exc:
-        if os.environ.get("ETTUI_DEBUG"):
+    except Exception as exc:
+        # A damaged zip, an unusable job store, a failed rename: one sentence, not a traceback.
+        known = library_error(exc)
+        if known is None or os.environ.get("ETTUI_DEBUG"):
             raise
-        where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
-        print(clean(f"ettui: {exc.strerror or exc}{where}; check the path and permissions."), file=sys.stderr)
-        return ExitCode.FAILURE
+        print(f"ettui: {clean(known.message)}", file=sys.stderr)
+        return known.exit_code
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ import traceback
 from datetime import datetime, timezone
 from pathlib import Path
 
-from ettui.errors import EttuiError
+from ettui.errors import EttuiError, library_error
 
 
 class UnexpectedError(EttuiError):
@@ -35,6 +35,9 @@ class Backstop:
         """The error to show for ``error``, or None when the same failure was shown already."""
         if isinstance(error, EttuiError):
             return error  # a user-caused failure some worker did not handle: its own sentence
+        known = library_error(error)  # a damaged zip, an unusable job store, a failed rename
+        if known is not None:
+            return known
         key = (type(error).__name__, str(error))
         if key in self._seen:
             return None

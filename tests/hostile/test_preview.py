@@ -89,3 +89,25 @@ def test_preview_of_a_damaged_zip_is_one_sentence(tmp_path: Path) -> None:
     assert b"Traceback" not in done.stderr
     lines = done.stderr.decode().strip().splitlines()
     assert len(lines) == 1 and "damaged" in lines[0] and "output.xml" in lines[0], lines
+
+
+def test_config_path_names_the_error_log(tmp_path: Path) -> None:
+    done = run_cli(["config", "path", "--json"], tmp_path / "home")
+    assert done.returncode == 0
+    where = json.loads(done.stdout)
+    assert where["error_log"] == str(tmp_path / "home" / "state" / "errors.log")
+
+
+def test_library_errors_become_sentences() -> None:
+    import sqlite3
+    import zipfile
+
+    from ettui.errors import DropError, EttuiError, library_error
+
+    damaged = library_error(zipfile.BadZipFile("Bad CRC-32 for file 'a.xml'"))
+    assert isinstance(damaged, DropError) and damaged.exit_code == 6 and "a.xml" in damaged.message
+    store = library_error(sqlite3.DatabaseError("database disk image is malformed"))
+    assert isinstance(store, EttuiError) and "job store" in store.message
+    rename = library_error(PermissionError(13, "Permission denied", "/x/a.part", None, "/x/a.zip"))
+    assert rename is not None and "/x/a.part -> /x/a.zip" in rename.message
+    assert library_error(RuntimeError("a bug")) is None
