@@ -26,7 +26,6 @@ from textual import on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
-from rich.text import Text
 from textual.message import Message
 from textual.notifications import SeverityLevel
 from textual.screen import Screen

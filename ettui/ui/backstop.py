@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import traceback
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from ettui.errors import EttuiError, library_error
@@ -57,7 +57,7 @@ class Backstop:
             self.log_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             fd = os.open(self.log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
             with os.fdopen(fd, "a", encoding="utf-8", errors="backslashreplace") as handle:
-                stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+                stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
                 handle.write(f"--- {stamp} {where or 'worker'}\n")
                 handle.write("".join(traceback.format_exception(type(error), error, error.__traceback__)))
         except OSError:

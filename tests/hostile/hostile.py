@@ -61,4 +61,4 @@ def run_cli(args: list[str], home: Path, timeout: float = 60, env: dict[str, str
     full = {**os.environ, "ETTUI_HOME": str(home), "PYTHONUNBUFFERED": "1", **(env or {})}
     full.pop("ETTUI_CONFIG", None)
     full.pop("ETTUI_DEBUG", None)
-    return subprocess.run([sys.executable, "-m", "ettui", *args], capture_output=True, timeout=timeout, env=full)
+    return subprocess.run([sys.executable, "-m", "ettui", *args], capture_output=True, timeout=timeout, env=full, check=False)

@@ -6,8 +6,8 @@ from typing import Any
 
 from rich.segment import Segment
 from textual.app import App
-from textual.widget import Widget
 from textual.content import Content
+from textual.widget import Widget
 
 
 def widget_lines(widget: Widget) -> list[list[Segment]]:

@@ -12,7 +12,13 @@ from ettui.model import BatchRequest
 from ettui.safetext import clean
 from tests.hostile.hostile import HOSTILE_VALUES, assert_terminal_safe, run_cli
 from tests.hostile.replyserver import REPLIES, reply_server, write_config
-from tests.hostile.screen import assert_no_escape, lines_text, links, toasts, widget_lines
+from tests.hostile.screen import (
+    assert_no_escape,
+    lines_text,
+    links,
+    toasts,
+    widget_lines,
+)
 from tests.ui.conftest import wait_for
 
 ENV = {"ETTUI_API_PW": "s3cret"}

@@ -14,7 +14,13 @@ from aiohttp import web
 from ettui.config import load
 from ettui.model import BatchRequest
 from tests.hostile.hostile import HOSTILE_VALUES, assert_terminal_safe, run_cli
-from tests.hostile.screen import assert_no_escape, lines_text, links, toasts, widget_lines
+from tests.hostile.screen import (
+    assert_no_escape,
+    lines_text,
+    links,
+    toasts,
+    widget_lines,
+)
 from tests.ui.conftest import wait_for
 
 ENV = '<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/" ' \

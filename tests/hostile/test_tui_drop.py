@@ -10,7 +10,14 @@ from ettui.safetext import clean
 from ettui.ui.formatting import shorten
 from ettui.ui.widgets.drop_browser import NAME_WIDTH
 from tests.hostile.hostile import HOSTILE_FILE_NAMES
-from tests.hostile.screen import assert_no_escape, lines_text, links, screen_svg, toasts, widget_lines
+from tests.hostile.screen import (
+    assert_no_escape,
+    lines_text,
+    links,
+    screen_svg,
+    toasts,
+    widget_lines,
+)
 from tests.ui.conftest import make_app, wait_for
 
 
