@@ -10,6 +10,9 @@ from xml.sax.saxutils import escape
 
 from tests.hostile.hostile import HOSTILE_VALUES
 
+HOSTILE_COLUMN = "Tag\x1b[2J[b]"
+"""A CSV header is remote text too: a column name that clears the screen and opens bold."""
+
 XML_LEGAL = {k: v for k, v in HOSTILE_VALUES.items() if "\x1b" not in v}
 """Cells an XML file can hold (ESC is not an XML character)."""
 
@@ -18,9 +21,9 @@ def hostile_csv(path: Path) -> Path:
     """A tracking-extract style CSV: one row per attack, ESC and all."""
     with path.open("w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh, lineterminator="\n", quoting=csv.QUOTE_ALL)  # a bare CR stays in its cell
-        writer.writerow(["Attack", "EmailAddress", "Note"])
+        writer.writerow(["Attack", "EmailAddress", "Note", HOSTILE_COLUMN])
         for name, value in HOSTILE_VALUES.items():
-            writer.writerow([name, f"{name}@example.com", value])
+            writer.writerow([name, f"{name}@example.com", value, "t"])
     return path
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.hostile.hostile import HOSTILE_VALUES, assert_terminal_safe, run_cli
-from tests.hostile.outputs import XML_LEGAL, bad_crc_zip, hostile_csv, hostile_xml
+from tests.hostile.outputs import HOSTILE_COLUMN, XML_LEGAL, bad_crc_zip, hostile_csv, hostile_xml
 
 FORMATS = ["table", "csv", "jsonl"]
 
@@ -48,7 +48,7 @@ def run_on_pty(args: list[str], home: Path) -> tuple[int, bytes, bytes]:
 def hostile_output(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[Path, list[dict[str, str]]]:
     """An output file and the rows it holds, exactly."""
     if request.param == "csv":
-        rows = [{"Attack": k, "EmailAddress": f"{k}@example.com", "Note": v} for k, v in HOSTILE_VALUES.items()]
+        rows = [{"Attack": k, "EmailAddress": f"{k}@example.com", "Note": v, HOSTILE_COLUMN: "t"} for k, v in HOSTILE_VALUES.items()]
         return hostile_csv(tmp_path / "Sent.csv"), rows
     return hostile_xml(tmp_path / "output.xml"), [{"Attack": k, "Note": v} for k, v in XML_LEGAL.items()]
 

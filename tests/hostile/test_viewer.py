@@ -13,7 +13,7 @@ from ettui.safetext import clean
 from ettui.ui.app import EttuiApp
 from ettui.ui.screens.output import OutputTable, OutputViewer
 from tests.hostile.hostile import HOSTILE_VALUES
-from tests.hostile.outputs import XML_LEGAL, bad_crc_zip, hostile_csv, hostile_xml
+from tests.hostile.outputs import HOSTILE_COLUMN, XML_LEGAL, bad_crc_zip, hostile_csv, hostile_xml
 from tests.hostile.screen import assert_no_escape, lines_text, links, widget_lines
 from tests.ui.conftest import sandbox_config, wait_for
 
@@ -70,6 +70,8 @@ async def test_viewer_shows_hostile_cells_escaped(tmp_path: Path, kind: str) -> 
         assert not links(lines)
         for value in values.values():
             assert clean(value)[:12] in shown, value
+        if kind == "csv":
+            assert clean(HOSTILE_COLUMN) in shown  # the header line, as text
         status = lines_text(widget_lines(app.screen.query_one("#output-status")))
         assert_no_escape(status, "the status line")
         assert app.is_running and not errors_shown(app)
