@@ -17,7 +17,13 @@ from pathlib import Path
 import pytest
 
 from tests.hostile.hostile import HOSTILE_VALUES, assert_terminal_safe, run_cli
-from tests.hostile.outputs import HOSTILE_COLUMN, XML_LEGAL, bad_crc_zip, hostile_csv, hostile_xml
+from tests.hostile.outputs import (
+    HOSTILE_COLUMN,
+    XML_LEGAL,
+    bad_crc_zip,
+    hostile_csv,
+    hostile_xml,
+)
 
 FORMATS = ["table", "csv", "jsonl"]
 

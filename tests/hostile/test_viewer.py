@@ -13,7 +13,13 @@ from ettui.safetext import clean
 from ettui.ui.app import EttuiApp
 from ettui.ui.screens.output import OutputTable, OutputViewer
 from tests.hostile.hostile import HOSTILE_VALUES
-from tests.hostile.outputs import HOSTILE_COLUMN, XML_LEGAL, bad_crc_zip, hostile_csv, hostile_xml
+from tests.hostile.outputs import (
+    HOSTILE_COLUMN,
+    XML_LEGAL,
+    bad_crc_zip,
+    hostile_csv,
+    hostile_xml,
+)
 from tests.hostile.screen import assert_no_escape, lines_text, links, widget_lines
 from tests.ui.conftest import sandbox_config, wait_for
 
