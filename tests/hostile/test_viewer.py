@@ -125,3 +125,26 @@ async def test_backstop_keeps_the_app_and_logs_the_traceback(tmp_path: Path) -> 
     log = (tmp_path / "errors.log").read_text()
     assert "Traceback" in log and "RuntimeError: reader bug" in log
     assert (tmp_path / "errors.log").stat().st_mode & 0o077 == 0
+
+
+async def test_dialogs_show_hostile_text_as_text(tmp_path: Path) -> None:
+    from ettui.ui.screens.dialogs import ConfirmScreen, HostKeyScreen
+
+    hostile = HOSTILE_VALUES["markup-crash"] + HOSTILE_VALUES["markup-link"] + HOSTILE_VALUES["osc52"]
+    app = idle_app(tmp_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        for screen in (
+            HostKeyScreen(f"drop{hostile}.example", 22, f"SHA256:{hostile}"),
+            ConfirmScreen(f"Extract {hostile}", f"{hostile} exists; extracting again overwrites its files. Extract?", "Extract"),
+        ):
+            app.push_screen(screen)
+            await wait_for(pilot, lambda: app.screen is screen and screen.query("Static"), "the dialog")
+            await pilot.pause()
+            lines = [line for widget in screen.query("Static, Label") for line in widget_lines(widget)]
+            shown = lines_text(lines)
+            assert_no_escape(shown, type(screen).__name__)
+            assert not links(lines)
+            assert "x[b=" in shown and "\\x1b]52" in shown
+            await pilot.press("escape")
+            await wait_for(pilot, lambda: len(app.screen_stack) == 1, "the dialog closed")
+        assert app.is_running
