@@ -138,7 +138,7 @@ async def test_dialogs_show_hostile_text_as_text(tmp_path: Path) -> None:
             ConfirmScreen(f"Extract {hostile}", f"{hostile} exists; extracting again overwrites its files. Extract?", "Extract"),
         ):
             app.push_screen(screen)
-            await wait_for(pilot, lambda: app.screen is screen and screen.query("Static"), "the dialog")
+            await wait_for(pilot, lambda shown=screen: app.screen is shown and shown.query("Static"), "the dialog")
             await pilot.pause()
             lines = [line for widget in screen.query("Static, Label") for line in widget_lines(widget)]
             shown = lines_text(lines)
