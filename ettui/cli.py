@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import os
 import re
 import sys
@@ -498,8 +499,29 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], Any]] = {
 }
 
 
+class CleanFormatter(logging.Formatter):
+    """Log lines for a terminal: the whole formatted record (traceback too) through ``clean``.
+
+    Warnings the lower layers log (a poller failure quoting a batch ID or a
+    reply) would otherwise reach stderr raw, through logging's last-resort handler.
+    """
+
+    def format(self, record: logging.LogRecord) -> str:
+        return clean(super().format(record), multiline=True)
+
+
+def _log_to_stderr_safely() -> None:
+    root = logging.getLogger()
+    if not root.handlers:  # an embedding program's own logging setup wins
+        handler = logging.StreamHandler()
+        handler.setLevel(logging.WARNING)
+        handler.setFormatter(CleanFormatter("ettui: %(levelname)s %(name)s: %(message)s"))
+        root.addHandler(handler)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``ettui`` console script."""
+    _log_to_stderr_safely()
     parser = build_parser()
     args = parser.parse_args(argv)
     handler = COMMANDS.get(args.command, cmd_tui) if args.command else cmd_tui

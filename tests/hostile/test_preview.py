@@ -117,3 +117,19 @@ def test_library_errors_become_sentences() -> None:
     rename = library_error(PermissionError(13, "Permission denied", "/x/a.part", None, "/x/a.zip"))
     assert rename is not None and "/x/a.part -> /x/a.zip" in rename.message
     assert library_error(RuntimeError("a bug")) is None
+
+
+def test_cli_log_lines_are_cleaned() -> None:
+    import logging
+
+    from ettui.cli import CleanFormatter
+
+    try:
+        raise ValueError("reply said \x1b]52;c;cm0gLXJmIH4K\x1b\\ \x9b2J ok\rFAKE")
+    except ValueError:
+        import sys
+
+        record = logging.LogRecord("ettui.jobs.poller", logging.ERROR, __file__, 1, "batch %s failed", ("55\x1b[2J",), sys.exc_info())
+    line = CleanFormatter("%(message)s").format(record)
+    assert_terminal_safe(line.encode(), "a log line")
+    assert "Traceback" in line and "\n" in line  # still a readable multi-line traceback
