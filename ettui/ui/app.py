@@ -432,9 +432,12 @@ class EttuiApp(TransferActions, App[int]):
         """
         if isinstance(error, WorkerFailed) and self.is_running:
             shown = self.backstop.catch(error.error)
-            if shown is not None:
-                self.show_error(shown)
-            return
+            try:
+                if shown is not None:
+                    self.show_error(shown)
+                return
+            except Exception:  # the report itself failed: end as Textual would, with the first error
+                pass
         super()._handle_exception(error)
 
     # -- bindings -------------------------------------------------------------------

@@ -148,3 +148,36 @@ async def test_dialogs_show_hostile_text_as_text(tmp_path: Path) -> None:
             await pilot.press("escape")
             await wait_for(pilot, lambda: len(app.screen_stack) == 1, "the dialog closed")
         assert app.is_running
+
+
+async def test_failed_rename_in_a_download_is_one_sentence(tmp_path: Path) -> None:
+    from datetime import timedelta
+    from types import SimpleNamespace
+
+    from ettui.model import DropFile, utcnow
+
+    class RenameFails:
+        """A session whose fetch hits what ``os.replace`` raises on a read-only folder."""
+
+        clock = SimpleNamespace(now=utcnow)
+
+        async def fetch(self, target: object, **kw: object) -> object:
+            raise PermissionError(13, "Permission denied", "/dl/bulkasync_1.zip.part", None, "/dl/bulkasync_1.zip")
+
+        async def close(self) -> None:
+            pass
+
+    app = idle_app(tmp_path)
+    async with app.run_test(size=(160, 40)) as pilot:
+        now = utcnow()
+        drop_file = DropFile("/bulkasync_1.zip", 10, now, now + timedelta(hours=70), None, None)
+        app.drop.load([drop_file])
+        app.session = RenameFails()  # type: ignore[assignment]
+        app.download(None, drop_file)
+        await wait_for(pilot, lambda: errors_shown(app), "the error")
+        await pilot.pause()
+        shown = errors_shown(app)
+        assert len(shown) == 1 and "Permission denied (/dl/bulkasync_1.zip.part -> /dl/bulkasync_1.zip)" in shown[0], shown
+        assert app.drop.transfer(drop_file.path).state == "failed"
+        assert app.is_running and not app.downloads_running
+        app.session = None
