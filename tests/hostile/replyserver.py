@@ -44,11 +44,17 @@ REPLIES = {"filename": complete_with_file, "error_description": error_with_descr
 """Where the hostile value goes in the Inquire reply."""
 
 
+def submitted_as(batch_id: str) -> str:
+    """A submit reply whose batchID is ``batch_id`` (a hostile one is the attack)."""
+    return SUBMITTED.replace("552210", _xml_text(batch_id))
+
+
 @dataclass
 class ReplyServer:
     url: str
     inquire_body: str
     inquiries: int = 0
+    submit_body: str = SUBMITTED
 
     async def handle(self, request: web.Request) -> web.Response:
         form = await request.post()
@@ -57,13 +63,13 @@ class ReplyServer:
             self.inquiries += 1
             body = self.inquire_body
         else:
-            body = SUBMITTED
+            body = self.submit_body
         return web.Response(body=body.encode("utf-8"), content_type="text/xml")
 
 
 @contextlib.asynccontextmanager
-async def reply_server(inquire_body: str) -> AsyncIterator[ReplyServer]:
-    state = ReplyServer("", inquire_body)
+async def reply_server(inquire_body: str, submit_body: str = SUBMITTED) -> AsyncIterator[ReplyServer]:
+    state = ReplyServer("", inquire_body, submit_body=submit_body)
     app = web.Application()
     app.router.add_post("/integrate.aspx", state.handle)
     runner = web.AppRunner(app)

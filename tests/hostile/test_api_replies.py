@@ -11,7 +11,7 @@ from ettui.config import load
 from ettui.model import BatchRequest
 from ettui.safetext import clean
 from tests.hostile.hostile import HOSTILE_VALUES, assert_terminal_safe, run_cli
-from tests.hostile.replyserver import REPLIES, reply_server, write_config
+from tests.hostile.replyserver import REPLIES, complete_with_file, reply_server, submitted_as, write_config
 from tests.hostile.screen import (
     assert_no_escape,
     lines_text,
@@ -49,6 +49,21 @@ async def test_cli_status_prints_clean_bytes(tmp_path: Path, field: str, kind: s
             assert_terminal_safe(done.stderr, f"{args} stderr")  # type: ignore[attr-defined]
             assert len(done.stderr.splitlines()) <= 1  # type: ignore[attr-defined]  # one sentence at most
         assert server.inquiries >= 1
+
+
+@pytest.mark.parametrize("kind", list(VALUES))
+async def test_cli_submit_with_a_hostile_batch_id(tmp_path: Path, kind: str) -> None:
+    """The batch ID is printed (or refused) as one clean line; a CR in it cannot fake another."""
+    batch_id = "552210" + VALUES[kind]
+    async with reply_server(complete_with_file("bulkasync_1.zip"), submitted_as(batch_id)) as server:
+        config = write_config(tmp_path / "config.toml", server.url, tmp_path / "downloads")
+        home = tmp_path / "home"
+        for args in (SUBMIT, ["jobs"]):
+            done = await asyncio.to_thread(run_cli, ["--config", str(config), *args], home, 60, ENV)
+            assert b"Traceback" not in done.stderr, done.stderr
+            assert_terminal_safe(done.stdout, f"{args} stdout")
+            assert_terminal_safe(done.stderr, f"{args} stderr")
+            assert len(done.stdout.splitlines()) <= (1 if args is SUBMIT else 3)
 
 
 @pytest.mark.parametrize("field", list(REPLIES))

@@ -38,7 +38,7 @@ def _text(value: str) -> str:
 def error_row(value: str) -> tuple[int, str]:
     return 200, ENV.format(
         f'<RetrieveResponseMsg {NS}><OverallStatus>OK</OverallStatus><Results xsi:type="ObjectExtension">'
-        "<Properties><Property><Name>TaskID</Name><Value>req-1</Value></Property>"
+        "<Properties><Property><Name>TaskID</Name><Value>6f1d2c3b-4a5e-4f60-9a7b-8c9d0e1f2a3b</Value></Property>"
         "<Property><Name>Status</Name><Value>Error</Value></Property>"
         f"<Property><Name>ErrorMsg</Name><Value>{_text(value)}</Value></Property></Properties>"
         "</Results></RetrieveResponseMsg>"
@@ -48,7 +48,7 @@ def error_row(value: str) -> tuple[int, str]:
 def odd_status(value: str) -> tuple[int, str]:
     return 200, ENV.format(
         f'<RetrieveResponseMsg {NS}><OverallStatus>OK</OverallStatus><Results xsi:type="AsyncActivityStatus">'
-        "<Properties><Property><Name>TaskID</Name><Value>req-1</Value></Property>"
+        "<Properties><Property><Name>TaskID</Name><Value>6f1d2c3b-4a5e-4f60-9a7b-8c9d0e1f2a3b</Value></Property>"
         f"<Property><Name>Status</Name><Value>{_text(value)}</Value></Property></Properties>"
         "</Results></RetrieveResponseMsg>"
     )
@@ -66,7 +66,7 @@ def fault(value: str) -> tuple[int, str]:
 REPLIES = {"error-msg": error_row, "status": odd_status, "overall-status": overall_error, "fault": fault}
 
 EXTRACT_OK = ENV.format(
-    f"<ExtractResponseMsg {NS}><OverallStatus>OK</OverallStatus><RequestID>req-1</RequestID>"
+    f"<ExtractResponseMsg {NS}><OverallStatus>OK</OverallStatus><RequestID>6f1d2c3b-4a5e-4f60-9a7b-8c9d0e1f2a3b</RequestID>"
     "<Results><StatusCode>OK</StatusCode><StatusMessage>queued</StatusMessage></Results></ExtractResponseMsg>"
 )
 
