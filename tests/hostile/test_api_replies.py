@@ -11,7 +11,13 @@ from ettui.config import load
 from ettui.model import BatchRequest
 from ettui.safetext import clean
 from tests.hostile.hostile import HOSTILE_VALUES, assert_terminal_safe, run_cli
-from tests.hostile.replyserver import REPLIES, complete_with_file, reply_server, submitted_as, write_config
+from tests.hostile.replyserver import (
+    REPLIES,
+    complete_with_file,
+    reply_server,
+    submitted_as,
+    write_config,
+)
 from tests.hostile.screen import (
     assert_no_escape,
     lines_text,
