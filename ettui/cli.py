@@ -27,7 +27,7 @@ from typing import Any
 
 from ettui import __version__, config as config_mod, paths
 from ettui.config_rules import RULES
-from ettui.errors import EttuiError, ExitCode, HostKeyUnknown, library_error
+from ettui.errors import ConfigError, EttuiError, ExitCode, HostKeyUnknown, library_error
 from ettui.cli_output import ProgressBar, drop_json, job_json, jobs_table, print_json, text_table
 from ettui.model import SECONDS_PER_UNIT, BatchRequest, JobStatus, format_duration
 from ettui.safetext import clean, clean_cells, clean_json
@@ -556,7 +556,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except EttuiError as exc:
         if os.environ.get("ETTUI_DEBUG"):
             raise
-        print(f"ettui: {clean(exc.message)}", file=sys.stderr)
+        # One line: an LF or CR in a remote value must not fake a line of its own. A config
+        # error lists every problem of the operator's own file, one per line.
+        print(f"ettui: {clean(exc.message, multiline=isinstance(exc, ConfigError))}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("ettui: interrupted.", file=sys.stderr)
