@@ -47,6 +47,19 @@ def toasts(app: App[Any]) -> list[str]:
     return shown
 
 
+class ToastLog:
+    """Every toast seen so far: toasts time out (sooner than a loaded test machine moves on)."""
+
+    def __init__(self, app: App[Any]) -> None:
+        self.app = app
+        self.seen: dict[str, str] = {}
+
+    def __call__(self) -> list[str]:
+        for notification, text in zip(list(self.app._notifications), toasts(self.app)):
+            self.seen.setdefault(notification.identity, text)
+        return list(self.seen.values())
+
+
 def screen_svg(app: App[Any]) -> str:
     """The whole screen as Textual exports it (what the terminal would show)."""
     return app.export_screenshot()

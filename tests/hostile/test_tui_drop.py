@@ -11,11 +11,11 @@ from ettui.ui.formatting import shorten
 from ettui.ui.widgets.drop_browser import NAME_WIDTH
 from tests.hostile.hostile import HOSTILE_FILE_NAMES
 from tests.hostile.screen import (
+    ToastLog,
     assert_no_escape,
     lines_text,
     links,
     screen_svg,
-    toasts,
     widget_lines,
 )
 from tests.ui.conftest import make_app, wait_for
@@ -37,13 +37,14 @@ async def test_drop_pane_with_hostile_names(tmp_path: Path) -> None:
     _plant(tmp_path / "sandbox" / "drop", names[:4], hours_old=70)
     app = make_app(tmp_path)
     async with app.run_test(size=(160, 50)) as pilot:
+        seen = ToastLog(app)
         await wait_for(pilot, lambda: app.drop.row_count >= 4, "the first listing")
-        await wait_for(pilot, lambda: toasts(app), "the expiry toasts")
+        await wait_for(pilot, seen, "the expiry toasts")
         # More files land: "File landed" toasts name them (markup and C1 among them).
         _plant(tmp_path / "sandbox" / "drop", names[4:], hours_old=1)
         await pilot.press("3", "R")
         await wait_for(pilot, lambda: app.drop.row_count >= len(names), "the second listing")
-        await wait_for(pilot, lambda: any("in the drop" in t for t in toasts(app)), "a File landed toast")
+        await wait_for(pilot, lambda: any("in the drop" in t for t in seen()), "a File landed toast")
         await pilot.pause()
         assert app.is_running
         lines = widget_lines(app.drop)
@@ -52,9 +53,9 @@ async def test_drop_pane_with_hostile_names(tmp_path: Path) -> None:
             assert shorten(clean(name), NAME_WIDTH) in shown, name
         assert_no_escape(shown, "the Drop pane")
         assert not links(lines), "remote text became a link"
-        for toast in toasts(app):
+        for toast in seen():
             assert_no_escape(toast, "a toast")
-        all_toasts = "\n".join(toasts(app))
+        all_toasts = "\n".join(seen())
         assert clean(names[0]) in all_toasts or "more files expire" in all_toasts
         assert clean(HOSTILE_FILE_NAMES["markup-crash"]) in all_toasts
         assert_no_escape(screen_svg(app), "the screen")

@@ -55,7 +55,12 @@ def idle_app(tmp_path: Path) -> EttuiApp:
 
 
 def errors_shown(app: EttuiApp) -> list[str]:
-    return [f"{n.title}: {n.message}" for n in list(app._notifications) if n.severity == "error"]
+    """Every error toast the app has shown so far (kept: toasts time out on a slow machine)."""
+    seen: dict[str, str] = app.__dict__.setdefault("_hostile_errors_seen", {})
+    for n in list(app._notifications):
+        if n.severity == "error":
+            seen.setdefault(n.identity, f"{n.title}: {n.message}")
+    return list(seen.values())
 
 
 @pytest.mark.parametrize("kind", ["csv", "xml"])
