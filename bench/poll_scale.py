@@ -36,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from ettui.api.xmlapi import XmlApi  # noqa: E402
 from ettui.clock import WallClock  # noqa: E402
 from ettui.jobs.poller import Poller  # noqa: E402
+from ettui.jobs.sqlite import SqliteStore  # noqa: E402
 from ettui.jobs.store import JobStore  # noqa: E402
 from ettui.model import BatchRequest  # noqa: E402
 from ettui.sandbox import Sandbox, SandboxOptions  # noqa: E402
@@ -104,7 +105,8 @@ async def main() -> None:
                 t0 = time.perf_counter()
                 batch_ids = await submit_all(api, store, args.jobs, args.concurrency)
                 print(f"submitted and recorded {len(batch_ids)} jobs in {time.perf_counter() - t0:.1f} s")
-                poller = Poller(store, api, PROFILE, clock=WallClock(), concurrency=args.concurrency)
+                # The poller takes the async job-store interface: the SQLite backend over this file.
+                poller = Poller(SqliteStore(store), api, PROFILE, clock=WallClock(), concurrency=args.concurrency)
                 failures: list[str] = []
                 poller.subscribe(lambda e: failures.append(str(e.error)) if e.kind in ("error", "throttled") else None)
 

@@ -20,6 +20,12 @@ stopped clock and no poller, so the figures are the UI's own cost:
   measures the background load, not the key; so this hooks the frame.)
 * idle CPU: process CPU seconds per wall second with nothing changing but
   the clock (countdowns tick once a second).
+* slow password command: key to frame (a character typed into the filter
+  field, 200 keys) while the profile's ``api_password_command`` takes 25 s
+  (``--slow-secret``): the session opens in the background, the UI answers.
+* locked store: key to frame (cursor moves, 1,000-job board) while another
+  process holds the job store's write lock for 5 s (``--lock-seconds``) and
+  the app has a store write and a full reload of the jobs waiting behind it.
 """
 
 from __future__ import annotations
@@ -40,7 +46,7 @@ from collections.abc import Callable  # noqa: E402
 
 from textual import events  # noqa: E402
 from textual.app import App, ComposeResult  # noqa: E402
-from textual.widgets import DataTable  # noqa: E402
+from textual.widgets import DataTable, Input  # noqa: E402
 
 from ettui.clock import ManualClock  # noqa: E402
 from ettui.config import Config, Profile, SecretSource, UiSettings  # noqa: E402
@@ -79,9 +85,10 @@ class BenchApp(EttuiApp):
     (when set) runs after each one.
     """
 
-    def __init__(self, tmp: Path) -> None:
+    def __init__(self, tmp: Path, password_command: str | None = None) -> None:
+        secret = SecretSource(command=password_command) if password_command else SecretSource(literal="x")
         profile = Profile(name="acme", endpoint="https://api.example.invalid/integrate.aspx", api_username="ops",
-                          api_password=SecretSource(literal="x"))
+                          api_password=secret)
         config = Config(path=tmp / "none.toml", exists=True, default_profile="acme", profiles={"acme": profile},
                         ui=UiSettings(expiring_soon_hours=0))
 
@@ -241,7 +248,93 @@ async def updates_and_latency(tmp: Path) -> tuple[float, float, float, float]:
     return updates, statistics.median(latencies), latencies[int(len(latencies) * 0.99) - 1], idle
 
 
-async def run(count: int) -> None:
+async def key_to_text(app: BenchApp, field: Input, key: str) -> float:
+    """Seconds from a key entering the app to the frame that shows the filter field's new text."""
+    before = field.value
+    drawn = asyncio.Event()
+
+    def frame() -> None:
+        if field.value != before:
+            drawn.set()
+
+    app.on_frame = frame
+    start = time.perf_counter()
+    event = events.Key(key, key if len(key) == 1 else None)
+    event.set_sender(app)
+    assert app._driver is not None
+    app._driver.send_message(event)
+    await asyncio.wait_for(drawn.wait(), 5)
+    app.on_frame = None
+    return time.perf_counter() - start
+
+
+def percentiles(latencies: list[float]) -> tuple[float, float]:
+    latencies = sorted(latencies)
+    return statistics.median(latencies), latencies[max(0, int(len(latencies) * 0.99) - 1)]
+
+
+async def slow_secret_latency(tmp: Path, seconds: float) -> tuple[float, float, bool]:
+    """Key to frame while the API password command runs; and whether the session was still opening."""
+    app = BenchApp(tmp, password_command=f"sh -c 'sleep {seconds:g}; echo x'")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        app.action_filter()
+        field = app.main.query_one("#jobs-filter", Input)
+        await pilot.pause()
+        latencies = []
+        for i in range(200):
+            latencies.append(await key_to_text(app, field, "a" if i % 2 == 0 else "backspace"))
+            await asyncio.sleep(0.01)
+        opening = app.session is None
+    median, p99 = percentiles(latencies)
+    return median, p99, opening
+
+
+LOCKER = """
+import sqlite3, sys, time
+conn = sqlite3.connect(sys.argv[1], isolation_level=None)
+conn.execute("BEGIN IMMEDIATE")
+print("locked", flush=True)
+time.sleep(float(sys.argv[2]))
+conn.execute("COMMIT")
+"""
+
+
+async def locked_store_latency(tmp: Path, seconds: float) -> tuple[float, float, bool]:
+    """Key to frame while another process holds the write lock; and whether our write was still waiting."""
+    app = BenchApp(tmp)
+    async with app.run_test(size=(120, 40)) as pilot:
+        while not app.jobs_loaded:
+            await pilot.pause(0.01)
+        await pilot.pause()
+        app.board.load(list(app.board.jobs.values())[:1000])
+        await pilot.pause()
+        locker = await asyncio.create_subprocess_exec(
+            sys.executable, "-c", LOCKER, str(tmp / "jobs.sqlite3"), str(seconds), stdout=asyncio.subprocess.PIPE
+        )
+        assert locker.stdout is not None
+        await locker.stdout.readline()
+        session = app.session
+        assert session is not None
+        job = next(iter(app.board.jobs.values()))
+        write = asyncio.ensure_future(session.store.record_poll(job.id, at=NOW, next_at=None, error="bench"))
+        read = asyncio.ensure_future(session.jobs(limit=2000))
+        latencies = []
+        deadline = time.perf_counter() + seconds * 0.8
+        i = 0
+        while time.perf_counter() < deadline:
+            latencies.append(await key_to_frame(app, "down" if i % 50 < 25 else "up"))
+            i += 1
+            await asyncio.sleep(0.01)
+        waiting = not write.done()
+        await locker.wait()
+        await write
+        await read
+    median, p99 = percentiles(latencies)
+    return median, p99, waiting
+
+
+async def run(count: int, slow_secret: float = 25.0, lock_seconds: float = 5.0) -> None:
     with tempfile.TemporaryDirectory(prefix="ettui-bench-") as name:
         tmp = Path(name)
         fill_store(tmp / "jobs.sqlite3", count)
@@ -251,19 +344,27 @@ async def run(count: int) -> None:
         loaded = statistics.median(r[1] for r in runs)
         plain = await plain_first_frame(count)
         updates, median, p99, idle = await updates_and_latency(tmp)
+        locked_median, locked_p99, write_waited = await locked_store_latency(tmp, lock_seconds)
+        secret_median, secret_p99, still_opening = await slow_secret_latency(tmp, slow_secret)
     print(f"first frame, {count:,} jobs in the store : {cold * 1000:7.0f} ms  cold start (warm median of {FIRST_FRAME_RUNS}: {ours * 1000:.0f} ms;"
           f" plain DataTable: {plain * 1000:.0f} ms, {plain / cold:.1f}x the cold figure)")
     print(f"all {count:,} jobs loaded and sorted     : {loaded * 1000:7.0f} ms  (in the background, after the first frame)")
     print(f"1,000 row updates + re-sort + redraw   : {updates * 1000:7.1f} ms")
     print(f"key to frame, 200 updates/s + download : median {median * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms")
     print(f"idle CPU                               : {idle * 100:.1f}% of one core")
+    print(f"key to frame, store locked {lock_seconds:g} s by another process: median {locked_median * 1000:.1f} ms, "
+          f"p99 {locked_p99 * 1000:.1f} ms (a store write {'was waiting' if write_waited else 'had finished'} meanwhile)")
+    print(f"key to frame, {slow_secret:g} s password command        : median {secret_median * 1000:.1f} ms, "
+          f"p99 {secret_p99 * 1000:.1f} ms (session {'still opening' if still_opening else 'open'} meanwhile)")
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description="ettui TUI benchmarks")
     parser.add_argument("--jobs", type=int, default=10_000)
+    parser.add_argument("--slow-secret", type=float, default=25.0, help="seconds the password command takes")
+    parser.add_argument("--lock-seconds", type=float, default=5.0, help="seconds another process holds the write lock")
     args = parser.parse_args()
-    asyncio.run(run(args.jobs))
+    asyncio.run(run(args.jobs, args.slow_secret, args.lock_seconds))
     return 0
 
 

@@ -162,11 +162,29 @@ def _parse_params(pairs: Sequence[str]) -> dict[str, str]:
     return params
 
 
+def _print_wait(wait: Any) -> None:
+    """A throttled submit's wait, on stderr: what ettui does next, and when."""
+    print(
+        f"ettui: the service is busy (HTTP 500); retry {wait.attempt} of {wait.retries} in {wait.seconds:.1f} s.",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
 async def cmd_submit(args: argparse.Namespace) -> int:
+    """Record ahead, send, confirm: exits 0 only with a Scheduled job in the store.
+
+    A non-zero exit either says nothing was submitted, or names the
+    Unconfirmed job the service may run (``SubmitUnconfirmed``).
+    """
     request = BatchRequest(args.call, _parse_params(args.param or []))
 
     async def body(session: Any) -> int:
-        job = await session.submit(request)
+        try:
+            job = await session.submit(request, on_wait=_print_wait)
+        except (asyncio.CancelledError, KeyboardInterrupt):
+            _unconfirmed_notes(list(session.pending_submits.values()), "interrupted before its acceptance was read")
+            raise
         if args.json:
             print_json(job_json(job))
         else:
@@ -176,77 +194,134 @@ async def cmd_submit(args: argparse.Namespace) -> int:
     return await _with_session(args, body, start_poller=False)
 
 
+def _unconfirmed_notes(jobs: Sequence[Any], reason: str | None = None) -> None:
+    """One sentence per Unconfirmed job, on stderr, under a listing."""
+    from ettui.session import unconfirmed_sentence
+
+    for job in jobs:
+        if job is not None and job.status is JobStatus.UNCONFIRMED:
+            why = reason or job.last_error or "no acceptance was read"
+            print(f"ettui: {clean(unconfirmed_sentence(job, why))}", file=sys.stderr, flush=True)
+
+
 async def cmd_status(args: argparse.Namespace) -> int:
     async def body(session: Any) -> int:
         if args.batch_id:
             jobs = []
             for batch_id in args.batch_id:
-                job = session.find(batch_id)
+                job = await session.find(batch_id)
                 if job is None:
                     raise UsageError(f"No job with batch ID {batch_id} in the job store for profile {session.profile.name!r}; see `ettui jobs`.")
                 jobs.append(job)
         else:
-            jobs = session.jobs(status=[JobStatus.SCHEDULED, JobStatus.PROCESSING, JobStatus.UNKNOWN]) or session.jobs(limit=20)
+            open_statuses = [JobStatus.UNCONFIRMED, JobStatus.SCHEDULED, JobStatus.PROCESSING, JobStatus.UNKNOWN]
+            jobs = await session.jobs(status=open_statuses) or await session.jobs(limit=20)
         ids = [j.id for j in jobs]
-        live = [j.id for j in jobs if not j.terminal]
+        live = [j.id for j in jobs if j.status.polled]
         if live:
             if args.watch:
                 last: dict[int, str] = {}
 
-                def show(_: Any = None) -> None:
-                    if args.json:
+                def show(job: Any) -> None:
+                    if args.json or job is None or job.id not in ids or last.get(job.id) == job.status_raw:
                         return
-                    for i in ids:
-                        j = session.store.get(i)
-                        if j and last.get(i) != j.status_raw:
-                            last[i] = j.status_raw
-                            line = f"{session.clock.now():%H:%M:%S}  {j.batch_id}  {j.call}  {j.status_raw}" + (f"  {j.file_name}" if j.file_name else "")
-                            print(clean(line), flush=True)
+                    last[job.id] = job.status_raw
+                    line = f"{session.clock.now():%H:%M:%S}  {job.batch_id}  {job.call}  {job.status_raw}" + (f"  {job.file_name}" if job.file_name else "")
+                    print(clean(line), flush=True)
 
-                unsubscribe = session.subscribe(show)
+                unsubscribe = session.subscribe(lambda event: show(event.job))
                 try:
-                    show()
+                    for job in jobs:
+                        show(job)
                     await session.wait_until_terminal(live, timeout=args.timeout)
                 except asyncio.TimeoutError:
                     raise EttuiError(f"Jobs still not finished after {args.timeout:.0f} s; run `ettui status --watch` again later.") from None
                 finally:
                     unsubscribe()
-            else:
-                await session.refresh(live)
-        jobs = [session.job(i) for i in ids]
+        failures: list[EttuiError] = []
+        if live and not args.watch:
+            failures = await session.refresh(live)
+        jobs = [await session.job(i) for i in ids]
         if args.json:
-            print_json([job_json(j) for j in jobs])
+            print_json([job_json(j) for j in jobs if j is not None])
         elif not args.watch or not live:
-            print(jobs_table(jobs, session.clock.now()))
+            print(jobs_table([j for j in jobs if j is not None], session.clock.now()))
+        _unconfirmed_notes(jobs)
+        if failures:
+            # The table shows what the store knew; the poll that should have updated it failed.
+            raise failures[0]
         return ExitCode.OK
 
     return await _with_session(args, body, start_poller=args.watch)
 
 
-def cmd_jobs(args: argparse.Namespace) -> int:
-    """The history straight from the job store: no endpoint, secret or sandbox is touched."""
-    from ettui.jobs.store import JobStore
+def _jobs_profile(args: argparse.Namespace, cfg: config_mod.Config) -> str:
+    return cfg.with_dialect(args.profile, args.api).name if args.api else cfg.profile(args.profile).name
+
+
+async def cmd_jobs(args: argparse.Namespace) -> int:
+    """The history straight from the job store: no endpoint, secret or sandbox is touched.
+
+    ``jobs dismiss ID`` closes an Unconfirmed job (store only); ``jobs
+    resubmit ID`` sends its request again as a new job (that needs the API).
+    """
+    from ettui.jobs.base import open_store
     from ettui.model import utcnow
 
+    action = getattr(args, "action", None) or "list"
+    if action == "resubmit":
+        return await _resubmit(args)
     cfg = _load_config(args)
-    profile = cfg.with_dialect(args.profile, args.api).name if args.api else cfg.profile(args.profile).name
-    statuses = None
-    if args.status:
-        statuses = []
-        for raw in args.status.split(","):
-            st = JobStatus.parse(raw)
-            if st is JobStatus.UNKNOWN and raw.strip().lower() != "unknown":
-                raise UsageError(f"--status takes Scheduled, Processing, Complete, Error or Unknown, not {raw!r}.")
-            statuses.append(st)
-    now = utcnow()
-    since = now - parse_age(args.since) if args.since else None
-    with JobStore(paths.job_store()) as store:
-        jobs = store.list(status=statuses, profile=None if args.all else profile, since=since, limit=args.limit)
+    profile = _jobs_profile(args, cfg)
+    store = await open_store(cfg)
+    try:
+        if action == "dismiss":
+            job_id = _job_id(args)
+            job = await store.get(job_id)
+            if job is None or job.profile != profile:
+                raise UsageError(f"No job {job_id} for profile {profile!r} in the job store; see `ettui jobs`.")
+            job = await store.dismiss(job_id, at=utcnow())
+            print(clean(f"dismissed job {job.id} ({job.call})"))
+            return ExitCode.OK
+        statuses = None
+        if args.status:
+            statuses = []
+            for raw in args.status.split(","):
+                st = next((s for s in JobStatus if s.value.lower() == raw.strip().lower()), None) or JobStatus.parse(raw)
+                if st is JobStatus.UNKNOWN and raw.strip().lower() != "unknown":
+                    raise UsageError(f"--status takes Unconfirmed, Scheduled, Processing, Complete, Error, Unknown or Dismissed, not {raw!r}.")
+                statuses.append(st)
+        now = utcnow()
+        since = now - parse_age(args.since) if args.since else None
+        jobs = await store.list(status=statuses, profile=None if args.all else profile, since=since, limit=args.limit)
+    finally:
+        await store.aclose()
     if args.json:
         print_json([job_json(j) for j in jobs])
     else:
         print(jobs_table(jobs, now))
+    _unconfirmed_notes(jobs)
     return ExitCode.OK
+
+
+def _job_id(args: argparse.Namespace) -> int:
+    if not args.job_id or not args.job_id.isdigit():
+        raise UsageError(f"`ettui jobs {args.action}` takes a job ID (the ID column of `ettui jobs`).")
+    return int(args.job_id)
+
+
+async def _resubmit(args: argparse.Namespace) -> int:
+    job_id = _job_id(args)
+
+    async def body(session: Any) -> int:
+        job = await session.resubmit(job_id, on_wait=_print_wait)
+        if args.json:
+            print_json(job_json(job))
+        else:
+            print(clean(job.batch_id))
+        return ExitCode.OK
+
+    return await _with_session(args, body, start_poller=False)
 
 
 async def cmd_drop(args: argparse.Namespace) -> int:
@@ -264,7 +339,7 @@ async def cmd_drop(args: argparse.Namespace) -> int:
         print(text_table(rows))
         return ExitCode.OK
 
-    return await _with_session(args, body, start_poller=False)
+    return await _with_session(args, body, start_poller=False, api=False)
 
 
 async def _retry_host_key(session: Any, args: argparse.Namespace, op: Callable[[], Awaitable[Any]]) -> Any:
@@ -317,7 +392,7 @@ async def cmd_fetch(args: argparse.Namespace) -> int:
                 print(clean(f"extracted  {p}"))
         return ExitCode.OK
 
-    return await _with_session(args, body, start_poller=False)
+    return await _with_session(args, body, start_poller=False, api=False)
 
 
 def cmd_preview(args: argparse.Namespace) -> int:
@@ -464,9 +539,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.add_argument("--api", choices=["xml", "soap"], help="override the profile's dialect")
 
-    p = sub.add_parser("jobs", parents=[common], help="list the job history")
+    p = sub.add_parser("jobs", parents=[common], help="list the job history; dismiss or resubmit an Unconfirmed job")
+    p.add_argument("action", nargs="?", choices=["list", "dismiss", "resubmit"], default="list")
+    p.add_argument("job_id", nargs="?", metavar="ID", help="with dismiss / resubmit: the job's ID")
     p.add_argument("--api", choices=["xml", "soap"], help="override the profile's dialect")
-    p.add_argument("--status", help="comma list: Scheduled,Processing,Complete,Error,Unknown")
+    p.add_argument("--status", help="comma list: Unconfirmed,Scheduled,Processing,Complete,Error,Unknown,Dismissed")
     p.add_argument("--since", metavar="AGE", help="only jobs submitted within AGE (30m, 6h, 2d, 1w)")
     p.add_argument("--all", action="store_true", help="every profile's jobs (default: the profile's own)")
     p.add_argument("--limit", type=int, default=None)

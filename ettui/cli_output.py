@@ -67,7 +67,7 @@ def jobs_table(jobs: Sequence[Job], now: datetime) -> str:
         rows.append(
             (
                 str(j.id),
-                j.batch_id,
+                j.batch_id or "-",
                 j.call,
                 j.status_raw,
                 format_duration(now - j.submitted_at),

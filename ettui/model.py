@@ -20,9 +20,14 @@ class JobStatus(str, enum.Enum):
     """Where a submitted batch stands in the vendor's queue.
 
     The four documented values plus ``UNKNOWN`` for anything else the service
-    answers (kept raw on the job and polled on).
+    answers (kept raw on the job and polled on), and two of ettui's own:
+    ``UNCONFIRMED`` (written before a request leaves; it stays so when no
+    readable acceptance came back, so the service may or may not run it) and
+    ``DISMISSED`` (the operator closed an Unconfirmed job).
     """
 
+    UNCONFIRMED = "Unconfirmed"
+    DISMISSED = "Dismissed"
     SCHEDULED = "Scheduled"
     PROCESSING = "Processing"
     COMPLETE = "Complete"
@@ -32,7 +37,12 @@ class JobStatus(str, enum.Enum):
     @property
     def terminal(self) -> bool:
         """True when the service will never move this job again."""
-        return self in (JobStatus.COMPLETE, JobStatus.ERROR)
+        return self in (JobStatus.COMPLETE, JobStatus.ERROR, JobStatus.DISMISSED)
+
+    @property
+    def polled(self) -> bool:
+        """True while the service may still move the job and it has a batch ID to ask about."""
+        return self in (JobStatus.SCHEDULED, JobStatus.PROCESSING, JobStatus.UNKNOWN)
 
     @classmethod
     def parse(cls, raw: str | None) -> "JobStatus":
@@ -113,13 +123,17 @@ class StatusChange:
 
 @dataclass
 class Job:
-    """A submitted batch as the job store keeps it."""
+    """A submitted batch as the job store keeps it.
+
+    ``batch_id`` is ``None`` only while the job is Unconfirmed (written ahead of
+    its request, no acceptance read yet).
+    """
 
     id: int
     profile: str
     dialect: str
     call: str
-    batch_id: str
+    batch_id: str | None
     submitted_at: datetime
     status: JobStatus = JobStatus.SCHEDULED
     status_raw: str = "Scheduled"
@@ -134,11 +148,27 @@ class Job:
     extract_dir: str | None = None
     sha256: str | None = None
     expires_at: datetime | None = None
+    replaces_id: int | None = None
+    """The job this one resubmitted (an Unconfirmed one the operator sent again)."""
+    poll_failures: int = 0
+    """Polls that failed in a row since the last answer (shown on the board with ``last_error``)."""
+    version: int = 0
+    """The store's change counter at this job's last write (newer writes have higher numbers)."""
     history: list[StatusChange] = field(default_factory=list)
 
     @property
     def terminal(self) -> bool:
         return self.status.terminal
+
+    @property
+    def label(self) -> str:
+        """How the job is named in sentences: its batch ID, else its store id."""
+        return f"batch {self.batch_id}" if self.batch_id else f"job {self.id} (unconfirmed)"
+
+    @property
+    def downloaded(self) -> bool:
+        """True when the job's file was downloaded and verified (its SHA-256 is recorded)."""
+        return bool(self.download_path and self.sha256)
 
 
 class Urgency(str, enum.Enum):
@@ -207,6 +237,10 @@ class DropFile:
     batch_id: str | None = None
     listed: bool = True
     """False for a file Batch Inquire named but the drop does not list."""
+    local_path: str | None = None
+    """Where the job store says this file was downloaded and verified (None: not yet)."""
+    extract_dir: str | None = None
+    """Where the job store says it was extracted."""
 
     @property
     def name(self) -> str:

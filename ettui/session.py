@@ -8,20 +8,27 @@ endpoint at it, so the same client code runs as against a real account.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from ettui import paths
 from ettui.api.base import BatchApi, CallSpec
 from ettui.clock import Clock, WallClock
-from ettui.config import Config, Profile, load
+from ettui.config import Config, Profile, SecretSource, load
 from ettui.wiring import make_api, start_sandbox
-from ettui.errors import DropError, EttuiError, HostKeyUnknown
+from ettui.errors import (
+    ConfigError,
+    DropError,
+    EttuiError,
+    HostKeyUnknown,
+    ThrottledError,
+)
+from ettui.jobs.base import AsyncJobStore, open_store
 from ettui.jobs.poller import JobEvent, Poller
-from ettui.jobs.store import JobStore
 from ettui.model import BatchRequest, DropFile, Job, JobStatus, Progress
 
 if TYPE_CHECKING:
@@ -30,6 +37,82 @@ if TYPE_CHECKING:
     from ettui.sandbox import Sandbox, SandboxOptions
 
 ProgressCallback = Callable[[Progress], None]
+
+
+@dataclass(frozen=True)
+class SubmitWait:
+    """A throttled submit about to be retried: which retry, of how many, after how long."""
+
+    attempt: int
+    retries: int
+    seconds: float
+    error: EttuiError
+
+
+SubmitWaitCallback = Callable[[SubmitWait], None]
+
+
+class SubmitUnconfirmed(EttuiError):
+    """A submit whose request may have reached the service, but no acceptance was read.
+
+    The job is in the store as Unconfirmed (``job``); the message says so and
+    what the operator can do.
+    """
+
+    title = "Submit unconfirmed"
+
+    def __init__(self, message: str, *, job: Job, cause: EttuiError | None = None) -> None:
+        super().__init__(message)
+        self.job = job
+        if cause is not None:
+            self.exit_code = cause.exit_code
+
+
+def may_have_reached_service(error: BaseException) -> bool:
+    """Whether a failed submit may have been received (and so may run) at the service.
+
+    The API layer decides it per exchange (``EttuiError.maybe_sent``: sent, then
+    the reply timed out, broke off or could not be read); anything that is not
+    an ``EttuiError`` (a crash, a cancel) may have happened after sending.
+    """
+    if isinstance(error, EttuiError):
+        return error.maybe_sent
+    return True
+
+
+def unconfirmed_sentence(job: Job, reason: str) -> str:
+    """The one sentence every view shows for an Unconfirmed job."""
+    return (
+        f"Job {job.id} ({job.call}) is Unconfirmed: the service may have accepted it ({reason.rstrip('.')}); "
+        f"check the drop or the vendor's UI for it, then resubmit it (`ettui jobs resubmit {job.id}`) "
+        f"or dismiss it (`ettui jobs dismiss {job.id}`)."
+    )
+
+
+def _resolved(source: SecretSource, what: str) -> SecretSource:
+    return SecretSource(literal=source.resolve(what)) if source.configured else source
+
+
+def resolve_api_secrets(profile: Profile) -> Profile:
+    """The profile with its API secrets resolved (runs ``*_command``: call it in a thread, once)."""
+    if profile.dialect == "soap" and profile.soap_auth == "oauth":
+        return dataclasses.replace(profile, client_secret=_resolved(profile.client_secret, "OAuth client secret"))
+    return dataclasses.replace(profile, api_password=SecretSource(literal=profile.api_password.resolve("API password")))
+
+
+class ApiNotOpened:
+    """Stands in for the API in a session opened for the drop only (``api=False``)."""
+
+    def __init__(self, profile: Profile) -> None:
+        self.profile = profile
+
+    def __getattr__(self, name: str) -> Any:
+        raise ConfigError(
+            f"This command opened profile {self.profile.name!r} for the drop only; the API is not available here."
+        )
+
+    async def aclose(self) -> None:
+        pass
 
 
 @dataclass(frozen=True)
@@ -58,7 +141,7 @@ class Session:
         profile: Profile,
         *,
         api: BatchApi,
-        store: JobStore,
+        store: AsyncJobStore,
         poller: Poller,
         clock: Clock,
         sandbox: "Sandbox | None" = None,
@@ -73,6 +156,12 @@ class Session:
         self._drop: DropClient | None = None
         self._drop_lock = asyncio.Lock()
         self._accepted_fingerprint: str | None = None
+        self._sftp_password: str | None = None
+        self._sftp_password_known = False
+        self._background: set[asyncio.Task[Any]] = set()
+        self.pending_submits: dict[int, Job] = {}
+        """Write-ahead jobs whose submit is under way (left Unconfirmed if the process stops now)."""
+        self._rng = random.Random()
         self._unsubscribe = poller.subscribe(self._on_event)
 
     # -- lifecycle ---------------------------------------------------------
@@ -87,10 +176,15 @@ class Session:
         clock: Clock | None = None,
         start_poller: bool = True,
         sandbox_options: "SandboxOptions | None" = None,
+        api: bool = True,
     ) -> "Session":
         """Open the profile: start the sandbox if it is one, build the API, open the store.
 
         ``sandbox_options`` overrides the sandbox's settings (tests, the demo).
+        ``api=False`` opens the drop and the store only: no API secret is read
+        (``drop ls`` and ``fetch`` need the drop's credentials only). Secrets
+        are resolved here, once, in a thread: a slow ``*_password_command``
+        never holds the event loop.
         """
         config = config or load()
         profile = config.profile(profile_name)
@@ -99,43 +193,53 @@ class Session:
             sandbox, profile = await start_sandbox(config, profile, sandbox_options)
             clock = clock or sandbox.clock
         clock = clock or WallClock()
+        client: Any = None
+        store: AsyncJobStore | None = None
         try:
-            api = await make_api(profile, clock)
-            store = await asyncio.to_thread(JobStore, store_path or paths.job_store())
+            if api:
+                client = await make_api(await asyncio.to_thread(resolve_api_secrets, profile), clock)
+            else:
+                client = ApiNotOpened(profile)
+            store = await open_store(config, path=store_path)
             if sandbox is not None:
                 # A sandbox whose folder was wiped starts its IDs again; the
                 # store still holds the old ones, and a batch the service
                 # accepted must always be recordable.
-                newest = store.list(profile=profile.name, limit=1)
-                if newest and newest[0].batch_id.isdigit():
+                newest = await store.list(profile=profile.name, status=_WITH_BATCH, limit=1)
+                if newest and newest[0].batch_id and newest[0].batch_id.isdigit():
                     sandbox.queue.skip_past(int(newest[0].batch_id))
         except BaseException:
+            if store is not None:
+                await store.aclose()
+            if client is not None:
+                await client.aclose()
             if sandbox is not None:
                 await sandbox.__aexit__(None, None, None)
             raise
         poller = Poller(
             store,
-            api,
+            client,
             profile.name,
             clock=clock,
             initial=profile.poll_initial,
             cap=profile.poll_max,
             concurrency=profile.poll_concurrency,
         )
-        session = cls(config, profile, api=api, store=store, poller=poller, clock=clock, sandbox=sandbox)
-        session._remember_output_names()
+        session = cls(config, profile, api=client, store=store, poller=poller, clock=clock, sandbox=sandbox)
+        if api:
+            await session._remember_output_names()
         if start_poller:
             poller.start()
         return session
 
-    def _remember_output_names(self) -> None:
+    async def _remember_output_names(self) -> None:
         """A SOAP status row does not name the file: tell the API what each open extract asked for."""
         remember = getattr(self.api, "remember_file_name", None)
         if remember is None:
             return
-        for job in self.store.live(self.profile.name):
+        for job in await self.store.live(self.profile.name):
             name = job.params.get("OutputFileName")
-            if name:
+            if name and job.batch_id:
                 remember(job.batch_id, name)
 
     async def close(self) -> None:
@@ -144,8 +248,10 @@ class Session:
         if self._drop is not None:
             await self._drop.close()
             self._drop = None
+        # Expiry writes started from event callbacks: finish them (a failure there must not stop the close).
+        await asyncio.gather(*self._background, return_exceptions=True)
         await self.api.aclose()
-        self.store.close()
+        await self.store.aclose()
         if self.sandbox is not None:
             await self.sandbox.__aexit__(None, None, None)
             self.sandbox = None
@@ -173,26 +279,134 @@ class Session:
         """The exact request document, password masked."""
         return self.api.preview(request)
 
-    async def submit(self, request: BatchRequest) -> Job:
-        """Validate, send, record the job (the acknowledgement point) and start polling it."""
+    async def submit(
+        self,
+        request: BatchRequest,
+        *,
+        replaces: Job | None = None,
+        on_wait: SubmitWaitCallback | None = None,
+    ) -> Job:
+        """Validate, record the job ahead (Unconfirmed), send, confirm it (Scheduled), start polling it.
+
+        Write-ahead: the job is in the store, durably, before the request
+        leaves, so a crash, a kill or a lost reply leaves an Unconfirmed job
+        rather than nothing. A throttled submit (HTTP 500) is retried with
+        back-off and jitter up to ``submit_retries`` times (``on_wait`` hears
+        of each wait; the board shows "Submitting (retry 2 of 4)").
+
+        Raises:
+            SubmitUnconfirmed: the request may have reached the service and no
+                acceptance was read; the job stays Unconfirmed.
+            EttuiError: the request was not accepted (validation, login,
+                throttled on every try, not sent); no job is left behind.
+        """
         self.api.validate(request)
-        result = await self.api.submit(request)
-        job = await asyncio.to_thread(
-            self.store.add,
+        job = await self.store.add_unconfirmed(
             profile=self.profile.name,
             dialect=self.profile.dialect,
             call=request.call,
-            batch_id=result.batch_id,
             submitted_at=self.clock.now(),
-            request_doc=result.request_doc,
+            request_doc=self.api.preview(request),
             params=dict(request.params),
+            replaces_id=replaces.id if replaces is not None else None,
         )
-        self.poller.track(job)
-        return job
+        self.pending_submits[job.id] = job
+        try:
+            return await self._send(request, job, replaces, on_wait)
+        finally:
+            # Cancelled (Ctrl+C, a closed worker): the job stays Unconfirmed, and
+            # the caller can still read it here to tell the user.
+            if not _cancelling():
+                self.pending_submits.pop(job.id, None)
+
+    async def _send(
+        self, request: BatchRequest, job: Job, replaces: Job | None, on_wait: SubmitWaitCallback | None
+    ) -> Job:
+        self.poller.announce(JobEvent("submitting", job, note="Submitting"))
+        retries = max(0, self.profile.submit_retries)
+        attempt = 0
+        while True:
+            try:
+                result = await self.api.submit(request)
+                break
+            except EttuiError as exc:
+                if isinstance(exc, ThrottledError) and attempt < retries:
+                    attempt += 1
+                    wait = SubmitWait(attempt, retries, self._submit_backoff(attempt), exc)
+                    note = f"Submitting (retry {attempt} of {retries})"
+                    job = await self.store.note(
+                        job.id, f"The service is busy (HTTP 500); retry {attempt} of {retries} in {wait.seconds:.0f} s."
+                    )
+                    self.poller.announce(JobEvent("submitting", job, error=exc, note=note))
+                    if on_wait is not None:
+                        on_wait(wait)
+                    await self.clock.sleep(wait.seconds)
+                    continue
+                raise await self._submit_failed(job, exc, attempt) from None
+            # A crash, Ctrl+C or a cancelled worker (BaseException) leaves the
+            # job Unconfirmed, as written: nothing to do here.
+        try:
+            confirmed = await self.store.confirm(
+                job.id, batch_id=result.batch_id, at=self.clock.now(), request_doc=result.request_doc
+            )
+        except EttuiError as exc:
+            await self.store.note(job.id, f"accepted as batch {result.batch_id}, which could not be recorded: {exc.message}")
+            raise SubmitUnconfirmed(
+                f"The service accepted {request.call} as batch {result.batch_id}, but the job store could not record it "
+                f"({exc.message}); job {job.id} stays Unconfirmed: note the batch ID.",
+                job=job, cause=exc,
+            ) from None
+        if replaces is not None and replaces.status is JobStatus.UNCONFIRMED:
+            await self.dismiss(replaces.id)
+        self.poller.track(confirmed)
+        return confirmed
+
+    def _submit_backoff(self, attempt: int) -> float:
+        """Seconds before retry ``attempt`` (1-based): doubling from ``poll_initial``, capped, jittered."""
+        base = min(self.profile.poll_max, self.profile.poll_initial * 2 ** (attempt - 1))
+        return float(base * self._rng.uniform(0.8, 1.2))
+
+    async def _submit_failed(self, job: Job, error: EttuiError, retried: int) -> EttuiError:
+        """Settle the write-ahead job after a failed submit; return the error to raise (it says what happens next)."""
+        if may_have_reached_service(error):
+            job = await self.store.note(job.id, error.message)
+            self.poller.announce(JobEvent("status", job, previous=JobStatus.UNCONFIRMED, error=error))
+            return SubmitUnconfirmed(unconfirmed_sentence(job, error.message), job=job, cause=error)
+        await self.store.discard(job.id)
+        self.poller.announce(JobEvent("discarded", job, error=error))
+        if isinstance(error, ThrottledError):
+            tries = f"{retried + 1} times" if retried else "once"
+            throttled = ThrottledError(
+                f"The service refused {job.call} with HTTP 500 (throttling) {tries}; nothing was submitted and ettui "
+                "will not try again by itself: submit it again later.",
+                call=error.call, code=error.code,
+            )
+            return throttled
+        return error
+
+    async def resubmit(self, job_id: int, *, on_wait: SubmitWaitCallback | None = None) -> Job:
+        """Send an Unconfirmed job's request again as a new job linked to it; the old one is dismissed once accepted."""
+        old = await self.store.get(job_id)
+        if old is None or old.profile != self.profile.name:
+            raise EttuiError(f"No job {job_id} for profile {self.profile.name!r}; see `ettui jobs`.", title="No such job")
+        if old.status is not JobStatus.UNCONFIRMED:
+            raise EttuiError(
+                f"Job {job_id} is {old.status.value}, not Unconfirmed; compose a new request instead.", title="Resubmit"
+            )
+        return await self.submit(BatchRequest(old.call, dict(old.params)), replaces=old, on_wait=on_wait)
+
+    async def dismiss(self, job_id: int) -> Job:
+        """Close an Unconfirmed job (the operator checked: the service did not run it, or it was resubmitted)."""
+        job = await self.store.get(job_id)
+        if job is None or job.profile != self.profile.name:
+            raise EttuiError(f"No job {job_id} for profile {self.profile.name!r}; see `ettui jobs`.", title="No such job")
+        dismissed = await self.store.dismiss(job_id, at=self.clock.now())
+        self.poller.announce(JobEvent("status", dismissed, previous=job.status))
+        return dismissed
 
     # -- jobs --------------------------------------------------------------
 
-    def jobs(
+    async def jobs(
         self,
         *,
         status: JobStatus | list[JobStatus] | None = None,
@@ -204,14 +418,14 @@ class Session:
     ) -> list[Job]:
         """Jobs from the store, newest first (this profile's unless told otherwise)."""
         who = None if all_profiles else (profile or self.profile.name)
-        return self.store.list(status=status, profile=who, since=since, limit=limit, offset=offset)
+        return await self.store.list(status=status, profile=who, since=since, limit=limit, offset=offset)
 
-    def job(self, job_id: int) -> Job | None:
+    async def job(self, job_id: int) -> Job | None:
         """One job with its status history."""
-        return self.store.get(job_id)
+        return await self.store.get(job_id)
 
-    def find(self, batch_id: str) -> Job | None:
-        return self.store.find(batch_id, profile=self.profile.name)
+    async def find(self, batch_id: str) -> Job | None:
+        return await self.store.find(batch_id, profile=self.profile.name)
 
     def subscribe(self, callback: Callable[[JobEvent], None]) -> Callable[[], None]:
         """Call ``callback`` on every job event; returns the unsubscribe function."""
@@ -220,11 +434,27 @@ class Session:
     def poll_now(self, job_id: int | None = None) -> None:
         self.poller.poll_now(job_id)
 
-    async def refresh(self, job_ids: list[int]) -> None:
-        """Poll these jobs once now (the headless ``status`` without ``--watch``)."""
-        for job_id in job_ids:
-            self.poller.poll_now(job_id)
-        await self.poller.sweep_once()
+    async def refresh(self, job_ids: list[int]) -> list[EttuiError]:
+        """Poll these jobs once now (the headless ``status`` without ``--watch``).
+
+        Returns the errors of the polls that failed (each is also recorded as
+        its job's ``last_error``; the jobs keep their status).
+        """
+        wanted = set(job_ids)
+        failures: list[EttuiError] = []
+
+        def collect(event: JobEvent) -> None:
+            if event.kind in ("error", "throttled") and event.error is not None and event.job and event.job.id in wanted:
+                failures.append(event.error)
+
+        unsubscribe = self.poller.subscribe(collect)
+        try:
+            for job_id in job_ids:
+                self.poller.poll_now(job_id)
+            await self.poller.sweep_once()
+        finally:
+            unsubscribe()
+        return failures
 
     def pause(self) -> None:
         self.poller.pause()
@@ -237,22 +467,35 @@ class Session:
         return self.poller.paused
 
     async def wait_until_terminal(self, job_ids: list[int], timeout: float | None = None) -> list[Job]:
-        """Poll until every job is Complete or Error (or ``timeout`` seconds pass)."""
-        done = asyncio.Event()
+        """Poll until no job is still with the service (Complete, Error, or not polled), or ``timeout`` passes.
 
-        def check(_: JobEvent | None = None) -> None:
-            if all((j := self.store.get(i)) is not None and j.terminal for i in job_ids):
-                done.set()
+        Whoever polls them: a job another process finishes arrives through the
+        poller's change feed like one of ours.
+        """
+        wanted = set(job_ids)
+        changed = asyncio.Event()
 
-        unsubscribe = self.subscribe(check)
+        def note(event: JobEvent) -> None:
+            if event.job is not None and event.job.id in wanted:
+                changed.set()
+
+        async def settled() -> bool:
+            jobs = [await self.store.get(i) for i in job_ids]
+            return all(j is None or not j.status.polled for j in jobs)
+
+        async def wait() -> None:
+            while not await settled():
+                await changed.wait()
+                changed.clear()
+
+        unsubscribe = self.subscribe(note)
         try:
-            check()
-            if not done.is_set():
+            if not await settled():
                 self.poll_now()
-                await asyncio.wait_for(done.wait(), timeout)
+                await asyncio.wait_for(wait(), timeout)
         finally:
             unsubscribe()
-        return [j for i in job_ids if (j := self.store.get(i)) is not None]
+        return [j for i in job_ids if (j := await self.store.get(i)) is not None]
 
     def _on_event(self, event: JobEvent) -> None:
         """A job that reached Complete gets its expiry now (completion + retention).
@@ -266,7 +509,13 @@ class Session:
         folder = self.profile.export_folder if job.dialect == "soap" else self.profile.drop_folder
         base = job.status_changed_at or self.clock.now()
         job.expires_at = base + timedelta(hours=self.profile.retention_for(folder))
-        self.store.set_expires(job.id, job.expires_at)
+        self._in_background(self.store.set_expires(job.id, job.expires_at))
+
+    def _in_background(self, work: Any) -> None:
+        """Run a store write from a (synchronous) event callback; ``close`` waits for it."""
+        task = asyncio.get_running_loop().create_task(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     # -- the drop ------------------------------------------------------------
 
@@ -279,7 +528,7 @@ class Session:
                 self._drop = None
             if self._drop is None:
                 p = self.profile
-                password = p.sftp_password.resolve("SFTP password") if p.sftp_password.configured else None
+                password = await self._drop_password()
                 client = DropClient(
                     p.sftp_host,
                     p.sftp_port,
@@ -293,6 +542,15 @@ class Session:
                 await client.connect()
                 self._drop = client
             return self._drop
+
+    async def _drop_password(self) -> str | None:
+        """The SFTP password, resolved once per session in a thread (a reconnect does not run the command again)."""
+        if not self._sftp_password_known:
+            source = self.profile.sftp_password
+            if source.configured:
+                self._sftp_password = await asyncio.to_thread(source.resolve, "SFTP password")
+            self._sftp_password_known = True
+        return self._sftp_password
 
     def accept_host_key(self, error: HostKeyUnknown, *, save: bool) -> None:
         """Trust-on-first-use: accept the key for this session, and save it if asked."""
@@ -345,29 +603,29 @@ class Session:
                 ) from None
         files: list[DropFile] = []
         seen: set[str] = set()
+        entries = [entry for entry in entries if not entry.is_dir]
+        by_name = await self.store.find_by_files([entry.name for entry in entries], profile=self.profile.name)
         for entry in entries:
-            if entry.is_dir:
-                continue
             folder = entry.path.rsplit("/", 1)[0] or "/"
-            job = self.store.find_by_file(entry.name, profile=self.profile.name)
+            job = by_name.get(entry.name)
             expires = entry.mtime + timedelta(hours=self.profile.retention_for(folder))
-            files.append(DropFile(entry.path, entry.size, entry.mtime, expires, job.id if job else None, job.batch_id if job else None))
+            files.append(_drop_file(entry.path, entry.size, entry.mtime, expires, job))
             seen.add(entry.name)
             if job is not None and job.expires_at != expires:
-                self.store.set_expires(job.id, expires)
-        for job in self.store.list(status=JobStatus.COMPLETE, profile=self.profile.name, limit=500):
+                self.poller.announce(JobEvent("updated", await self.store.set_expires(job.id, expires)))
+        for job in await self.store.list(status=JobStatus.COMPLETE, profile=self.profile.name, limit=500):
             if job.file_name and job.file_name not in seen and job.download_path is None:
                 base = job.status_changed_at or job.submitted_at
                 folder = self.profile.export_folder if job.dialect == "soap" else self.profile.drop_folder
                 expires = base + timedelta(hours=self.profile.retention_for(folder))
                 path = folder.rstrip("/") + "/" + job.file_name
-                files.append(DropFile(path, 0, base, expires, job.id, job.batch_id, listed=False))
+                files.append(_drop_file(path, 0, base, expires, job, listed=False))
         files.sort(key=lambda f: f.expires_at)
         return files
 
     def _remote_path_for(self, job: Job) -> str:
         if not job.file_name:
-            raise DropError(f"Batch {job.batch_id} has no output file yet (status {job.status_raw}); wait for Complete.")
+            raise DropError(f"{job.label.capitalize()} has no output file yet (status {job.status_raw}); wait for Complete.")
         folder = self.profile.export_folder if job.dialect == "soap" else self.profile.drop_folder
         return folder.rstrip("/") + "/" + job.file_name
 
@@ -385,33 +643,34 @@ class Session:
         """
         from ettui.drop.fetch import fetch_file
 
-        job, remote = self._resolve_target(target)
+        job, remote = await self._resolve_target(target)
         if remote is None and job is not None:
             remote = await self._locate(job)
         assert remote is not None
         dest = dest or self.profile.download_path
         result = await fetch_file(self._drop_client, remote, dest, progress=progress)
         if job is not None:
-            await asyncio.to_thread(self.store.record_download, job.id, path=str(result.path), sha256=result.sha256)
+            job = await self.store.record_download(job.id, path=str(result.path), sha256=result.sha256)
+            self.poller.announce(JobEvent("updated", job))
         extract_dir: Path | None = None
         files: list[Path] = []
         if extract:
             extract_dir, files = await self.extract(result.path, job=job)
         if job is not None:
-            job = self.store.get(job.id)
+            job = await self.store.get(job.id)
         return FetchOutcome(job, result.path, result.sha256, result.size, extract_dir, files)
 
-    def _resolve_target(self, target: Job | DropFile | str) -> tuple[Job | None, str | None]:
+    async def _resolve_target(self, target: Job | DropFile | str) -> tuple[Job | None, str | None]:
         if isinstance(target, Job):
             return target, None
         if isinstance(target, DropFile):
-            job = self.store.get(target.job_id) if target.job_id else None
+            job = await self.store.get(target.job_id) if target.job_id else None
             return job, target.path
-        job = self.find(target)
+        job = await self.find(target)
         if job is not None:
             return job, None
         name = target.rsplit("/", 1)[-1]
-        job = self.store.find_by_file(name, profile=self.profile.name)
+        job = await self.store.find_by_file(name, profile=self.profile.name)
         if job is not None and not target.startswith("/"):
             return job, None  # the job knows its folder
         path = target if target.startswith("/") else self.profile.drop_folder.rstrip("/") + "/" + target
@@ -432,7 +691,7 @@ class Session:
         folder = zip_path.with_suffix("")
         files = await asyncio.to_thread(extract_zip, zip_path, folder)
         if job is not None:
-            await asyncio.to_thread(self.store.record_extract, job.id, path=str(folder))
+            self.poller.announce(JobEvent("updated", await self.store.record_extract(job.id, path=str(folder))))
         return folder, files
 
     def open_output(self, path: Path, member: str | None = None) -> "AnyReader":
@@ -451,3 +710,23 @@ class Session:
         if fmt not in writers:
             raise EttuiError(f"Export format {fmt!r} is not supported; use csv or jsonl.", title="Export")
         return writers[fmt](self.open_output(path), dest)  # type: ignore[arg-type]
+
+
+def _cancelling() -> bool:
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
+_WITH_BATCH = [JobStatus.SCHEDULED, JobStatus.PROCESSING, JobStatus.COMPLETE, JobStatus.ERROR, JobStatus.UNKNOWN]
+"""Statuses of jobs that have a batch ID."""
+
+
+def _drop_file(path: str, size: int, mtime: datetime, expires: datetime, job: Job | None, *, listed: bool = True) -> DropFile:
+    """A drop file linked to its job, carrying the job's download and extract state from the store."""
+    if job is None:
+        return DropFile(path, size, mtime, expires, listed=listed)
+    downloaded = job.download_path if job.downloaded else None
+    return DropFile(
+        path, size, mtime, expires, job.id, job.batch_id, listed=listed,
+        local_path=downloaded, extract_dir=job.extract_dir if downloaded else None,
+    )

@@ -33,10 +33,16 @@ semaphore shared by several pollers for a limit across profiles).
 Pause. ``pause()`` stops every request of this profile, poll-now included,
 until ``resume()``; in-flight requests finish.
 
-Store writes run in place when the store is free and in a worker thread when
-it is not (``JobStore.nonblocking``), so a busy SQLite lock (another ettui
-process writing) never stalls the event loop. Time comes only from the
-injected clock.
+Other processes. Several ettui processes may share one store (a TUI, a
+``status --watch``, a headless watcher). A second task follows the store's
+change feed (``AsyncJobStore.changes``) whether or not polling is paused: a
+job another process submitted, polled to a new status, finished or dismissed
+is announced like one of ours (``submitted`` / ``status``, or ``updated``
+when only its details changed), and joins or leaves the schedule.
+
+The store is the async job-store interface, so no store call waits on the
+event loop. Time comes only from the injected clock (the change feed's own
+short waits are the store's business).
 """
 
 from __future__ import annotations
@@ -48,35 +54,45 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
 from ettui.api.base import BatchApi
 from ettui.clock import Clock
 from ettui.errors import TRANSIENT, EttuiError, ThrottledError
-from ettui.jobs.store import JobStore, StoreBusy
+from ettui.jobs.base import AsyncJobStore
 from ettui.model import Inquiry, Job, JobStatus
 
 log = logging.getLogger(__name__)
 
-_T = TypeVar("_T")
+EventKind = Literal[
+    "submitted", "submitting", "discarded", "status", "updated", "polled", "error", "throttled", "paused", "resumed"
+]
 
-EventKind = Literal["submitted", "status", "polled", "error", "throttled", "paused", "resumed"]
+CHANGE_FEED_WAIT = 1.0
+"""Longest wait for the store's change notification before reading the feed anyway (seconds)."""
 
 
 @dataclass(frozen=True)
 class JobEvent:
     """Something happened to a job (or to the whole poller, when ``job`` is None).
 
-    Kinds: ``submitted`` (``track``), ``status`` (the status changed;
-    ``previous`` holds the old one), ``polled`` (answered, unchanged),
-    ``error`` (the poll failed; the job keeps its status), ``throttled`` (an
-    HTTP 500: the profile pauses), ``paused`` / ``resumed`` (``job`` is None).
+    Kinds: ``submitted`` (``track``, or a job another process added),
+    ``submitting`` (a write-ahead job whose request is on its way or waits to
+    be retried; ``note`` says which, e.g. "Submitting (retry 2 of 4)"),
+    ``discarded`` (a write-ahead job whose request never reached the
+    service was removed again),
+    ``status`` (the status changed; ``previous`` holds the old one, when
+    known), ``updated`` (another process changed the job's details),
+    ``polled`` (answered, unchanged), ``error`` (the poll failed; the job
+    keeps its status), ``throttled`` (an HTTP 500: the profile pauses),
+    ``paused`` / ``resumed`` (``job`` is None).
     """
 
     kind: EventKind
     job: Job | None = None
     previous: JobStatus | None = None
     error: EttuiError | None = None
+    note: str | None = None
 
 
 @dataclass
@@ -108,7 +124,7 @@ class Poller:
 
     def __init__(
         self,
-        store: JobStore,
+        store: AsyncJobStore,
         api: BatchApi,
         profile: str,
         *,
@@ -155,6 +171,11 @@ class Poller:
         self._throttle_interval = 0.0
         self._throttle_until: datetime | None = None
         self._throttle_gen = 0
+        # The change feed: the cursor, the newest version seen per job, and
+        # each job's last known status (for ``previous``).
+        self._feed_task: asyncio.Task[None] | None = None
+        self._versions: dict[int, int] = {}
+        self._known: dict[int, JobStatus] = {}
 
     # -- observation --------------------------------------------------------
 
@@ -184,17 +205,28 @@ class Poller:
         return unsubscribe
 
     def _emit(self, event: JobEvent) -> None:
+        if event.job is not None:
+            self._seen(event.job)
         for callback in list(self._subscribers):
             try:
                 callback(event)
             except Exception:  # a broken listener must not stop polling
                 log.exception("job event listener failed on %s", event.kind)
 
+    def _seen(self, job: Job) -> None:
+        if job.version >= self._versions.get(job.id, -1):
+            self._versions[job.id] = job.version
+            self._known[job.id] = job.status
+
+    def announce(self, event: JobEvent) -> None:
+        """Publish an event about a job this process changed outside polling (submit, dismiss)."""
+        self._emit(event)
+
     # -- control ------------------------------------------------------------
 
     def track(self, job: Job) -> None:
         """Add a just-submitted job to the schedule (first poll after ``initial``) and announce it."""
-        if job.profile == self.profile and not job.terminal and job.id not in self._slots:
+        if job.profile == self.profile and job.status.polled and job.id not in self._slots:
             due = self.clock.now() + timedelta(seconds=self._delay(self.initial))
             self._slots[job.id] = _Slot(replace(job, next_poll_at=due), due, self.initial)
             self._poke()
@@ -241,18 +273,77 @@ class Poller:
 
     def start(self) -> None:
         """Run the polling loop as a task on the running event loop (no-op if running)."""
+        loop = asyncio.get_running_loop()
         if self._task is None or self._task.done():
-            self._task = asyncio.get_running_loop().create_task(self.run(), name=f"poller:{self.profile}")
+            self._task = loop.create_task(self.run(), name=f"poller:{self.profile}")
+        if self._feed_task is None or self._feed_task.done():
+            self._feed_task = loop.create_task(self.follow_changes(), name=f"changes:{self.profile}")
 
     async def stop(self) -> None:
         """Stop the loop and wait for it; requests in flight are cancelled."""
         task, self._task = self._task, None
-        pending: list[asyncio.Task[Any]] = [*self._tasks, *([task] if task is not None else [])]
+        feed, self._feed_task = self._feed_task, None
+        pending: list[asyncio.Task[Any]] = [*self._tasks, *(t for t in (task, feed) if t is not None)]
         for each in pending:
             each.cancel()
         for each in pending:
             with contextlib.suppress(asyncio.CancelledError):
                 await each
+
+    # -- other processes ------------------------------------------------------
+
+    async def follow_changes(self) -> None:
+        """Announce what other processes write to the store, until stopped (runs while paused too).
+
+        The feed starts from the newest write this poller has already seen
+        (jobs tracked before ``start``), so nothing written meanwhile is missed.
+        """
+        if self._versions:
+            cursor = max(self._versions.values())
+        else:
+            _, cursor = await self.store.changes(-1)
+        while True:
+            try:
+                await self.store.wait_for_change(CHANGE_FEED_WAIT)
+                cursor = await self.apply_changes(cursor)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("reading the job store's changes failed")
+                await asyncio.sleep(CHANGE_FEED_WAIT)
+
+    async def apply_changes(self, cursor: int) -> int:
+        """Read the change feed after ``cursor`` once, announce it; returns the next cursor."""
+        while True:
+            jobs, after = await self.store.changes(cursor)
+            for job in jobs:
+                if job.profile == self.profile:
+                    self._apply_change(job)
+            if after == cursor or not jobs:
+                return after
+            cursor = after
+
+    def _apply_change(self, job: Job) -> None:
+        if job.version <= self._versions.get(job.id, -1):
+            return  # ours, already announced
+        slot = self._slots.get(job.id)
+        if slot is not None and slot.in_flight:
+            return  # our own poll of it is about to report (and re-read) it
+        previous = slot.job.status if slot is not None else self._known.get(job.id)
+        if job.status.polled:
+            if slot is None:
+                self._slots[job.id] = self._resume_slot(job, self.clock.now())
+                self._poke()
+            else:
+                slot.job = job
+        elif slot is not None:
+            del self._slots[job.id]  # finished (or dismissed) elsewhere
+        if previous is None and job.id not in self._versions:
+            self._emit(JobEvent("submitted", job))
+        elif previous is not job.status:
+            self._emit(JobEvent("status", job, previous=previous))
+        else:
+            self._emit(JobEvent("updated", job))
 
     # -- the loop -----------------------------------------------------------
 
@@ -352,13 +443,14 @@ class Poller:
         self._resync = False
         self._synced_at = now
         known = set(self._slots)  # a job tracked while we read is not "gone"
-        live = await asyncio.to_thread(self.store.live, self.profile)
+        live = await self.store.live(self.profile)
         live_ids = {job.id for job in live}
         for job in live:
             if job.id not in self._slots:
                 self._slots[job.id] = self._resume_slot(job, now)
         for job_id in [i for i in known - live_ids if i in self._slots and not self._slots[i].in_flight]:
-            del self._slots[job_id]  # finished elsewhere (another process polled it)
+            # Finished elsewhere (another process polled it); the change feed announces it.
+            del self._slots[job_id]
         forced = self._slots.keys() if self._force_all else self._forced & self._slots.keys()
         for job_id in forced:
             self._force(self._slots[job_id])
@@ -387,6 +479,7 @@ class Poller:
                     return False
                 generation = self._throttle_gen
                 outcome: Inquiry | Exception
+                assert job.batch_id is not None, "only polled statuses are scheduled, and they have a batch ID"
                 try:
                     outcome = await self.api.inquire(job.batch_id)
                 except Exception as exc:  # sorted out below
@@ -432,19 +525,14 @@ class Poller:
         unchanged_interval = min(self.cap, slot.interval * 2)
         unchanged = self._delay(unchanged_interval)
 
-        def next_poll(changed: bool) -> datetime:
-            return at + timedelta(seconds=on_change if changed else unchanged)
-
-        job, changed = await self._store_call(
-            lambda: self.store.record_status(
-                job_id,
-                inquiry.status,
-                inquiry.status_raw,
-                at,
-                file_name=inquiry.file_name,
-                message=inquiry.message,
-                next_poll=next_poll,
-            )
+        job, changed = await self.store.record_status(
+            job_id,
+            inquiry.status,
+            inquiry.status_raw,
+            at,
+            file_name=inquiry.file_name,
+            message=inquiry.message,
+            next_poll=(at + timedelta(seconds=on_change), at + timedelta(seconds=unchanged)),
         )
         if generation == self._throttle_gen:
             # The service answered a request sent after the last 500: not busy now.
@@ -455,19 +543,6 @@ class Poller:
             slot.job, slot.due = job, job.next_poll_at
             slot.interval = self.initial if changed else unchanged_interval
         self._emit(JobEvent("status", job, previous=previous) if changed else JobEvent("polled", job))
-
-    async def _store_call(self, call: Callable[[], _T]) -> _T:
-        """Run a store call in place if it need not wait, else in a worker thread.
-
-        In place is several times cheaper per poll (no thread hop, no GIL
-        hand-off per SQLite statement); the thread keeps a locked store (another
-        process writing, another thread reading) from ever stalling the loop.
-        """
-        try:
-            with self.store.nonblocking():
-                return call()
-        except StoreBusy:
-            return await asyncio.to_thread(call)
 
     async def _on_error(self, slot: _Slot, error: EttuiError, interval: float) -> None:
         job = await self._record_failure(slot, error, interval)
@@ -488,7 +563,6 @@ class Poller:
         at = self.clock.now()
         next_at = at + timedelta(seconds=self._delay(interval))
         job_id = slot.job.id
-        await self._store_call(lambda: self.store.record_poll(job_id, at=at, next_at=next_at, error=error.message))
-        slot.job = replace(slot.job, last_poll_at=at, next_poll_at=next_at, last_error=error.message)
+        slot.job = await self.store.record_poll(job_id, at=at, next_at=next_at, error=error.message)
         slot.interval, slot.due = interval, next_at
         return slot.job

@@ -76,16 +76,70 @@ _V3: Migration = (
     "CREATE INDEX jobs_expires ON jobs (expires_at)",
 )
 
-MIGRATIONS: list[Migration] = [_V1, _V2, _V3]
-"""``MIGRATIONS[i]`` upgrades a file from ``user_version`` i to i + 1."""
-
-SCHEMA_VERSION = len(MIGRATIONS)
-
-COLUMNS = (
+_V3_COLUMNS = (
     "id, profile, dialect, call, batch_id, submitted_at, status, status_raw, "
     "status_changed_at, request_doc, params_json, file_name, last_poll_at, next_poll_at, "
     "last_error, download_path, extract_dir, sha256, expires_at"
 )
+
+_V4: Migration = (
+    # v4: write-ahead submits. A job is recorded (Unconfirmed) before its
+    # request leaves, so batch_id is NULL until an acceptance is read; SQLite
+    # cannot drop NOT NULL in place, so the table is rebuilt (the store runs
+    # migrations with foreign keys off, so dropping the old table does not
+    # cascade into status_history). New: the job a resubmit replaces, the
+    # count of polls failed in a row, and a change counter (``version``, from
+    # one store-wide sequence) that lets every process read what others changed.
+    """CREATE TABLE jobs_v4 (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        profile TEXT NOT NULL,
+        dialect TEXT NOT NULL,
+        call TEXT NOT NULL,
+        batch_id TEXT,
+        submitted_at TEXT NOT NULL,
+        status TEXT NOT NULL,
+        status_raw TEXT NOT NULL,
+        status_changed_at TEXT,
+        request_doc TEXT NOT NULL DEFAULT '',
+        params_json TEXT NOT NULL DEFAULT '{}',
+        file_name TEXT,
+        last_poll_at TEXT,
+        next_poll_at TEXT,
+        last_error TEXT,
+        download_path TEXT,
+        sha256 TEXT,
+        expires_at TEXT,
+        extract_dir TEXT,
+        replaces_id INTEGER,
+        poll_failures INTEGER NOT NULL DEFAULT 0,
+        version INTEGER NOT NULL DEFAULT 0,
+        UNIQUE (profile, batch_id)
+    )""",
+    f"INSERT INTO jobs_v4 ({_V3_COLUMNS}, version) SELECT {_V3_COLUMNS}, id FROM jobs",
+    # Keep AUTOINCREMENT's high-water mark, so ids of deleted jobs are never reused.
+    "INSERT INTO sqlite_sequence (name, seq) SELECT 'jobs_v4', 0 "
+    "WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'jobs_v4')",
+    "UPDATE sqlite_sequence SET seq = max(seq, coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'jobs'), 0)) "
+    "WHERE name = 'jobs_v4'",
+    "DROP TABLE jobs",
+    "ALTER TABLE jobs_v4 RENAME TO jobs",
+    "CREATE INDEX jobs_status ON jobs (status, submitted_at)",
+    "CREATE INDEX jobs_profile ON jobs (profile, submitted_at)",
+    "CREATE INDEX jobs_submitted ON jobs (submitted_at)",
+    "CREATE INDEX jobs_batch ON jobs (batch_id)",
+    "CREATE INDEX jobs_file ON jobs (file_name)",
+    "CREATE INDEX jobs_live ON jobs (profile, submitted_at) WHERE status IN ('Scheduled', 'Processing', 'Unknown')",
+    "CREATE INDEX jobs_profile_status ON jobs (profile, status, submitted_at)",
+    "CREATE INDEX jobs_expires ON jobs (expires_at)",
+    "CREATE INDEX jobs_version ON jobs (version)",
+)
+
+MIGRATIONS: list[Migration] = [_V1, _V2, _V3, _V4]
+"""``MIGRATIONS[i]`` upgrades a file from ``user_version`` i to i + 1."""
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+COLUMNS = _V3_COLUMNS + ", replaces_id, poll_failures, version"
 
 ORDER_COLUMNS = frozenset(
     {
@@ -100,12 +154,13 @@ ORDER_COLUMNS = frozenset(
         "last_poll_at",
         "next_poll_at",
         "expires_at",
+        "version",
     }
 )
 
 LIVE_SQL = "status IN ('Scheduled', 'Processing', 'Unknown')"
 """Exactly the condition of the ``jobs_live`` partial index (see ``_V3``)."""
-assert {s.value for s in JobStatus if not s.terminal} == {"Scheduled", "Processing", "Unknown"}
+assert {s.value for s in JobStatus if s.polled} == {"Scheduled", "Processing", "Unknown"}
 
 
 # --- time and value helpers ---------------------------------------------------
@@ -137,7 +192,7 @@ def row_to_job(row: tuple[Any, ...]) -> Job:
     """A ``COLUMNS`` row as a Job (positional: this runs once per row of every list)."""
     (job_id, profile, dialect, call, batch_id, submitted, status, status_raw, changed, request_doc,
      params_json, file_name, last_poll, next_poll, last_error, download_path, extract_dir, sha256,
-     expires) = row  # fmt: skip
+     expires, replaces_id, poll_failures, version) = row  # fmt: skip
     parse = datetime.fromisoformat  # stored text always carries +00:00
     return Job(
         id=job_id,
@@ -159,4 +214,7 @@ def row_to_job(row: tuple[Any, ...]) -> Job:
         extract_dir=extract_dir,
         sha256=sha256,
         expires_at=parse(expires) if expires else None,
+        replaces_id=replaces_id,
+        poll_failures=poll_failures,
+        version=version,
     )

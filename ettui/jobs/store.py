@@ -1,4 +1,9 @@
-"""The job store: every submitted batch, its status history and its files, in SQLite.
+"""The SQLite engine of the job store: every submitted batch, its status history and its files.
+
+This is the synchronous layer. Nothing above ``ettui.jobs`` uses it directly:
+the session, poller, CLI and UI get the async interface
+(``ettui.jobs.base.AsyncJobStore``, built by ``open_store``), whose SQLite
+backend (``ettui.jobs.sqlite``) runs these methods on one worker thread.
 
 One file (``paths.job_store()``) shared by every ettui process on the host.
 
@@ -15,16 +20,21 @@ Durability and concurrency choices, and why:
   take the OS page cache with it, so with ``synchronous=NORMAL`` a committed
   transaction already survives ``kill -9``. What NORMAL can lose is the last few
   commits on *power loss or an OS crash*, because it only fsyncs at checkpoints.
-  ``add`` is the point where a submission is acknowledged (a batch ID the
-  vendor has queued and we may never learn again), so it switches the
+  ``add`` (the write-ahead record of a submit) and ``confirm`` (its batch ID,
+  which we may never learn again) are the points where a submission is
+  acknowledged, so they switch the
   connection to ``synchronous=FULL`` for its transaction: the WAL is fsynced
   before ``add`` returns, surviving power loss too. Poll bookkeeping (last and
   next poll, status changes) runs at NORMAL: it is frequent, and anything lost
   on power loss is re-learned by the next poll.
 * **One connection per store object**, opened with ``check_same_thread=False``
-  and guarded by a lock, because callers run store methods in worker threads
-  (``asyncio.to_thread``) and the sqlite3 module's connections are not safe to
-  share unguarded.
+  and guarded by a lock, because the async backend runs store methods in a
+  worker thread while tests and benchmarks may call them directly.
+* **A change counter** (``version``): every write gives the job the next value
+  of ``max(version) + 1`` inside its write transaction (writers are serialised,
+  so values are unique and increasing), and ``changes(since)`` reads what any
+  process wrote after a point; ``data_version()`` tells cheaply whether another
+  connection committed at all.
 
 Times are stored as fixed-width ISO-8601 UTC text (``2026-01-01T00:00:00.000000+00:00``)
 so text order is time order and indexes on them work; they come back as aware
@@ -44,7 +54,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -70,7 +80,6 @@ __all__ = [
     "MIGRATIONS",
     "SCHEMA_VERSION",
     "JobStore",
-    "StoreBusy",
     "StoreError",
     "from_text",
     "to_text",
@@ -86,10 +95,6 @@ class StoreError(EttuiError):
     title = "Job store error"
 
 
-class StoreBusy(StoreError):
-    """Inside ``JobStore.nonblocking()``: the store is in use; do it in a thread instead."""
-
-
 # --- the store ----------------------------------------------------------------
 
 
@@ -97,7 +102,7 @@ class JobStore:
     """Submitted jobs and their history in one SQLite file, safe for several processes.
 
     Methods are synchronous and may block briefly on another process's write
-    lock (up to ``BUSY_TIMEOUT_MS``); async callers run them in a thread.
+    lock (up to ``BUSY_TIMEOUT_MS``); async code uses ``ettui.jobs.sqlite.SqliteStore``.
 
     Args:
         path: The database file; created (mode 0600, parent 0700) if missing.
@@ -106,8 +111,6 @@ class JobStore:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self._lock = threading.RLock()
-        self._nonblocking = False
-        self._busy_timeout = BUSY_TIMEOUT_MS
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         if not self.path.exists():
             # Request documents are stored without secrets, but the job list is
@@ -163,6 +166,16 @@ class JobStore:
     def _migrate(self) -> None:
         if self._user_version() == SCHEMA_VERSION:
             return
+        # A migration may rebuild a table (v4); with foreign keys on, dropping
+        # the old one would cascade into status_history. The pragma cannot
+        # change inside a transaction, so it is switched around it.
+        self._conn.execute("PRAGMA foreign_keys = OFF")
+        try:
+            self._migrate_locked()
+        finally:
+            self._conn.execute("PRAGMA foreign_keys = ON")
+
+    def _migrate_locked(self) -> None:
         with self._write():
             # Re-read inside the write lock: another process may have migrated
             # between our first look and taking the lock.
@@ -201,49 +214,10 @@ class JobStore:
         self.close()
 
     @contextmanager
-    def nonblocking(self) -> Iterator[None]:
-        """Run store calls here only if they need not wait; else raise ``StoreBusy``.
-
-        For an event loop: a poll's write takes ~0.1 ms and is cheapest done
-        in place (a worker thread costs a GIL hand-off per SQLite statement),
-        but must never stall the loop behind another thread's query or another
-        process's write lock. Inside this block SQLite's busy timeout is zero;
-        a write that would wait raises ``StoreBusy`` before it has changed
-        anything (``BEGIN IMMEDIATE`` is where it fails), so the caller can
-        simply rerun it in a thread.
-        """
-        if not self._lock.acquire(blocking=False):
-            raise StoreBusy(f"The job store {self.path} is in use by another thread.")
-        try:
-            self._nonblocking = True
-            try:
-                yield
-            except sqlite3.OperationalError as exc:
-                if "locked" in str(exc) or "busy" in str(exc):
-                    raise StoreBusy(f"The job store {self.path} is locked by another process.") from exc
-                raise
-            finally:
-                self._nonblocking = False
-        finally:
-            self._lock.release()
-
-    def _set_busy_timeout(self) -> None:
-        """Apply the busy timeout the current mode wants (called with the lock held).
-
-        Switched lazily, because a sweep makes many nonblocking calls in a
-        row and each PRAGMA is a statement of its own.
-        """
-        wanted = 0 if self._nonblocking else BUSY_TIMEOUT_MS
-        if wanted != self._busy_timeout:
-            self._conn.execute(f"PRAGMA busy_timeout = {wanted}")
-            self._busy_timeout = wanted
-
-    @contextmanager
     def _write(self, *, durable: bool = False) -> Iterator[sqlite3.Connection]:
         """One write transaction under the thread lock; ``durable`` fsyncs on commit."""
         with self._lock:
             conn = self._conn
-            self._set_busy_timeout()
             if durable:
                 conn.execute("PRAGMA synchronous = FULL")
             try:
@@ -258,6 +232,11 @@ class JobStore:
                 if durable:
                     conn.execute("PRAGMA synchronous = NORMAL")
 
+    @staticmethod
+    def _next_version(conn: sqlite3.Connection) -> int:
+        """The next value of the store-wide change counter (inside a write transaction)."""
+        return int(conn.execute("SELECT coalesce(max(version), 0) + 1 FROM jobs").fetchone()[0])
+
     # -- writing --
 
     def add(
@@ -266,26 +245,30 @@ class JobStore:
         profile: str,
         dialect: str,
         call: str,
-        batch_id: str,
+        batch_id: str | None,
         submitted_at: datetime,
         request_doc: str,
         params: dict[str, str],
+        status: JobStatus = JobStatus.SCHEDULED,
+        replaces_id: int | None = None,
     ) -> Job:
-        """Record a job the service accepted. Durable (fsynced) when it returns.
+        """Record a job. Durable (fsynced) when it returns.
 
-        ``request_doc`` must already have its secrets removed. The job starts as
-        ``Scheduled`` with one history entry at ``submitted_at``.
+        ``request_doc`` must already have its secrets removed. The job starts
+        with one history entry at ``submitted_at``: ``Scheduled`` for a job the
+        service accepted, ``Unconfirmed`` (``batch_id=None``) for the write-ahead
+        record of a request about to leave.
 
         Raises:
             StoreError: this profile already has a job with this batch ID.
         """
         submitted = to_text(submitted_at)
-        status = JobStatus.SCHEDULED
         try:
             with self._write(durable=True) as conn:
                 cur = conn.execute(
                     "INSERT INTO jobs (profile, dialect, call, batch_id, submitted_at, status, status_raw, "
-                    "status_changed_at, request_doc, params_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "status_changed_at, request_doc, params_json, replaces_id, version) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         profile,
                         dialect,
@@ -297,6 +280,8 @@ class JobStore:
                         submitted,
                         request_doc,
                         json.dumps(params, sort_keys=True),
+                        replaces_id,
+                        self._next_version(conn),
                     ),
                 )
                 job_id = int(cur.lastrowid or 0)
@@ -312,6 +297,73 @@ class JobStore:
         assert job is not None
         return job
 
+    def confirm(self, job_id: int, *, batch_id: str, at: datetime, request_doc: str | None = None) -> Job:
+        """An Unconfirmed job was accepted: give it its batch ID and make it Scheduled. Durable.
+
+        Raises:
+            StoreError: the profile already has a job with this batch ID.
+            KeyError: no such job.
+        """
+        sets = "batch_id = ?, status = ?, status_raw = ?, status_changed_at = ?, last_error = NULL, version = ?"
+        try:
+            with self._write(durable=True) as conn:
+                args: list[Any] = [batch_id, JobStatus.SCHEDULED.value, JobStatus.SCHEDULED.value, to_text(at),
+                                   self._next_version(conn)]
+                if request_doc is not None:
+                    sets += ", request_doc = ?"
+                    args.append(request_doc)
+                cur = conn.execute(f"UPDATE jobs SET {sets} WHERE id = ?", (*args, job_id))
+                if cur.rowcount == 0:
+                    raise KeyError(f"no job {job_id}")
+                conn.execute(
+                    "INSERT INTO status_history (job_id, at, status, status_raw) VALUES (?, ?, ?, ?)",
+                    (job_id, to_text(at), JobStatus.SCHEDULED.value, JobStatus.SCHEDULED.value),
+                )
+        except sqlite3.IntegrityError as exc:
+            raise StoreError(f"Another job already has batch ID {batch_id}; job {job_id} stays Unconfirmed.") from exc
+        job = self.get(job_id)
+        assert job is not None
+        return job
+
+    def note(self, job_id: int, message: str | None) -> Job:
+        """Set the job's ``last_error`` (why a submit is Unconfirmed, or what a retry waits for)."""
+        self._update(job_id, "last_error = ?", message)
+        job = self.get(job_id)
+        assert job is not None
+        return job
+
+    def discard(self, job_id: int) -> bool:
+        """Delete an Unconfirmed job whose request never reached the service. False if not Unconfirmed."""
+        with self._write(durable=True) as conn:
+            cur = conn.execute("DELETE FROM jobs WHERE id = ? AND status = ?", (job_id, JobStatus.UNCONFIRMED.value))
+            return cur.rowcount > 0
+
+    def dismiss(self, job_id: int, *, at: datetime) -> Job:
+        """The operator closed an Unconfirmed job (it is kept, as Dismissed, in the history).
+
+        Raises:
+            StoreError: the job is not Unconfirmed.
+            KeyError: no such job.
+        """
+        with self._write() as conn:
+            row = conn.execute("SELECT status FROM jobs WHERE id = ?", (job_id,)).fetchone()
+            if row is None:
+                raise KeyError(f"no job {job_id}")
+            if row[0] != JobStatus.UNCONFIRMED.value:
+                raise StoreError(f"Job {job_id} is {row[0]}, not Unconfirmed; only Unconfirmed jobs are dismissed.")
+            value = JobStatus.DISMISSED.value
+            conn.execute(
+                "UPDATE jobs SET status = ?, status_raw = ?, status_changed_at = ?, version = ? WHERE id = ?",
+                (value, value, to_text(at), self._next_version(conn), job_id),
+            )
+            conn.execute(
+                "INSERT INTO status_history (job_id, at, status, status_raw) VALUES (?, ?, ?, ?)",
+                (job_id, to_text(at), value, value),
+            )
+        job = self.get(job_id)
+        assert job is not None
+        return job
+
     def record_status(
         self,
         job_id: int,
@@ -321,7 +373,7 @@ class JobStore:
         *,
         file_name: str | None = None,
         message: str | None = None,
-        next_poll: Callable[[bool], datetime | None] | None = None,
+        next_poll: tuple[datetime | None, datetime | None] | None = None,
     ) -> tuple[Job, bool]:
         """Record what an inquiry said. Returns the job and whether its status changed.
 
@@ -332,10 +384,11 @@ class JobStore:
         because that is the reason the user needs to see.
 
         ``next_poll``, when given, also records the poll in the same
-        transaction (as ``record_poll`` would, clearing an earlier error): it
-        is called with whether the status changed and returns the next poll
-        time; a terminal status gets none. One transaction per poll instead of
-        two is what the poller's throughput needs.
+        transaction (as ``record_poll`` would, clearing an earlier error): the
+        next poll time if the status changed, and if it did not (both worked
+        out beforehand, so no caller code runs inside the transaction); a
+        terminal status gets none. One transaction per poll instead of two is
+        what the poller's throughput needs.
         """
         with self._write() as conn:
             row = conn.execute("SELECT status, status_raw, file_name FROM jobs WHERE id = ?", (job_id,)).fetchone()
@@ -361,12 +414,14 @@ class JobStore:
                 sets.append("last_error = ?")
                 args.append(message)
             elif next_poll is not None:
-                sets.append("last_error = NULL")
+                sets.append("last_error = NULL, poll_failures = 0")
             if next_poll is not None:
-                next_at = None if status.terminal else next_poll(changed)
+                next_at = None if not status.polled else (next_poll[0] if changed else next_poll[1])
                 sets.append("last_poll_at = ?, next_poll_at = ?")
                 args += [to_text(at), to_text(next_at) if next_at else None]
             if sets:
+                sets.append("version = ?")
+                args.append(self._next_version(conn))
                 conn.execute(f"UPDATE jobs SET {', '.join(sets)} WHERE id = ?", (*args, job_id))
         job = self.get(job_id)
         assert job is not None
@@ -376,13 +431,16 @@ class JobStore:
         """Record that a poll happened, when the next is due (``None``: never), and its error.
 
         ``error=None`` clears ``last_error``: the poll succeeded, so an earlier
-        transient failure is no longer news.
+        transient failure is no longer news. A failure counts into
+        ``poll_failures`` (failures in a row), a success resets it.
         """
         self._update(
             job_id,
-            "last_poll_at = ?, next_poll_at = ?, last_error = ?",
+            "last_poll_at = ?, next_poll_at = ?, last_error = ?, "
+            "poll_failures = CASE WHEN ? IS NULL THEN 0 ELSE poll_failures + 1 END",
             to_text(at),
             to_text(next_at) if next_at else None,
+            error,
             error,
         )
 
@@ -400,7 +458,7 @@ class JobStore:
 
     def _update(self, job_id: int, sets: str, *args: Any) -> None:
         with self._write() as conn:
-            cur = conn.execute(f"UPDATE jobs SET {sets} WHERE id = ?", (*args, job_id))
+            cur = conn.execute(f"UPDATE jobs SET {sets}, version = ? WHERE id = ?", (*args, self._next_version(conn), job_id))
             if cur.rowcount == 0:
                 raise KeyError(f"no job {job_id}")
 
@@ -422,9 +480,54 @@ class JobStore:
             return self._one("file_name = ?", (file_name,))
         return self._one("file_name = ? AND profile = ?", (file_name, profile))
 
+    def find_by_files(self, file_names: Iterable[str], profile: str | None = None) -> dict[str, Job]:
+        """The newest job for each of these output file names, in one query (the drop listing)."""
+        names = sorted(set(file_names))
+        if not names:
+            return {}
+        found: dict[str, Job] = {}
+        with self._lock:
+            for start in range(0, len(names), 500):  # SQLite's bound-parameter limit
+                chunk = names[start : start + 500]
+                sql = f"SELECT {COLUMNS} FROM jobs INDEXED BY jobs_file WHERE file_name IN ({', '.join('?' * len(chunk))})"
+                args: list[Any] = list(chunk)
+                if profile is not None:
+                    sql += " AND profile = ?"
+                    args.append(profile)
+                # No ORDER BY: it would make the planner walk the submitted_at
+                # index over every job instead of looking each name up.
+                for row in self._conn.execute(sql, args):
+                    job = row_to_job(row)
+                    assert job.file_name is not None
+                    seen = found.get(job.file_name)
+                    if seen is None or (job.submitted_at, job.id) > (seen.submitted_at, seen.id):
+                        found[job.file_name] = job
+        return found
+
+    def changes(self, since: int, *, limit: int = 1000) -> tuple[builtins.list[Job], int]:
+        """Jobs written after change counter ``since`` (oldest change first) and the new counter.
+
+        ``since=-1`` asks only for the current counter (no jobs), the start of a feed.
+        """
+        with self._lock:
+            if since < 0:
+                row = self._conn.execute("SELECT coalesce(max(version), 0) FROM jobs").fetchone()
+                return [], int(row[0])
+            jobs = [
+                row_to_job(row)
+                for row in self._conn.execute(
+                    f"SELECT {COLUMNS} FROM jobs WHERE version > ? ORDER BY version LIMIT ?", (since, limit)
+                )
+            ]
+        return jobs, (jobs[-1].version if jobs else since)
+
+    def data_version(self) -> int:
+        """SQLite's ``PRAGMA data_version``: changes when *another* connection commits (a cheap check)."""
+        with self._lock:
+            return int(self._conn.execute("PRAGMA data_version").fetchone()[0])
+
     def _one(self, where: str, args: tuple[Any, ...]) -> Job | None:
         with self._lock:
-            self._set_busy_timeout()
             row = self._conn.execute(
                 f"SELECT {COLUMNS} FROM jobs WHERE {where} ORDER BY submitted_at DESC, id DESC LIMIT 1", args
             ).fetchone()
@@ -489,7 +592,6 @@ class JobStore:
             sql += " LIMIT ? OFFSET ?"
             args += [-1 if limit is None else limit, offset]
         with self._lock:
-            self._set_busy_timeout()
             return [row_to_job(row) for row in self._conn.execute(sql, args)]
 
     def count(
@@ -502,7 +604,6 @@ class JobStore:
         """How many jobs match (same filters as ``list``)."""
         where, args = self._filters(status, profile, since)
         with self._lock:
-            self._set_busy_timeout()
             return int(self._conn.execute(f"SELECT count(*) FROM jobs{where}", args).fetchone()[0])
 
     # ``builtins.list``: inside the class, ``list`` names the method above.
@@ -514,5 +615,4 @@ class JobStore:
             sql += " AND profile = ?"
             args = (profile,)
         with self._lock:
-            self._set_busy_timeout()
             return [row_to_job(row) for row in self._conn.execute(sql + " ORDER BY submitted_at, id", args)]

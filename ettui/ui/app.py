@@ -16,6 +16,7 @@ are ``Text``. A worker that fails unexpectedly is caught by the backstop
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 from collections.abc import Awaitable, Callable
 from datetime import datetime
@@ -66,7 +67,7 @@ PAGE = 2000
 PANES = ("compose", "jobs", "drop")
 PANE_ACTIONS = {
     "filter", "sort", "new_request", "submit", "details", "poll_now", "toggle_pause", "download",
-    "extract", "open_output", "copy", "refresh_drop", "activity", "focus_pane",
+    "extract", "open_output", "copy", "refresh_drop", "activity", "focus_pane", "dismiss_job", "resubmit_job",
 }
 """Actions that act on the main panes, hidden while a viewer or dialog is on top."""
 
@@ -109,6 +110,8 @@ class EttuiApp(TransferActions, App[int]):
         Binding("x", "extract", "Extract", id="extract", show=False),
         Binding("o", "open_output", "Open output", id="open_output"),
         Binding("y", "copy", "Copy", id="copy", show=False),
+        Binding("D", "dismiss_job", "Dismiss unconfirmed", id="dismiss_job", show=False),
+        Binding("S", "resubmit_job", "Resubmit unconfirmed", id="resubmit_job", show=False),
         Binding("R", "refresh_drop", "Refresh drop", id="refresh_drop", show=False),
         Binding("a", "activity", "Activity log", id="activity", show=False),
         Binding("1", "focus_pane('compose')", "Compose pane", id="focus_compose", show=False),
@@ -327,17 +330,17 @@ class EttuiApp(TransferActions, App[int]):
             parts.append("POLLING PAUSED")
         self.sub_title = " · ".join(parts)
 
-    @work(thread=True, exclusive=True, group="load-jobs")
-    def load_jobs(self) -> None:
-        """Read the store in pages: the first page at once, the rest in the background."""
+    @work(exclusive=True, group="load-jobs")
+    async def load_jobs(self) -> None:
+        """Read the store in pages (off the loop: the store's own thread), the first page at once."""
         session = self.session
         if session is None:
             return
-        first = session.jobs(limit=FIRST_PAGE)
+        first = await session.jobs(limit=FIRST_PAGE)
         self.post_message(JobsLoaded(first, first=True, done=len(first) < FIRST_PAGE))
         offset = len(first)
         while len(first) == FIRST_PAGE or offset > FIRST_PAGE:
-            page = session.jobs(limit=PAGE, offset=offset)
+            page = await session.jobs(limit=PAGE, offset=offset)
             offset += len(page)
             self.post_message(JobsLoaded(page, first=False, done=len(page) < PAGE))
             if len(page) < PAGE:
@@ -374,12 +377,17 @@ class EttuiApp(TransferActions, App[int]):
             self.notify(text, title="Service busy", severity="warning")
         if job is None:
             return
+        if event.kind == "discarded":
+            self.board.drop_job(job.id)
+            return
+        if event.kind == "submitting" and event.note:
+            job = dataclasses.replace(job, status_raw=event.note)  # "Submitting (retry 2 of 4)": shown, not stored
         self.board.upsert(job)
         if event.kind == "submitted":
-            self.activity.record(f"Submitted {job.call} as batch {job.batch_id}")
+            self.activity.record(f"Submitted {job.call} as {job.label}")
         elif event.kind == "status":
             before = event.previous.value if event.previous else "?"
-            self.activity.record(f"Batch {job.batch_id} ({job.call}): {before} -> {job.status_raw}")
+            self.activity.record(f"{job.label.capitalize()} ({job.call}): {before} -> {job.status_raw}")
             self._announce_status(job)
         elif event.kind == "error" and event.error is not None:
             if self._errors_seen.get(job.id) != event.error.message:
@@ -395,6 +403,11 @@ class EttuiApp(TransferActions, App[int]):
         elif job.status is JobStatus.ERROR:
             self.notify(f"Batch {job.batch_id} ({job.call}) ended in Error.", title="Error", severity="error", timeout=10)
             self.ring()
+        elif job.status is JobStatus.UNCONFIRMED:
+            from ettui.session import unconfirmed_sentence
+
+            self.notify(unconfirmed_sentence(job, job.last_error or "no acceptance was read"),
+                        title="Submit unconfirmed", severity="warning", timeout=15)
 
     def ring(self) -> None:
         """The terminal bell, when the user asked for it."""
@@ -443,7 +456,7 @@ class EttuiApp(TransferActions, App[int]):
     # -- bindings -------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if self.readonly and action in ("submit", "download"):
+        if self.readonly and action in ("submit", "download", "resubmit_job", "dismiss_job"):
             return None  # shown disabled: read-only
         if len(self.screen_stack) > 1 and action in PANE_ACTIONS:
             return False  # the panes' actions are hidden while a viewer or dialog is up
@@ -530,6 +543,10 @@ class EttuiApp(TransferActions, App[int]):
         except EttuiError as exc:
             self.show_error(exc)
             return
+        self.show_accepted(job)
+
+    def show_accepted(self, job: Job) -> None:
+        """Put an accepted job on the board and the cursor on it."""
         self.board.upsert(job)
         self.board.resort()
         self.notify(f"{job.call} accepted as batch {job.batch_id}.", title="Submitted")
@@ -549,19 +566,77 @@ class EttuiApp(TransferActions, App[int]):
         if job_id is not None:
             self.show_details(job_id)
 
-    @work(thread=True, group="details")
-    def show_details(self, job_id: int) -> None:
+    @work(group="details")
+    async def show_details(self, job_id: int) -> None:
         session = self.session
-        job = session.job(job_id) if session is not None else None
+        job = await session.job(job_id) if session is not None else None
         if job is not None:
             landed = self.board.landed.get(job_id)
-            self.call_from_thread(self.push_screen, JobDetailsScreen(job, self.now, landed))
+            self.push_screen(JobDetailsScreen(job, self.now, landed))
+
+    def action_dismiss_job(self) -> None:
+        """Dismiss the selected Unconfirmed job, after asking."""
+        job = self.board.selected_job if self.current_pane() == "jobs" else None
+        if self.session is None or job is None or job.status is not JobStatus.UNCONFIRMED:
+            self.notify("Pick an Unconfirmed job to dismiss.", severity="warning")
+            return
+
+        def go(confirmed: bool | None) -> None:
+            if confirmed:
+                self.dismiss_job(job.id)
+
+        self.push_screen(ConfirmScreen(
+            "Dismiss job",
+            f"Job {job.id} ({job.call}) may have been accepted by the service. Dismiss it only once you checked the "
+            "drop or the vendor's UI. Dismiss?",
+            "Dismiss",
+        ), go)
+
+    @work(group="dismiss")
+    async def dismiss_job(self, job_id: int) -> None:
+        if self.session is None:
+            return
+        try:
+            job = await self.session.dismiss(job_id)
+        except EttuiError as exc:
+            self.show_error(exc)
+            return
+        self.board.upsert(job)
+        self.activity.record(f"Dismissed job {job.id} ({job.call})")
+
+    def action_resubmit_job(self) -> None:
+        """Send the selected Unconfirmed job's request again as a new, linked job, after asking."""
+        job = self.board.selected_job if self.current_pane() == "jobs" else None
+        if self.session is None or self.readonly or job is None or job.status is not JobStatus.UNCONFIRMED:
+            self.notify("Pick an Unconfirmed job to resubmit.", severity="warning")
+            return
+
+        def go(confirmed: bool | None) -> None:
+            if confirmed:
+                self.resubmit_job(job.id)
+
+        self.push_screen(ConfirmScreen(
+            "Resubmit job",
+            f"If the service did accept job {job.id}, resubmitting runs the export twice. Resubmit?",
+            "Resubmit",
+        ), go)
+
+    @work(group="submit")
+    async def resubmit_job(self, job_id: int) -> None:
+        if self.session is None:
+            return
+        try:
+            job = await self.session.resubmit(job_id)
+        except EttuiError as exc:
+            self.show_error(exc)
+            return
+        self.show_accepted(job)
 
     def action_poll_now(self) -> None:
         if self.session is None:
             return
         job = self.board.selected_job if self.current_pane() == "jobs" else None
-        if job is not None and not job.terminal:
+        if job is not None and job.status.polled:
             self.session.poll_now(job.id)
             self.notify(f"Polling batch {job.batch_id} now.", timeout=2)
         else:
@@ -583,7 +658,7 @@ class EttuiApp(TransferActions, App[int]):
         pane = self.current_pane()
         text: str | None = None
         if pane == "jobs" and self.board.selected_job is not None:
-            text = self.board.selected_job.batch_id
+            text = self.board.selected_job.batch_id or str(self.board.selected_job.id)
         elif pane == "drop" and self.drop.selected_file is not None:
             drop_file = self.drop.selected_file
             text = self.drop.transfer(drop_file.path).local_path or drop_file.path

@@ -109,7 +109,21 @@ class TransferActions:
             return  # the app closed while the drop was being listed
         self._announce_landed(files)
         self.drop.load(files)
+        self._restore_transfers(files)
         self.board.set_landed(files)
+
+    def _restore_transfers(self, files: list[DropFile]) -> None:
+        """Files the job store says were downloaded (or extracted), in this session or an earlier one."""
+        for drop_file in files:
+            if drop_file.local_path is None or drop_file.path in self._downloading:
+                continue
+            transfer = self.drop.transfers.get(drop_file.path)
+            if transfer is not None and transfer.state in ("downloaded", "extracted"):
+                continue
+            state = "extracted" if drop_file.extract_dir else "downloaded"
+            self.drop.update_transfer(
+                drop_file.path, state=state, local_path=drop_file.local_path, extract_dir=drop_file.extract_dir
+            )
 
     def _announce_landed(self, files: list[DropFile]) -> None:
         listed = {f.path for f in files if f.listed}
@@ -132,7 +146,9 @@ class TransferActions:
                 continue
             left = (drop_file.expires_at - now).total_seconds()
             transfer = self.drop.transfers.get(drop_file.path)
-            fetched = transfer is not None and transfer.state in ("downloaded", "extracted")
+            fetched = drop_file.local_path is not None or (
+                transfer is not None and transfer.state in ("downloaded", "extracted")
+            )
             if 0 < left < hours * 3600 and not fetched:
                 self._warned_expiry.add(drop_file.path)
                 fresh.append(drop_file)
@@ -191,7 +207,9 @@ class TransferActions:
         transfer = self.drop.transfers.get(self._key(job, drop_file))
         if transfer is not None and transfer.local_path:
             return Path(transfer.local_path)
-        return Path(job.download_path) if job is not None and job.download_path else None
+        if drop_file is not None and drop_file.local_path:
+            return Path(drop_file.local_path)
+        return Path(job.download_path) if job is not None and job.downloaded and job.download_path else None
 
     # -- download ---------------------------------------------------------------
 
@@ -205,6 +223,19 @@ class TransferActions:
         key = self._key(job, drop_file)
         if key in self._downloading:
             self.notify("That file is already downloading.", timeout=2)
+            return
+        local = self._local_zip(job, drop_file)
+        if local is not None and local.exists():
+
+            def go(confirmed: bool | None) -> None:
+                if confirmed:
+                    self.download(job, drop_file)
+
+            self.push_screen(ConfirmScreen(
+                "Download again",
+                f"{local.name} is already downloaded and verified at {local}. Fetch it again?",
+                "Download",
+            ), go)
             return
         self.download(job, drop_file)
 
@@ -296,7 +327,7 @@ class TransferActions:
         if key:
             self.drop.update_transfer(key, state="extracted", local_path=str(zip_path), extract_dir=str(folder))
         if job is not None and session is not None:
-            updated = session.job(job.id)
+            updated = await session.job(job.id)
             if updated is not None:
                 self.board.upsert(updated)
         self.activity.record(f"Extracted {zip_path.name} into {folder} ({len(files)} files)")

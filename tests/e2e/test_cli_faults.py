@@ -142,15 +142,34 @@ def test_connection_refused_is_a_connection_error(cli: Any, tmp_path: Path, sand
     code, _, err = cli("submit", "C3", config_path=config)
     assert code == 5
     assert f"127.0.0.1" in one_sentence(err)
+    code, out, _ = cli("jobs", "--json", config_path=config)
+    assert json.loads(out) == [], "a request that never left leaves no job behind"
 
 
-@pytest.mark.parametrize("knob", ["http_500_share", "malformed_share"])
-def test_submit_through_a_faulty_service(cli: Any, sandbox: Sandbox, knob: str) -> None:
-    setattr(sandbox.faults, knob, 1.0)
+def test_a_submit_throttled_every_time_is_retried_then_refused_honestly(cli: Any, sandbox: Sandbox) -> None:
+    sandbox.faults.http_500_share = 1.0
     code, _, err = cli("submit", "C3")
     assert code == 4
-    one_sentence(err)
-    assert jobs(cli) == []
+    lines = err.strip().splitlines()
+    assert [line.split(";")[1].split(" in ")[0].strip() for line in lines[:-1]] == [f"retry {n} of 4" for n in (1, 2, 3, 4)]
+    assert "nothing was submitted" in lines[-1] and "backs off" not in err
+    assert jobs(cli) == [], "every try was refused: no job the service may run"
+
+
+def test_an_unreadable_submit_reply_leaves_an_unconfirmed_job_and_says_so(cli: Any, sandbox: Sandbox) -> None:
+    sandbox.faults.malformed_share = 1.0
+    code, _, err = cli("submit", "C3")
+    assert code == 4
+    sentence = one_sentence(err)
+    (job,) = jobs(cli)
+    assert job["status"] == "Unconfirmed" and job["batch_id"] is None
+    assert f"Job {job['id']}" in sentence and "may have accepted" in sentence and "dismiss" in sentence
+    code, _, err = cli("status")
+    assert code == 0 and "Unconfirmed" in err and f"ettui jobs dismiss {job['id']}" in err
+    code, out, _ = cli("jobs", "dismiss", str(job["id"]))
+    assert code == 0
+    (job,) = jobs(cli)
+    assert job["status"] == "Dismissed"
 
 
 def test_faults_while_polling_never_lose_or_fail_a_job(cli: Any, sandbox: Sandbox) -> None:
@@ -208,3 +227,10 @@ def test_fetching_an_expired_file_keeps_the_job(cli: Any, sandbox: Sandbox, tmp_
     one_sentence(err)
     assert [j["batch_id"] for j in jobs(cli)] == [batch]
     assert not list((tmp_path / "dl").glob("*.zip"))
+
+
+def test_drop_commands_need_no_api_password(cli: Any, sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ET_TEST_API_PW")
+    code, out, err = cli("drop", "ls", "--accept-host-key", sandbox.info.host_key_fingerprint)
+    assert code == 0, err
+    assert out.startswith("NAME")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from pathlib import Path
 
@@ -88,6 +89,54 @@ async def test_a_wiped_sandbox_never_reuses_a_batch_id_the_store_holds(tmp_path:
     try:
         new = await second.submit(BatchRequest("C3", {}))
         assert int(new.batch_id) > int(old.batch_id)
-        assert {j.batch_id for j in second.jobs()} == {old.batch_id, new.batch_id}
+        assert {j.batch_id for j in await second.jobs()} == {old.batch_id, new.batch_id}
     finally:
         await second.close()
+
+
+async def test_watching_ends_when_another_process_finishes_the_job(tmp_path: Path) -> None:
+    from ettui.jobs.store import JobStore
+
+    store = tmp_path / "jobs.sqlite3"
+    session = await Session.open(cfg(tmp_path), store_path=store, sandbox_options=SandboxOptions(root=tmp_path / "sb"))
+    try:
+        job = await session.submit(BatchRequest("C3", {}))
+        session.pause()  # this process never polls it again
+        watching = asyncio.ensure_future(session.wait_until_terminal([job.id], timeout=30))
+        with JobStore(store) as other:  # another `ettui status --watch` saw it finish
+            other.record_status(job.id, JobStatus.COMPLETE, "Complete", session.clock.now(), file_name="x.zip")
+        (done,) = await watching
+        assert done.status is JobStatus.COMPLETE
+    finally:
+        await session.close()
+
+
+async def test_a_slow_password_command_runs_once_and_off_the_loop(tmp_path: Path) -> None:
+    import dataclasses
+
+    from ettui.config import SecretSource
+
+    marker = tmp_path / "runs"
+    command = f"sh -c 'echo run >> {marker}; sleep 0.5; echo sandbox-sftp'"
+    base = cfg(tmp_path)
+    session = await Session.open(base, store_path=tmp_path / "jobs.sqlite3", start_poller=False,
+                                 sandbox_options=SandboxOptions(root=tmp_path / "sb"))
+    try:
+        session.profile = dataclasses.replace(session.profile, sftp_password=SecretSource(command=command))
+        ticks = 0
+
+        async def tick() -> None:
+            nonlocal ticks
+            while True:
+                await asyncio.sleep(0.01)
+                ticks += 1
+
+        ticker = asyncio.ensure_future(tick())
+        first = await session._drop_password()
+        second = await session._drop_password()
+        ticker.cancel()
+        assert first == second == "sandbox-sftp"
+        assert marker.read_text().count("run") == 1, "resolved once per session"
+        assert ticks > 5, "the loop kept running while the command ran"
+    finally:
+        await session.close()

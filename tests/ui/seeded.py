@@ -56,7 +56,7 @@ def seed_store(path: Path, profile: str = "acme") -> list[DropFile]:
             finished = submitted + timedelta(minutes=minutes)
             name = file_name(batch_id, finished) if status is JobStatus.COMPLETE else None
             next_at = None if status.terminal else NOW + timedelta(seconds=25 + minutes)
-            store.record_status(job.id, status, raw, finished, file_name=name, message=error, next_poll=lambda _c, n=next_at: n)
+            store.record_status(job.id, status, raw, finished, file_name=name, message=error, next_poll=(next_at, next_at))
             if name is not None:
                 expires = finished + RETENTION
                 files.append(DropFile("/" + name, 2_400_000 + 1000 * minutes, finished, expires, job.id, batch_id, listed=expires > NOW))

@@ -8,7 +8,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from test_poller_support import T0, Recorder, ScriptedApi, add_job, make_poller, store_at
+from test_poller_support import T0, Recorder, ScriptedApi, add_job, as_async, make_poller, store_at
 
 from ettui.clock import ManualClock
 from ettui.errors import ApiConnectionError, AuthError, MalformedReplyError, ServiceError, ThrottledError
@@ -254,7 +254,7 @@ async def test_a_shared_semaphore_limits_several_profiles_together(store, clock)
     api = ScriptedApi("Scheduled")
     shared = asyncio.Semaphore(3)
     pollers = [
-        Poller(store, api, name, clock=clock, semaphore=shared, jitter=0.0) for name in ("a", "b")
+        Poller(as_async(store), api, name, clock=clock, semaphore=shared, jitter=0.0) for name in ("a", "b")
     ]
     for i in range(20):
         add_job(store, str(i), profile="a" if i % 2 else "b")
@@ -346,11 +346,11 @@ async def test_events_survive_a_broken_listener_and_unsubscribe(store, clock) ->
 
 def test_bad_settings_are_refused(store, clock) -> None:
     with pytest.raises(ValueError):
-        Poller(store, ScriptedApi(), "main", clock=clock, initial=10, cap=5)  # type: ignore[arg-type]
+        Poller(as_async(store), ScriptedApi(), "main", clock=clock, initial=10, cap=5)  # type: ignore[arg-type]
     with pytest.raises(ValueError):
-        Poller(store, ScriptedApi(), "main", clock=clock, concurrency=0)  # type: ignore[arg-type]
+        Poller(as_async(store), ScriptedApi(), "main", clock=clock, concurrency=0)  # type: ignore[arg-type]
     with pytest.raises(ValueError):
-        Poller(store, ScriptedApi(), "main", clock=clock, jitter=1.0)  # type: ignore[arg-type]
+        Poller(as_async(store), ScriptedApi(), "main", clock=clock, jitter=1.0)  # type: ignore[arg-type]
 
 
 async def test_poll_now_on_a_fresh_poller_polls_jobs_scheduled_for_later(store, clock) -> None:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from ettui.clock import ManualClock
 from ettui.jobs.poller import JobEvent, Poller
+from ettui.jobs.sqlite import SqliteStore
 from ettui.jobs.store import JobStore
 from ettui.model import Inquiry, Job, JobStatus
 
@@ -79,7 +80,12 @@ def add_job(store: JobStore, batch_id: str, *, profile: str = "main", at: dateti
 def make_poller(store: JobStore, api: ScriptedApi, clock: ManualClock, **kw: object) -> Poller:
     options: dict[str, object] = {"initial": 5.0, "cap": 40.0, "jitter": 0.0, "rng": random.Random(7)}
     options.update(kw)
-    return Poller(store, api, "main", clock=clock, **options)  # type: ignore[arg-type]
+    return Poller(as_async(store), api, "main", clock=clock, **options)  # type: ignore[arg-type]
+
+
+def as_async(store: JobStore) -> SqliteStore:
+    """The async interface over a sync store the test also reads and writes directly."""
+    return SqliteStore(store)
 
 
 class Recorder:

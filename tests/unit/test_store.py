@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ettui.jobs.store import MIGRATIONS, SCHEMA_VERSION, JobStore, StoreBusy, StoreError, from_text, to_text
+from ettui.jobs.store import MIGRATIONS, SCHEMA_VERSION, JobStore, StoreError, from_text, to_text
 from ettui.model import JobStatus
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
@@ -217,44 +217,10 @@ def test_garbage_file_is_a_clear_error(tmp_path: Path) -> None:
         JobStore(path)
 
 
-def test_nonblocking_fails_fast_when_another_process_holds_the_write_lock(tmp_path: Path) -> None:
-    path = tmp_path / "jobs.sqlite3"
-    with JobStore(path) as store:
-        job = add(store, "1")
-        other = sqlite3.connect(path, isolation_level=None)
-        other.execute("BEGIN IMMEDIATE")  # as another ettui process mid-write
-        try:
-            with pytest.raises(StoreBusy), store.nonblocking():
-                store.record_poll(job.id, at=T0, next_at=None)
-            got = store.get(job.id)  # reads are never blocked in WAL mode
-            assert got is not None and got.last_poll_at is None  # nothing half-written
-        finally:
-            other.execute("COMMIT")
-            other.close()
-        with store.nonblocking():
-            store.record_poll(job.id, at=T0, next_at=None)
-        got = store.get(job.id)
-        assert got is not None and got.last_poll_at == T0
-
-
-def test_nonblocking_fails_fast_when_another_thread_is_using_the_store(store: JobStore) -> None:
-    import threading
-
-    holding, release = threading.Event(), threading.Event()
-
-    def hold() -> None:
-        with store._lock:
-            holding.set()
-            release.wait()
-
-    worker = threading.Thread(target=hold)
-    worker.start()
-    holding.wait()
-    try:
-        with pytest.raises(StoreBusy), store.nonblocking():
-            store.count()
-    finally:
-        release.set()
-        worker.join()
-    with store.nonblocking():
-        assert store.count() == 0
+def test_drop_listing_lookup_uses_the_file_name_index(store: JobStore) -> None:
+    # INDEXED BY jobs_file: SQLite raises if the query stopped using the index.
+    assert store.find_by_files(["a", "b"], "main") == {}
+    for n, at in enumerate([T0, T0 + timedelta(hours=1)]):
+        job = add(store, str(n), at=at)
+        store.record_status(job.id, JobStatus.COMPLETE, "Complete", at, file_name="same.zip")
+    assert store.find_by_files(["same.zip"], "main")["same.zip"].batch_id == "1", "the newest job wins"

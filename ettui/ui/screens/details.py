@@ -16,7 +16,7 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-from ettui.model import DropFile, Job
+from ettui.model import DropFile, Job, JobStatus
 from ettui.safetext import clean, clean_text
 from ettui.ui.formatting import expiry_text, human_size, since, status_text
 
@@ -35,7 +35,7 @@ def job_summary(job: Job, now: datetime, landed: DropFile | None = None) -> Rend
     def add(label: str, value: str | Text) -> None:
         facts.add_row(label, value if isinstance(value, Text) else clean_text(value))
 
-    add("Batch ID", job.batch_id)
+    add("Batch ID", job.batch_id or "- (none read: Unconfirmed)")
     add("Call", job.call)
     add("Profile", f"{job.profile} ({job.dialect})")
     add("Status", status_text(job.status, job.status_raw))
@@ -54,8 +54,16 @@ def job_summary(job: Job, now: datetime, landed: DropFile | None = None) -> Rend
         add("SHA-256", job.sha256)
     if job.extract_dir:
         add("Extracted", job.extract_dir)
-    if job.last_error:
-        add("Last error", clean_text(job.last_error, multiline=True, style="bold red"))
+    if job.status is JobStatus.UNCONFIRMED:
+        from ettui.session import unconfirmed_sentence
+
+        sentence = unconfirmed_sentence(job, job.last_error or "no acceptance was read")
+        add("Unconfirmed", clean_text(sentence + " (D dismisses, S resubmits.)", multiline=True, style="bold yellow"))
+    elif job.last_error:
+        failures = f" ({job.poll_failures} polls failed in a row)" if job.poll_failures > 1 else ""
+        add("Last error", clean_text(job.last_error + failures, multiline=True, style="bold red"))
+    if job.replaces_id is not None:
+        add("Resubmits", f"job {job.replaces_id}")
     history = Table(title="Status history", title_justify="left", expand=True, box=None)
     history.add_column("At (UTC)")
     history.add_column("Status")
@@ -94,4 +102,4 @@ class JobDetailsScreen(ModalScreen[None]):
             yield Static(job_summary(self.job, self.now(), self.landed), id="job-details")
 
     def on_mount(self) -> None:
-        self.query_one(VerticalScroll).border_title = clean_text(f"Job {self.job.id}: {self.job.batch_id}")
+        self.query_one(VerticalScroll).border_title = clean_text(f"Job {self.job.id}: {self.job.batch_id or 'Unconfirmed'}")

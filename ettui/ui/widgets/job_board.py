@@ -29,11 +29,13 @@ RESORT_DELAY = 0.1
 _FAR = datetime.max.replace(tzinfo=None)
 
 _STATUS_RANK = {
+    JobStatus.UNCONFIRMED: 0,
     JobStatus.ERROR: 0,
     JobStatus.UNKNOWN: 1,
     JobStatus.PROCESSING: 2,
     JobStatus.SCHEDULED: 3,
     JobStatus.COMPLETE: 4,
+    JobStatus.DISMISSED: 5,
 }
 
 
@@ -131,6 +133,11 @@ class JobBoard(VirtualTable):
         self.refresh_row(job.id)
         self._schedule_resort()
 
+    def drop_job(self, job_id: int) -> None:
+        """Take a job off the board (a write-ahead job whose request never left)."""
+        if self.jobs.pop(job_id, None) is not None:
+            self._schedule_resort()
+
     def set_landed(self, files: Sequence[DropFile]) -> None:
         """Which jobs' files the drop lists (and their expiry)."""
         self.landed = {f.job_id: f for f in files if f.job_id is not None and f.listed}
@@ -171,7 +178,7 @@ class JobBoard(VirtualTable):
         values = {
             "status": job.status.value,
             "call": job.call,
-            "batch": job.batch_id,
+            "batch": job.batch_id or "",
             "file": job.file_name or "",
             "profile": job.profile,
             "landed": "yes" if job.id in self.landed else "no",
@@ -200,12 +207,16 @@ class JobBoard(VirtualTable):
             landed_cell = Text("…", style="dim")
         else:
             landed_cell = Text("-", style="dim")
-        next_poll = "-" if job.terminal else until(job.next_poll_at, now)
+        next_poll = until(job.next_poll_at, now) if job.status.polled else "-"
         status = status_text(job.status, job.status_raw)
-        if job.last_error and not job.terminal:
-            status.append(" !", style="bold red")
+        if job.status is JobStatus.UNCONFIRMED:
+            status.append(" ?", style="bold yellow")  # the service may or may not run it: see details
+        elif job.last_error and not job.terminal:
+            # A stuck or failing poll shows in the row, not as a silent "Scheduled".
+            failures = f" ×{job.poll_failures}" if job.poll_failures > 1 else ""
+            status.append(f" ! poll failed{failures}", style="bold red")
         return [
-            job.batch_id,
+            job.batch_id or Text(f"#{job.id}", style="yellow"),
             job.call,
             status,
             since(job.submitted_at, now),

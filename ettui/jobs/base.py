@@ -1,0 +1,192 @@
+"""The job-store interface: everything the session, poller, CLI and UI need from the history.
+
+One typed, async ``Protocol``; the SQLite store (``ettui.jobs.sqlite``) is one
+implementation, a PostgreSQL store is meant to be the other. Nothing above
+this module knows which backend it has: ``open_store(config)`` builds it.
+
+Semantics every backend keeps (no SQLite-only behaviour is promised here):
+
+* **Write-ahead.** ``add_unconfirmed`` is durable when it returns, before the
+  request it records leaves; ``confirm`` turns it into Scheduled with its
+  batch ID, also durably. ``discard`` removes an Unconfirmed job whose
+  request provably never reached the service; ``dismiss`` keeps it as
+  Dismissed when the operator closes it.
+* **Change counter.** Every write gives the job a new ``version`` from one
+  store-wide, increasing sequence. ``changes(cursor)`` returns the jobs
+  written after ``cursor`` (oldest change first) and the cursor to ask with
+  next; ``changes(-1)`` gives the current cursor only. This is how a process
+  learns what other processes (other hosts, for a shared database) did.
+* **Change notification.** ``wait_for_change(timeout)`` returns when another
+  process may have written (a SQLite backend polls cheaply, PostgreSQL would
+  LISTEN), or after ``timeout`` seconds; readers then call ``changes``.
+* Writes return the job as written (with its new ``version``), so the writer
+  can announce it and will not mistake its own write for another's.
+* Times are aware UTC datetimes; ``list`` orders by ``"<column> asc|desc"``.
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Iterable
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+from ettui.model import Job, JobStatus
+
+if TYPE_CHECKING:
+    from ettui.config import Config
+
+StatusFilter = JobStatus | str | Iterable[JobStatus | str] | None
+
+
+class AsyncJobStore(Protocol):
+    """The job history, shared by every ettui process that opens the same store."""
+
+    # -- writing ----------------------------------------------------------------
+
+    async def add(
+        self,
+        *,
+        profile: str,
+        dialect: str,
+        call: str,
+        batch_id: str,
+        submitted_at: datetime,
+        request_doc: str,
+        params: dict[str, str],
+    ) -> Job:
+        """Record a job the service accepted (Scheduled). Durable when it returns."""
+        ...
+
+    async def add_unconfirmed(
+        self,
+        *,
+        profile: str,
+        dialect: str,
+        call: str,
+        submitted_at: datetime,
+        request_doc: str,
+        params: dict[str, str],
+        replaces_id: int | None = None,
+    ) -> Job:
+        """The write-ahead record of a request about to leave (Unconfirmed, no batch ID). Durable."""
+        ...
+
+    async def confirm(self, job_id: int, *, batch_id: str, at: datetime, request_doc: str | None = None) -> Job:
+        """An accepted reply: the Unconfirmed job becomes Scheduled with its batch ID. Durable."""
+        ...
+
+    async def note(self, job_id: int, message: str | None) -> Job:
+        """Set the job's ``last_error`` (why it is Unconfirmed; what a retry waits for)."""
+        ...
+
+    async def discard(self, job_id: int) -> bool:
+        """Delete an Unconfirmed job whose request never reached the service; False if not Unconfirmed."""
+        ...
+
+    async def dismiss(self, job_id: int, *, at: datetime) -> Job:
+        """Close an Unconfirmed job (kept as Dismissed). ``StoreError`` if it is not Unconfirmed."""
+        ...
+
+    async def record_status(
+        self,
+        job_id: int,
+        status: JobStatus,
+        status_raw: str,
+        at: datetime,
+        *,
+        file_name: str | None = None,
+        message: str | None = None,
+        next_poll: tuple[datetime | None, datetime | None] | None = None,
+    ) -> tuple[Job, bool]:
+        """Record an inquiry's answer (history gains an entry on change); returns the job and whether it changed."""
+        ...
+
+    async def record_poll(self, job_id: int, *, at: datetime, next_at: datetime | None, error: str | None = None) -> Job:
+        """Record a poll, the next one, and its error (counted into ``poll_failures``; ``None`` resets)."""
+        ...
+
+    async def record_download(self, job_id: int, *, path: str, sha256: str) -> Job:
+        """Record where the job's verified file was saved and its SHA-256."""
+        ...
+
+    async def record_extract(self, job_id: int, *, path: str) -> Job:
+        """Record the folder the job's zip was extracted into."""
+        ...
+
+    async def set_expires(self, job_id: int, at: datetime | None) -> Job:
+        """Record when the job's file leaves the drop."""
+        ...
+
+    # -- reading ----------------------------------------------------------------
+
+    async def get(self, job_id: int) -> Job | None:
+        """One job with its status history, or ``None``."""
+        ...
+
+    async def find(self, batch_id: str, profile: str | None = None) -> Job | None:
+        """The job with this batch ID (newest if several profiles share it)."""
+        ...
+
+    async def find_by_file(self, file_name: str, profile: str | None = None) -> Job | None:
+        """The job whose output file has exactly this name."""
+        ...
+
+    async def find_by_files(self, file_names: Iterable[str], profile: str | None = None) -> dict[str, Job]:
+        """The newest job for each file name, in one round trip (the drop listing)."""
+        ...
+
+    async def list(
+        self,
+        *,
+        status: StatusFilter = None,
+        profile: str | None = None,
+        since: datetime | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+        order: str = "submitted_at desc",
+    ) -> builtins.list[Job]:
+        """Jobs matching every filter, without history, one page."""
+        ...
+
+    async def count(self, *, status: StatusFilter = None, profile: str | None = None, since: datetime | None = None) -> int:
+        """How many jobs match (the filters of ``list``)."""
+        ...
+
+    async def live(self, profile: str | None = None) -> builtins.list[Job]:
+        """Jobs the poller asks about (Scheduled, Processing, Unknown), oldest first."""
+        ...
+
+    # -- other processes --------------------------------------------------------
+
+    async def changes(self, since: int) -> tuple[builtins.list[Job], int]:
+        """Jobs written after cursor ``since`` and the next cursor (``since=-1``: the cursor only)."""
+        ...
+
+    async def wait_for_change(self, timeout: float) -> None:
+        """Return when another process may have written, or after ``timeout`` seconds."""
+        ...
+
+    # -- lifecycle ----------------------------------------------------------------
+
+    @property
+    def location(self) -> str:
+        """Where the store is, for messages (a path, or a URL without its password)."""
+        ...
+
+    async def aclose(self) -> None:
+        """Close the store (idempotent)."""
+        ...
+
+
+async def open_store(config: "Config | None" = None, *, path: Path | None = None) -> AsyncJobStore:
+    """The job store the config names: today always the local SQLite file.
+
+    ``path`` overrides the file (tests, ``--store``); otherwise ``paths.job_store()``.
+    A team backend (issue 13) is chosen here from the config, and only here.
+    """
+    from ettui import paths
+    from ettui.jobs.sqlite import SqliteStore
+
+    return await SqliteStore.open(path or paths.job_store())
