@@ -4,6 +4,11 @@ Exit codes (``ettui.errors.ExitCode``): 0 ok, 1 failure, 2 usage, 3 validation,
 4 service error, 5 connection error, 6 drop/file error, 7 configuration.
 Every user-caused failure prints one sentence on stderr, never a traceback
 (set ``ETTUI_DEBUG=1`` to see one).
+
+Everything printed for a human goes through :func:`ettui.safetext.clean`
+(remote names, reply values, error sentences that quote them); ``--json`` is
+exact and escaped by JSON itself; CSV/JSONL from ``preview`` are byte-exact to
+a file or pipe and cleaned only when stdout is a terminal.
 """
 
 from __future__ import annotations
@@ -22,9 +27,10 @@ from typing import Any
 
 from ettui import __version__, config as config_mod, paths
 from ettui.config_rules import RULES
-from ettui.errors import EttuiError, ExitCode, HostKeyUnknown
-from ettui.cli_output import ProgressBar, drop_json, job_json, jobs_table, print_json
+from ettui.errors import ConfigError, EttuiError, ExitCode, HostKeyUnknown, library_error
+from ettui.cli_output import ProgressBar, drop_json, job_json, jobs_table, print_json, text_table
 from ettui.model import SECONDS_PER_UNIT, BatchRequest, JobStatus, format_duration
+from ettui.safetext import clean, clean_cells, clean_json
 
 
 class UsageError(EttuiError):
@@ -78,6 +84,7 @@ def cmd_config(args: argparse.Namespace) -> int:
             "state": str(paths.state_dir()),
             "job_store": str(paths.job_store()),
             "activity_log": str(paths.activity_log()),
+            "error_log": str(paths.error_log()),
             "known_hosts": str(paths.known_hosts()),
             "sandbox": str(paths.sandbox_dir()),
             "cache": str(paths.cache_dir()),
@@ -87,7 +94,7 @@ def cmd_config(args: argparse.Namespace) -> int:
             print_json(rows)
         else:
             for key, value in rows.items():
-                print(f"{key:13} {value}")
+                print(f"{key:13} {clean(value)}")
         return ExitCode.OK
     # `check` runs the same validation as every other command, but reports
     # every problem instead of stopping at the first start-up refusal.
@@ -97,7 +104,7 @@ def cmd_config(args: argparse.Namespace) -> int:
             print_json({"path": str(_checked_path(args)), "ok": False, "problems": problems})
         else:
             for problem in problems:
-                print(f"ettui: {problem}", file=sys.stderr)
+                print(f"ettui: {clean(problem)}", file=sys.stderr)  # problems quote the file's values
             print(f"ettui: {len(problems)} problem{'s' if len(problems) != 1 else ''}; fix them and run `ettui config check` again.", file=sys.stderr)
         return ExitCode.CONFIG
     warning = config_mod.check_permissions(cfg.path) if cfg.exists else None
@@ -105,10 +112,10 @@ def cmd_config(args: argparse.Namespace) -> int:
         print_json({"path": str(cfg.path), "ok": True, "problems": [], "exists": cfg.exists, "profiles": sorted(cfg.profiles), "default_profile": cfg.default_profile, "warning": warning})
     else:
         where = str(cfg.path) if cfg.exists else f"{cfg.path} (absent: built-in sandbox profile only)"
-        print(f"config ok: {where}")
-        print(f"profiles: {', '.join(sorted(cfg.profiles))} (default {cfg.default_profile})")
+        print(clean(f"config ok: {where}"))
+        print(clean(f"profiles: {', '.join(sorted(cfg.profiles))} (default {cfg.default_profile})"))
         if warning:
-            print(f"warning: {warning}", file=sys.stderr)
+            print(clean(f"warning: {warning}"), file=sys.stderr)
     return ExitCode.OK
 
 
@@ -136,10 +143,10 @@ async def cmd_calls(args: argparse.Namespace) -> int:
             )
             return ExitCode.OK
         for c in calls:
-            print(f"{c.id:6} {c.name}")
+            print(clean(f"{c.id:6} {c.name}"))
             for p in c.params:
                 need = "required" if p.required else "optional"
-                print(f"         --param {p.name}=<{p.kind.value}>  ({need}) {p.help}")
+                print(clean(f"         --param {p.name}=<{p.kind.value}>  ({need}) {p.help}"))
         return ExitCode.OK
 
     return await _with_session(args, body, start_poller=False)
@@ -181,7 +188,7 @@ async def cmd_submit(args: argparse.Namespace) -> int:
         if args.json:
             print_json(job_json(job))
         else:
-            print(job.batch_id)
+            print(clean(job.batch_id))
         return ExitCode.OK
 
     return await _with_session(args, body, start_poller=False)
@@ -194,7 +201,7 @@ def _unconfirmed_notes(jobs: Sequence[Any], reason: str | None = None) -> None:
     for job in jobs:
         if job is not None and job.status is JobStatus.UNCONFIRMED:
             why = reason or job.last_error or "no acceptance was read"
-            print(f"ettui: {unconfirmed_sentence(job, why)}", file=sys.stderr, flush=True)
+            print(f"ettui: {clean(unconfirmed_sentence(job, why))}", file=sys.stderr, flush=True)
 
 
 async def cmd_status(args: argparse.Namespace) -> int:
@@ -219,7 +226,8 @@ async def cmd_status(args: argparse.Namespace) -> int:
                     if args.json or job is None or job.id not in ids or last.get(job.id) == job.status_raw:
                         return
                     last[job.id] = job.status_raw
-                    print(f"{session.clock.now():%H:%M:%S}  {job.batch_id}  {job.call}  {job.status_raw}" + (f"  {job.file_name}" if job.file_name else ""), flush=True)
+                    line = f"{session.clock.now():%H:%M:%S}  {job.batch_id}  {job.call}  {job.status_raw}" + (f"  {job.file_name}" if job.file_name else "")
+                    print(clean(line), flush=True)
 
                 unsubscribe = session.subscribe(lambda event: show(event.job))
                 try:
@@ -273,7 +281,7 @@ async def cmd_jobs(args: argparse.Namespace) -> int:
             if job is None or job.profile != profile:
                 raise UsageError(f"No job {job_id} for profile {profile!r} in the job store; see `ettui jobs`.")
             job = await store.dismiss(job_id, at=utcnow())
-            print(f"dismissed job {job.id} ({job.call})")
+            print(clean(f"dismissed job {job.id} ({job.call})"))
             return ExitCode.OK
         statuses = None
         if args.status:
@@ -310,7 +318,7 @@ async def _resubmit(args: argparse.Namespace) -> int:
         if args.json:
             print_json(job_json(job))
         else:
-            print(job.batch_id)
+            print(clean(job.batch_id))
         return ExitCode.OK
 
     return await _with_session(args, body, start_poller=False)
@@ -323,13 +331,12 @@ async def cmd_drop(args: argparse.Namespace) -> int:
         if args.json:
             print_json([drop_json(f, now) for f in files])
             return ExitCode.OK
-        rows = [("NAME", "SIZE", "AGE", "TIME LEFT", "BATCH")]
+        rows: list[tuple[str, ...]] = [("NAME", "SIZE", "AGE", "TIME LEFT", "BATCH")]
         for f in files:
             left = f.expiry.time_left(now)
             left_text = "EXPIRED" if left.total_seconds() <= 0 else format_duration(left)
-            rows.append((f.path + ("" if f.listed else "  (not in drop)"), f"{f.size:,}", format_duration(now - f.mtime), left_text, f.batch_id or "-"))
-        widths = [max(len(r[i]) for r in rows) for i in range(5)]
-        print("\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows))
+            rows.append((clean(f.path) + ("" if f.listed else "  (not in drop)"), f"{f.size:,}", format_duration(now - f.mtime), left_text, f.batch_id or "-"))
+        print(text_table(rows))
         return ExitCode.OK
 
     return await _with_session(args, body, start_poller=False, api=False)
@@ -382,9 +389,9 @@ async def cmd_fetch(args: argparse.Namespace) -> int:
                 }
             )
         else:
-            print(f"downloaded {outcome.zip_path} ({outcome.size:,} bytes, sha256 {outcome.sha256})")
+            print(clean(f"downloaded {outcome.zip_path} ({outcome.size:,} bytes, sha256 {outcome.sha256})"))
             for p in outcome.files:
-                print(f"extracted  {p}")
+                print(clean(f"extracted  {p}"))
         return ExitCode.OK
 
     return await _with_session(args, body, start_poller=False, api=False)
@@ -406,9 +413,13 @@ def cmd_preview(args: argparse.Namespace) -> int:
         return ExitCode.OK
     limit = args.limit or None  # --limit 0: every record
     rows: Iterator[dict[str, str]] = reader.iter_rows(limit=limit)
+    # Cells hold subscriber-entered text: to a file or pipe they stay byte-exact
+    # (it is data), to a terminal their controls are made visible.
+    terminal = sys.stdout.isatty()
     if args.format == "jsonl":
         for row in rows:
-            sys.stdout.write(json.dumps(row, ensure_ascii=False) + "\n")
+            line = json.dumps(row, ensure_ascii=False)
+            sys.stdout.write((clean_json(line) if terminal else line) + "\n")
         return ExitCode.OK
     import csv
 
@@ -420,7 +431,11 @@ def cmd_preview(args: argparse.Namespace) -> int:
         rows = reader.iter_rows()
     else:
         rows = iter(list(rows))
-    writer = csv.DictWriter(sys.stdout, fieldnames=reader.columns, extrasaction="ignore", lineterminator="\n")
+    columns = reader.columns
+    if terminal:
+        columns = [clean(c) for c in columns]
+        rows = map(clean_cells, rows)
+    writer = csv.DictWriter(sys.stdout, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
     return ExitCode.OK
@@ -600,7 +615,7 @@ def _non_negative_int(text: str) -> int:
     return value
 
 
-class _SentenceFormatter(logging.Formatter):
+class SentenceFormatter(logging.Formatter):
     """``ettui: <sentence>``; a traceback never reaches the terminal (ETTUI_DEBUG shows everything)."""
 
     def __init__(self) -> None:
@@ -608,7 +623,15 @@ class _SentenceFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         record = logging.makeLogRecord({**record.__dict__, "exc_info": None, "exc_text": None, "stack_info": None})
-        return super().format(record)
+        # A record may quote a remote value (a batch ID, a reply): one clean line.
+        return clean(super().format(record))
+
+
+class CleanFormatter(logging.Formatter):
+    """``ETTUI_DEBUG``'s full records, tracebacks too, with every control made visible."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return clean(super().format(record), multiline=True)
 
 
 def _setup_logging() -> None:
@@ -622,14 +645,16 @@ def _setup_logging() -> None:
     """
     root = logging.getLogger()
     if os.environ.get("ETTUI_DEBUG"):
-        logging.basicConfig(level=logging.DEBUG, format="%(name)s: %(message)s")
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(CleanFormatter("%(name)s: %(message)s"))
+        logging.basicConfig(level=logging.DEBUG, handlers=[handler])
         return
     if not root.handlers:
         root.addHandler(logging.NullHandler())  # keeps the last-resort handler quiet
     ours = logging.getLogger("ettui")
-    if not any(isinstance(h.formatter, _SentenceFormatter) for h in ours.handlers):
+    if not any(isinstance(h.formatter, SentenceFormatter) for h in ours.handlers):
         handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(_SentenceFormatter())
+        handler.setFormatter(SentenceFormatter())
         handler.setLevel(logging.WARNING)
         ours.addHandler(handler)
     ours.propagate = False
@@ -649,19 +674,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     except EttuiError as exc:
         if os.environ.get("ETTUI_DEBUG"):
             raise
-        print(f"ettui: {exc.message}", file=sys.stderr)
+        # One line: an LF or CR in a remote value must not fake a line of its own. A config
+        # error lists every problem of the operator's own file, one per line.
+        print(f"ettui: {clean(exc.message, multiline=isinstance(exc, ConfigError))}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("ettui: interrupted.", file=sys.stderr)
         return 130
     except BrokenPipeError:
         return ExitCode.OK
-    except OSError as exc:
-        if os.environ.get("ETTUI_DEBUG"):
+    except Exception as exc:
+        # A damaged zip, an unusable job store, a failed rename: one sentence, not a traceback.
+        known = library_error(exc)
+        if known is None or os.environ.get("ETTUI_DEBUG"):
             raise
-        where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
-        print(f"ettui: {exc.strerror or exc}{where}; check the path and permissions.", file=sys.stderr)
-        return ExitCode.FAILURE
+        print(f"ettui: {clean(known.message)}", file=sys.stderr)
+        return known.exit_code
 
 
 if __name__ == "__main__":

@@ -53,6 +53,11 @@ def activity_log() -> Path:
     return state_dir() / "activity.log"
 
 
+def error_log() -> Path:
+    """Tracebacks of unexpected errors the TUI caught (attach it to a bug report)."""
+    return state_dir() / "errors.log"
+
+
 def known_hosts() -> Path:
     """ettui's own known_hosts, used when a profile names none."""
     return state_dir() / "known_hosts"
