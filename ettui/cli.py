@@ -249,7 +249,10 @@ async def cmd_status(args: argparse.Namespace) -> int:
         _unconfirmed_notes(jobs)
         if failures:
             # The table shows what the store knew; the poll that should have updated it failed.
-            raise failures[0]
+            failure = failures[0]
+            failure.message = (f"{failure.message.rstrip('.')}: the status shown is the last one known; "
+                               "run `ettui status` again in a few minutes.")
+            raise failure
         return ExitCode.OK
 
     return await _with_session(args, body, start_poller=args.watch)

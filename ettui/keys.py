@@ -29,6 +29,8 @@ BINDINGS: dict[str, tuple[str, str]] = {
     "copy": ("app", "y"),
     "refresh_drop": ("app", "R"),
     "activity": ("app", "a"),
+    "dismiss_job": ("app", "D"),
+    "resubmit_job": ("app", "S"),
     "focus_compose": ("app", "1"),
     "focus_jobs": ("app", "2"),
     "focus_drop": ("app", "3"),

@@ -151,7 +151,7 @@ submit_retries = 0
 api_password_command = "pass show 'et/api key'"
 [ui]
 theme = "nord"
-keymap = { poll_now = "f5", download = "ctrl+d, D", help = "?" , "output.copy" = "c", filter = "ctrl+slash" }
+keymap = { poll_now = "f5", download = "ctrl+d, f6", help = "?" , "output.copy" = "c", filter = "ctrl+slash" }
 [sandbox]
 time_scale = 0.5
 error_share = 1
@@ -161,7 +161,7 @@ scheduled_seconds = 0
     )
     cfg = config.load(path)
     assert cfg.profile("prod").sftp_port == 65535
-    assert cfg.ui.theme == "nord" and cfg.ui.keymap["download"] == "ctrl+d,D"
+    assert cfg.ui.theme == "nord" and cfg.ui.keymap["download"] == "ctrl+d,f6"
     assert cfg.ui.keymap["help"] == "question_mark", "stored as Textual matches it"
     assert cfg.sandbox.error_share == 1.0
 
