@@ -660,7 +660,8 @@ def _setup_logging() -> None:
         handler.setFormatter(SentenceFormatter())
         handler.setLevel(logging.WARNING)
         ours.addHandler(handler)
-    ours.propagate = False
+    # "ettui" keeps propagating: the root has only a NullHandler here, and an
+    # embedding program's (or a test's) own handlers still see the records.
 
 
 def main(argv: Sequence[str] | None = None) -> int:
