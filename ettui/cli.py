@@ -369,6 +369,12 @@ async def cmd_sandbox(args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
+async def cmd_watch(args: argparse.Namespace) -> int:
+    from ettui.cli_watch import cmd_watch as run_watch
+
+    return await run_watch(args)
+
+
 async def cmd_demo(args: argparse.Namespace) -> int:
     from ettui.demo import run_demo
 
@@ -447,6 +453,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--accept-host-key", metavar="SHA256:...", help="trust this host key fingerprint if unknown")
     p.add_argument("--api", choices=["xml", "soap"], help="override the profile's dialect")
 
+    from ettui.cli_watch import add_parser as add_watch_parser
+
+    add_watch_parser(sub)
+
     p = sub.add_parser("preview", parents=[common], help="show the records of an output XML file or zip")
     p.add_argument("file")
     p.add_argument("--limit", type=int, default=20)
@@ -477,6 +487,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], Any]] = {
     "jobs": cmd_jobs,
     "drop": cmd_drop,
     "fetch": cmd_fetch,
+    "watch": cmd_watch,
     "preview": cmd_preview,
     "sandbox": cmd_sandbox,
     "demo": cmd_demo,
