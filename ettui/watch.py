@@ -68,8 +68,11 @@ RETRY_CAP = 300.0
 ATTEMPTS_WHEN_IDLE = 3
 """With ``exit_when_idle``: attempts at one file in one run before it is left for the next run."""
 
+UNWIND_SECONDS = 2.0
+"""Seconds a stop lets the current fetch unwind before the sessions are closed under it."""
+
 STOP_GRACE = 10.0
-"""Seconds a stop waits for the current fetch to unwind and the sessions to close."""
+"""Seconds a stop then waits for the sessions to close."""
 
 LIVE = [JobStatus.SCHEDULED, JobStatus.PROCESSING, JobStatus.UNKNOWN]
 
@@ -300,6 +303,7 @@ class Watcher:
         from ettui.session import Session
 
         stop = stop or asyncio.Event()
+        body: asyncio.Future[None] | None = None
         try:
             for name in self.profile_names:
                 session = await Session.open(
@@ -314,7 +318,9 @@ class Watcher:
             stopper.cancel()
             if not body.done():
                 body.cancel()
-                await asyncio.wait({body}, timeout=STOP_GRACE)
+                # Unwinding may wait on the drop (closing a remote handle); closing
+                # the sessions below breaks such a wait if the drop has stalled.
+                await asyncio.wait({body}, timeout=UNWIND_SECONDS)
                 for w in self._watches:
                     self._say(w, "stopped", "Stopped; a download in progress resumes from its .part at the next start.")
                 return ExitCode.OK
@@ -325,6 +331,8 @@ class Watcher:
             closing = [asyncio.ensure_future(w.session.close()) for w in self._watches]
             if closing:
                 await asyncio.wait(closing, timeout=STOP_GRACE)
+            if body is not None and not body.done():
+                await asyncio.wait({body}, timeout=STOP_GRACE)
             self._watches = []
 
     async def _loop(self) -> None:
