@@ -179,6 +179,7 @@ class _ProfileWatch:
         self.name = session.profile.name
         self.known: dict[int, str] = {}
         """Live job id -> last status text seen."""
+        self.announced: set[int] = set()
         self.first_pass = True
         self.dirty = True
         """List the drop on the next pass (a job finished, a retry is due)."""
@@ -355,7 +356,7 @@ class Watcher:
         return max(0.05, min(dues, default=now + 60.0) - now)
 
     def _idle(self) -> bool:
-        return all(w.live == 0 and not self._left_to_fetch(w) for w in self._watches)
+        return all(w.live == 0 and w.list_failures == 0 and not self._left_to_fetch(w) for w in self._watches)
 
     def _left_to_fetch(self, w: _ProfileWatch) -> list[DropFile]:
         return [f for f in self._candidates(w) if _file_key(f) not in w.given_up]
@@ -369,6 +370,8 @@ class Watcher:
         job = event.job
         if event.kind != "status" or job is None:
             return
+        # The poller may find a job another process submitted before a pass does.
+        self._announce(w, job)
         previous = w.known.get(job.id) or (event.previous.value if event.previous else "?")
         w.known[job.id] = job.status_raw
         text = f"Batch {clean(job.batch_id)} ({clean(job.call)}): {clean(previous)} -> {clean(job.status_raw)}"
@@ -386,7 +389,10 @@ class Watcher:
 
     async def _pass(self, w: _ProfileWatch) -> None:
         self._follow_jobs(w)
-        if w.auto_fetch and (w.dirty or time.monotonic() >= w.rescan_at or self._retry_due(w)):
+        rescan = time.monotonic() >= w.rescan_at
+        if rescan:
+            w.rescan_at = time.monotonic() + w.rescan_seconds
+        if w.auto_fetch and (w.dirty or rescan or self._retry_due(w)):
             await self._list(w)
         if w.auto_fetch:
             for f in self._candidates(w):
@@ -406,16 +412,23 @@ class Watcher:
                 details={"live": len(live), "auto_fetch": w.auto_fetch},
             )
         for job in live:
+            self._announce(w, job)
             if job.id not in w.known:
                 w.known[job.id] = job.status_raw
-                if not w.first_pass:
-                    self._say(w, "submitted", f"Batch {clean(job.batch_id)} ({clean(job.call)}) was submitted elsewhere; watching it.", job=job)
                 w.session.poll_now(job.id)
         for gone in [i for i in w.known if i not in ids]:
             # Finished, perhaps polled by another process: our poller never saw the change.
             del w.known[gone]
             w.dirty = True
         w.live = len(live)
+
+    def _announce(self, w: _ProfileWatch, job: Job) -> None:
+        """Say once that a job appeared (the watcher submits none: every new one came from elsewhere)."""
+        if job.id in w.announced:
+            return
+        w.announced.add(job.id)
+        if not w.first_pass:  # those live at the start are counted in the "watching" line
+            self._say(w, "submitted", f"Batch {clean(job.batch_id)} ({clean(job.call)}) was submitted elsewhere; watching it.", job=job)
 
     def _retry_due(self, w: _ProfileWatch) -> bool:
         now = time.monotonic()
@@ -434,7 +447,6 @@ class Watcher:
             self._say(w, "failed", f"Listing the drop failed: {clean(exc.message)} — retrying in {delay:.0f} s.", level="error")
             return
         w.list_failures = 0
-        w.rescan_at = time.monotonic() + w.rescan_seconds
 
     def _candidates(self, w: _ProfileWatch) -> list[DropFile]:
         """Files of the last listing still to fetch, oldest-expiring first."""

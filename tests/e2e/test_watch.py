@@ -216,7 +216,7 @@ def sandbox(tmp_path: Path, faults: HideOnDrop) -> Iterator[Sandbox]:
 
 
 class Account:
-    """A real-account style profile on the threaded sandbox, with one finished job."""
+    """A real-account style profile on the threaded sandbox, with ``auto_fetch``."""
 
     def __init__(self, tmp_path: Path, sb: Sandbox) -> None:
         info = sb.info
@@ -234,16 +234,22 @@ class Account:
         self.config.write_text('default_profile = "acct"\n[profiles.acct]\n' + "".join(f"{k} = {json.dumps(v)}\n" for k, v in values.items()))
         self.config.chmod(0o600)
         self.env = {"ET_TEST_API_PW": info.api_password, "ET_TEST_SFTP_PW": info.sftp_password}
+        self.sandbox = sb
+
+    def submit(self, *, wait: bool = True) -> str:
+        """Submit a C3 from another process (and wait until it is Complete); remember its file."""
         done = run(["--config", str(self.config), "submit", "C3"], self.home, **self.env)
         assert done.returncode == 0, done.stderr
         self.batch_id = done.stdout.strip()
-        waited = run(["--config", str(self.config), "status", "--watch", "--timeout", "60", self.batch_id], self.home, **self.env)
-        assert waited.returncode == 0, waited.stderr
-        batch = sb.batch(int(self.batch_id))
+        if wait:
+            waited = run(["--config", str(self.config), "status", "--watch", "--timeout", "60", self.batch_id], self.home, **self.env)
+            assert waited.returncode == 0, waited.stderr
+        batch = self.sandbox.batch(int(self.batch_id))
         assert batch is not None and batch.file_name
-        self.remote = Path(info.drop_dir) / batch.folder.strip("/") / batch.file_name
+        self.remote = Path(self.sandbox.info.drop_dir) / batch.folder.strip("/") / batch.file_name
         self.part = self.downloads / (batch.file_name + ".part")
         self.final = self.downloads / batch.file_name
+        return self.batch_id
 
     def watch(self, *args: str) -> "Watching":
         return Watching(["--config", str(self.config), "watch", "--json", *args], env_for(self.home, **self.env))
@@ -258,8 +264,17 @@ class Watching:
         )
         self.events: queue.Queue[dict[str, Any] | None] = queue.Queue()
         self.seen: list[dict[str, Any]] = []
+        self.problems: list[str] = []
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
+        # Drain stderr too: a full pipe would stall the watcher.
+        self._err_reader = threading.Thread(target=self._read_err, daemon=True)
+        self._err_reader.start()
+
+    def _read_err(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            self.problems.append(line.rstrip("\n"))
 
     def _read(self) -> None:
         assert self.proc.stdout is not None
@@ -272,7 +287,10 @@ class Watching:
         """The next event of ``kind`` (earlier ones are kept in ``seen``)."""
         deadline = time.monotonic() + timeout
         while True:
-            event = self.events.get(timeout=max(0.1, deadline - time.monotonic()))
+            try:
+                event = self.events.get(timeout=max(0.1, deadline - time.monotonic()))
+            except queue.Empty:
+                raise AssertionError(f"no {kind} event in {timeout} s; saw {self.seen}; stderr {self.stderr()}") from None
             if event is None:
                 raise AssertionError(f"the watcher exited before a {kind} event: {self.seen}, {self.stderr()}")
             self.seen.append(event)
@@ -282,12 +300,13 @@ class Watching:
     def finish(self, timeout: float = 60) -> int:
         code = self.proc.wait(timeout)
         self._reader.join(10)
+        self._err_reader.join(10)
         while (event := self.events.get_nowait() if not self.events.empty() else None) is not None:
             self.seen.append(event)
         return code
 
     def stderr(self) -> str:
-        return self.proc.stderr.read() if self.proc.stderr and self.proc.poll() is not None else ""
+        return "\n".join(self.problems)
 
 
 def wait_until(condition: Callable[[], bool], timeout: float = 30) -> None:
@@ -300,6 +319,7 @@ def wait_until(condition: Callable[[], bool], timeout: float = 30) -> None:
 
 def test_a_fetch_cut_mid_way_resumes_on_the_next_pass(tmp_path: Path, sandbox: Sandbox, faults: HideOnDrop) -> None:
     acct = Account(tmp_path, sandbox)
+    acct.submit()
     size = acct.remote.stat().st_size
     aside = tmp_path / "aside.zip"
 
@@ -327,6 +347,7 @@ def test_a_fetch_cut_mid_way_resumes_on_the_next_pass(tmp_path: Path, sandbox: S
 
 def test_sigterm_mid_download_leaves_a_resumable_part_and_exits_0(tmp_path: Path, sandbox: Sandbox, faults: HideOnDrop) -> None:
     acct = Account(tmp_path, sandbox)
+    acct.submit()
     size = acct.remote.stat().st_size
     # Every connection serves 64 KiB and breaks: the download crawls, resuming each time.
     faults.sftp_drop_after_bytes = 64 * 1024
@@ -351,6 +372,7 @@ def test_sigterm_mid_download_leaves_a_resumable_part_and_exits_0(tmp_path: Path
 
 def test_a_failing_hook_is_not_rerun_unless_asked(tmp_path: Path, sandbox: Sandbox) -> None:
     acct = Account(tmp_path, sandbox)
+    acct.submit()
     hook, seen = write_hook(tmp_path)
     acct.config.write_text(acct.config.read_text() + f"on_fetched = {json.dumps(hook)}\n")
 
@@ -369,3 +391,65 @@ def test_a_failing_hook_is_not_rerun_unless_asked(tmp_path: Path, sandbox: Sandb
     assert watch("--rerun-hooks") == [], "a hook that succeeded is done"
     (env,) = [json.loads(p.read_text()) for p in seen.glob("*.json")]
     assert env["ETTUI_BATCH_ID"] == acct.batch_id and env["ETTUI_FILE"] == str(acct.final)
+
+
+def test_a_running_watcher_picks_up_a_job_submitted_elsewhere_and_stops_on_sigterm(tmp_path: Path, sandbox: Sandbox) -> None:
+    acct = Account(tmp_path, sandbox)
+    watcher = acct.watch()
+    assert watcher.next("watching")["live"] == 0
+    batch_id = acct.submit(wait=False)
+    assert watcher.next("submitted")["batch_id"] == batch_id
+    assert watcher.next("landed")["batch_id"] == batch_id
+    fetched = watcher.next("fetched")
+    assert fetched["batch_id"] == batch_id and fetched["sha256"] == sha256_of(acct.final) == sha256_of(acct.remote)
+    statuses = [e["status"] for e in watcher.seen if e["event"] == "status"]
+    assert statuses and statuses[-1] == "Complete"
+    watcher.proc.send_signal(signal.SIGTERM)
+    assert watcher.finish() == 0
+    assert watcher.seen[-1]["event"] == "stopped"
+
+
+# -- the watcher service in this process ---------------------------------------------------
+
+
+def make_zip(path: Path) -> None:
+    import zipfile
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("export.xml", "<exacttarget><record><EmailAddress>a@example.org</EmailAddress></record></exacttarget>")
+
+
+async def test_unknown_drop_files_named_like_the_vendor_are_fetched_once_and_a_slow_hook_is_killed(tmp_path: Path) -> None:
+    import dataclasses
+
+    from ettui import config as config_mod
+    from ettui.watch import Watcher, WatchEvent
+
+    root = tmp_path / "sb"
+    vendor = "bulkasync_10012345_20260101093012345_1.zip"
+    make_zip(root / "drop" / vendor)
+    make_zip(root / "drop" / "someone_elses_notes.zip")
+    profile = dataclasses.replace(
+        config_mod.sandbox_profile(), auto_fetch=True, auto_fetch_unknown=True, download_dir=str(tmp_path / "dl"),
+        on_fetched=f"{sys.executable} -c 'import time; print(\"slow\", flush=True); time.sleep(60)'",
+    )
+    cfg = config_mod.Config(path=tmp_path / "none.toml", exists=False, default_profile="sandbox", profiles={"sandbox": profile})
+    options = SandboxOptions(root=root, scheduled_seconds=0.2, processing_seconds=0.2)
+
+    async def watch() -> tuple[int, list[WatchEvent]]:
+        seen: list[WatchEvent] = []
+        watcher = Watcher(cfg, None, emit=seen.append, exit_when_idle=True, store_path=tmp_path / "jobs.sqlite3",
+                          sandbox_options=options, hook_timeout=1.0)
+        return await watcher.run(), seen
+
+    code, seen = await watch()
+    assert code == 0
+    (fetched,) = [e for e in seen if e.kind == "fetched"]
+    assert fetched.file == vendor and fetched.batch_id is None
+    assert (tmp_path / "dl" / vendor).exists() and not (tmp_path / "dl" / "someone_elses_notes.zip").exists()
+    (hook,) = [e for e in seen if e.kind == "hook"]
+    assert hook.details["status"] == "timeout" and hook.details["output"] == ["slow"] and hook.level == "error"
+
+    code, seen = await watch()
+    assert code == 0 and [e.kind for e in seen] == ["watching", "idle"], "fetched once, and the timed-out hook is not rerun"
