@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from ettui import paths
 from ettui.config import Config
-from ettui.errors import ConfigError, EttuiError, ExitCode
+from ettui.errors import ConfigError, EttuiError, ExitCode, HostKeyUnknown
 from ettui.model import DropFile, Job, JobStatus
 from ettui.safetext import clean
 
@@ -442,9 +442,12 @@ class Watcher:
             w.list_failures += 1
             delay = min(RETRY_CAP, RETRY_FIRST * 2 ** (w.list_failures - 1))
             w.rescan_at = time.monotonic() + delay
-            if self.exit_when_idle and w.list_failures >= ATTEMPTS_WHEN_IDLE:
+            give_up = self.exit_when_idle and w.list_failures >= ATTEMPTS_WHEN_IDLE
+            then = f"gave up after {w.list_failures} attempts." if give_up else f"retrying in {delay:.0f} s."
+            self._say(w, "failed", f"Listing the drop failed: {_sentence(w, exc)} — {then}", level="error",
+                      details={"attempts": w.list_failures, "retry_in": None if give_up else delay})
+            if give_up:
                 raise
-            self._say(w, "failed", f"Listing the drop failed: {clean(exc.message)} — retrying in {delay:.0f} s.", level="error")
             return
         w.list_failures = 0
 
@@ -519,6 +522,15 @@ class Watcher:
 
     def _fetch_failed(self, w: _ProfileWatch, f: DropFile, exc: EttuiError) -> None:
         key = _file_key(f)
+        job = w.job(f.job_id) if f.job_id is not None else None
+        if job is not None and job.download_path:
+            # Downloaded and verified, then extraction refused the zip: fetching it again cannot help.
+            w.given_up.add(key)
+            self._problem = self._problem or self.exit_when_idle
+            self._say(w, "failed", f"{clean(f.name)} was downloaded to {clean(job.download_path)} but not extracted: "
+                      f"{clean(exc.message)} It is not fetched again.", level="error", file=f.name, batch_id=f.batch_id,
+                      details={"attempts": 1, "retry_in": None})
+            return
         retry = w.retries.setdefault(key, _Retry())
         retry.attempts += 1
         delay = min(RETRY_CAP, RETRY_FIRST * 2 ** (retry.attempts - 1))
@@ -530,7 +542,7 @@ class Watcher:
             then = f"gave up after {retry.attempts} attempts; the next run tries again."
         else:
             then = f"retrying in {delay:.0f} s."
-        self._say(w, "failed", f"Fetching {clean(f.name)} failed: {clean(exc.message)} — {then}", level="error",
+        self._say(w, "failed", f"Fetching {clean(f.name)} failed: {_sentence(w, exc)} — {then}", level="error",
                   file=f.name, batch_id=f.batch_id, details={"attempts": retry.attempts, "retry_in": None if key in w.given_up else delay})
 
     def _expiring_unfetched(self, w: _ProfileWatch) -> list[Job]:
@@ -674,6 +686,15 @@ class Watcher:
         )
         _append_activity(event)
         self.emit(event)
+
+
+def _sentence(w: _ProfileWatch, exc: EttuiError) -> str:
+    """The error's sentence; an unknown host key says how to trust it, since a watcher never does so by itself."""
+    text = clean(exc.message)
+    if isinstance(exc, HostKeyUnknown):
+        text += (f" A watcher never trusts a key on its own: check it, then run "
+                 f"`ettui --profile {w.name} drop ls --accept-host-key {clean(exc.fingerprint)}` once.")
+    return text
 
 
 def _kill(proc: asyncio.subprocess.Process) -> None:

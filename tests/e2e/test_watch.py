@@ -453,3 +453,16 @@ async def test_unknown_drop_files_named_like_the_vendor_are_fetched_once_and_a_s
 
     code, seen = await watch()
     assert code == 0 and [e.kind for e in seen] == ["watching", "idle"], "fetched once, and the timed-out hook is not rerun"
+
+
+def test_an_unknown_host_key_is_never_trusted_by_the_watcher(tmp_path: Path, sandbox: Sandbox) -> None:
+    acct = Account(tmp_path, sandbox)
+    (tmp_path / "known_hosts").write_text("")
+    done = run(["--config", str(acct.config), "watch", "--exit-when-idle", "--json"], acct.home, **acct.env)
+    assert done.returncode == 6, done.stderr
+    failures = kinds(events(done.stdout), "failed")
+    assert [f["attempts"] for f in failures] == [1, 2, 3] and failures[-1]["retry_in"] is None
+    fingerprint = sandbox.info.host_key_fingerprint
+    assert all(f"drop ls --accept-host-key {fingerprint}" in f["message"] for f in failures)
+    assert (tmp_path / "known_hosts").read_text() == "", "nothing trusted"
+    assert done.stderr.strip().splitlines()[-1].startswith("ettui: The host key of")
