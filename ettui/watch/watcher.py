@@ -14,38 +14,35 @@ lost: a failed fetch is retried with back-off (the ``.part`` resumes); a file
 nobody fetched that is within ``[ui] expiring_soon_hours`` of expiry is an
 ``expiring`` warning, and with ``exit_when_idle`` a non-zero exit.
 
-The hook (``on_fetched``) runs once per fetched file as a subprocess (no
-shell), bounded by ``HOOK_TIMEOUT``; its outcome is kept in the state file, so
-a failed hook is not run again for the same file unless ``rerun_hooks``, and a
-hook interrupted by a stop runs again at the next start.
+The hook (``on_fetched``, see ``hook.py``) runs once per fetched file; its
+outcome is kept in the state file (``state.py``), so a failed hook is not run
+again for the same file unless ``rerun_hooks``, and a hook interrupted by a
+stop runs again at the next start.
 
-Every Session method the watcher calls goes through the few ``_session_*``
-helpers at the bottom of ``_ProfileWatch``, so the job store turning async
-changes only those lines.
+Every Session method the watcher calls goes through the few methods of
+``_ProfileWatch`` under "The Session calls", so the job store turning async
+changes only those lines (and ``run``'s ``Session.open`` / ``close``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
-import json
-import os
 import re
-import shlex
-import signal
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
-from ettui import paths
 from ettui.config import Config
 from ettui.errors import ConfigError, EttuiError, ExitCode, HostKeyUnknown
 from ettui.model import DropFile, Job, JobStatus
 from ettui.safetext import clean
+from ettui.watch.events import Emit, EventKind, Level, WatchEvent, append_activity
+from ettui.watch.hook import HOOK_TIMEOUT, run_hook
+from ettui.watch.state import WatchState
 
 if TYPE_CHECKING:
     from ettui.jobs.poller import JobEvent
@@ -54,12 +51,6 @@ if TYPE_CHECKING:
 
 VENDOR_NAME = re.compile(r"bulkasync_\d+_\d{17}_\d+\.zip", re.IGNORECASE)
 """The bulk async output name (spec §4, "Output file name"): what ``auto_fetch_unknown`` takes."""
-
-HOOK_TIMEOUT = 600.0
-"""Seconds an ``on_fetched`` command may run before it is killed."""
-
-HOOK_OUTPUT_LINES = 5
-"""Lines of a hook's output kept for the log; the rest is read and dropped."""
 
 RETRY_FIRST = 2.0
 RETRY_CAP = 300.0
@@ -75,91 +66,6 @@ STOP_GRACE = 10.0
 """Seconds a stop then waits for the sessions to close."""
 
 LIVE = [JobStatus.SCHEDULED, JobStatus.PROCESSING, JobStatus.UNKNOWN]
-
-EventKind = Literal[
-    "watching", "submitted", "status", "landed", "fetched", "failed", "expiring", "expired", "hook", "idle", "stopped"
-]
-Level = Literal["info", "warning", "error"]
-
-
-@dataclass(frozen=True)
-class WatchEvent:
-    """One thing the watcher saw or did; ``message`` is one display-safe sentence."""
-
-    kind: EventKind
-    profile: str
-    message: str
-    at: datetime
-    level: Level = "info"
-    batch_id: str | None = None
-    file: str | None = None
-    """The remote file name, when the event is about one."""
-    details: dict[str, Any] = field(default_factory=dict)
-    """Kind-specific values for ``--json``: status, size, sha256, paths, exit status, seconds left."""
-
-    def as_json(self) -> dict[str, Any]:
-        """The ``--json`` line: raw values (JSON escapes controls itself)."""
-        return {
-            "event": self.kind,
-            "at": self.at.isoformat(),
-            "level": self.level,
-            "profile": self.profile,
-            "batch_id": self.batch_id,
-            "file": self.file,
-            "message": self.message,
-            **self.details,
-        }
-
-
-Emit = Callable[[WatchEvent], None]
-
-
-# -- durable state ---------------------------------------------------------------
-
-
-class WatchState:
-    """``watch.json`` in the state dir: unknown files fetched, and every hook's outcome.
-
-    Small, read-modify-written under an ``flock`` and replaced atomically, so
-    several watchers on one host never lose each other's entries.
-    """
-
-    def __init__(self, path: Path | None = None) -> None:
-        self.path = path or paths.state_dir() / "watch.json"
-
-    def read(self) -> dict[str, Any]:
-        try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            return {"fetched": {}, "hooks": {}}
-        except (OSError, ValueError) as exc:
-            raise EttuiError(f"The watch state {self.path} cannot be read ({exc}); move it aside and start again.") from None
-        data.setdefault("fetched", {})
-        data.setdefault("hooks", {})
-        return data if isinstance(data, dict) else {"fetched": {}, "hooks": {}}
-
-    def update(self, section: str, key: str, value: dict[str, Any]) -> None:
-        """Set ``state[section][key] = value`` durably."""
-        paths.ensure_private_dir(self.path.parent)
-        with open(self.path.with_name(self.path.name + ".lock"), "a+b") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            data = self.read()
-            data[section][key] = value
-            tmp = self.path.with_name(self.path.name + ".tmp")
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                json.dump(data, handle, indent=1, sort_keys=True)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, self.path)
-
-    def fetched(self, key: str) -> dict[str, Any] | None:
-        entry = self.read()["fetched"].get(key)
-        return entry if isinstance(entry, dict) else None
-
-    def hooks(self) -> dict[str, dict[str, Any]]:
-        return {k: v for k, v in self.read()["hooks"].items() if isinstance(v, dict)}
-
 
 # -- per-profile bookkeeping ---------------------------------------------------------
 
@@ -589,7 +495,7 @@ class Watcher:
     async def _resume_hooks(self) -> None:
         """Run hooks a stop interrupted, and (``rerun_hooks``) those that failed, for files still on disk."""
         watched = {w.name: w for w in self._watches}
-        for key, entry in self.state.hooks().items():
+        for entry in self.state.hooks().values():
             w = watched.get(str(entry.get("profile")))
             if w is None or not w.session.profile.on_fetched:
                 continue
@@ -610,59 +516,18 @@ class Watcher:
         w = next(x for x in self._watches if x.name == profile)
         record: dict[str, Any] = {"profile": profile, "command": command, "env": env, "status": "pending", "at": w.now().isoformat()}
         self.state.update("hooks", key, record)
-        exit_status: int | None = None
-        lines: list[str] = []
-        try:
-            argv = shlex.split(command)
-            if not argv:
-                raise ValueError("it is empty")
-        except ValueError as exc:
-            status, lines = "failed", [f"on_fetched cannot be split into a command ({exc}); fix the profile."]
-        else:
-            status, exit_status, lines = await self._spawn(argv, env)
-        record.update(status=status, exit=exit_status, output=lines, at=w.now().isoformat())
+        outcome = await run_hook(command, env, self.hook_timeout)
+        record.update(status=outcome.status, exit=outcome.exit, output=outcome.output, at=w.now().isoformat())
         self.state.update("hooks", key, record)
-        first = "; ".join(clean(line) for line in lines[:HOOK_OUTPUT_LINES])
-        what = {"ok": "exited 0", "timeout": f"was killed after {self.hook_timeout:.0f} s"}.get(
-            status, f"exited {exit_status}" if exit_status is not None else "could not run")
-        again = "" if status == "ok" else " It is not run again for this file unless `ettui watch --rerun-hooks`."
+        first = "; ".join(clean(line) for line in outcome.output)
+        what = outcome.describe(self.hook_timeout)
+        again = "" if outcome.status == "ok" else " It is not run again for this file unless `ettui watch --rerun-hooks`."
         batch = env.get("ETTUI_BATCH_ID") or None
         self._say(
             w, "hook", f"on_fetched for {clean(zip_path.name)} {what}{': ' + first if first else ''}.{again}",
-            level="info" if status == "ok" else "error", batch_id=batch, file=zip_path.name,
-            details={"exit": exit_status, "status": status, "output": lines, "command": command},
+            level="info" if outcome.status == "ok" else "error", batch_id=batch, file=zip_path.name,
+            details={"exit": outcome.exit, "status": outcome.status, "output": outcome.output, "command": command},
         )
-
-    async def _spawn(self, argv: list[str], env: dict[str, str]) -> tuple[str, int | None, list[str]]:
-        """Run the hook off the event loop: its own session, stdin closed, output read (bounded), a deadline."""
-        try:
-            proc = await asyncio.create_subprocess_exec(
-                *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.STDOUT, env={**os.environ, **env}, start_new_session=True,
-            )
-        except OSError as exc:
-            return "failed", None, [f"{argv[0]}: {exc.strerror or exc}"]
-        lines: list[str] = []
-
-        async def read() -> None:
-            assert proc.stdout is not None
-            while raw := await proc.stdout.readline():
-                if len(lines) < HOOK_OUTPUT_LINES:
-                    lines.append(raw.decode("utf-8", "replace").rstrip("\r\n")[:500])
-
-        try:
-            await asyncio.wait_for(asyncio.gather(read(), proc.wait()), self.hook_timeout)
-        except asyncio.TimeoutError:
-            _kill(proc)
-            await proc.wait()
-            return "timeout", None, lines
-        except asyncio.CancelledError:
-            _kill(proc)  # a stop: the record stays "pending", so the next start runs it again
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(proc.wait(), 5)
-            raise
-        code = proc.returncode
-        return ("ok" if code == 0 else "failed"), code, lines
 
     # -- announcing -----------------------------------------------------------------
 
@@ -684,7 +549,7 @@ class Watcher:
             file=file or (job.file_name if job else None),
             details=details or {},
         )
-        _append_activity(event)
+        append_activity(event)
         self.emit(event)
 
 
@@ -697,19 +562,4 @@ def _sentence(w: _ProfileWatch, exc: EttuiError) -> str:
     return text
 
 
-def _kill(proc: asyncio.subprocess.Process) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, signal.SIGKILL)
-
-
-def _append_activity(event: WatchEvent) -> None:
-    """The activity log the TUI shows, one line per event (a convenience: never fatal)."""
-    try:
-        paths.ensure_private_dir(paths.activity_log().parent)
-        with open(paths.activity_log(), "a", encoding="utf-8") as handle:
-            handle.write(f"{event.at:%Y-%m-%d %H:%M:%S}  watch {event.profile}: {event.message}\n")
-    except OSError:
-        pass
-
-
-__all__ = ["VENDOR_NAME", "WatchEvent", "WatchState", "Watcher"]
+__all__ = ["ATTEMPTS_WHEN_IDLE", "VENDOR_NAME", "Watcher"]
