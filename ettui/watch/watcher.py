@@ -110,15 +110,16 @@ class _ProfileWatch:
     def now(self) -> datetime:
         return self.session.clock.now()
 
-    # The Session calls, in one place (the store is becoming async).
+    # The Session calls, in one place. Async already, so the job store turning
+    # async (``await self.session.jobs(...)``) changes only these bodies.
 
-    def live_jobs(self) -> list[Job]:
+    async def live_jobs(self) -> list[Job]:
         return self.session.jobs(status=LIVE)
 
-    def complete_jobs(self) -> list[Job]:
+    async def complete_jobs(self) -> list[Job]:
         return self.session.jobs(status=JobStatus.COMPLETE, limit=500)
 
-    def job(self, job_id: int) -> Job | None:
+    async def job(self, job_id: int) -> Job | None:
         return self.session.job(job_id)
 
     async def drop_files(self) -> list[DropFile]:
@@ -232,7 +233,7 @@ class Watcher:
                     self._say(w, "stopped", "Stopped; a download in progress resumes from its .part at the next start.")
                 return ExitCode.OK
             body.result()  # an error in the loop propagates
-            expiring = any(self._expiring_unfetched(w) for w in self._watches)
+            expiring = [job for w in self._watches for job in await self._expiring_unfetched(w)]
             return ExitCode.DROP if self._problem or expiring else ExitCode.OK
         finally:
             closing = [asyncio.ensure_future(w.session.close()) for w in self._watches]
@@ -248,7 +249,7 @@ class Watcher:
             self._wake.clear()
             for watch in self._watches:
                 await self._pass(watch)
-            if self.exit_when_idle and self._idle():
+            if self.exit_when_idle and await self._idle():
                 for watch in self._watches:
                     self._say(watch, "idle", "No job is live and nothing is left to fetch.")
                 return
@@ -261,11 +262,14 @@ class Watcher:
         dues += [r.due for w in self._watches for k, r in w.retries.items() if k not in w.given_up]
         return max(0.05, min(dues, default=now + 60.0) - now)
 
-    def _idle(self) -> bool:
-        return all(w.live == 0 and w.list_failures == 0 and not self._left_to_fetch(w) for w in self._watches)
+    async def _idle(self) -> bool:
+        for w in self._watches:
+            if w.live or w.list_failures or await self._left_to_fetch(w):
+                return False
+        return True
 
-    def _left_to_fetch(self, w: _ProfileWatch) -> list[DropFile]:
-        return [f for f in self._candidates(w) if _file_key(f) not in w.given_up]
+    async def _left_to_fetch(self, w: _ProfileWatch) -> list[DropFile]:
+        return [f for f in await self._candidates(w) if _file_key(f) not in w.given_up]
 
     # -- events from the pollers --------------------------------------------------
 
@@ -294,21 +298,21 @@ class Watcher:
     # -- one pass over a profile ------------------------------------------------------
 
     async def _pass(self, w: _ProfileWatch) -> None:
-        self._follow_jobs(w)
+        await self._follow_jobs(w)
         rescan = time.monotonic() >= w.rescan_at
         if rescan:
             w.rescan_at = time.monotonic() + w.rescan_seconds
         if w.auto_fetch and (w.dirty or rescan or self._retry_due(w)):
             await self._list(w)
         if w.auto_fetch:
-            for f in self._candidates(w):
+            for f in await self._candidates(w):
                 await self._maybe_fetch(w, f)
-        self._check_expiry(w)
+        await self._check_expiry(w)
         w.first_pass = False
 
-    def _follow_jobs(self, w: _ProfileWatch) -> None:
+    async def _follow_jobs(self, w: _ProfileWatch) -> None:
         """Announce live jobs other processes submitted, and make the poller look at them now."""
-        live = w.live_jobs()
+        live = await w.live_jobs()
         ids = {job.id for job in live}
         if w.first_pass:
             self._say(
@@ -357,7 +361,7 @@ class Watcher:
             return
         w.list_failures = 0
 
-    def _candidates(self, w: _ProfileWatch) -> list[DropFile]:
+    async def _candidates(self, w: _ProfileWatch) -> list[DropFile]:
         """Files of the last listing still to fetch, oldest-expiring first."""
         if not w.auto_fetch:
             return []
@@ -365,7 +369,7 @@ class Watcher:
         out = []
         for f in w.files:
             if f.job_id is not None:
-                job = w.job(f.job_id)
+                job = await w.job(f.job_id)
                 if job is None or (job.download_path and job.sha256):
                     continue
             elif not (w.session.profile.auto_fetch_unknown and VENDOR_NAME.fullmatch(f.name)):
@@ -395,7 +399,7 @@ class Watcher:
         try:
             outcome = await w.fetch(f)
         except EttuiError as exc:
-            self._fetch_failed(w, f, exc)
+            await self._fetch_failed(w, f, exc)
             return
         w.retries.pop(key, None)
         if f.job_id is None:
@@ -426,9 +430,9 @@ class Watcher:
                 "ETTUI_SHA256": outcome.sha256,
             })
 
-    def _fetch_failed(self, w: _ProfileWatch, f: DropFile, exc: EttuiError) -> None:
+    async def _fetch_failed(self, w: _ProfileWatch, f: DropFile, exc: EttuiError) -> None:
         key = _file_key(f)
-        job = w.job(f.job_id) if f.job_id is not None else None
+        job = await w.job(f.job_id) if f.job_id is not None else None
         if job is not None and job.download_path:
             # Downloaded and verified, then extraction refused the zip: fetching it again cannot help.
             w.given_up.add(key)
@@ -451,19 +455,19 @@ class Watcher:
         self._say(w, "failed", f"Fetching {clean(f.name)} failed: {_sentence(w, exc)} — {then}", level="error",
                   file=f.name, batch_id=f.batch_id, details={"attempts": retry.attempts, "retry_in": None if key in w.given_up else delay})
 
-    def _expiring_unfetched(self, w: _ProfileWatch) -> list[Job]:
+    async def _expiring_unfetched(self, w: _ProfileWatch) -> list[Job]:
         """Jobs of the profile whose file nobody fetched and that expire within ``[ui] expiring_soon_hours``."""
         now = w.now()
         return [
-            job for job in w.complete_jobs()
+            job for job in await w.complete_jobs()
             if not job.download_path and job.file_name and job.expires_at is not None
             and timedelta(0) < job.expires_at - now < self.soon
         ]
 
-    def _check_expiry(self, w: _ProfileWatch) -> None:
+    async def _check_expiry(self, w: _ProfileWatch) -> None:
         """Warn, once a run, of every file of ours nobody fetched that is about to expire."""
         now = w.now()
-        for job in self._expiring_unfetched(w):
+        for job in await self._expiring_unfetched(w):
             assert job.expires_at is not None and job.file_name is not None
             left = job.expires_at - now
             key = f"job:{job.id}"
