@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ettui import __version__, config as config_mod, paths
+from ettui.config_rules import RULES
 from ettui.errors import EttuiError, ExitCode, HostKeyUnknown
 from ettui.cli_output import ProgressBar, drop_json, job_json, jobs_table, print_json
 from ettui.model import SECONDS_PER_UNIT, BatchRequest, JobStatus, format_duration
@@ -87,10 +88,20 @@ def cmd_config(args: argparse.Namespace) -> int:
             for key, value in rows.items():
                 print(f"{key:13} {value}")
         return ExitCode.OK
-    cfg = _load_config(args)
+    # `check` runs the same validation as every other command, but reports
+    # every problem instead of stopping at the first start-up refusal.
+    cfg, problems = config_mod.check(Path(args.config).expanduser() if args.config else None)
+    if cfg is None:
+        if args.json:
+            print_json({"path": str(_checked_path(args)), "ok": False, "problems": problems})
+        else:
+            for problem in problems:
+                print(f"ettui: {problem}", file=sys.stderr)
+            print(f"ettui: {len(problems)} problem{'s' if len(problems) != 1 else ''}; fix them and run `ettui config check` again.", file=sys.stderr)
+        return ExitCode.CONFIG
     warning = config_mod.check_permissions(cfg.path) if cfg.exists else None
     if args.json:
-        print_json({"path": str(cfg.path), "exists": cfg.exists, "profiles": sorted(cfg.profiles), "default_profile": cfg.default_profile, "warning": warning})
+        print_json({"path": str(cfg.path), "ok": True, "problems": [], "exists": cfg.exists, "profiles": sorted(cfg.profiles), "default_profile": cfg.default_profile, "warning": warning})
     else:
         where = str(cfg.path) if cfg.exists else f"{cfg.path} (absent: built-in sandbox profile only)"
         print(f"config ok: {where}")
@@ -98,6 +109,10 @@ def cmd_config(args: argparse.Namespace) -> int:
         if warning:
             print(f"warning: {warning}", file=sys.stderr)
     return ExitCode.OK
+
+
+def _checked_path(args: argparse.Namespace) -> Path:
+    return Path(args.config).expanduser() if args.config else paths.config_file()
 
 
 async def cmd_calls(args: argparse.Namespace) -> int:
@@ -301,6 +316,7 @@ def cmd_preview(args: argparse.Namespace) -> int:
     from ettui.output import open_output
     from ettui.output.export import format_table
 
+    _load_config(args)  # no command starts on a config that `config check` refuses
     path = Path(args.file).expanduser()
     if not path.exists():
         raise UsageError(f"{path} does not exist; pass an extracted XML file or a downloaded zip.")
@@ -336,6 +352,12 @@ async def cmd_sandbox(args: argparse.Namespace) -> int:
     from ettui.sandbox import Sandbox
     from ettui.wiring import sandbox_options
 
+    # The same rules as the config's [sandbox] table, so a flag cannot start what the file may not.
+    if args.time_scale is not None and (wrong := RULES["sandbox"]["time_scale"].problem(args.time_scale)):
+        raise UsageError(f"--time-scale {wrong}, not {args.time_scale:g}.")
+    for flag, port in (("--http-port", args.http_port), ("--sftp-port", args.sftp_port)):
+        if not 0 <= port <= 65535:
+            raise UsageError(f"{flag} must be between 0 (any free port) and 65535, not {port}.")
     options = sandbox_options(
         _load_config(args),
         root=Path(args.root).expanduser() if args.root else None,
@@ -378,6 +400,7 @@ async def cmd_watch(args: argparse.Namespace) -> int:
 async def cmd_demo(args: argparse.Namespace) -> int:
     from ettui.demo import run_demo
 
+    _load_config(args)  # the demo runs on its own sandbox, but refuses a config `config check` refuses
     return await run_demo(args)
 
 

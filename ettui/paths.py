@@ -34,10 +34,15 @@ def cache_dir() -> Path:
     return home / "cache" if home else Path(platformdirs.user_cache_dir(APP))
 
 
+def config_override() -> Path | None:
+    """``ETTUI_CONFIG`` when set: a file the user named, which must then exist."""
+    override = os.environ.get("ETTUI_CONFIG")
+    return Path(override).expanduser() if override else None
+
+
 def config_file() -> Path:
     """The config file: ``ETTUI_CONFIG`` if set, else ``config.toml`` in the config dir."""
-    override = os.environ.get("ETTUI_CONFIG")
-    return Path(override) if override else config_dir() / "config.toml"
+    return config_override() or config_dir() / "config.toml"
 
 
 def job_store() -> Path:
