@@ -28,10 +28,12 @@ from ettui.sandbox import Sandbox, SandboxOptions
 from ettui.sandbox.faults import Faults
 
 HOOK = """\
-import json, os, sys
+import json, os, sys, time
 keys = ["ETTUI_FILE", "ETTUI_EXTRACT_DIR", "ETTUI_FILES", "ETTUI_BATCH_ID", "ETTUI_PROFILE", "ETTUI_SHA256"]
 out = sys.argv[1]
 os.makedirs(out, exist_ok=True)
+open(os.path.join(out, "started"), "a").close()
+time.sleep(float(os.environ.get("HOOK_SLEEP", "0")))
 with open(os.path.join(out, os.environ["ETTUI_SHA256"] + ".json"), "w") as f:
     json.dump({k: os.environ.get(k) for k in keys}, f)
 print("hook saw batch", os.environ["ETTUI_BATCH_ID"])
@@ -466,3 +468,23 @@ def test_an_unknown_host_key_is_never_trusted_by_the_watcher(tmp_path: Path, san
     assert all(f"drop ls --accept-host-key {fingerprint}" in f["message"] for f in failures)
     assert (tmp_path / "known_hosts").read_text() == "", "nothing trusted"
     assert done.stderr.strip().splitlines()[-1].startswith("ettui: The host key of")
+
+
+def test_a_hook_a_stop_interrupted_runs_again_at_the_next_start(tmp_path: Path, sandbox: Sandbox) -> None:
+    acct = Account(tmp_path, sandbox)
+    acct.submit()
+    hook, seen = write_hook(tmp_path)
+    acct.config.write_text(acct.config.read_text() + f"on_fetched = {json.dumps(hook)}\n")
+    slow = Watching(["--config", str(acct.config), "watch", "--json"], env_for(acct.home, HOOK_SLEEP="60", **acct.env))
+    slow.next("fetched")
+    wait_until(lambda: (seen / "started").exists())
+    slow.proc.send_signal(signal.SIGTERM)
+    assert slow.finish() == 0
+    assert not [e for e in slow.seen if e["event"] == "hook"] and not list(seen.glob("*.json")), "killed before it finished"
+
+    again = Watching(["--config", str(acct.config), "watch", "--json", "--exit-when-idle"], env_for(acct.home, **acct.env))
+    hook_event = again.next("hook")
+    assert again.finish() == 0
+    assert hook_event["batch_id"] == acct.batch_id and hook_event["exit"] == 0
+    assert not [e for e in again.seen if e["event"] == "fetched"], "the file is not fetched again, only its hook is run"
+    assert len(list(seen.glob("*.json"))) == 1
