@@ -86,7 +86,6 @@ class _ProfileWatch:
         self.known: dict[int, str] = {}
         """Live job id -> last status text seen."""
         self.announced: set[int] = set()
-        self.first_pass = True
         self.dirty = True
         """List the drop on the next pass (a job finished, a retry is due)."""
         self.rescan_at = 0.0
@@ -96,7 +95,12 @@ class _ProfileWatch:
         self.retries: dict[str, _Retry] = {}
         self.given_up: set[str] = set()
         self.live = 0
+        """Live jobs this run still waits for (``stuck`` ones excluded)."""
         self.list_failures = 0
+        self.poll_errors: dict[int, int] = {}
+        """Job id -> polls failed in a row."""
+        self.stuck: set[int] = set()
+        """With ``exit_when_idle``: live jobs whose polls keep failing, not waited for."""
 
     @property
     def auto_fetch(self) -> bool:
@@ -220,6 +224,7 @@ class Watcher:
                 watch = _ProfileWatch(session)
                 self._watches.append(watch)
                 session.subscribe(self._listener(watch))
+                await self._start(watch)
             body = asyncio.ensure_future(self._loop())
             stopper = asyncio.ensure_future(stop.wait())
             await asyncio.wait({body, stopper}, return_when=asyncio.FIRST_COMPLETED)
@@ -278,7 +283,15 @@ class Watcher:
 
     def _on_job_event(self, w: _ProfileWatch, event: "JobEvent") -> None:
         job = event.job
-        if event.kind != "status" or job is None:
+        if job is None:
+            return
+        if event.kind == "error":
+            self._poll_failed(w, job, event)
+            return
+        if event.kind in ("status", "polled"):
+            w.poll_errors.pop(job.id, None)
+            w.stuck.discard(job.id)
+        if event.kind != "status":
             return
         # The poller may find a job another process submitted before a pass does.
         self._announce(w, job)
@@ -295,6 +308,18 @@ class Watcher:
             w.dirty = True
             self._wake.set()
 
+    def _poll_failed(self, w: _ProfileWatch, job: Job, event: "JobEvent") -> None:
+        """With ``exit_when_idle``, a job whose status cannot be had is left for the next run, not waited on forever."""
+        errors = w.poll_errors[job.id] = w.poll_errors.get(job.id, 0) + 1
+        if not self.exit_when_idle or errors != ATTEMPTS_WHEN_IDLE:
+            return
+        w.stuck.add(job.id)
+        self._problem = True
+        why = clean(event.error.message) if event.error else "no answer"
+        self._say(w, "failed", f"Checking batch {clean(job.batch_id)} failed {errors} times in a row ({why}); "
+                  "it is left for the next run.", level="error", job=job, details={"attempts": errors, "retry_in": None})
+        self._wake.set()
+
     # -- one pass over a profile ------------------------------------------------------
 
     async def _pass(self, w: _ProfileWatch) -> None:
@@ -308,19 +333,22 @@ class Watcher:
             for f in await self._candidates(w):
                 await self._maybe_fetch(w, f)
         await self._check_expiry(w)
-        w.first_pass = False
+
+    async def _start(self, w: _ProfileWatch) -> None:
+        """The "watching" line; the jobs live now are counted there, any later one is announced."""
+        live = await w.live_jobs()
+        w.announced.update(job.id for job in live)
+        self._say(
+            w, "watching",
+            f"Watching profile {w.name}: {len(live)} live job(s); "
+            + ("fetching every output that lands." if w.auto_fetch else "not fetching (auto_fetch is off)."),
+            details={"live": len(live), "auto_fetch": w.auto_fetch},
+        )
 
     async def _follow_jobs(self, w: _ProfileWatch) -> None:
         """Announce live jobs other processes submitted, and make the poller look at them now."""
         live = await w.live_jobs()
         ids = {job.id for job in live}
-        if w.first_pass:
-            self._say(
-                w, "watching",
-                f"Watching profile {w.name}: {len(live)} live job(s); "
-                + ("fetching every output that lands." if w.auto_fetch else "not fetching (auto_fetch is off)."),
-                details={"live": len(live), "auto_fetch": w.auto_fetch},
-            )
         for job in live:
             self._announce(w, job)
             if job.id not in w.known:
@@ -330,15 +358,14 @@ class Watcher:
             # Finished, perhaps polled by another process: our poller never saw the change.
             del w.known[gone]
             w.dirty = True
-        w.live = len(live)
+        w.live = len(ids - w.stuck)
 
     def _announce(self, w: _ProfileWatch, job: Job) -> None:
         """Say once that a job appeared (the watcher submits none: every new one came from elsewhere)."""
         if job.id in w.announced:
             return
         w.announced.add(job.id)
-        if not w.first_pass:  # those live at the start are counted in the "watching" line
-            self._say(w, "submitted", f"Batch {clean(job.batch_id)} ({clean(job.call)}) was submitted elsewhere; watching it.", job=job)
+        self._say(w, "submitted", f"Batch {clean(job.batch_id)} ({clean(job.call)}) was submitted elsewhere; watching it.", job=job)
 
     def _retry_due(self, w: _ProfileWatch) -> bool:
         now = time.monotonic()

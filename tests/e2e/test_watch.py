@@ -488,3 +488,17 @@ def test_a_hook_a_stop_interrupted_runs_again_at_the_next_start(tmp_path: Path, 
     assert hook_event["batch_id"] == acct.batch_id and hook_event["exit"] == 0
     assert not [e for e in again.seen if e["event"] == "fetched"], "the file is not fetched again, only its hook is run"
     assert len(list(seen.glob("*.json"))) == 1
+
+
+def test_exit_when_idle_does_not_wait_forever_for_a_job_it_cannot_check(tmp_path: Path, sandbox: Sandbox, faults: HideOnDrop) -> None:
+    acct = Account(tmp_path, sandbox)
+    batch_id = acct.submit(wait=False)
+    faults.malformed_share = 1.0  # every status reply is cut off mid-document
+    done = run(["--config", str(acct.config), "watch", "--exit-when-idle", "--json"], acct.home, **acct.env)
+    assert done.returncode == 6, done.stderr
+    (failed,) = kinds(events(done.stdout), "failed")
+    assert failed["batch_id"] == batch_id and "left for the next run" in failed["message"]
+    faults.malformed_share = 0.0
+    again = run(["--config", str(acct.config), "watch", "--exit-when-idle", "--json"], acct.home, **acct.env)
+    assert again.returncode == 0, again.stderr
+    assert [e["batch_id"] for e in kinds(events(again.stdout), "fetched")] == [batch_id]
