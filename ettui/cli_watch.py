@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import signal
 import sys
 from typing import TextIO
 
 from ettui import config as config_mod
-from ettui.cli_output import print_json
 from ettui.watch import Watcher, WatchEvent
 
 _PRIORITY = {"error": 3, "warning": 4, "info": 6}
@@ -52,7 +52,7 @@ class EventPrinter:
     def __call__(self, event: WatchEvent) -> None:
         problem = event.level != "info"
         if self.as_json:
-            print_json(event.as_json())
+            print(json.dumps(event.as_json(), separators=(",", ":")), file=self.out, flush=True)
         if problem or not self.as_json:
             self._line(self.err if problem else self.out, event)
 
