@@ -421,6 +421,8 @@ class Watcher:
             w.landed.add(key)
             self._say(w, "landed", f"{clean(f.name)} landed ({f.size:,} bytes).", file=f.name, batch_id=f.batch_id,
                       details={"size": f.size, "path": f.path, "expires_at": f.expires_at.isoformat()})
+        if f.job_id is not None and (job := await w.job(f.job_id)) is not None and job.download_path:
+            return  # another ettui fetched it since the listing
         part = w.session.profile.download_path / (f.name + ".part")
         resumed_from = part.stat().st_size if part.exists() else 0
         try:
