@@ -246,12 +246,15 @@ class Account:
         if wait:
             waited = run(["--config", str(self.config), "status", "--watch", "--timeout", "60", self.batch_id], self.home, **self.env)
             assert waited.returncode == 0, waited.stderr
-        batch = self.sandbox.batch(int(self.batch_id))
-        assert batch is not None and batch.file_name
-        self.remote = Path(self.sandbox.info.drop_dir) / batch.folder.strip("/") / batch.file_name
-        self.part = self.downloads / (batch.file_name + ".part")
-        self.final = self.downloads / batch.file_name
+            (job,) = json.loads(run(["--config", str(self.config), "status", "--json", self.batch_id], self.home, **self.env).stdout)
+            self.locate(job["file_name"])
         return self.batch_id
+
+    def locate(self, file_name: str) -> None:
+        """Where the job's file is on the drop (its root: not a multi-account login) and locally."""
+        self.remote = Path(self.sandbox.info.drop_dir) / file_name
+        self.part = self.downloads / (file_name + ".part")
+        self.final = self.downloads / file_name
 
     def watch(self, *args: str) -> "Watching":
         return Watching(["--config", str(self.config), "watch", "--json", *args], env_for(self.home, **self.env))
@@ -403,6 +406,7 @@ def test_a_running_watcher_picks_up_a_job_submitted_elsewhere_and_stops_on_sigte
     assert watcher.next("submitted")["batch_id"] == batch_id
     assert watcher.next("landed")["batch_id"] == batch_id
     fetched = watcher.next("fetched")
+    acct.locate(fetched["file"])
     assert fetched["batch_id"] == batch_id and fetched["sha256"] == sha256_of(acct.final) == sha256_of(acct.remote)
     statuses = [e["status"] for e in watcher.seen if e["event"] == "status"]
     assert statuses and statuses[-1] == "Complete"
