@@ -432,7 +432,7 @@ class Watcher:
             return
         w.retries.pop(key, None)
         if f.job_id is None:
-            self.state.update("fetched", _fetched_key(w.name, f), {
+            await asyncio.to_thread(self.state.update, "fetched", _fetched_key(w.name, f), {
                 "path": str(outcome.zip_path), "sha256": outcome.sha256, "size": outcome.size, "at": w.now().isoformat(),
             })
         batch_id = outcome.job.batch_id if outcome.job else None
@@ -548,10 +548,10 @@ class Watcher:
         key = _hook_key(profile, zip_path, env["ETTUI_SHA256"])
         w = next(x for x in self._watches if x.name == profile)
         record: dict[str, Any] = {"profile": profile, "command": command, "env": env, "status": "pending", "at": w.now().isoformat()}
-        self.state.update("hooks", key, record)
+        await asyncio.to_thread(self.state.update, "hooks", key, record)
         outcome = await run_hook(command, env, self.hook_timeout)
         record.update(status=outcome.status, exit=outcome.exit, output=outcome.output, at=w.now().isoformat())
-        self.state.update("hooks", key, record)
+        await asyncio.to_thread(self.state.update, "hooks", key, record)
         first = "; ".join(clean(line) for line in outcome.output)
         what = outcome.describe(self.hook_timeout)
         again = "" if outcome.status == "ok" else " It is not run again for this file unless `ettui watch --rerun-hooks`."
