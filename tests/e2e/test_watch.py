@@ -330,13 +330,15 @@ def test_a_fetch_cut_mid_way_resumes_on_the_next_pass(tmp_path: Path, sandbox: S
     aside = tmp_path / "aside.zip"
 
     def hide() -> None:
-        # The connection breaks and the file is gone when the client reconnects:
-        # the fetch fails for this pass, with its .part kept.
-        os.replace(acct.remote, aside)
-        faults.on_drop = None
+        # Every connection breaks after 96 KiB (bytes still in flight are lost
+        # with it). Once the .part holds some, the file is gone when the client
+        # reconnects: the fetch fails for this pass, with its .part kept.
+        if acct.part.exists() and acct.part.stat().st_size > 0:
+            os.replace(acct.remote, aside)
+            faults.on_drop = None
+            faults.sftp_drop_after_bytes = None
 
     faults.on_drop = hide
-    faults.sftp_drop_once = True
     faults.sftp_drop_after_bytes = 96 * 1024
     watcher = acct.watch("--exit-when-idle")
     failed = watcher.next("failed")
