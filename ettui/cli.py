@@ -487,6 +487,12 @@ async def cmd_sandbox(args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
+async def cmd_watch(args: argparse.Namespace) -> int:
+    from ettui.cli_watch import cmd_watch as run_watch
+
+    return await run_watch(args)
+
+
 async def cmd_demo(args: argparse.Namespace) -> int:
     from ettui.demo import run_demo
 
@@ -572,6 +578,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="reconnect and resume at most N times in a row without progress (default 5)",
     )
 
+    from ettui.cli_watch import add_parser as add_watch_parser
+
+    add_watch_parser(sub)
+
     p = sub.add_parser("preview", parents=[common], help="show the records of an output XML file or zip")
     p.add_argument("file")
     p.add_argument("--limit", type=int, default=20)
@@ -602,6 +612,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], Any]] = {
     "jobs": cmd_jobs,
     "drop": cmd_drop,
     "fetch": cmd_fetch,
+    "watch": cmd_watch,
     "preview": cmd_preview,
     "sandbox": cmd_sandbox,
     "demo": cmd_demo,

@@ -170,6 +170,12 @@ class Profile:
     """Connections all ettui processes on this host open to one drop account at once."""
     download_dir: str | None = None
     """Where fetched files go (unset: the platform downloads folder ``/ettui``)."""
+    auto_fetch: bool = False
+    """``true``: ``ettui watch`` downloads, verifies and extracts every output of this profile's jobs as it lands (docs/watch.md)."""
+    auto_fetch_unknown: bool = False
+    """With ``auto_fetch``: also fetch drop files no job of ours produced, when named like the vendor's bulk async output."""
+    on_fetched: str | None = None
+    """A command ``ettui watch`` runs once per fetched file (split like a shell line, run without a shell; docs/watch.md)."""
 
     def retention_for(self, folder: str) -> float:
         """Retention hours for a remote folder."""
