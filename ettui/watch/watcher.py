@@ -114,17 +114,16 @@ class _ProfileWatch:
     def now(self) -> datetime:
         return self.session.clock.now()
 
-    # The Session calls, in one place. Async already, so the job store turning
-    # async (``await self.session.jobs(...)``) changes only these bodies.
+    # The Session calls, in one place.
 
     async def live_jobs(self) -> list[Job]:
-        return self.session.jobs(status=LIVE)
+        return await self.session.jobs(status=LIVE)
 
     async def complete_jobs(self) -> list[Job]:
-        return self.session.jobs(status=JobStatus.COMPLETE, limit=500)
+        return await self.session.jobs(status=JobStatus.COMPLETE, limit=500)
 
     async def job(self, job_id: int) -> Job | None:
-        return self.session.job(job_id)
+        return await self.session.job(job_id)
 
     async def drop_files(self) -> list[DropFile]:
         return await self.session.drop_files()
