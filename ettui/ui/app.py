@@ -16,10 +16,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
-from textual import on, work
+from textual import events, on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
+from textual.geometry import Size
 from textual.message import Message
 from textual.screen import Screen
 from textual.widget import Widget
@@ -47,7 +48,7 @@ if TYPE_CHECKING:
 
 SessionFactory = Callable[[], Awaitable["Session"]]
 
-WIDE_MIN_WIDTH = 110
+WIDE_MIN_WIDTH = 100
 """Narrower terminals get tabs instead of three panes."""
 WIDE_MIN_HEIGHT = 30
 FIRST_PAGE = 200
@@ -181,19 +182,26 @@ class EttuiApp(TransferActions, App[int]):
         self.set_interval(1.0, self._tick)
         self.open_session()
 
-    def on_resize(self) -> None:
+    def on_resize(self, event: events.Resize) -> None:
+        # This handler runs before App's own, which is what updates ``self.size``: use the event's.
         if self.screen_stack and self.main.query("#panes"):
-            self._apply_layout()
+            self._apply_layout(event.size)
 
     @property
     def narrow(self) -> bool:
-        return self.size.width < WIDE_MIN_WIDTH or self.size.height < WIDE_MIN_HEIGHT
+        return self._narrow_at(self.size)
 
-    def _apply_layout(self) -> None:
+    @staticmethod
+    def _narrow_at(size: Size) -> bool:
+        return size.width < WIDE_MIN_WIDTH or size.height < WIDE_MIN_HEIGHT
+
+    def _apply_layout(self, size: Size | None = None) -> None:
         """Three panes when there is room, else one pane at a time under tabs."""
         if not self.screen_stack or not self.main.query("#panes"):
             return  # shutting down
-        narrow = self.narrow
+        narrow = self._narrow_at(size or self.size)
+        if narrow and not self.screen_stack[0].has_class("-narrow"):
+            self.active_pane = self.current_pane()  # the pane in use stays the one on show
         self.screen_stack[0].set_class(narrow, "-narrow")
         self.main.query_one("#pane-tabs").display = narrow
         for pane in PANES:

@@ -17,18 +17,18 @@ from textual.message import Message
 
 from ettui.model import DropFile, Progress
 from ettui.ui.filtering import Query
-from ettui.ui.formatting import expiry_text, human_size, progress_text, shorten, since
+from ettui.ui.formatting import expiry_text, human_size, progress_text, since
 from ettui.ui.widgets.table import Cell, Column, RowKey, VirtualTable
 
-NAME_WIDTH = 24
 DROP_COLUMNS = [
-    Column("name", "File", NAME_WIDTH),
-    Column("expires", "Expires in", 10, "right"),
-    Column("state", "Download", 29),
-    Column("size", "Size", 8, "right"),
-    Column("age", "Age", 7, "right"),
-    Column("batch", "Job", 10),
+    Column("name", "File", 24, priority=10, grow=True),
+    Column("expires", "Expires in", 10, "right", min_width=8, priority=9),
+    Column("state", "Download", 29, min_width=18, priority=8),
+    Column("size", "Size", 8, "right", priority=6),
+    Column("age", "Age", 7, "right", min_width=6, priority=4),
+    Column("batch", "Job", 10, min_width=7, priority=5),
 ]
+"""Drop columns: the name takes the spare width; age and job hide first when narrow."""
 
 
 @dataclass
@@ -62,12 +62,17 @@ class DropBrowser(VirtualTable):
             self.browser = browser
 
     def __init__(self, now: Callable[[], datetime], *, id: str | None = None) -> None:
-        super().__init__(DROP_COLUMNS, empty_text="The drop is empty (or not listed yet).", id=id)
+        super().__init__(DROP_COLUMNS, empty_text="The drop is empty (or not listed yet).", fit=True, id=id)
         self.now = now
         self.files: dict[str, DropFile] = {}
         self.transfers: dict[str, Transfer] = {}
         self.filter_query = Query()
         """The active filter (not ``query``: that name is Textual's DOM query)."""
+
+    def natural_width(self, column: Column) -> int | None:
+        if column.key != "name":
+            return None
+        return max((len(f.name) for f in self.files.values()), default=0)
 
     @property
     def selected_file(self) -> DropFile | None:
@@ -77,6 +82,7 @@ class DropBrowser(VirtualTable):
     def load(self, files: Sequence[DropFile]) -> None:
         """Replace the listing, keeping the cursor on its file."""
         self.files = {f.path: f for f in files}
+        self.relayout()
         self._apply()
 
     def set_query(self, query: Query) -> None:
@@ -120,7 +126,7 @@ class DropBrowser(VirtualTable):
         drop_file = self.files[key]  # type: ignore[index]
         now = self.now()
         # The whole width goes to the name (its ends tell files apart); "not listed" goes in the state column.
-        name = Text(shorten(drop_file.name, NAME_WIDTH), style="" if drop_file.listed else "dim")
+        name = Text(drop_file.name, style="" if drop_file.listed else "dim")
         transfer = self.transfers.get(drop_file.path)
         return [
             name,

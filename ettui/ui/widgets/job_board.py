@@ -19,7 +19,7 @@ from textual.message import Message
 
 from ettui.model import DropFile, Job, JobStatus
 from ettui.ui.filtering import Query
-from ettui.ui.formatting import expiry_text, shorten, since, status_text, until
+from ettui.ui.formatting import expiry_text, since, status_text, until
 from ettui.ui.widgets.table import Cell, Column, RowKey, VirtualTable
 
 RESORT_DELAY = 0.1
@@ -50,17 +50,18 @@ SORTS: list[tuple[str, Callable[[Job], tuple[float | int | str, ...]]]] = [
 """Sort modes, cycled by ``s``: label and key."""
 
 JOB_COLUMNS = [
-    Column("batch", "Batch ID", 10),
-    Column("call", "Call", 4),
-    Column("status", "Status", 10),
-    Column("age", "Age", 7, "right"),
-    Column("in_status", "In state", 8, "right"),
-    Column("next", "Poll in", 7, "right"),
-    Column("landed", "File", 4),
-    Column("expires", "Expires", 8, "right"),
-    Column("file", "File name", 36),
-    Column("profile", "Profile", 10),
+    Column("batch", "Batch ID", 10, min_width=8, priority=10),
+    Column("call", "Call", 4, priority=8),
+    Column("status", "Status", 12, min_width=10, priority=10),
+    Column("age", "Age", 7, "right", priority=5),
+    Column("in_status", "In state", 8, "right", priority=4),
+    Column("next", "Poll in", 7, "right", priority=3),
+    Column("landed", "File", 4, priority=6),
+    Column("expires", "Expires", 8, "right", min_width=7, priority=9),
+    Column("file", "File name", 18, priority=2, grow=True),
+    Column("profile", "Profile", 10, min_width=8, priority=1),
 ]
+"""Board columns: priorities decide what shrinks and hides first on a narrow terminal."""
 
 
 class JobBoard(VirtualTable):
@@ -88,7 +89,7 @@ class JobBoard(VirtualTable):
             self.board = board
 
     def __init__(self, now: Callable[[], datetime], *, id: str | None = None) -> None:
-        super().__init__(JOB_COLUMNS, empty_text="No jobs yet: press n to compose a request.", id=id)
+        super().__init__(JOB_COLUMNS, empty_text="No jobs yet: press n to compose a request.", fit=True, id=id)
         self.now = now
         self.jobs: dict[int, Job] = {}
         self.landed: dict[int, DropFile] = {}
@@ -98,6 +99,10 @@ class JobBoard(VirtualTable):
         self.filter_query = Query()
         """The active filter (not ``query``: that name is Textual's DOM query)."""
         self._resort_pending = False
+        self._longest_name = 0
+
+    def natural_width(self, column: Column) -> int | None:
+        return self._longest_name if column.key == "file" else None
 
     # -- data -------------------------------------------------------------
 
@@ -160,6 +165,10 @@ class JobBoard(VirtualTable):
             now = self.now()
             jobs = [j for j in jobs if self._matches(j, now)]
         self.set_rows([j.id for j in sorted(jobs, key=key)])
+        longest = max((len(j.file_name or "") for j in self.jobs.values()), default=0)
+        if longest != self._longest_name:
+            self._longest_name = longest
+            self.relayout()
         self.post_message(self.ViewChanged(self))
 
     def _expires(self, job: Job) -> datetime | None:
@@ -212,7 +221,7 @@ class JobBoard(VirtualTable):
             next_poll,
             landed_cell,
             expiry_text(self._expires(job), now) if job.status is JobStatus.COMPLETE else Text("-", style="dim"),
-            shorten(job.file_name or "-", 36),
+            job.file_name or "-",
             job.profile,
         ]
 
