@@ -57,7 +57,7 @@ PAGE = 2000
 PANES = ("compose", "jobs", "drop")
 PANE_ACTIONS = {
     "filter", "sort", "new_request", "submit", "details", "poll_now", "toggle_pause", "download",
-    "extract", "open_output", "copy", "refresh_drop", "activity", "focus_pane",
+    "extract", "open_output", "copy", "refresh_drop", "activity", "focus_pane", "zoom",
 }
 """Actions that act on the main panes, hidden while a viewer or dialog is on top."""
 
@@ -105,6 +105,7 @@ class EttuiApp(TransferActions, App[int]):
         Binding("1", "focus_pane('compose')", "Compose pane", id="focus_compose", show=False),
         Binding("2", "focus_pane('jobs')", "Jobs pane", id="focus_jobs", show=False),
         Binding("3", "focus_pane('drop')", "Drop pane", id="focus_drop", show=False),
+        Binding("z", "zoom", "Zoom pane", id="zoom", show=False),
         Binding("q", "quit_app", "Quit", id="quit"),
     ]
 
@@ -126,6 +127,8 @@ class EttuiApp(TransferActions, App[int]):
         self._unsubscribe: Callable[[], None] | None = None
         self._errors_seen: dict[int, str] = {}
         self.active_pane = "jobs"
+        self.zoomed = False
+        """``z``: the active pane alone, full screen."""
         self.jobs_loaded = False
         log_path = paths.activity_log() if activity_path is True else (activity_path or None)
         self.activity = ActivityLog(log_path, self.now)
@@ -174,7 +177,6 @@ class EttuiApp(TransferActions, App[int]):
         return self.session.clock.now() if self.session is not None else utcnow()
 
     def on_mount(self) -> None:
-        self.main.query_one("#compose-pane").border_title = "1 Compose"
         self._retitle()
         self.sub_title = "connecting…"
         self._apply_layout()
@@ -200,16 +202,30 @@ class EttuiApp(TransferActions, App[int]):
         if not self.screen_stack or not self.main.query("#panes"):
             return  # shutting down
         narrow = self._narrow_at(size or self.size)
-        if narrow and not self.screen_stack[0].has_class("-narrow"):
+        main = self.screen_stack[0]
+        if narrow and not main.has_class("-narrow"):
             self.active_pane = self.current_pane()  # the pane in use stays the one on show
-        self.screen_stack[0].set_class(narrow, "-narrow")
+        single = narrow or self.zoomed
+        main.set_class(narrow, "-narrow")
+        main.set_class(single, "-single")
+        main.set_class(self.zoomed and not narrow, "-zoomed")
         self.main.query_one("#pane-tabs").display = narrow
         for pane in PANES:
-            self.main.query_one(f"#{pane}-pane").display = not narrow or pane == self.active_pane
-        self.main.query_one("#right").display = not narrow or self.active_pane != "compose"
+            self.main.query_one(f"#{pane}-pane").display = not single or pane == self.active_pane
+        self.main.query_one("#right").display = not single or self.active_pane != "compose"
         tabs = self.main.query_one("#pane-tabs", Tabs)
         if narrow and tabs.active != f"tab-{self.active_pane}":
             tabs.active = f"tab-{self.active_pane}"
+
+    def action_zoom(self) -> None:
+        """Show the focused pane alone, or all panes again (lazygit's screen mode)."""
+        if not self.zoomed:
+            self.active_pane = self.current_pane()
+        self.zoomed = not self.zoomed
+        self._apply_layout()
+        self._retitle()
+        if self.narrow:
+            self.notify("The terminal is narrow: one pane shows at a time already.", timeout=3)
 
     @on(Tabs.TabActivated, "#pane-tabs")
     def _tab_activated(self, event: Tabs.TabActivated) -> None:
@@ -233,9 +249,11 @@ class EttuiApp(TransferActions, App[int]):
         loading = "" if self.jobs_loaded else " · loading…"
         filtered = f" · filter: {board.filter_query.text}" if not board.filter_query.empty else ""
         drop_filter = f" · filter: {drop.filter_query.text}" if not drop.filter_query.empty else ""
+        zoom = " · zoomed (z)" if self.zoomed and not self.narrow else ""
         titles = {
-            "#jobs-pane": f"2 Jobs · {board.row_count:,}/{len(board.jobs):,} · sort: {board.sort_label}{filtered}{loading}",
-            "#drop-pane": f"3 Drop · {drop.row_count} files{drop_filter}",
+            "#compose-pane": f"1 Compose{zoom}",
+            "#jobs-pane": f"2 Jobs · {board.row_count:,}/{len(board.jobs):,} · sort: {board.sort_label}{filtered}{loading}{zoom}",
+            "#drop-pane": f"3 Drop · {drop.row_count} files{drop_filter}{zoom}",
         }
         for selector, title in titles.items():
             pane = self.main.query_one(selector)

@@ -117,3 +117,36 @@ async def test_layout_follows_a_resize_both_ways(tmp_path: Path) -> None:
         await pilot.pause()
         assert not app.query_one("#pane-tabs").display
         assert all(app.query_one(f"#{p}-pane").display for p in ("compose", "jobs", "drop"))
+
+
+async def test_zoom_shows_the_focused_pane_alone_and_back(tmp_path: Path) -> None:
+    app = seeded_app(tmp_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: app.session is not None and app.jobs_loaded, "the seeded data")
+        await pilot.press("3", "z")
+        await pilot.pause()
+        assert app.query_one("#drop-pane").display
+        assert not app.query_one("#jobs-pane").display and not app.query_one("#compose-pane").display
+        assert "zoomed" in str(app.query_one("#drop-pane").border_title)
+        assert app.focused is app.drop
+        await pilot.press("z")
+        await pilot.pause()
+        assert all(app.query_one(f"#{p}-pane").display for p in ("compose", "jobs", "drop"))
+
+
+async def test_compose_preview_is_the_exact_document_scrolling_sideways(tmp_path: Path) -> None:
+    from rich.syntax import Syntax
+    from textual.containers import ScrollableContainer
+    from textual.widgets import Static
+
+    app = seeded_app(tmp_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: app.session is not None and app.query("#param-start_date"), "the form")
+        await pilot.press("1", *"2/1/2026", "tab", *"3/1/2026")
+        await wait_for(pilot, lambda: app.compose_pane.valid, "a valid request")
+        await pilot.pause()
+        content = app.query_one("#preview", Static).content
+        assert isinstance(content, Syntax) and not content.word_wrap
+        box = app.query_one("#preview-box", ScrollableContainer)
+        longest = max(len(line) for line in app.compose_pane.preview_text.splitlines())
+        assert box.virtual_size.width >= longest > box.size.width, "long lines wrap instead of scrolling"

@@ -16,7 +16,7 @@ from rich.syntax import Syntax
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Vertical, VerticalScroll
+from textual.containers import ScrollableContainer, Vertical, VerticalScroll
 from textual.message import Message
 from textual.reactive import reactive
 from textual.widgets import Button, Input, Label, Select, Static
@@ -42,7 +42,8 @@ SAMPLES = {ParamKind.DATE: "today", ParamKind.DATETIME: "today", ParamKind.INT: 
 
 
 def _xml(document: str) -> Syntax:
-    return Syntax(document, "xml", word_wrap=True, theme="ansi_dark", background_color="default")
+    # Never wrapped: the preview is the exact document, so long lines scroll sideways instead.
+    return Syntax(document, "xml", word_wrap=False, theme="ansi_dark", background_color="default")
 
 
 class RequestChecker(Protocol):
@@ -70,8 +71,12 @@ class ComposePane(VerticalScroll):
     ComposePane #compose-status.-ok { color: $success; }
     ComposePane #compose-status.-bad { color: $error; }
     ComposePane #submit { margin-top: 1; width: 100%; }
-    ComposePane #preview { margin-top: 1; height: auto; border: round $panel-lighten-2; border-title-color: $text-muted; }
-    ComposePane #preview.-empty { color: $text-muted; text-style: italic; }
+    ComposePane #preview-box {
+        margin-top: 1; height: auto; border: round $panel-lighten-2; border-title-color: $text-muted;
+        overflow-x: auto; overflow-y: hidden; scrollbar-size-horizontal: 1;
+    }
+    ComposePane #preview { width: auto; height: auto; }
+    ComposePane #preview.-empty { width: 1fr; color: $text-muted; text-style: italic; }
     ComposePane #preview.-stale { text-opacity: 45%; }
     ComposePane #call-help { color: $text-muted; height: auto; }
     """
@@ -110,7 +115,8 @@ class ComposePane(VerticalScroll):
         yield Static("", id="compose-status")
         label = "Submit (read-only)" if self.readonly else "Submit  ctrl+s"
         yield Button(label, id="submit", variant="primary", disabled=True, compact=True)
-        yield Static(NO_PREVIEW, id="preview", classes="-empty")
+        with ScrollableContainer(id="preview-box"):
+            yield Static(NO_PREVIEW, id="preview", classes="-empty")
 
     # -- wiring -------------------------------------------------------------
 
@@ -237,19 +243,20 @@ class ComposePane(VerticalScroll):
     def _show_preview(self, document: str | None) -> None:
         """The document as it would be sent; when invalid, the last valid one of this call, dimmed."""
         preview = self.query_one("#preview", Static)
+        box = self.query_one("#preview-box", ScrollableContainer)
         call = self.spec.id if self.spec is not None else None
         if document is not None:
             self.preview_text, self._preview_call = document, call
             preview.set_classes("")
-            preview.border_title = PREVIEW_TITLE
+            box.border_title = PREVIEW_TITLE
             preview.update(_xml(document))
         elif self.preview_text and self._preview_call == call:
             preview.set_classes("-stale")
-            preview.border_title = STALE_TITLE
+            box.border_title = STALE_TITLE
             preview.update(_xml(self.preview_text))
         else:
             preview.set_classes("-empty")
-            preview.border_title = None
+            box.border_title = None
             preview.update(NO_PREVIEW)
 
     def _probe(self, request: BatchRequest) -> None:
