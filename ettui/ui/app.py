@@ -24,7 +24,7 @@ from textual.geometry import Size
 from textual.message import Message
 from textual.screen import Screen
 from textual.widget import Widget
-from textual.widgets import Footer, Header, Input, Tab, Tabs
+from textual.widgets import Footer, Header, Input, Static, Tab, Tabs
 
 from ettui import paths
 from ettui.config import Config
@@ -39,7 +39,14 @@ from ettui.ui.screens.dialogs import ConfirmScreen
 from ettui.ui.screens.help import HelpScreen, entries_from
 from ettui.ui.transfers import TransferActions
 from ettui.ui.widgets.compose import ComposePane
+from ettui.ui.formatting import plural
+from ettui.ui.ui_state import UiState
+from ettui.ui.widgets.drop_browser import FILTER_DURATIONS as FILE_DURATIONS
+from ettui.ui.widgets.drop_browser import FILTER_FIELDS as FILE_FIELDS
 from ettui.ui.widgets.drop_browser import DropBrowser
+from ettui.ui.widgets.filter_input import FilterInput
+from ettui.ui.widgets.job_board import FILTER_DURATIONS as JOB_DURATIONS
+from ettui.ui.widgets.job_board import FILTER_FIELDS as JOB_FIELDS
 from ettui.ui.widgets.job_board import JobBoard
 
 if TYPE_CHECKING:
@@ -56,7 +63,7 @@ FIRST_PAGE = 200
 PAGE = 2000
 PANES = ("compose", "jobs", "drop")
 PANE_ACTIONS = {
-    "filter", "sort", "new_request", "submit", "details", "poll_now", "toggle_pause", "download",
+    "filter", "sort", "reverse_sort", "new_request", "submit", "details", "poll_now", "toggle_pause", "download",
     "extract", "open_output", "copy", "refresh_drop", "activity", "focus_pane", "zoom",
 }
 """Actions that act on the main panes, hidden while a viewer or dialog is on top."""
@@ -91,6 +98,7 @@ class EttuiApp(TransferActions, App[int]):
         Binding("question_mark", "help", "Help", id="help"),
         Binding("slash", "filter", "Filter", id="filter"),
         Binding("s", "sort", "Sort", id="sort", show=False),
+        Binding("S", "reverse_sort", "Reverse sort", id="reverse_sort", show=False),
         Binding("n", "new_request", "New", id="new_request"),
         Binding("ctrl+s", "submit", "Submit", id="submit", show=False),
         Binding("enter", "details", "Details", id="details", show=False),
@@ -135,8 +143,13 @@ class EttuiApp(TransferActions, App[int]):
         self.init_transfers()
         # The one place the user's keymap is applied: every binding id above can be remapped.
         self.set_keymap(dict(config.ui.keymap))
-        if config.ui.theme:
-            self.theme = config.ui.theme
+        self._state_path: Path | None = paths.ui_state()
+        self.ui_state = UiState.load(self._state_path)
+        """Sort, filter history, theme and hidden jobs, remembered in the state dir."""
+        self._state_error_shown = False
+        theme = self.ui_state.theme or config.ui.theme
+        if theme and theme in self.available_themes:
+            self.theme = theme
 
     # -- layout -------------------------------------------------------------------
 
@@ -148,10 +161,12 @@ class EttuiApp(TransferActions, App[int]):
                 yield ComposePane(readonly=self.readonly, id="compose")
             with Vertical(id="right"):
                 with Vertical(id="jobs-pane", classes="pane"):
-                    yield Input(placeholder="filter jobs: words, status:error, expires<6h (enter)", id="jobs-filter", classes="filter")
+                    yield FilterInput(self.ui_state.filter_history, placeholder="filter jobs: words, status:error, expires<6h (esc clears)", id="jobs-filter")
+                    yield Static("", id="jobs-filter-status", classes="filter-status")
                     yield JobBoard(self.now, id="board")
                 with Vertical(id="drop-pane", classes="pane"):
-                    yield Input(placeholder="filter files: words, expires<6h, state:downloaded (enter)", id="drop-filter", classes="filter")
+                    yield FilterInput(self.ui_state.filter_history, placeholder="filter files: words, expires<6h, state:downloaded (esc clears)", id="drop-filter")
+                    yield Static("", id="drop-filter-status", classes="filter-status")
                     yield DropBrowser(self.now, id="drop")
         yield Footer()
 
@@ -177,6 +192,8 @@ class EttuiApp(TransferActions, App[int]):
         return self.session.clock.now() if self.session is not None else utcnow()
 
     def on_mount(self) -> None:
+        self.board.set_sort(self.ui_state.sort, self.ui_state.sort_reverse)
+        self.theme_changed_signal.subscribe(self, self._theme_changed)
         self._retitle()
         self.sub_title = "connecting…"
         self._apply_layout()
@@ -253,7 +270,7 @@ class EttuiApp(TransferActions, App[int]):
         titles = {
             "#compose-pane": f"1 Compose{zoom}",
             "#jobs-pane": f"2 Jobs · {board.row_count:,}/{len(board.jobs):,} · sort: {board.sort_label}{filtered}{loading}{zoom}",
-            "#drop-pane": f"3 Drop · {drop.row_count} files{drop_filter}{zoom}",
+            "#drop-pane": f"3 Drop · {plural(drop.row_count, 'file')}{drop_filter}{zoom}",
         }
         for selector, title in titles.items():
             pane = self.main.query_one(selector)
@@ -456,6 +473,20 @@ class EttuiApp(TransferActions, App[int]):
     def action_activity(self) -> None:
         self.push_screen(ActivityScreen(self.activity.lines, str(self.activity.path or "memory only")))
 
+    def save_ui_state(self) -> None:
+        """Write the remembered settings; a failure is said once, then the app carries on."""
+        try:
+            self.ui_state.save(self._state_path)
+        except OSError as exc:
+            if not self._state_error_shown:
+                self._state_error_shown = True
+                self.notify(f"Settings cannot be saved to {self._state_path}: {exc.strerror or exc}.", severity="warning")
+
+    def _theme_changed(self, theme: object) -> None:
+        if self.ui_state.theme != self.theme:
+            self.ui_state.theme = self.theme
+            self.save_ui_state()
+
     def action_filter(self) -> None:
         pane = self.current_pane()
         if pane == "compose":
@@ -465,23 +496,72 @@ class EttuiApp(TransferActions, App[int]):
         field.add_class("-visible")
         field.focus()
 
+    def _filter_target(self, field: Input) -> JobBoard | DropBrowser:
+        return self.board if field.id == "jobs-filter" else self.drop
+
+    @on(Input.Changed, ".filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        """Filter as the user types; a term that cannot be read is one sentence under the field."""
+        event.stop()
+        target = self._filter_target(event.input)
+        status = self.main.query_one(f"#{event.input.id}-status", Static)
+        known = (JOB_FIELDS, JOB_DURATIONS) if target is self.board else (FILE_FIELDS, FILE_DURATIONS)
+        try:
+            query = Query.parse(event.value, *known)
+        except FilterError as exc:
+            status.set_classes("filter-status -visible -bad")
+            status.update(exc.message)
+            return
+        target.set_query(query)
+        self._show_match_count(event.input)
+
+    def _show_match_count(self, field: Input) -> None:
+        target = self._filter_target(field)
+        status = self.main.query_one(f"#{field.id}-status", Static)
+        if target.filter_query.empty:
+            status.set_classes("filter-status")
+            status.update("")
+            return
+        total = len(target.jobs) if isinstance(target, JobBoard) else len(target.files)
+        noun = "job" if isinstance(target, JobBoard) else "file"
+        status.set_classes("filter-status -visible")
+        status.update(f"{target.row_count:,} of {plural(total, noun)} match · enter keeps it · esc clears")
+
     @on(Input.Submitted, ".filter")
     def _filter_submitted(self, event: Input.Submitted) -> None:
         event.stop()
-        try:
-            query = Query.parse(event.value)
-        except FilterError as exc:
-            self.show_error(exc)
-            return
-        target: JobBoard | DropBrowser = self.board if event.input.id == "jobs-filter" else self.drop
-        target.set_query(query)
-        if query.empty:
+        target = self._filter_target(event.input)
+        status = self.main.query_one(f"#{event.input.id}-status", Static)
+        if status.has_class("-bad"):
+            return  # the sentence stays until the term is fixed or esc clears it
+        if not target.filter_query.empty:
+            self.ui_state.remember_filter(target.filter_query.text)
+            self.save_ui_state()
+        else:
             event.input.remove_class("-visible")
+        status.set_classes("filter-status")
+        target.focus()
+
+    @on(FilterInput.Closed)
+    def _filter_closed(self, event: FilterInput.Closed) -> None:
+        target = self._filter_target(event.field)
+        target.set_query(Query())
+        event.field.remove_class("-visible")
+        self.main.query_one(f"#{event.field.id}-status", Static).set_classes("filter-status")
         target.focus()
 
     def action_sort(self) -> None:
         label = self.board.cycle_sort()
-        self.notify(f"Jobs sorted by {label}.", timeout=2)
+        self._sort_changed(label)
+
+    def action_reverse_sort(self) -> None:
+        label = self.board.reverse_sort()
+        self._sort_changed(label)
+
+    def _sort_changed(self, label: str) -> None:
+        self.ui_state.sort, self.ui_state.sort_reverse = self.board.sort_mode.label, self.board.sort_reverse
+        self.save_ui_state()
+        self.notify(f"Jobs sorted by {label} (s next column, S reverses).", timeout=2)
 
     def action_new_request(self) -> None:
         self.action_focus_pane("compose")

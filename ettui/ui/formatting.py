@@ -89,6 +89,11 @@ def progress_text(progress: Progress) -> Text:
     return text
 
 
+def plural(count: int, noun: str) -> str:
+    """``1 file``, ``2 files``, ``1,204 jobs``."""
+    return f"{count:,} {noun}" if count == 1 else f"{count:,} {noun}s"
+
+
 def shorten(name: str, width: int) -> str:
     """Cut the middle of a long name (``bulkasync_1…0405_1.zip``): both ends tell files apart."""
     if len(name) <= width:

@@ -116,9 +116,9 @@ async def test_board_filter_sort_and_pause(tmp_path: Path) -> None:
         assert app.board.row_count == 1
         await pilot.press("slash", *["backspace"] * 40, "enter")
         assert app.board.row_count == 1 and app.board.filter_query.empty
-        assert app.board.sort_label == "newest"
+        assert app.board.sort_label == "newest ▲"
         await pilot.press("s")
-        assert app.board.sort_label == "status" and app.board.cursor_key == job_id
+        assert app.board.sort_label == "status ▲" and app.board.cursor_key == job_id
         await pilot.press("p")
         assert app.session is not None and app.session.paused and "PAUSED" in app.sub_title
         await pilot.press("p")

@@ -31,6 +31,13 @@ DROP_COLUMNS = [
 """Drop columns: the name takes the spare width; age and job hide first when narrow."""
 
 
+FILTER_FIELDS = ("file", "batch", "state", "urgency")
+"""``field:value`` names the drop's filter knows."""
+FILTER_DURATIONS = ("expires", "age")
+"""``field<6h`` names the drop's filter knows."""
+EMPTY_TEXT = "The drop is empty (or not listed yet)."
+
+
 @dataclass
 class Transfer:
     """What the app knows about one file's download."""
@@ -44,7 +51,7 @@ class Transfer:
 
 
 class DropBrowser(VirtualTable):
-    """Files of the drop, soonest to expire first."""
+    """Files of the drop, soonest to expire first; files already gone (expired, not listed) last."""
 
     class DownloadRequested(Message):
         """The user asked to download the highlighted file."""
@@ -62,7 +69,7 @@ class DropBrowser(VirtualTable):
             self.browser = browser
 
     def __init__(self, now: Callable[[], datetime], *, id: str | None = None) -> None:
-        super().__init__(DROP_COLUMNS, empty_text="The drop is empty (or not listed yet).", fit=True, id=id)
+        super().__init__(DROP_COLUMNS, empty_text=EMPTY_TEXT, fit=True, id=id)
         self.now = now
         self.files: dict[str, DropFile] = {}
         self.transfers: dict[str, Transfer] = {}
@@ -91,8 +98,13 @@ class DropBrowser(VirtualTable):
 
     def _apply(self) -> None:
         now = self.now()
-        files = sorted(self.files.values(), key=lambda f: (f.expires_at, f.name))
+        # Gone is gone: a file the drop no longer lists and whose time ran out cannot be fetched.
+        files = sorted(self.files.values(), key=lambda f: (not f.listed and f.expires_at <= now, f.expires_at, f.name))
         self.set_rows([f.path for f in files if self._matches(f, now)])
+        self.empty_text = (
+            f"No file matches {self.filter_query.text}; esc in the filter clears it."
+            if not self.filter_query.empty and self.files else EMPTY_TEXT
+        )
         self.post_message(self.ViewChanged(self))
 
     def _matches(self, drop_file: DropFile, now: datetime) -> bool:
