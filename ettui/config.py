@@ -151,6 +151,8 @@ class Profile:
     """Connections all ettui processes on this host open to one drop account at once."""
     download_dir: str | None = None
     """Where fetched files go (default: the platform downloads folder / ettui)."""
+    extract_after_download: bool = True
+    """TUI ``d``: download, verify, then extract (safely) in one go; false: ``d`` stops at the verified zip and ``x`` extracts."""
 
     def retention_for(self, folder: str) -> float:
         """Retention hours for a remote folder."""

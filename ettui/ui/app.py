@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import gc
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
@@ -29,7 +29,7 @@ from textual.widgets import Footer, Header, Input, Static, Tab, Tabs
 from ettui import paths
 from ettui.config import Config
 from ettui.errors import EttuiError
-from ettui.model import Job, JobStatus, utcnow
+from ettui.model import BatchRequest, Job, JobStatus, format_duration, utcnow
 from ettui.ui.activity_log import ActivityLog
 from ettui.ui.commands import EttuiCommands
 from ettui.ui.filtering import FilterError, Query
@@ -61,10 +61,13 @@ WIDE_MIN_HEIGHT = 30
 FIRST_PAGE = 200
 """Jobs loaded before the first frame shows them; the rest follow in pages."""
 PAGE = 2000
+DUPLICATE_WINDOW = timedelta(minutes=10)
+"""A second identical request within this long asks first."""
 PANES = ("compose", "jobs", "drop")
 PANE_ACTIONS = {
     "filter", "sort", "reverse_sort", "new_request", "submit", "details", "poll_now", "toggle_pause", "download",
     "extract", "open_output", "copy", "refresh_drop", "activity", "focus_pane", "zoom",
+    "clone", "hide_job", "toggle_hidden",
 }
 """Actions that act on the main panes, hidden while a viewer or dialog is on top."""
 
@@ -114,6 +117,9 @@ class EttuiApp(TransferActions, App[int]):
         Binding("2", "focus_pane('jobs')", "Jobs pane", id="focus_jobs", show=False),
         Binding("3", "focus_pane('drop')", "Drop pane", id="focus_drop", show=False),
         Binding("z", "zoom", "Zoom pane", id="zoom", show=False),
+        Binding("c", "clone", "Clone into Compose", id="clone", show=False),
+        Binding("h", "hide_job", "Hide finished job", id="hide_job", show=False),
+        Binding("H", "toggle_hidden", "Show/hide hidden jobs", id="toggle_hidden", show=False),
         Binding("q", "quit_app", "Quit", id="quit"),
     ]
 
@@ -193,6 +199,7 @@ class EttuiApp(TransferActions, App[int]):
 
     def on_mount(self) -> None:
         self.board.set_sort(self.ui_state.sort, self.ui_state.sort_reverse)
+        self.board.set_hidden(self.ui_state.hidden_jobs, self.ui_state.show_hidden)
         self.theme_changed_signal.subscribe(self, self._theme_changed)
         self._retitle()
         self.sub_title = "connecting…"
@@ -264,6 +271,11 @@ class EttuiApp(TransferActions, App[int]):
             return
         board, drop = self.board, self.drop
         loading = "" if self.jobs_loaded else " · loading…"
+        hidden_count = board.hidden_count
+        if hidden_count and board.show_hidden:
+            loading = f" · showing {hidden_count} hidden (H hides){loading}"
+        elif hidden_count:
+            loading = f" · {hidden_count} hidden (H shows){loading}"
         filtered = f" · filter: {board.filter_query.text}" if not board.filter_query.empty else ""
         drop_filter = f" · filter: {drop.filter_query.text}" if not drop.filter_query.empty else ""
         zoom = " · zoomed (z)" if self.zoomed and not self.narrow else ""
@@ -438,8 +450,6 @@ class EttuiApp(TransferActions, App[int]):
     # -- bindings -------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if self.readonly and action in ("submit", "download"):
-            return None  # shown disabled: read-only
         if len(self.screen_stack) > 1 and action in PANE_ACTIONS:
             return False  # the panes' actions are hidden while a viewer or dialog is up
         return True
@@ -468,7 +478,14 @@ class EttuiApp(TransferActions, App[int]):
 
     def action_help(self) -> None:
         live = [(a.binding, a.enabled, self.get_key_display(a.binding)) for a in self.screen.active_bindings.values()]
-        self.push_screen(HelpScreen(entries_from(live)))
+        self.push_screen(HelpScreen(entries_from(live), notes=self._download_note()))
+
+    def _download_note(self) -> str:
+        """What ``d`` does for this profile: the help and the README say the same."""
+        extract = bool(getattr(self.session.profile, "extract_after_download", True)) if self.session else True
+        if extract:
+            return "d downloads the zip, verifies every member's CRC, then extracts it (extract_after_download = true, the default); x extracts again."
+        return "d downloads the zip and verifies every member's CRC (extract_after_download = false); x extracts it."
 
     def action_activity(self) -> None:
         self.push_screen(ActivityScreen(self.activity.lines, str(self.activity.path or "memory only")))
@@ -569,12 +586,44 @@ class EttuiApp(TransferActions, App[int]):
         self.action_focus_pane("compose")
 
     def action_submit(self) -> None:
+        if self.readonly:
+            self.notify("Read-only session (--readonly): submitting is off.", severity="warning", timeout=3)
+            return
+        if self.current_pane() != "compose":
+            # A stray ctrl+s on the board must not send the last request again.
+            self.notify("ctrl+s submits from Compose: press 1 (or c to clone this job), check the form, then ctrl+s.", timeout=4)
+            return
         self.compose_pane.submit()
 
     @on(ComposePane.SubmitRequested)
     def _submit_requested(self, message: ComposePane.SubmitRequested) -> None:
-        if not self.readonly:
-            self.submit_request(message.request)
+        if self.readonly:
+            return
+        request = message.request
+        twin = self._recent_twin(request)
+        if twin is None:
+            self.submit_request(request)
+            return
+        ago = format_duration(max(timedelta(0), self.now() - twin.submitted_at))
+        question = (
+            f"An identical {request.call} request went out {ago} ago as batch {twin.batch_id} "
+            f"(now {twin.status_raw}). Submit another copy?"
+        )
+
+        def go(confirmed: bool | None) -> None:
+            if confirmed:
+                self.submit_request(request)
+
+        self.push_screen(ConfirmScreen("Submit again?", question, "Submit"), go)
+
+    def _recent_twin(self, request: BatchRequest) -> Job | None:
+        """The newest job with the same call and parameters submitted within ``DUPLICATE_WINDOW``."""
+        now = self.now()
+        twins = [
+            job for job in self.board.jobs.values()
+            if job.call == request.call and job.params == request.params and now - job.submitted_at < DUPLICATE_WINDOW
+        ]
+        return max(twins, key=lambda j: j.submitted_at, default=None)
 
     @work(exclusive=False, group="submit")
     async def submit_request(self, request: "ComposePane.SubmitRequested | object") -> None:
@@ -593,6 +642,49 @@ class EttuiApp(TransferActions, App[int]):
         self.notify(f"{job.call} accepted as batch {job.batch_id}.", title="Submitted")
         self.action_focus_pane("jobs")
         self.board.move_cursor_to(job.id)
+
+    def action_clone(self) -> None:
+        """Put the selected job's request into Compose, to check and submit again."""
+        job = self.board.selected_job if self.current_pane() == "jobs" else None
+        if job is None:
+            self.notify("Pick a job on the board (2) to clone it into Compose.", timeout=3)
+            return
+        if not self.compose_pane.fill(job.call, job.params):
+            self.notify(f"This profile's API has no call {job.call}; batch {job.batch_id} cannot be cloned here.", severity="warning")
+            return
+        self.action_focus_pane("compose")
+        self.notify(f"Batch {job.batch_id}'s {job.call} request is in Compose: check it, then ctrl+s.", timeout=3)
+
+    def action_hide_job(self) -> None:
+        """Archive the selected finished job: off the board until ``H`` shows hidden jobs."""
+        job = self.board.selected_job if self.current_pane() == "jobs" else None
+        if job is None:
+            self.notify("Pick a finished job on the board (2) to hide it.", timeout=3)
+            return
+        hidden = set(self.ui_state.hidden_jobs)
+        if job.id in hidden:
+            hidden.discard(job.id)
+            message = f"Batch {job.batch_id} is back on the board."
+        elif not job.terminal:
+            self.notify(f"Batch {job.batch_id} is still {job.status_raw}; only finished jobs can be hidden.", timeout=3)
+            return
+        else:
+            hidden.add(job.id)
+            message = f"Batch {job.batch_id} hidden; H shows hidden jobs, h on it again unhides."
+        self.ui_state.hidden_jobs = sorted(hidden)
+        self.save_ui_state()
+        self.board.set_hidden(hidden, self.board.show_hidden)
+        self._retitle()
+        self.notify(message, timeout=3)
+
+    def action_toggle_hidden(self) -> None:
+        show = not self.board.show_hidden
+        self.ui_state.show_hidden = show
+        self.save_ui_state()
+        self.board.set_hidden(self.ui_state.hidden_jobs, show)
+        self._retitle()
+        count = self.board.hidden_count
+        self.notify(f"Showing {plural(count, 'hidden job')}." if show else f"{plural(count, 'job')} hidden.", timeout=2)
 
     def action_details(self) -> None:
         pane = self.current_pane()

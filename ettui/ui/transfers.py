@@ -18,6 +18,7 @@ from textual.timer import Timer
 
 from ettui.errors import EttuiError, HostKeyUnknown
 from ettui.model import DropFile, Job, JobStatus, Progress, format_duration
+from ettui.ui.formatting import plural
 from ettui.ui.screens.dialogs import ConfirmScreen, HostKeyScreen
 from ettui.ui.screens.output import OutputViewer
 
@@ -197,6 +198,7 @@ class TransferActions:
 
     def action_download(self) -> None:
         if self.readonly:
+            self.notify("Read-only session (--readonly): downloads are off.", severity="warning", timeout=3)
             return
         job, drop_file = self.selected_target()
         if drop_file is None and (job is None or job.status is not JobStatus.COMPLETE):
@@ -219,8 +221,9 @@ class TransferActions:
         self._downloading.add(key)
         self.drop.update_transfer(key, state="downloading", progress=None, error=None)
         self._start_progress_timer()
+        extract = bool(getattr(session.profile, "extract_after_download", True))
         try:
-            outcome = await session.fetch(target, extract=False, progress=lambda p: self._on_progress(key, p))
+            outcome = await session.fetch(target, extract=extract, progress=lambda p: self._on_progress(key, p))
         except HostKeyUnknown as exc:
             self.drop.update_transfer(key, state="queued")
             self.ask_host_key(exc, lambda: self.download(job, drop_file))
@@ -236,7 +239,15 @@ class TransferActions:
         if outcome.job is not None:
             self.board.upsert(outcome.job)
         self.activity.record(f"Downloaded {outcome.zip_path} ({outcome.size:,} bytes, sha256 {outcome.sha256[:12]}…)")
-        self.notify(f"{outcome.zip_path.name} downloaded and verified; x extracts, o opens.", title="Downloaded")
+        if outcome.extract_dir is not None:
+            self.drop.update_transfer(key, state="extracted", extract_dir=str(outcome.extract_dir))
+            self.activity.record(f"Extracted {outcome.zip_path.name} into {outcome.extract_dir} ({plural(len(outcome.files), 'file')})")
+            self.notify(
+                f"{outcome.zip_path.name} downloaded, verified and extracted ({plural(len(outcome.files), 'file')}); o opens.",
+                title="Downloaded",
+            )
+        else:
+            self.notify(f"{outcome.zip_path.name} downloaded and verified; x extracts, o opens.", title="Downloaded")
 
     def _on_progress(self, key: str, progress: Progress) -> None:
         """Keep only the latest figure; the first one is drawn at once so short downloads show too."""
@@ -296,7 +307,7 @@ class TransferActions:
             if updated is not None:
                 self.board.upsert(updated)
         self.activity.record(f"Extracted {zip_path.name} into {folder} ({len(files)} files)")
-        self.notify(f"{len(files)} file(s) in {folder}; press o to open.", title="Extracted")
+        self.notify(f"{plural(len(files), 'file')} in {folder}; press o to open.", title="Extracted")
 
     def action_open_output(self) -> None:
         job, drop_file = self.selected_target()

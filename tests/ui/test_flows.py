@@ -78,13 +78,12 @@ async def test_submit_watch_download_extract_open_filter(tmp_path: Path) -> None
             original(path, **changes)
 
         app.drop.update_transfer = spy  # type: ignore[method-assign]
-        await pilot.press("d")
-        await wait_for(pilot, lambda: any(t.state == "downloaded" for t in app.drop.transfers.values()), "the download")
+        await pilot.press("d")  # downloads, verifies and extracts (extract_after_download, on by default)
+        await wait_for(pilot, lambda: any(t.state == "extracted" for t in app.drop.transfers.values()), "download and extraction")
         assert any(p is not None for p in drawn), "no progress was drawn"
         job = next(iter(app.board.jobs.values()))
         assert job.download_path and Path(job.download_path).exists()
-        await pilot.press("x")
-        await wait_for(pilot, lambda: any(t.state == "extracted" for t in app.drop.transfers.values()), "extraction")
+        assert any("downloaded, verified and extracted" in n.message for n in app._notifications)
         await pilot.press("o")
         await wait_for(pilot, lambda: isinstance(app.screen, OutputViewer), "the output viewer")
         table = app.screen.query_one(OutputTable)
@@ -149,7 +148,11 @@ async def test_readonly_disables_submit_and_download(tmp_path: Path) -> None:
         await pilot.pause(0.3)
         assert not app.board.jobs
         assert "read-only" in app.sub_title
-        assert app.check_action("download", ()) is None
+        await pilot.press("ctrl+s")
+        await pilot.press("escape", "d")
+        await pilot.pause()
+        said = [n.message for n in app._notifications]
+        assert any("submitting is off" in m for m in said) and any("downloads are off" in m for m in said)
 
 
 async def test_narrow_terminal_uses_tabs(tmp_path: Path) -> None:

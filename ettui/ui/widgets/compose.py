@@ -107,6 +107,8 @@ class ComposePane(VerticalScroll):
         """The request document as last previewed (password masked)."""
         self._preview_call: str | None = None
         """The call ``preview_text`` belongs to."""
+        self._pending_fill: dict[str, str] | None = None
+        """Parameters to put in the fields once the chosen call's fields are mounted (a clone)."""
 
     def compose(self) -> ComposeResult:
         yield Select[str]([], prompt="Choose a call", id="call-select", allow_blank=True, compact=True)
@@ -148,6 +150,28 @@ class ComposePane(VerticalScroll):
         await params.remove_children()
         if spec is not None:
             await params.mount_all(self._param_widgets(spec))
+        if self._pending_fill is not None:
+            self._apply_fill()
+        self.revalidate()
+
+    def fill(self, call_id: str, params: dict[str, str]) -> bool:
+        """Load a request into the form (clone a job); False when this profile has no such call."""
+        if not any(spec.id == call_id for spec in self.specs):
+            return False
+        self._pending_fill = dict(params)
+        select: Select[str] = self.query_one("#call-select", Select)
+        if select.value == call_id:
+            self._apply_fill()
+        else:
+            select.value = call_id  # _call_changed fills the fields once they exist
+        return True
+
+    def _apply_fill(self) -> None:
+        params, self._pending_fill = self._pending_fill or {}, None
+        for field in self.query("#params Input").results(Input):
+            name = (field.id or "").removeprefix("param-")
+            field.value = params.get(name, "")
+            self.touched.add(name)
         self.revalidate()
 
     def _param_widgets(self, spec: CallSpec) -> list[Label | Input | Static]:

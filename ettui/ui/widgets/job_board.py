@@ -123,6 +123,9 @@ class JobBoard(VirtualTable):
         """Expiry by job, including files the drop no longer lists."""
         self.sort_index = 0
         self.sort_reverse = False
+        self.hidden: set[int] = set()
+        """Jobs the user archived (``h``); left out unless ``show_hidden``."""
+        self.show_hidden = False
         self.filter_query = Query()
         """The active filter (not ``query``: that name is Textual's DOM query)."""
         self._resort_pending = False
@@ -214,6 +217,8 @@ class JobBoard(VirtualTable):
         """Apply sort and filter now, keeping the cursor on its job."""
         self._resort_pending = False
         jobs: Iterable[Job] = self.jobs.values()
+        if self.hidden and not self.show_hidden:
+            jobs = [j for j in jobs if j.id not in self.hidden]
         if not self.filter_query.empty:
             now = self.now()
             jobs = [j for j in jobs if self._matches(j, now)]
@@ -227,6 +232,18 @@ class JobBoard(VirtualTable):
             self._longest_name = longest
             self.relayout()
         self.post_message(self.ViewChanged(self))
+
+    @property
+    def hidden_count(self) -> int:
+        """Hidden jobs that are on this board."""
+        return sum(1 for job_id in self.hidden if job_id in self.jobs)
+
+    def set_hidden(self, hidden: Iterable[int], show: bool) -> None:
+        self.hidden = set(hidden)
+        self.show_hidden = show
+        self._drawn.clear()
+        self.resort()
+        self.refresh()
 
     def _sorted(self, jobs: Iterable[Job]) -> list[int]:
         """Job ids in the sort mode's order; jobs without a value last, newest first among ties."""
@@ -288,8 +305,9 @@ class JobBoard(VirtualTable):
         status = status_text(job.status, job.status_raw)
         if job.last_error and not job.terminal:
             status.append(" !", style="bold red")
+        batch: Cell = Text(job.batch_id, style="dim italic") if job.id in self.hidden else job.batch_id
         return [
-            job.batch_id,
+            batch,
             job.call,
             status,
             since(job.submitted_at, now),
