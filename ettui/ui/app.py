@@ -11,18 +11,21 @@ actions live in :class:`~ettui.ui.transfers.TransferActions`.
 from __future__ import annotations
 
 import gc
+import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
 from textual import events, on, work
+from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.geometry import Size
 from textual.message import Message
 from textual.screen import Screen
+from textual.notifications import SeverityLevel
 from textual.widget import Widget
 from textual.widgets import Footer, Header, Input, Static, Tab, Tabs
 
@@ -39,7 +42,9 @@ from ettui.ui.screens.dialogs import ConfirmScreen
 from ettui.ui.screens.help import HelpScreen, entries_from
 from ettui.ui.transfers import TransferActions
 from ettui.ui.widgets.compose import ComposePane
+from ettui.safetext import clean_text
 from ettui.ui.formatting import plural
+from ettui.ui.health import EndpointHealth, clock_time
 from ettui.ui.ui_state import UiState
 from ettui.ui.widgets.drop_browser import FILTER_DURATIONS as FILE_DURATIONS
 from ettui.ui.widgets.drop_browser import FILTER_FIELDS as FILE_FIELDS
@@ -63,6 +68,10 @@ FIRST_PAGE = 200
 PAGE = 2000
 DUPLICATE_WINDOW = timedelta(minutes=10)
 """A second identical request within this long asks first."""
+MERGE_SECONDS = 1.5
+"""Completions (and failures) within this long share one toast."""
+ERROR_QUIET_SECONDS = 600.0
+"""The same error toast is not shown again within this long (the status line keeps saying it)."""
 PANES = ("compose", "jobs", "drop")
 PANE_ACTIONS = {
     "filter", "sort", "reverse_sort", "new_request", "submit", "details", "poll_now", "toggle_pause", "download",
@@ -70,6 +79,13 @@ PANE_ACTIONS = {
     "clone", "hide_job", "toggle_hidden",
 }
 """Actions that act on the main panes, hidden while a viewer or dialog is on top."""
+
+
+def _some(jobs: list[Job], shown: int = 4) -> str:
+    """``553201, 553202, 553203 and 2 more``."""
+    ids = [job.batch_id for job in jobs]
+    head = ", ".join(ids[:shown])
+    return f"{head} and {len(ids) - shown} more" if len(ids) > shown else head
 
 
 class JobChanged(Message):
@@ -140,6 +156,11 @@ class EttuiApp(TransferActions, App[int]):
         self._session_factory = session_factory
         self._unsubscribe: Callable[[], None] | None = None
         self._errors_seen: dict[int, str] = {}
+        self._toasted: dict[object, float] = {}
+        """Error toasts shown, by what they said, with when (monotonic): the same one stays quiet a while."""
+        self._merging: dict[JobStatus, list[Job]] = {}
+        """Completions and failures gathered for one merged toast."""
+        self.api_health = EndpointHealth("API")
         self.active_pane = "jobs"
         self.zoomed = False
         """``z``: the active pane alone, full screen."""
@@ -174,6 +195,7 @@ class EttuiApp(TransferActions, App[int]):
                     yield FilterInput(self.ui_state.filter_history, placeholder="filter files: words, expires<6h, state:downloaded (esc clears)", id="drop-filter")
                     yield Static("", id="drop-filter-status", classes="filter-status")
                     yield DropBrowser(self.now, id="drop")
+        yield Static("", id="status-line")
         yield Footer()
 
     @property
@@ -331,6 +353,7 @@ class EttuiApp(TransferActions, App[int]):
         self.load_jobs()  # first: the store is read in a thread while the form is built
         self.compose_pane.attach(session)
         self._update_subtitle()
+        self.update_status_line()
         self.activity.record(f"Opened profile {session.profile.name} ({session.profile.dialect})")
         self.refresh_drop()
 
@@ -409,10 +432,16 @@ class EttuiApp(TransferActions, App[int]):
             self._update_subtitle()
             self.activity.record(f"Polling {event.kind}")
             return
+        if event.kind in ("status", "polled", "submitted"):
+            if self.api_health.ok(self.now()):
+                self.update_status_line()
+        elif event.kind in ("error", "throttled"):
+            self.api_health.failed(self.now(), event.error.message if event.error else event.kind)
+            self.update_status_line()
         if event.kind == "throttled":
             text = event.error.message if event.error else "The service is busy; polling backs off."
             self.activity.record(f"Throttled: {text}")
-            self.notify(text, title="Service busy", severity="warning")
+            self.toast_once(("throttled",), text, title="Service busy", severity="warning")
         if job is None:
             return
         self.board.upsert(job)
@@ -426,16 +455,65 @@ class EttuiApp(TransferActions, App[int]):
             if self._errors_seen.get(job.id) != event.error.message:
                 self._errors_seen[job.id] = event.error.message
                 self.activity.record(f"Poll of batch {job.batch_id} failed: {event.error.message}")
-                self.notify(event.error.message, title=f"Batch {job.batch_id}: {event.error.title}", severity="warning")
+                # Keyed on the sentence, not the batch: one refused connection is one toast, not one per job.
+                self.toast_once(("poll", event.error.message), event.error.message, title=f"Polling: {event.error.title}", severity="warning")
 
     def _announce_status(self, job: Job) -> None:
-        if job.status is JobStatus.COMPLETE:
-            self.notify(f"Batch {job.batch_id} ({job.call}) is Complete: {job.file_name or 'file pending'}.", title="Complete")
+        """Gather Complete and Error changes for a moment, then one toast for all of them."""
+        if job.status not in (JobStatus.COMPLETE, JobStatus.ERROR):
+            return
+        if not self._merging:
+            self.set_timer(MERGE_SECONDS, self._flush_announcements)
+        self._merging.setdefault(job.status, []).append(job)
+
+    def _flush_announcements(self) -> None:
+        merged, self._merging = self._merging, {}
+        if not self.panes_up:
+            return
+        done = merged.get(JobStatus.COMPLETE, [])
+        failed = merged.get(JobStatus.ERROR, [])
+        if len(done) == 1:
+            job = done[0]
+            self.notify(f"Batch {job.batch_id} ({job.call}) is Complete: {job.file_name or 'file pending'}.", title="Complete", markup=False)
+        elif done:
+            self.notify(f"Batches {_some(done)} are Complete; d downloads each.", title=f"{len(done)} batches Complete", markup=False)
+        if len(failed) == 1:
+            job = failed[0]
+            self.notify(f"Batch {job.batch_id} ({job.call}) ended in Error.", title="Error", severity="error", timeout=10, markup=False)
+        elif failed:
+            self.notify(f"Batches {_some(failed)} ended in Error; enter shows why.", title=f"{len(failed)} batches in Error", severity="error", timeout=10, markup=False)
+        if done or failed:
             self.ring()
+        if done:
             self.refresh_drop()
-        elif job.status is JobStatus.ERROR:
-            self.notify(f"Batch {job.batch_id} ({job.call}) ended in Error.", title="Error", severity="error", timeout=10)
-            self.ring()
+
+    def toast_once(self, key: object, message: str, *, title: str, severity: SeverityLevel = "error", timeout: float = 10) -> bool:
+        """Show an error toast unless the same one showed within ``ERROR_QUIET_SECONDS``; True when shown."""
+        now = time.monotonic()
+        last = self._toasted.get(key)
+        if last is not None and now - last < ERROR_QUIET_SECONDS:
+            return False
+        self._toasted[key] = now
+        self.notify(message, title=title, severity=severity, timeout=timeout, markup=False)  # remote text: never markup
+        return True
+
+    def update_status_line(self) -> None:
+        """Each endpoint's state and the last successful refresh, on the line above the footer."""
+        if not self.panes_up or self.session is None:
+            return
+        api, drop = self.api_health, self.drop_health
+        parts = [api.describe()]
+        if api.last_ok is not None:
+            parts[-1] += f" (polled {clock_time(api.last_ok, seconds=True)})"
+        parts.append(drop.describe())
+        if drop.last_ok is not None:
+            parts[-1] += f" (listed {clock_time(drop.last_ok, seconds=True)})"
+        failing = [h for h in (api, drop) if h.state in ("retrying", "down") and h.last_error]
+        text = Text(" · ".join(parts))
+        for health in failing:
+            text.append(f" · {health.name}: ")
+            text.append_text(clean_text(health.last_error or ""))
+        self.main.query_one("#status-line", Static).update(text)
 
     def ring(self) -> None:
         """The terminal bell, when the user asked for it."""
@@ -443,9 +521,9 @@ class EttuiApp(TransferActions, App[int]):
             self.bell()
 
     def show_error(self, error: EttuiError) -> None:
-        """The one place errors are shown (host keys have their own modal)."""
-        self.activity.record(f"{error.title}: {error.message}")
-        self.notify(error.message, title=error.title, severity="error", timeout=10)
+        """The one place errors are shown (host keys have their own modal); the same one again stays quiet."""
+        if self.toast_once((error.title, error.message), error.message, title=error.title):
+            self.activity.record(f"{error.title}: {error.message}")
 
     # -- bindings -------------------------------------------------------------------
 

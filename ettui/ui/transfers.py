@@ -19,6 +19,7 @@ from textual.timer import Timer
 from ettui.errors import EttuiError, HostKeyUnknown
 from ettui.model import DropFile, Job, JobStatus, Progress, format_duration
 from ettui.ui.formatting import plural
+from ettui.ui.health import EndpointHealth
 from ettui.ui.screens.dialogs import ConfirmScreen, HostKeyScreen
 from ettui.ui.screens.output import OutputViewer
 
@@ -48,6 +49,7 @@ class TransferActions:
     set_interval: Callable[..., Timer]
     current_pane: Callable[[], str]
     show_error: Callable[[EttuiError], None]
+    update_status_line: Callable[[], None]
     ring: Callable[[], None]
     activity: Any
     now: Callable[[], Any]
@@ -76,6 +78,7 @@ class TransferActions:
         self._progress_timer: Timer | None = None
         self._downloading: set[str] = set()
         self._refused_keys: set[str] = set()
+        self.drop_health = EndpointHealth("drop")
 
     @property
     def downloads_running(self) -> bool:
@@ -104,10 +107,18 @@ class TransferActions:
             self.ask_host_key(exc, self.refresh_drop, manual=manual)
             return
         except EttuiError as exc:
+            self.drop_health.failed(self.now(), exc.message)
+            self.update_status_line()
+            if self.panes_up and not self.drop.files:
+                # Not "the drop is empty": nobody knows what is on it.
+                self.drop.empty_text = f"The drop cannot be listed ({exc.title}); R tries again. The line below says since when."
+                self.drop.refresh()
             self.show_error(exc)
             return
         if not self.panes_up:
             return  # the app closed while the drop was being listed
+        self.drop_health.ok(self.now())
+        self.update_status_line()
         self._announce_landed(files)
         self.drop.load(files)
         self.board.set_landed(files)
@@ -115,12 +126,17 @@ class TransferActions:
     def _announce_landed(self, files: list[DropFile]) -> None:
         listed = {f.path for f in files if f.listed}
         if self._known_files is not None:
-            for drop_file in files:
-                if drop_file.listed and drop_file.path not in self._known_files:
-                    who = f" (batch {drop_file.batch_id})" if drop_file.batch_id else ""
-                    self.activity.record(f"File landed: {drop_file.path}{who}")
-                    self.notify(f"{drop_file.name}{who} is in the drop.", title="File landed")
-                    self.ring()
+            landed = [f for f in files if f.listed and f.path not in self._known_files]
+            for drop_file in landed:
+                who = f" (batch {drop_file.batch_id})" if drop_file.batch_id else ""
+                self.activity.record(f"File landed: {drop_file.path}{who}")
+            if len(landed) == 1:
+                who = f" (batch {landed[0].batch_id})" if landed[0].batch_id else ""
+                self.notify(f"{landed[0].name}{who} is in the drop.", title="File landed", markup=False)
+            elif landed:
+                self.notify(f"{plural(len(landed), 'new file')} in the drop; 3 shows them.", title=f"{len(landed)} files landed", markup=False)
+            if landed:
+                self.ring()
         self._known_files = listed
 
     def check_expiring(self) -> None:

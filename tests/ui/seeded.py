@@ -100,6 +100,10 @@ class SeededApp(EttuiApp):
         super().__init__(config, session_factory=factory, activity_path=None)
 
     def refresh_drop(self) -> None:  # type: ignore[override]
+        # A stand-in for a session that polled and listed at NOW: the status line shows both connected.
+        self.api_health.ok(NOW)
+        self.drop_health.ok(NOW)
+        self.update_status_line()
         self._announce_landed(self.files)
         self.drop.load(self.files)
         self.board.set_landed(self.files)
