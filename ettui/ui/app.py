@@ -45,6 +45,7 @@ from ettui.ui.widgets.compose import ComposePane
 from ettui.safetext import clean_text
 from ettui.ui.formatting import plural
 from ettui.ui.health import EndpointHealth, clock_time
+from ettui.ui.palette import SIXTEEN, SIXTEEN_COLOURS, sixteen_colours
 from ettui.ui.ui_state import UiState
 from ettui.ui.widgets.drop_browser import FILTER_DURATIONS as FILE_DURATIONS
 from ettui.ui.widgets.drop_browser import FILTER_FIELDS as FILE_FIELDS
@@ -174,9 +175,12 @@ class EttuiApp(TransferActions, App[int]):
         self.ui_state = UiState.load(self._state_path)
         """Sort, filter history, theme and hidden jobs, remembered in the state dir."""
         self._state_error_shown = False
+        self.register_theme(SIXTEEN_COLOURS)
         theme = self.ui_state.theme or config.ui.theme
         if theme and theme in self.available_themes:
             self.theme = theme
+        elif sixteen_colours(self.console.color_system):
+            self.theme = SIXTEEN  # chosen for the terminal, not by the user: not remembered
 
     # -- layout -------------------------------------------------------------------
 
@@ -578,6 +582,8 @@ class EttuiApp(TransferActions, App[int]):
                 self.notify(f"Settings cannot be saved to {self._state_path}: {exc.strerror or exc}.", severity="warning")
 
     def _theme_changed(self, theme: object) -> None:
+        if self.theme == SIXTEEN and self.ui_state.theme is None:
+            return  # picked for a 16-colour terminal: a truecolour one next time keeps its own
         if self.ui_state.theme != self.theme:
             self.ui_state.theme = self.theme
             self.save_ui_state()

@@ -66,6 +66,7 @@ class ComposePane(VerticalScroll):
     ComposePane .param-error { color: $error; height: auto; display: none; }
     ComposePane .param-error.-shown { display: block; }
     ComposePane Input { margin: 0 0; }
+    ComposePane Input:focus { background: $primary 35%; text-style: bold; }
     ComposePane Input.-at-fault { background: $error 30%; }
     ComposePane #compose-status { margin-top: 1; height: auto; }
     ComposePane #compose-status.-ok { color: $success; }

@@ -78,7 +78,7 @@ def _stamp(value: datetime | None) -> float | None:
 JOB_COLUMNS = [
     Column("batch", "Batch ID", 10, min_width=8, priority=10),
     Column("call", "Call", 4, priority=8),
-    Column("status", "Status", 12, min_width=10, priority=10),
+    Column("status", "Status", 14, min_width=10, priority=10),
     Column("age", "Age", 7, "right", priority=5),
     Column("in_status", "In state", 9, "right", priority=4),
     Column("next", "Poll in", 8, "right", priority=3),
