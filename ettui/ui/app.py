@@ -179,8 +179,6 @@ class EttuiApp(TransferActions, App[int]):
         theme = self.ui_state.theme or config.ui.theme
         if theme and theme in self.available_themes:
             self.theme = theme
-        elif sixteen_colours(self.console.color_system):
-            self.theme = SIXTEEN  # chosen for the terminal, not by the user: not remembered
 
     # -- layout -------------------------------------------------------------------
 
@@ -224,6 +222,8 @@ class EttuiApp(TransferActions, App[int]):
         return self.session.clock.now() if self.session is not None else utcnow()
 
     def on_mount(self) -> None:
+        if not (self.ui_state.theme or self.config.ui.theme) and sixteen_colours(self.is_headless):
+            self.theme = SIXTEEN  # chosen for the terminal, not by the user: not remembered
         self.board.set_sort(self.ui_state.sort, self.ui_state.sort_reverse)
         self.board.set_hidden(self.ui_state.hidden_jobs, self.ui_state.show_hidden)
         self.theme_changed_signal.subscribe(self, self._theme_changed)

@@ -54,6 +54,20 @@ SIXTEEN_COLOURS = Theme(
 """The theme used when the terminal offers 16 colours (and the user chose no other)."""
 
 
-def sixteen_colours(color_system: str | None) -> bool:
-    """True on a 16-colour terminal (Rich's ``standard``), or when ``TEXTUAL_COLOR_SYSTEM`` asks for one."""
-    return (os.environ.get("TEXTUAL_COLOR_SYSTEM") or color_system or "") == "standard"
+RICH_TERMS = ("256color", "direct", "kitty", "alacritty", "wezterm", "foot", "ghostty")
+"""``TERM`` values (or parts) of terminals with more than 16 colours."""
+
+
+def sixteen_colours(headless: bool) -> bool:
+    """True on a 16-colour terminal, or when ``TEXTUAL_COLOR_SYSTEM=standard`` asks for one.
+
+    Read from the environment as Rich does (``COLORTERM``, then ``TERM``); a
+    headless run (tests, screenshots) has no terminal and says no unless asked.
+    """
+    asked = os.environ.get("TEXTUAL_COLOR_SYSTEM")
+    if asked and asked != "auto":
+        return asked == "standard"
+    if headless or os.environ.get("COLORTERM", "").lower() in ("truecolor", "24bit"):
+        return False
+    term = os.environ.get("TERM", "").lower()
+    return not any(part in term for part in RICH_TERMS)

@@ -150,3 +150,33 @@ async def test_compose_preview_is_the_exact_document_scrolling_sideways(tmp_path
         box = app.query_one("#preview-box", ScrollableContainer)
         longest = max(len(line) for line in app.compose_pane.preview_text.splitlines())
         assert box.virtual_size.width >= longest > box.size.width, "long lines wrap instead of scrolling"
+
+
+def test_optional_columns_take_only_what_is_left() -> None:
+    columns = [
+        Column("name", "Name", 10, grow=True),
+        Column("at", "At", 11, priority=3, optional=True),
+    ]
+    natural = lambda c: 40 if c.grow else None  # noqa: E731
+    assert [c.key for c, _ in fit_columns(columns, 45, natural)] == ["name"], "the optional column squeezed the name"
+    assert dict((c.key, w) for c, w in fit_columns(columns, 60, natural)) == {"name": 40, "at": 11}
+
+
+async def test_details_show_the_absolute_expiry(tmp_path: Path) -> None:
+    from textual.widgets import Static
+
+    from ettui.ui.screens.details import JobDetailsScreen
+
+    app = seeded_app(tmp_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: app.session is not None and app.jobs_loaded and app.board.landed, "the seeded data")
+        job_id = next(iter(app.board.landed))
+        app.board.move_cursor_to(job_id)
+        await pilot.press("2", "enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, JobDetailsScreen), "the details")
+        expires = app.board.landed[job_id].expires_at.astimezone()
+        app.screen.query_one("#job-details", Static)
+        import html
+
+        shown = html.unescape(app.export_screenshot()).replace("\xa0", " ")
+        assert f"{expires:%Y-%m-%d %H:%M}" in shown

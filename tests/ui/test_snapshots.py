@@ -18,6 +18,15 @@ from tests.ui.seeded import sample_output, seeded_app
 SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((120, 40), id="120x40"), pytest.param((200, 60), id="200x60")]
 
 
+async def _steady(pilot: Any) -> None:
+    """Stop every text cursor blinking: a snapshot must not depend on when it is taken."""
+    from textual.widgets import Input
+
+    for field in pilot.app.screen.query(Input):
+        field.cursor_blink = False
+    await pilot.pause()
+
+
 async def _loaded(pilot: Any) -> None:
     app = pilot.app
     await wait_for(pilot, lambda: app.session is not None and app.jobs_loaded and app.drop.files, "the seeded data")
@@ -49,7 +58,9 @@ def test_compose_with_validation_error(snap_compare: Any, tmp_path: Path, size: 
         await pilot.pause()
         await pilot.press(*"2/30/2026", "tab", *"3/1/2026")
         await pilot.press("shift+tab")
-        await pilot.pause()
+        app = pilot.app
+        await wait_for(pilot, lambda: app.query_one("#param-start_date").has_class("-at-fault"), "the error mark")
+        await _steady(pilot)
 
     assert snap_compare(seeded_app(tmp_path), terminal_size=size, run_before=run_before)
 
@@ -62,7 +73,7 @@ def test_compose_with_preview(snap_compare: Any, tmp_path: Path, size: tuple[int
         await pilot.pause()
         await pilot.press(*"2/1/2026", "tab", *"3/1/2026")
         await wait_for(pilot, lambda: pilot.app.compose_pane.valid, "a valid request")
-        await pilot.pause()
+        await _steady(pilot)
 
     assert snap_compare(seeded_app(tmp_path), terminal_size=size, run_before=run_before)
 
@@ -116,7 +127,7 @@ def test_zoomed_drop_filtered(snap_compare: Any, tmp_path: Path) -> None:
     async def run_before(pilot: Any) -> None:
         await _full(pilot)
         await pilot.press("3", "z", "slash", *"expires<3d")
-        await pilot.pause()
+        await _steady(pilot)
 
     assert snap_compare(seeded_app(tmp_path, jobs=25, files=25), terminal_size=(120, 40), run_before=run_before)
 
@@ -125,7 +136,7 @@ def test_bad_filter_sentence(snap_compare: Any, tmp_path: Path) -> None:
     async def run_before(pilot: Any) -> None:
         await _loaded(pilot)
         await pilot.press("2", "slash", *"nxt<30s")
-        await pilot.pause()
+        await _steady(pilot)
 
     assert snap_compare(seeded_app(tmp_path), terminal_size=(80, 24), run_before=run_before)
 

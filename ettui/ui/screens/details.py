@@ -17,7 +17,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from ettui.model import DropFile, Job
-from ettui.ui.formatting import expiry_text, human_size, since, status_text
+from ettui.ui.formatting import expiry_at_text, human_size, since, status_text
 
 
 def job_summary(job: Job, now: datetime, landed: DropFile | None = None) -> RenderableType:
@@ -35,9 +35,9 @@ def job_summary(job: Job, now: datetime, landed: DropFile | None = None) -> Rend
     facts.add_row("File", job.file_name or "-")
     if landed is not None:
         facts.add_row("In the drop", f"{landed.path} ({human_size(landed.size)})")
-        facts.add_row("Expires", expiry_text(landed.expires_at, now))
+        facts.add_row("Expires", expiry_at_text(landed.expires_at, now))
     elif job.expires_at is not None:
-        facts.add_row("Expires", expiry_text(job.expires_at, now))
+        facts.add_row("Expires", expiry_at_text(job.expires_at, now))
     if job.download_path:
         facts.add_row("Downloaded", job.download_path)
     if job.sha256:

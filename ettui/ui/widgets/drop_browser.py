@@ -17,7 +17,7 @@ from textual.message import Message
 
 from ettui.model import DropFile, Progress
 from ettui.ui.filtering import Query
-from ettui.ui.formatting import expiry_text, human_size, progress_text, since
+from ettui.ui.formatting import expiry_text, human_size, local_time, progress_text, since
 from ettui.ui.widgets.table import Cell, Column, RowKey, VirtualTable
 
 DROP_COLUMNS = [
@@ -27,6 +27,7 @@ DROP_COLUMNS = [
     Column("size", "Size", 8, "right", priority=6),
     Column("age", "Age", 7, "right", min_width=6, priority=4),
     Column("batch", "Job", 10, min_width=7, priority=5),
+    Column("expires_at", "Expires at", 11, priority=3, optional=True),
 ]
 """Drop columns: the name takes the spare width; age and job hide first when narrow."""
 
@@ -147,6 +148,7 @@ class DropBrowser(VirtualTable):
             human_size(drop_file.size) if drop_file.listed else "-",
             since(drop_file.mtime, now),
             drop_file.batch_id or Text("-", style="dim"),
+            local_time(drop_file.expires_at),
         ]
 
     @staticmethod

@@ -20,7 +20,7 @@ from textual.message import Message
 
 from ettui.model import DropFile, Job, JobStatus
 from ettui.ui.filtering import Query
-from ettui.ui.formatting import expiry_text, since, status_text, until
+from ettui.ui.formatting import expiry_text, local_time, since, status_text, until
 from ettui.ui.widgets.table import Cell, Column, RowKey, VirtualTable
 
 EMPTY_TEXT = "No jobs yet: press n to compose a request."
@@ -84,8 +84,9 @@ JOB_COLUMNS = [
     Column("next", "Poll in", 8, "right", priority=3),
     Column("landed", "File", 4, priority=6),
     Column("expires", "Expires", 8, "right", min_width=7, priority=9),
+    Column("expires_at", "Expires at", 11, priority=2, optional=True),
     Column("file", "File name", 18, priority=2, grow=True),
-    Column("profile", "Profile", 10, min_width=8, priority=1),
+    Column("profile", "Profile", 10, priority=1, optional=True),
 ]
 """Board columns: priorities decide what shrinks and hides first on a narrow terminal."""
 
@@ -315,6 +316,7 @@ class JobBoard(VirtualTable):
             next_poll,
             landed_cell,
             expiry_text(self._expires(job), now) if job.status is JobStatus.COMPLETE else Text("-", style="dim"),
+            local_time(self._expires(job)) if job.status is JobStatus.COMPLETE else Text("-", style="dim"),
             job.file_name or "-",
             job.profile,
         ]

@@ -78,6 +78,8 @@ class Column:
     min_width: int | None = None
     priority: int = 5
     grow: bool = False
+    optional: bool = False
+    """Shown only in the width left once every other column (growing ones included) has what it wants."""
 
     @property
     def least(self) -> int:
@@ -89,9 +91,11 @@ def fit_columns(columns: Sequence[Column], width: int, natural: Callable[[Column
 
     Shrink the lowest-priority columns to their minimum first; if the minimums
     still do not fit, hide the lowest-priority columns (never the last one).
-    Spare width widens the ``grow`` columns up to their natural width.
+    Spare width widens the ``grow`` columns up to their natural width; what is
+    left then shows ``optional`` columns, highest priority first.
     """
-    shown = list(columns)
+    optional = [c for c in columns if c.optional]
+    shown = [c for c in columns if not c.optional]
     while len(shown) > 1 and sum(c.least + 1 for c in shown) > width:
         lowest = min(shown, key=lambda c: (c.priority, -shown.index(c)))
         shown.remove(lowest)
@@ -114,7 +118,11 @@ def fit_columns(columns: Sequence[Column], width: int, natural: Callable[[Column
         extra = min(spare, wanted - widths[column.key])
         widths[column.key] += extra
         spare -= extra
-    return [(c, widths[c.key]) for c in shown]
+    for column in sorted(optional, key=lambda c: -c.priority):
+        if column.width + 1 <= spare:
+            widths[column.key] = column.width
+            spare -= column.width + 1
+    return [(c, widths[c.key]) for c in columns if c.key in widths]
 
 
 class VirtualTable(ScrollView, can_focus=True):
