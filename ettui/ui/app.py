@@ -11,6 +11,7 @@ actions live in :class:`~ettui.ui.transfers.TransferActions`.
 from __future__ import annotations
 
 import gc
+import sys
 import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
@@ -45,6 +46,7 @@ from ettui.ui.widgets.compose import ComposePane
 from ettui.safetext import clean_text
 from ettui.ui.formatting import plural
 from ettui.ui.health import EndpointHealth, clock_time
+from ettui.ui.keymap import keymap_problems
 from ettui.ui.palette import SIXTEEN, SIXTEEN_COLOURS, sixteen_colours
 from ettui.ui.ui_state import UiState
 from ettui.ui.widgets.drop_browser import FILTER_DURATIONS as FILE_DURATIONS
@@ -77,7 +79,7 @@ PANES = ("compose", "jobs", "drop")
 PANE_ACTIONS = {
     "filter", "sort", "reverse_sort", "new_request", "submit", "details", "poll_now", "toggle_pause", "download",
     "extract", "open_output", "copy", "refresh_drop", "activity", "focus_pane", "zoom",
-    "clone", "hide_job", "toggle_hidden",
+    "clone", "hide_job", "toggle_hidden", "quit_app",
 }
 """Actions that act on the main panes, hidden while a viewer or dialog is on top."""
 
@@ -171,6 +173,7 @@ class EttuiApp(TransferActions, App[int]):
         self.init_transfers()
         # The one place the user's keymap is applied: every binding id above can be remapped.
         self.set_keymap(dict(config.ui.keymap))
+        self._keymap_problems = keymap_problems((b for b in self.BINDINGS if isinstance(b, Binding)), config.ui.keymap)
         self._state_path: Path | None = paths.ui_state()
         self.ui_state = UiState.load(self._state_path)
         """Sort, filter history, theme and hidden jobs, remembered in the state dir."""
@@ -222,6 +225,8 @@ class EttuiApp(TransferActions, App[int]):
         return self.session.clock.now() if self.session is not None else utcnow()
 
     def on_mount(self) -> None:
+        for problem in self._keymap_problems:
+            self.notify(problem, title="Keymap", severity="warning", timeout=15, markup=False)
         if not (self.ui_state.theme or self.config.ui.theme) and sixteen_colours(self.is_headless):
             self.theme = SIXTEEN  # chosen for the terminal, not by the user: not remembered
         self.board.set_sort(self.ui_state.sort, self.ui_state.sort_reverse)
@@ -794,6 +799,9 @@ class EttuiApp(TransferActions, App[int]):
     def action_poll_now(self) -> None:
         if self.session is None:
             return
+        if self.session.paused:
+            self.notify("Polling is paused, so nothing polls now; p resumes.", timeout=3)
+            return
         job = self.board.selected_job if self.current_pane() == "jobs" else None
         if job is not None and not job.terminal:
             self.session.poll_now(job.id)
@@ -841,8 +849,23 @@ class EttuiApp(TransferActions, App[int]):
         gc.unfreeze()  # let what this app held be collected (tests run many apps in one process)
 
 
+NO_TERMINAL_EXIT = 2
+"""Exit code when there is no terminal to draw on (a usage error)."""
+
+
 def run_app(config: Config, profile_name: str | None = None, readonly: bool = False) -> int:
-    """Run the TUI until the user quits; returns the process exit code."""
+    """Run the TUI until the user quits; returns the process exit code.
+
+    Without a terminal (output to a file or a pipe, no tty on stdin) it says so
+    in one sentence instead of writing escape codes and waiting forever.
+    """
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        print(
+            "ettui needs a terminal to draw the TUI (stdin and stdout are not one); "
+            "run it in a terminal, or use a headless command such as `ettui status` or `ettui watch`.",
+            file=sys.stderr,
+        )
+        return NO_TERMINAL_EXIT
     app = EttuiApp(config, profile_name, readonly=readonly)
     result = app.run()
     return int(result or 0) if app.return_code is None else app.return_code

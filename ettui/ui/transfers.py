@@ -90,6 +90,7 @@ class TransferActions:
     # -- the listing ------------------------------------------------------------
 
     def action_refresh_drop(self) -> None:
+        self.notify("Listing the drop…", timeout=2)
         self.refresh_drop(manual=True)
 
     @work(exclusive=True, group="drop-list")
