@@ -99,3 +99,14 @@ async def test_the_readme_first_session_works_as_written(tmp_path: Path) -> None
         await wait_for(pilot, lambda: any(t.state == "extracted" for t in app.drop.transfers.values()), "downloaded and extracted")
         await pilot.press("o")
         await wait_for(pilot, lambda: isinstance(app.screen, OutputViewer), "the records")
+
+
+async def test_every_bad_field_is_marked_at_once(tmp_path: Path) -> None:
+    app = seeded_app(tmp_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await _seeded(pilot)
+        await pilot.press("1", *"2/30/2026", "tab", *"13/45/2026")
+        start, end = app.query_one("#param-start_date", Input), app.query_one("#param-end_date", Input)
+        await wait_for(pilot, lambda: start.has_class("-at-fault") and end.has_class("-at-fault"), "both fields marked")
+        status = str(app.query_one("#compose-status").render())
+        assert "start_date" in status and "end_date" in status

@@ -251,7 +251,10 @@ class ComposePane(VerticalScroll):
             document = self.checker.preview(request)
         except ValidationError as exc:
             self.valid = False
-            self._show_invalid(exc)
+            errors = self._field_errors(request)
+            if exc.param and exc.param not in errors:
+                errors[exc.param] = exc.message
+            self._show_invalid(exc, errors)
             self._show_preview(None)
             return
         except EttuiError as exc:
@@ -300,20 +303,51 @@ class ComposePane(VerticalScroll):
         if params != request.params:
             self.checker.validate(BatchRequest(request.call, params))
 
-    def _show_invalid(self, exc: ValidationError) -> None:
+    def _field_errors(self, request: BatchRequest) -> dict[str, str]:
+        """Every filled field's own problem, each checked alone (samples in the other required fields).
+
+        The API stops at the first problem; checking field by field marks all the bad
+        ones at once, so a user fixes them in one pass.
+        """
+        spec = self.spec
+        if spec is None or self.checker is None:
+            return {}
+        base = {
+            p.name: SAMPLES.get(p.kind, p.choices[0] if p.choices else "1") for p in spec.params if p.required
+        }
+        errors: dict[str, str] = {}
+        for param in spec.params:
+            value = request.params.get(param.name)
+            if value is None:
+                continue
+            try:
+                self.checker.validate(BatchRequest(request.call, {**base, param.name: value}))
+            except ValidationError as exc:
+                if exc.param == param.name:
+                    errors[param.name] = exc.message
+            except EttuiError:
+                continue
+        return errors
+
+    def _show_invalid(self, exc: ValidationError, errors: dict[str, str]) -> None:
         status = self.query_one("#compose-status", Static)
-        shown = self._submitted_once or (exc.param is not None and exc.param in self.touched)
-        status.set_classes("-bad" if shown else "")
-        fields = self.query(f"#param-{exc.param}") if exc.param and shown else None
-        if fields:
-            # The sentence goes under the field at fault, once; the status line only points at it.
+        shown = {name: message for name, message in errors.items() if self._submitted_once or name in self.touched}
+        status.set_classes("-bad" if shown or self._submitted_once or exc.param in self.touched else "")
+        for name, message in shown.items():
+            fields = self.query(f"#param-{name}")
+            if not fields:
+                continue
+            # The sentence goes under the field at fault, once; the status line only points at them.
             fields.first(Input).add_class("-at-fault")  # not "-invalid": Input clears that on blur
-            error = self.query_one(f"#error-{exc.param}", Static)
-            error.update(exc.message)
+            error = self.query_one(f"#error-{name}", Static)
+            error.update(message)
             error.add_class("-shown")
-            status.update(f"✖ Fix {exc.param} (marked above) to submit.")
+        if shown:
+            status.update(f"✖ Fix {', '.join(shown)} (marked above) to submit.")
+        elif self._submitted_once or (exc.param is not None and exc.param in self.touched):
+            status.update(exc.message)
         else:
-            status.update(exc.message if shown else f"To do: {exc.message}")
+            status.update(f"To do: {exc.message}")
 
     def watch_valid(self, valid: bool) -> None:
         self.set_class(valid, "-valid")
