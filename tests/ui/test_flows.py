@@ -7,6 +7,7 @@ from pathlib import Path
 from textual.widgets import Button, Input, Static
 
 from ettui.model import JobStatus
+from ettui.ui.screens.dialogs import ConfirmScreen
 from ettui.ui.screens.help import HelpScreen
 from ettui.ui.screens.output import OutputTable, OutputViewer
 from tests.ui.conftest import make_app, wait_for
@@ -96,6 +97,10 @@ async def test_submit_watch_download_extract_open_filter(tmp_path: Path) -> None
         csv = Path(app.screen.path).with_suffix(".csv")  # type: ignore[attr-defined]
         await wait_for(pilot, csv.exists, "the CSV export")
         assert csv.read_text().count("\n") == 301
+        await pilot.press("e")  # again: the file exists, so it asks before replacing it
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the overwrite question")
+        await pilot.press("n")
+        await wait_for(pilot, lambda: isinstance(app.screen, OutputViewer), "back in the viewer")
         await pilot.press("escape")
         assert not isinstance(app.screen, OutputViewer)
     log = (tmp_path / "activity.log").read_text()

@@ -223,8 +223,21 @@ class OutputViewer(Screen[None]):
         self._restart()
 
     def action_export(self) -> None:
+        """Export to CSV beside the output; an existing file is replaced only when the user says so."""
+        from ettui.ui.screens.dialogs import ConfirmScreen
+
         dest = self.path.with_suffix(".csv")
-        self._export(dest)
+
+        def go(confirmed: bool | None) -> None:
+            if confirmed:
+                scope = "every row (the export does not apply the filter yet)" if not self.query_filter.empty else "every row"
+                self.app.notify(f"Exporting {scope} to {dest}…", title="CSV export", timeout=3, markup=False)
+                self._export(dest)
+
+        if dest.exists():
+            self.app.push_screen(ConfirmScreen("Overwrite", f"{dest} exists; exporting replaces it. Overwrite?", "Overwrite"), go)
+        else:
+            go(True)
 
     @work(thread=True, exclusive=True, group="output-export")
     def _export(self, dest: Path) -> None:
