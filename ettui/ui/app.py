@@ -79,7 +79,7 @@ PANES = ("compose", "jobs", "drop")
 PANE_ACTIONS = {
     "filter", "sort", "reverse_sort", "new_request", "submit", "details", "poll_now", "toggle_pause", "download",
     "extract", "open_output", "copy", "refresh_drop", "activity", "focus_pane", "zoom",
-    "clone", "hide_job", "toggle_hidden", "quit_app",
+    "clone", "hide_job", "toggle_hidden", "quit_app", "help",
 }
 """Actions that act on the main panes, hidden while a viewer or dialog is on top."""
 

@@ -14,7 +14,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Static
+from textual.widgets import Footer, Static
 
 from ettui.model import DropFile, Job
 from ettui.ui.formatting import expiry_at_text, human_size, since, status_text
@@ -47,7 +47,7 @@ def job_summary(job: Job, now: datetime, landed: DropFile | None = None) -> Rend
     if job.last_error:
         facts.add_row("Last error", Text(job.last_error, style="bold red"))
     history = Table(title="Status history", title_justify="left", expand=True, box=None)
-    history.add_column("At (UTC)")
+    history.add_column("Noticed at (UTC)")  # when the poller saw the change: the reply carries no vendor time
     history.add_column("Status")
     for change in job.history:
         history.add_row(f"{change.at:%Y-%m-%d %H:%M:%S}", status_text(change.status, change.status_raw))
@@ -82,6 +82,7 @@ class JobDetailsScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with VerticalScroll():
             yield Static(job_summary(self.job, self.now(), self.landed), id="job-details")
+        yield Footer()  # its own: the main screen's footer would offer the panes' keys
 
     def on_mount(self) -> None:
         self.query_one(VerticalScroll).border_title = f"Job {self.job.id}: {self.job.batch_id}"

@@ -13,7 +13,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Static
+from textual.widgets import Footer, Static
 
 
 class HelpEntry(NamedTuple):
@@ -71,6 +71,7 @@ class HelpScreen(ModalScreen[None]):
             if self.notes:
                 yield Static(self.notes, id="help-notes", classes="help-note")
             yield Static(FILTER_HELP, id="help-filter")
+        yield Footer()  # its own: the main screen's footer would offer the panes' keys
 
 
 def entries_from(bindings: list[tuple[Binding, bool, str]]) -> list[HelpEntry]:
