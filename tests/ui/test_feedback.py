@@ -29,14 +29,14 @@ def test_a_remap_that_takes_a_key_is_reported() -> None:
 async def test_keymap_conflicts_show_at_start(tmp_path: Path) -> None:
     app = make_app(tmp_path, keymap={"poll_now": "R"})
     async with app.run_test(size=(120, 40)) as pilot:
-        await wait_for(pilot, lambda: app.session is not None, "the session")
+        await wait_for(pilot, lambda: app.session is not None and app.query("#param-start_date"), "the form")
         assert any("takes R from refresh_drop" in m for m in _said(app))
 
 
 async def test_poll_now_while_paused_says_why(tmp_path: Path) -> None:
     app = make_app(tmp_path)
     async with app.run_test(size=(120, 40)) as pilot:
-        await wait_for(pilot, lambda: app.session is not None, "the session")
+        await wait_for(pilot, lambda: app.session is not None and app.query("#param-start_date"), "the form")
         await pilot.press("2", "p", "r")
         await pilot.pause()
         assert any("Polling is paused" in m for m in _said(app))
