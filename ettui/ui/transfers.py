@@ -323,7 +323,7 @@ class TransferActions:
             updated = session.job(job.id)
             if updated is not None:
                 self.board.upsert(updated)
-        self.activity.record(f"Extracted {zip_path.name} into {folder} ({len(files)} files)")
+        self.activity.record(f"Extracted {zip_path.name} into {folder} ({plural(len(files), 'file')})")
         self.notify(f"{plural(len(files), 'file')} in {folder}; press o to open.", title="Extracted")
 
     def action_open_output(self) -> None:

@@ -23,6 +23,7 @@ from textual.worker import get_current_worker
 
 from ettui.errors import EttuiError
 from ettui.ui.filtering import FilterError, Query
+from ettui.ui.formatting import plural
 from ettui.ui.widgets.table import Cell, Column, RowKey, VirtualTable
 
 BATCH = 500
@@ -246,7 +247,7 @@ class OutputViewer(Screen[None]):
         except EttuiError as exc:
             self.app.call_from_thread(self.app.notify, exc.message, title=exc.title, severity="error")
             return
-        self.app.call_from_thread(self.app.notify, f"Wrote {rows:,} rows to {dest}", title="CSV export")
+        self.app.call_from_thread(self.app.notify, f"Wrote {plural(rows, 'row')} to {dest}", title="CSV export")
 
     def action_copy_row(self) -> None:
         key = self.table.cursor_key

@@ -205,7 +205,10 @@ class ComposePane(VerticalScroll):
             return None
         params: dict[str, str] = {}
         for param in spec.params:
-            text = self.query_one(f"#param-{param.name}", Input).value.strip()
+            fields = self.query(f"#param-{param.name}")
+            if not fields:
+                return None  # the call's fields are being rebuilt (a call change, or the app closing)
+            text = fields.first(Input).value.strip()
             if text:
                 params[param.name] = text
         return BatchRequest(spec.id, params)
