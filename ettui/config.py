@@ -176,6 +176,8 @@ class Profile:
     """With ``auto_fetch``: also fetch drop files no job of ours produced, when named like the vendor's bulk async output."""
     on_fetched: str | None = None
     """A command ``ettui watch`` runs once per fetched file (split like a shell line, run without a shell; docs/watch.md)."""
+    extract_after_download: bool = True
+    """TUI ``d``: download, verify, then extract (safely) in one go; false: ``d`` stops at the verified zip and ``x`` extracts."""
 
     def retention_for(self, folder: str) -> float:
         """Retention hours for a remote folder."""

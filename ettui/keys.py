@@ -18,6 +18,7 @@ BINDINGS: dict[str, tuple[str, str]] = {
     "help": ("app", "question_mark"),
     "filter": ("app", "slash"),
     "sort": ("app", "s"),
+    "reverse_sort": ("app", "S"),
     "new_request": ("app", "n"),
     "submit": ("app", "ctrl+s"),
     "details": ("app", "enter"),
@@ -30,10 +31,14 @@ BINDINGS: dict[str, tuple[str, str]] = {
     "refresh_drop": ("app", "R"),
     "activity": ("app", "a"),
     "dismiss_job": ("app", "D"),
-    "resubmit_job": ("app", "S"),
+    "resubmit_job": ("app", "ctrl+r"),
     "focus_compose": ("app", "1"),
     "focus_jobs": ("app", "2"),
     "focus_drop": ("app", "3"),
+    "zoom": ("app", "z"),
+    "clone": ("app", "c"),
+    "hide_job": ("app", "h"),
+    "toggle_hidden": ("app", "H"),
     "quit": ("app", "q"),
     "activity.close": ("activity", "escape,q"),
     "details.close": ("details", "escape,q"),
@@ -48,6 +53,9 @@ BINDINGS: dict[str, tuple[str, str]] = {
     "output.export": ("output", "e"),
     "output.copy": ("output", "y"),
     "compose.leave": ("compose", "escape"),
+    "filter.clear": ("filter", "escape"),
+    "filter.older": ("filter", "up"),
+    "filter.newer": ("filter", "down"),
 }
 """Every remappable binding of the app: id -> (scope, default keys)."""
 

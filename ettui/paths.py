@@ -58,6 +58,11 @@ def error_log() -> Path:
     return state_dir() / "errors.log"
 
 
+def ui_state() -> Path:
+    """What the TUI remembers between runs: sort, filter history, theme, hidden jobs."""
+    return state_dir() / "ui-state.json"
+
+
 def known_hosts() -> Path:
     """ettui's own known_hosts, used when a profile names none."""
     return state_dir() / "known_hosts"

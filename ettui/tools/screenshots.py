@@ -13,7 +13,11 @@ in Error and leaves two in the queue, downloads a file over SFTP, then takes:
 * ``compose-error.svg`` — compose with a validation error (the last valid
   document dimmed below);
 * ``output.svg`` — the output viewer on the downloaded file;
-* ``help.svg`` — the help screen generated from the live bindings.
+* ``help.svg`` — the help screen generated from the live bindings;
+* ``main-200x60.svg`` — the main view at 200x60: file names whole;
+* ``main-80x24.svg`` — the main view at 80x24: tabs, columns that fit;
+* ``main-16colours.svg`` — the main view in the 16-colour palette
+  (what ``TERM=xterm`` gets).
 """
 
 from __future__ import annotations
@@ -57,6 +61,7 @@ async def _job_to(pilot: Any, app: Any, call: str, params: dict[str, str], statu
 
 
 async def _drive(pilot: Any, out: Path) -> None:
+    from ettui.ui.palette import SIXTEEN
     from ettui.ui.screens.output import OutputViewer
 
     app = pilot.app
@@ -82,7 +87,7 @@ async def _drive(pilot: Any, out: Path) -> None:
     await _until(pilot, lambda: len(app.drop.files) >= 4, "the drop listing")
     drop_file = app.board.landed[fresh]
     app.download(app.board.jobs[fresh], drop_file)
-    await _until(pilot, lambda: app.drop.transfer(drop_file.path).state == "downloaded", "the download")
+    await _until(pilot, lambda: app.drop.transfer(drop_file.path).state in ("downloaded", "extracted"), "the download")
     app.clear_notifications()
     await pilot.press("2", "home")
     await pilot.pause(0.3)
@@ -110,6 +115,19 @@ async def _drive(pilot: Any, out: Path) -> None:
     await pilot.press("down", "down", "down")
     await pilot.pause(0.3)
     app.save_screenshot("output.svg", str(out))
+    await pilot.press("escape")
+    await pilot.pause()
+    app.clear_notifications()
+    await pilot.press("2", "home")
+    for (width, height), name in (((200, 60), "main-200x60.svg"), ((80, 24), "main-80x24.svg")):
+        await pilot.resize_terminal(width, height)
+        await pilot.pause(0.5)
+        app.save_screenshot(name, str(out))
+    await pilot.resize_terminal(*SIZE)
+    await pilot.pause(0.3)
+    app.theme = SIXTEEN
+    await pilot.pause(0.5)
+    app.save_screenshot("main-16colours.svg", str(out))
 
 
 async def take(out: Path) -> list[Path]:

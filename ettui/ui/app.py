@@ -18,26 +18,30 @@ from __future__ import annotations
 
 import dataclasses
 import gc
+import sys
+import time
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
-from textual import on, work
+from textual import events, on, work
+from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
+from textual.geometry import Size
 from textual.message import Message
 from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.widget import Widget
-from textual.widgets import Footer, Header, Input, Tab, Tabs
+from textual.widgets import Footer, Header, Input, Static, Tab, Tabs
 from textual.worker import WorkerFailed
 
 from ettui import paths
 from ettui.config import Config
 from ettui.errors import EttuiError
-from ettui.model import Job, JobStatus, utcnow
+from ettui.model import BatchRequest, Job, JobStatus, format_duration, utcnow
 from ettui.safetext import clean, clean_text
 from ettui.ui.activity_log import ActivityLog
 from ettui.ui.backstop import Backstop
@@ -49,7 +53,18 @@ from ettui.ui.screens.dialogs import ConfirmScreen
 from ettui.ui.screens.help import HelpScreen, entries_from
 from ettui.ui.transfers import TransferActions
 from ettui.ui.widgets.compose import ComposePane
+from ettui.safetext import clean_text
+from ettui.ui.formatting import plural
+from ettui.ui.health import EndpointHealth, clock_time
+from ettui.ui.keymap import keymap_problems
+from ettui.ui.palette import SIXTEEN, SIXTEEN_COLOURS, sixteen_colours
+from ettui.ui.ui_state import UiState
+from ettui.ui.widgets.drop_browser import FILTER_DURATIONS as FILE_DURATIONS
+from ettui.ui.widgets.drop_browser import FILTER_FIELDS as FILE_FIELDS
 from ettui.ui.widgets.drop_browser import DropBrowser
+from ettui.ui.widgets.filter_input import FilterInput
+from ettui.ui.widgets.job_board import FILTER_DURATIONS as JOB_DURATIONS
+from ettui.ui.widgets.job_board import FILTER_FIELDS as JOB_FIELDS
 from ettui.ui.widgets.job_board import JobBoard
 
 if TYPE_CHECKING:
@@ -58,18 +73,32 @@ if TYPE_CHECKING:
 
 SessionFactory = Callable[[], Awaitable["Session"]]
 
-WIDE_MIN_WIDTH = 110
+WIDE_MIN_WIDTH = 100
 """Narrower terminals get tabs instead of three panes."""
 WIDE_MIN_HEIGHT = 30
 FIRST_PAGE = 200
 """Jobs loaded before the first frame shows them; the rest follow in pages."""
 PAGE = 2000
+DUPLICATE_WINDOW = timedelta(minutes=10)
+"""A second identical request within this long asks first."""
+MERGE_SECONDS = 1.5
+"""Completions (and failures) within this long share one toast."""
+ERROR_QUIET_SECONDS = 600.0
+"""The same error toast is not shown again within this long (the status line keeps saying it)."""
 PANES = ("compose", "jobs", "drop")
 PANE_ACTIONS = {
-    "filter", "sort", "new_request", "submit", "details", "poll_now", "toggle_pause", "download",
-    "extract", "open_output", "copy", "refresh_drop", "activity", "focus_pane", "dismiss_job", "resubmit_job",
+    "filter", "sort", "reverse_sort", "new_request", "submit", "details", "poll_now", "toggle_pause", "download",
+    "extract", "open_output", "copy", "refresh_drop", "activity", "focus_pane", "zoom",
+    "clone", "hide_job", "toggle_hidden", "quit_app", "help", "dismiss_job", "resubmit_job",
 }
 """Actions that act on the main panes, hidden while a viewer or dialog is on top."""
+
+
+def _some(jobs: list[Job], shown: int = 4) -> str:
+    """``553201, 553202, 553203 and 2 more``."""
+    ids = [job.batch_id or f"#{job.id}" for job in jobs]
+    head = ", ".join(ids[:shown])
+    return f"{head} and {len(ids) - shown} more" if len(ids) > shown else head
 
 
 class JobChanged(Message):
@@ -101,6 +130,7 @@ class EttuiApp(TransferActions, App[int]):
         Binding("question_mark", "help", "Help", id="help"),
         Binding("slash", "filter", "Filter", id="filter"),
         Binding("s", "sort", "Sort", id="sort", show=False),
+        Binding("S", "reverse_sort", "Reverse sort", id="reverse_sort", show=False),
         Binding("n", "new_request", "New", id="new_request"),
         Binding("ctrl+s", "submit", "Submit", id="submit", show=False),
         Binding("enter", "details", "Details", id="details", show=False),
@@ -111,12 +141,16 @@ class EttuiApp(TransferActions, App[int]):
         Binding("o", "open_output", "Open output", id="open_output"),
         Binding("y", "copy", "Copy", id="copy", show=False),
         Binding("D", "dismiss_job", "Dismiss unconfirmed", id="dismiss_job", show=False),
-        Binding("S", "resubmit_job", "Resubmit unconfirmed", id="resubmit_job", show=False),
+        Binding("ctrl+r", "resubmit_job", "Resubmit unconfirmed", id="resubmit_job", show=False),
         Binding("R", "refresh_drop", "Refresh drop", id="refresh_drop", show=False),
         Binding("a", "activity", "Activity log", id="activity", show=False),
         Binding("1", "focus_pane('compose')", "Compose pane", id="focus_compose", show=False),
         Binding("2", "focus_pane('jobs')", "Jobs pane", id="focus_jobs", show=False),
         Binding("3", "focus_pane('drop')", "Drop pane", id="focus_drop", show=False),
+        Binding("z", "zoom", "Zoom pane", id="zoom", show=False),
+        Binding("c", "clone", "Clone into Compose", id="clone", show=False),
+        Binding("h", "hide_job", "Hide finished job", id="hide_job", show=False),
+        Binding("H", "toggle_hidden", "Show/hide hidden jobs", id="toggle_hidden", show=False),
         Binding("q", "quit_app", "Quit", id="quit"),
     ]
 
@@ -138,7 +172,14 @@ class EttuiApp(TransferActions, App[int]):
         self._session_factory = session_factory
         self._unsubscribe: Callable[[], None] | None = None
         self._errors_seen: dict[int, str] = {}
+        self._toasted: dict[object, float] = {}
+        """Error toasts shown, by what they said, with when (monotonic): the same one stays quiet a while."""
+        self._merging: dict[JobStatus, list[Job]] = {}
+        """Completions and failures gathered for one merged toast."""
+        self.api_health = EndpointHealth("API")
         self.active_pane = "jobs"
+        self.zoomed = False
+        """``z``: the active pane alone, full screen."""
         self.jobs_loaded = False
         log_path = paths.activity_log() if activity_path is True else (activity_path or None)
         self.activity = ActivityLog(log_path, self.now)
@@ -146,8 +187,15 @@ class EttuiApp(TransferActions, App[int]):
         self.init_transfers()
         # The one place the user's keymap is applied: every binding id above can be remapped.
         self.set_keymap(dict(config.ui.keymap))
-        if config.ui.theme:
-            self.theme = config.ui.theme
+        self._keymap_problems = keymap_problems((b for b in self.BINDINGS if isinstance(b, Binding)), config.ui.keymap)
+        self._state_path: Path | None = paths.ui_state()
+        self.ui_state = UiState.load(self._state_path)
+        """Sort, filter history, theme and hidden jobs, remembered in the state dir."""
+        self._state_error_shown = False
+        self.register_theme(SIXTEEN_COLOURS)
+        theme = self.ui_state.theme or config.ui.theme
+        if theme and theme in self.available_themes:
+            self.theme = theme
 
     # -- layout -------------------------------------------------------------------
 
@@ -159,11 +207,14 @@ class EttuiApp(TransferActions, App[int]):
                 yield ComposePane(readonly=self.readonly, id="compose")
             with Vertical(id="right"):
                 with Vertical(id="jobs-pane", classes="pane"):
-                    yield Input(placeholder="filter jobs: words, status:error, expires<6h (enter)", id="jobs-filter", classes="filter")
+                    yield FilterInput(self.ui_state.filter_history, placeholder="filter jobs: words, status:error, expires<6h (esc clears)", id="jobs-filter")
+                    yield Static("", id="jobs-filter-status", classes="filter-status")
                     yield JobBoard(self.now, id="board")
                 with Vertical(id="drop-pane", classes="pane"):
-                    yield Input(placeholder="filter files: words, expires<6h, state:downloaded (enter)", id="drop-filter", classes="filter")
+                    yield FilterInput(self.ui_state.filter_history, placeholder="filter files: words, expires<6h, state:downloaded (esc clears)", id="drop-filter")
+                    yield Static("", id="drop-filter-status", classes="filter-status")
                     yield DropBrowser(self.now, id="drop")
+        yield Static("", id="status-line")
         yield Footer()
 
     @property
@@ -188,7 +239,13 @@ class EttuiApp(TransferActions, App[int]):
         return self.session.clock.now() if self.session is not None else utcnow()
 
     def on_mount(self) -> None:
-        self.main.query_one("#compose-pane").border_title = "1 Compose"
+        for problem in self._keymap_problems:
+            self.notify(problem, title="Keymap", severity="warning", timeout=15, markup=False)
+        if not (self.ui_state.theme or self.config.ui.theme) and sixteen_colours(self.is_headless):
+            self.theme = SIXTEEN  # chosen for the terminal, not by the user: not remembered
+        self.board.set_sort(self.ui_state.sort, self.ui_state.sort_reverse)
+        self.board.set_hidden(self.ui_state.hidden_jobs, self.ui_state.show_hidden)
+        self.theme_changed_signal.subscribe(self, self._theme_changed)
         self._retitle()
         self.sub_title = "connecting…"
         self._apply_layout()
@@ -196,27 +253,48 @@ class EttuiApp(TransferActions, App[int]):
         self.set_interval(1.0, self._tick)
         self.open_session()
 
-    def on_resize(self) -> None:
+    def on_resize(self, event: events.Resize) -> None:
+        # This handler runs before App's own, which is what updates ``self.size``: use the event's.
         if self.screen_stack and self.main.query("#panes"):
-            self._apply_layout()
+            self._apply_layout(event.size)
 
     @property
     def narrow(self) -> bool:
-        return self.size.width < WIDE_MIN_WIDTH or self.size.height < WIDE_MIN_HEIGHT
+        return self._narrow_at(self.size)
 
-    def _apply_layout(self) -> None:
+    @staticmethod
+    def _narrow_at(size: Size) -> bool:
+        return size.width < WIDE_MIN_WIDTH or size.height < WIDE_MIN_HEIGHT
+
+    def _apply_layout(self, size: Size | None = None) -> None:
         """Three panes when there is room, else one pane at a time under tabs."""
         if not self.screen_stack or not self.main.query("#panes"):
             return  # shutting down
-        narrow = self.narrow
-        self.screen_stack[0].set_class(narrow, "-narrow")
+        narrow = self._narrow_at(size or self.size)
+        main = self.screen_stack[0]
+        if narrow and not main.has_class("-narrow"):
+            self.active_pane = self.current_pane()  # the pane in use stays the one on show
+        single = narrow or self.zoomed
+        main.set_class(narrow, "-narrow")
+        main.set_class(single, "-single")
+        main.set_class(self.zoomed and not narrow, "-zoomed")
         self.main.query_one("#pane-tabs").display = narrow
         for pane in PANES:
-            self.main.query_one(f"#{pane}-pane").display = not narrow or pane == self.active_pane
-        self.main.query_one("#right").display = not narrow or self.active_pane != "compose"
+            self.main.query_one(f"#{pane}-pane").display = not single or pane == self.active_pane
+        self.main.query_one("#right").display = not single or self.active_pane != "compose"
         tabs = self.main.query_one("#pane-tabs", Tabs)
         if narrow and tabs.active != f"tab-{self.active_pane}":
             tabs.active = f"tab-{self.active_pane}"
+
+    def action_zoom(self) -> None:
+        """Show the focused pane alone, or all panes again (lazygit's screen mode)."""
+        if not self.zoomed:
+            self.active_pane = self.current_pane()
+        self.zoomed = not self.zoomed
+        self._apply_layout()
+        self._retitle()
+        if self.narrow:
+            self.notify("The terminal is narrow: one pane shows at a time already.", timeout=3)
 
     @on(Tabs.TabActivated, "#pane-tabs")
     def _tab_activated(self, event: Tabs.TabActivated) -> None:
@@ -238,11 +316,18 @@ class EttuiApp(TransferActions, App[int]):
             return
         board, drop = self.board, self.drop
         loading = "" if self.jobs_loaded else " · loading…"
+        hidden_count = board.hidden_count
+        if hidden_count and board.show_hidden:
+            loading = f" · showing {hidden_count} hidden (H hides){loading}"
+        elif hidden_count:
+            loading = f" · {hidden_count} hidden (H shows){loading}"
         filtered = f" · filter: {board.filter_query.text}" if not board.filter_query.empty else ""
         drop_filter = f" · filter: {drop.filter_query.text}" if not drop.filter_query.empty else ""
+        zoom = " · zoomed (z)" if self.zoomed and not self.narrow else ""
         titles = {
-            "#jobs-pane": f"2 Jobs · {board.row_count:,}/{len(board.jobs):,} · sort: {board.sort_label}{filtered}{loading}",
-            "#drop-pane": f"3 Drop · {drop.row_count} files{drop_filter}",
+            "#compose-pane": f"1 Compose{zoom}",
+            "#jobs-pane": f"2 Jobs · {board.row_count:,}/{len(board.jobs):,} · sort: {board.sort_label}{filtered}{loading}{zoom}",
+            "#drop-pane": f"3 Drop · {plural(drop.row_count, 'file')}{drop_filter}{zoom}",
         }
         for selector, title in titles.items():
             pane = self.main.query_one(selector)
@@ -293,6 +378,7 @@ class EttuiApp(TransferActions, App[int]):
         self.load_jobs()  # first: the store is read in a thread while the form is built
         self.compose_pane.attach(session)
         self._update_subtitle()
+        self.update_status_line()
         self.activity.record(f"Opened profile {session.profile.name} ({session.profile.dialect})")
         self.refresh_drop()
 
@@ -371,10 +457,16 @@ class EttuiApp(TransferActions, App[int]):
             self._update_subtitle()
             self.activity.record(f"Polling {event.kind}")
             return
+        if event.kind in ("status", "polled", "submitted"):
+            if self.api_health.ok(self.now()):
+                self.update_status_line()
+        elif event.kind in ("error", "throttled"):
+            self.api_health.failed(self.now(), event.error.message if event.error else event.kind)
+            self.update_status_line()
         if event.kind == "throttled":
             text = event.error.message if event.error else "The service is busy; polling backs off."
             self.activity.record(f"Throttled: {text}")
-            self.notify(text, title="Service busy", severity="warning")
+            self.toast_once(("throttled",), text, title="Service busy", severity="warning")
         if job is None:
             return
         if event.kind == "discarded":
@@ -393,21 +485,72 @@ class EttuiApp(TransferActions, App[int]):
             if self._errors_seen.get(job.id) != event.error.message:
                 self._errors_seen[job.id] = event.error.message
                 self.activity.record(f"Poll of batch {job.batch_id} failed: {event.error.message}")
-                self.notify(event.error.message, title=f"Batch {job.batch_id}: {event.error.title}", severity="warning")
+                # Keyed on the sentence, not the batch: one refused connection is one toast, not one per job.
+                self.toast_once(("poll", event.error.message), event.error.message, title=f"Polling: {event.error.title}", severity="warning")
 
     def _announce_status(self, job: Job) -> None:
-        if job.status is JobStatus.COMPLETE:
-            self.notify(f"Batch {job.batch_id} ({job.call}) is Complete: {job.file_name or 'file pending'}.", title="Complete")
-            self.ring()
-            self.refresh_drop()
-        elif job.status is JobStatus.ERROR:
-            self.notify(f"Batch {job.batch_id} ({job.call}) ended in Error.", title="Error", severity="error", timeout=10)
-            self.ring()
-        elif job.status is JobStatus.UNCONFIRMED:
+        """Gather Complete and Error changes for a moment, then one toast for all of them."""
+        if job.status is JobStatus.UNCONFIRMED:
+            # Not merged: each one asks the operator to look (dismiss or resubmit).
             from ettui.session import unconfirmed_sentence
 
             self.notify(unconfirmed_sentence(job, job.last_error or "no acceptance was read"),
                         title="Submit unconfirmed", severity="warning", timeout=15)
+            return
+        if job.status not in (JobStatus.COMPLETE, JobStatus.ERROR):
+            return
+        if not self._merging:
+            self.set_timer(MERGE_SECONDS, self._flush_announcements)
+        self._merging.setdefault(job.status, []).append(job)
+
+    def _flush_announcements(self) -> None:
+        merged, self._merging = self._merging, {}
+        if not self.panes_up:
+            return
+        done = merged.get(JobStatus.COMPLETE, [])
+        failed = merged.get(JobStatus.ERROR, [])
+        if len(done) == 1:
+            job = done[0]
+            self.notify(f"Batch {job.batch_id} ({job.call}) is Complete: {job.file_name or 'file pending'}.", title="Complete", markup=False)
+        elif done:
+            self.notify(f"Batches {_some(done)} are Complete; d downloads each.", title=f"{len(done)} batches Complete", markup=False)
+        if len(failed) == 1:
+            job = failed[0]
+            self.notify(f"Batch {job.batch_id} ({job.call}) ended in Error.", title="Error", severity="error", timeout=10, markup=False)
+        elif failed:
+            self.notify(f"Batches {_some(failed)} ended in Error; enter shows why.", title=f"{len(failed)} batches in Error", severity="error", timeout=10, markup=False)
+        if done or failed:
+            self.ring()
+        if done:
+            self.refresh_drop()
+
+    def toast_once(self, key: object, message: str, *, title: str, severity: SeverityLevel = "error", timeout: float = 10) -> bool:
+        """Show an error toast unless the same one showed within ``ERROR_QUIET_SECONDS``; True when shown."""
+        now = time.monotonic()
+        last = self._toasted.get(key)
+        if last is not None and now - last < ERROR_QUIET_SECONDS:
+            return False
+        self._toasted[key] = now
+        self.notify(message, title=title, severity=severity, timeout=timeout, markup=False)  # remote text: never markup
+        return True
+
+    def update_status_line(self) -> None:
+        """Each endpoint's state and the last successful refresh, on the line above the footer."""
+        if not self.panes_up or self.session is None:
+            return
+        api, drop = self.api_health, self.drop_health
+        parts = [api.describe()]
+        if api.last_ok is not None:
+            parts[-1] += f" (polled {clock_time(api.last_ok, seconds=True)})"
+        parts.append(drop.describe())
+        if drop.last_ok is not None:
+            parts[-1] += f" (listed {clock_time(drop.last_ok, seconds=True)})"
+        failing = [h for h in (api, drop) if h.state in ("retrying", "down") and h.last_error]
+        text = Text(" · ".join(parts))
+        for health in failing:
+            text.append(f" · {health.name}: ")
+            text.append_text(clean_text(health.last_error or ""))
+        self.main.query_one("#status-line", Static).update(text)
 
     def ring(self) -> None:
         """The terminal bell, when the user asked for it."""
@@ -415,9 +558,9 @@ class EttuiApp(TransferActions, App[int]):
             self.bell()
 
     def show_error(self, error: EttuiError) -> None:
-        """The one place errors are shown (host keys have their own modal)."""
-        self.activity.record(f"{error.title}: {error.message}")
-        self.notify(error.message, title=error.title, severity="error", timeout=10)
+        """The one place errors are shown (host keys have their own modal); the same one again stays quiet."""
+        if self.toast_once((error.title, error.message), error.message, title=error.title):
+            self.activity.record(f"{error.title}: {error.message}")
 
     def notify(
         self,
@@ -456,8 +599,6 @@ class EttuiApp(TransferActions, App[int]):
     # -- bindings -------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if self.readonly and action in ("submit", "download", "resubmit_job", "dismiss_job"):
-            return None  # shown disabled: read-only
         if len(self.screen_stack) > 1 and action in PANE_ACTIONS:
             return False  # the panes' actions are hidden while a viewer or dialog is up
         return True
@@ -486,10 +627,33 @@ class EttuiApp(TransferActions, App[int]):
 
     def action_help(self) -> None:
         live = [(a.binding, a.enabled, self.get_key_display(a.binding)) for a in self.screen.active_bindings.values()]
-        self.push_screen(HelpScreen(entries_from(live)))
+        self.push_screen(HelpScreen(entries_from(live), notes=self._download_note()))
+
+    def _download_note(self) -> str:
+        """What ``d`` does for this profile: the help and the README say the same."""
+        extract = self.session.profile.extract_after_download if self.session else True
+        if extract:
+            return "d downloads the zip, verifies every member's CRC, then extracts it (extract_after_download = true, the default); x extracts again."
+        return "d downloads the zip and verifies every member's CRC (extract_after_download = false); x extracts it."
 
     def action_activity(self) -> None:
         self.push_screen(ActivityScreen(self.activity.lines, str(self.activity.path or "memory only")))
+
+    def save_ui_state(self) -> None:
+        """Write the remembered settings; a failure is said once, then the app carries on."""
+        try:
+            self.ui_state.save(self._state_path)
+        except OSError as exc:
+            if not self._state_error_shown:
+                self._state_error_shown = True
+                self.notify(f"Settings cannot be saved to {self._state_path}: {exc.strerror or exc}.", severity="warning")
+
+    def _theme_changed(self, theme: object) -> None:
+        if self.theme == SIXTEEN and self.ui_state.theme is None:
+            return  # picked for a 16-colour terminal: a truecolour one next time keeps its own
+        if self.ui_state.theme != self.theme:
+            self.ui_state.theme = self.theme
+            self.save_ui_state()
 
     def action_filter(self) -> None:
         pane = self.current_pane()
@@ -500,23 +664,72 @@ class EttuiApp(TransferActions, App[int]):
         field.add_class("-visible")
         field.focus()
 
+    def _filter_target(self, field: Input) -> JobBoard | DropBrowser:
+        return self.board if field.id == "jobs-filter" else self.drop
+
+    @on(Input.Changed, ".filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        """Filter as the user types; a term that cannot be read is one sentence under the field."""
+        event.stop()
+        target = self._filter_target(event.input)
+        status = self.main.query_one(f"#{event.input.id}-status", Static)
+        known = (JOB_FIELDS, JOB_DURATIONS) if target is self.board else (FILE_FIELDS, FILE_DURATIONS)
+        try:
+            query = Query.parse(event.value, *known)
+        except FilterError as exc:
+            status.set_classes("filter-status -visible -bad")
+            status.update(exc.message)
+            return
+        target.set_query(query)
+        self._show_match_count(event.input)
+
+    def _show_match_count(self, field: Input) -> None:
+        target = self._filter_target(field)
+        status = self.main.query_one(f"#{field.id}-status", Static)
+        if target.filter_query.empty:
+            status.set_classes("filter-status")
+            status.update("")
+            return
+        total = len(target.jobs) if isinstance(target, JobBoard) else len(target.files)
+        noun = "job" if isinstance(target, JobBoard) else "file"
+        status.set_classes("filter-status -visible")
+        status.update(f"{target.row_count:,} of {plural(total, noun)} match · enter keeps it · esc clears")
+
     @on(Input.Submitted, ".filter")
     def _filter_submitted(self, event: Input.Submitted) -> None:
         event.stop()
-        try:
-            query = Query.parse(event.value)
-        except FilterError as exc:
-            self.show_error(exc)
-            return
-        target: JobBoard | DropBrowser = self.board if event.input.id == "jobs-filter" else self.drop
-        target.set_query(query)
-        if query.empty:
+        target = self._filter_target(event.input)
+        status = self.main.query_one(f"#{event.input.id}-status", Static)
+        if status.has_class("-bad"):
+            return  # the sentence stays until the term is fixed or esc clears it
+        if not target.filter_query.empty:
+            self.ui_state.remember_filter(target.filter_query.text)
+            self.save_ui_state()
+        else:
             event.input.remove_class("-visible")
+        status.set_classes("filter-status")
+        target.focus()
+
+    @on(FilterInput.Closed)
+    def _filter_closed(self, event: FilterInput.Closed) -> None:
+        target = self._filter_target(event.field)
+        target.set_query(Query())
+        event.field.remove_class("-visible")
+        self.main.query_one(f"#{event.field.id}-status", Static).set_classes("filter-status")
         target.focus()
 
     def action_sort(self) -> None:
         label = self.board.cycle_sort()
-        self.notify(f"Jobs sorted by {label}.", timeout=2)
+        self._sort_changed(label)
+
+    def action_reverse_sort(self) -> None:
+        label = self.board.reverse_sort()
+        self._sort_changed(label)
+
+    def _sort_changed(self, label: str) -> None:
+        self.ui_state.sort, self.ui_state.sort_reverse = self.board.sort_mode.label, self.board.sort_reverse
+        self.save_ui_state()
+        self.notify(f"Jobs sorted by {label} (s next column, S reverses).", timeout=2)
 
     def action_new_request(self) -> None:
         self.action_focus_pane("compose")
@@ -524,12 +737,44 @@ class EttuiApp(TransferActions, App[int]):
         self.action_focus_pane("compose")
 
     def action_submit(self) -> None:
+        if self.readonly:
+            self.notify("Read-only session (--readonly): submitting is off.", severity="warning", timeout=3)
+            return
+        if self.current_pane() != "compose":
+            # A stray ctrl+s on the board must not send the last request again.
+            self.notify("ctrl+s submits from Compose: press 1 (or c to clone this job), check the form, then ctrl+s.", timeout=4)
+            return
         self.compose_pane.submit()
 
     @on(ComposePane.SubmitRequested)
     def _submit_requested(self, message: ComposePane.SubmitRequested) -> None:
-        if not self.readonly:
-            self.submit_request(message.request)
+        if self.readonly:
+            return
+        request = message.request
+        twin = self._recent_twin(request)
+        if twin is None:
+            self.submit_request(request)
+            return
+        ago = format_duration(max(timedelta(0), self.now() - twin.submitted_at))
+        question = (
+            f"An identical {request.call} request went out {ago} ago as {twin.label} "
+            f"(now {twin.status_raw}). Submit another copy?"
+        )
+
+        def go(confirmed: bool | None) -> None:
+            if confirmed:
+                self.submit_request(request)
+
+        self.push_screen(ConfirmScreen("Submit again?", question, "Submit"), go)
+
+    def _recent_twin(self, request: BatchRequest) -> Job | None:
+        """The newest job with the same call and parameters submitted within ``DUPLICATE_WINDOW``."""
+        now = self.now()
+        twins = [
+            job for job in self.board.jobs.values()
+            if job.call == request.call and job.params == request.params and now - job.submitted_at < DUPLICATE_WINDOW
+        ]
+        return max(twins, key=lambda j: j.submitted_at, default=None)
 
     @work(exclusive=False, group="submit")
     async def submit_request(self, request: "ComposePane.SubmitRequested | object") -> None:
@@ -552,6 +797,49 @@ class EttuiApp(TransferActions, App[int]):
         self.notify(f"{job.call} accepted as batch {job.batch_id}.", title="Submitted")
         self.action_focus_pane("jobs")
         self.board.move_cursor_to(job.id)
+
+    def action_clone(self) -> None:
+        """Put the selected job's request into Compose, to check and submit again."""
+        job = self.board.selected_job if self.current_pane() == "jobs" else None
+        if job is None:
+            self.notify("Pick a job on the board (2) to clone it into Compose.", timeout=3)
+            return
+        if not self.compose_pane.fill(job.call, job.params):
+            self.notify(f"This profile's API has no call {job.call}; {job.label} cannot be cloned here.", severity="warning")
+            return
+        self.action_focus_pane("compose")
+        self.notify(f"{job.label.capitalize()}'s {job.call} request is in Compose: check it, then ctrl+s.", timeout=3)
+
+    def action_hide_job(self) -> None:
+        """Archive the selected finished job: off the board until ``H`` shows hidden jobs."""
+        job = self.board.selected_job if self.current_pane() == "jobs" else None
+        if job is None:
+            self.notify("Pick a finished job on the board (2) to hide it.", timeout=3)
+            return
+        hidden = set(self.ui_state.hidden_jobs)
+        if job.id in hidden:
+            hidden.discard(job.id)
+            message = f"{job.label.capitalize()} is back on the board."
+        elif not job.terminal:
+            self.notify(f"{job.label.capitalize()} is still {job.status_raw}; only finished jobs can be hidden.", timeout=3)
+            return
+        else:
+            hidden.add(job.id)
+            message = f"{job.label.capitalize()} hidden; H shows hidden jobs, h on it again unhides."
+        self.ui_state.hidden_jobs = sorted(hidden)
+        self.save_ui_state()
+        self.board.set_hidden(hidden, self.board.show_hidden)
+        self._retitle()
+        self.notify(message, timeout=3)
+
+    def action_toggle_hidden(self) -> None:
+        show = not self.board.show_hidden
+        self.ui_state.show_hidden = show
+        self.save_ui_state()
+        self.board.set_hidden(self.ui_state.hidden_jobs, show)
+        self._retitle()
+        count = self.board.hidden_count
+        self.notify(f"Showing {plural(count, 'hidden job')}." if show else f"{plural(count, 'job')} hidden.", timeout=2)
 
     def action_details(self) -> None:
         pane = self.current_pane()
@@ -577,6 +865,9 @@ class EttuiApp(TransferActions, App[int]):
     def action_dismiss_job(self) -> None:
         """Dismiss the selected Unconfirmed job, after asking."""
         job = self.board.selected_job if self.current_pane() == "jobs" else None
+        if self.readonly:
+            self.notify("Read-only session (--readonly): dismissing is off.", severity="warning", timeout=3)
+            return
         if self.session is None or job is None or job.status is not JobStatus.UNCONFIRMED:
             self.notify("Pick an Unconfirmed job to dismiss.", severity="warning")
             return
@@ -607,7 +898,10 @@ class EttuiApp(TransferActions, App[int]):
     def action_resubmit_job(self) -> None:
         """Send the selected Unconfirmed job's request again as a new, linked job, after asking."""
         job = self.board.selected_job if self.current_pane() == "jobs" else None
-        if self.session is None or self.readonly or job is None or job.status is not JobStatus.UNCONFIRMED:
+        if self.readonly:
+            self.notify("Read-only session (--readonly): resubmitting is off.", severity="warning", timeout=3)
+            return
+        if self.session is None or job is None or job.status is not JobStatus.UNCONFIRMED:
             self.notify("Pick an Unconfirmed job to resubmit.", severity="warning")
             return
 
@@ -634,6 +928,9 @@ class EttuiApp(TransferActions, App[int]):
 
     def action_poll_now(self) -> None:
         if self.session is None:
+            return
+        if self.session.paused:
+            self.notify("Polling is paused, so nothing polls now; p resumes.", timeout=3)
             return
         job = self.board.selected_job if self.current_pane() == "jobs" else None
         if job is not None and job.status.polled:
@@ -682,8 +979,23 @@ class EttuiApp(TransferActions, App[int]):
         gc.unfreeze()  # let what this app held be collected (tests run many apps in one process)
 
 
+NO_TERMINAL_EXIT = 2
+"""Exit code when there is no terminal to draw on (a usage error)."""
+
+
 def run_app(config: Config, profile_name: str | None = None, readonly: bool = False) -> int:
-    """Run the TUI until the user quits; returns the process exit code."""
+    """Run the TUI until the user quits; returns the process exit code.
+
+    Without a terminal (output to a file or a pipe, no tty on stdin) it says so
+    in one sentence instead of writing escape codes and waiting forever.
+    """
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        print(
+            "ettui needs a terminal to draw the TUI (stdin and stdout are not one); "
+            "run it in a terminal, or use a headless command such as `ettui status` or `ettui watch`.",
+            file=sys.stderr,
+        )
+        return NO_TERMINAL_EXIT
     app = EttuiApp(config, profile_name, readonly=readonly)
     result = app.run()
     return int(result or 0) if app.return_code is None else app.return_code

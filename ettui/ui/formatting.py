@@ -65,6 +65,19 @@ def expiry_text(expires_at: datetime | None, now: datetime) -> Text:
     return Text(format_duration(expiry.time_left(now)), style=URGENCY_STYLES[urgency])
 
 
+def local_time(moment: datetime | None, fmt: str = "%m-%d %H:%M") -> str:
+    """``03-08 12:10`` in the operator's local time zone (``-`` when unknown)."""
+    return moment.astimezone().strftime(fmt) if moment is not None else "-"
+
+
+def expiry_at_text(expires_at: datetime | None, now: datetime) -> Text:
+    """The coloured countdown and the absolute moment: ``2d 21h (Sun 2026-03-08 12:10 CET)``."""
+    text = expiry_text(expires_at, now)
+    if expires_at is not None:
+        text.append(f" ({local_time(expires_at, '%a %Y-%m-%d %H:%M %Z')})", style="")
+    return text
+
+
 def human_size(size: int | float) -> str:
     """Bytes in a short human unit: ``512 B``, ``3.4 KB``, ``12.0 MB``."""
     value = float(size)
@@ -88,6 +101,11 @@ def progress_text(progress: Progress) -> Text:
     if eta is not None:
         text.append(f" {format_duration(timedelta(seconds=int(eta)))}", style="dim")
     return text
+
+
+def plural(count: int, noun: str) -> str:
+    """``1 file``, ``2 files``, ``1,204 jobs``."""
+    return f"{count:,} {noun}" if count == 1 else f"{count:,} {noun}s"
 
 
 def shorten(name: str, width: int) -> str:

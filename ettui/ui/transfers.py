@@ -18,6 +18,8 @@ from textual.timer import Timer
 
 from ettui.errors import EttuiError, HostKeyUnknown
 from ettui.model import DropFile, Job, JobStatus, Progress, format_duration
+from ettui.ui.formatting import plural
+from ettui.ui.health import EndpointHealth
 from ettui.ui.screens.dialogs import ConfirmScreen, HostKeyScreen
 from ettui.ui.screens.output import OutputViewer
 
@@ -47,6 +49,7 @@ class TransferActions:
     set_interval: Callable[..., Timer]
     current_pane: Callable[[], str]
     show_error: Callable[[EttuiError], None]
+    update_status_line: Callable[[], None]
     ring: Callable[[], None]
     activity: Any
     now: Callable[[], Any]
@@ -75,6 +78,7 @@ class TransferActions:
         self._progress_timer: Timer | None = None
         self._downloading: set[str] = set()
         self._refused_keys: set[str] = set()
+        self.drop_health = EndpointHealth("drop")
 
     @property
     def downloads_running(self) -> bool:
@@ -86,6 +90,7 @@ class TransferActions:
     # -- the listing ------------------------------------------------------------
 
     def action_refresh_drop(self) -> None:
+        self.notify("Listing the drop…", timeout=2)
         self.refresh_drop(manual=True)
 
     @work(exclusive=True, group="drop-list")
@@ -103,10 +108,18 @@ class TransferActions:
             self.ask_host_key(exc, self.refresh_drop, manual=manual)
             return
         except EttuiError as exc:
+            self.drop_health.failed(self.now(), exc.message)
+            self.update_status_line()
+            if self.panes_up and not self.drop.files:
+                # Not "the drop is empty": nobody knows what is on it.
+                self.drop.empty_text = f"The drop cannot be listed ({exc.title}); R tries again. The line below says since when."
+                self.drop.refresh()
             self.show_error(exc)
             return
         if not self.panes_up:
             return  # the app closed while the drop was being listed
+        self.drop_health.ok(self.now())
+        self.update_status_line()
         self._announce_landed(files)
         self.drop.load(files)
         self._restore_transfers(files)
@@ -128,12 +141,17 @@ class TransferActions:
     def _announce_landed(self, files: list[DropFile]) -> None:
         listed = {f.path for f in files if f.listed}
         if self._known_files is not None:
-            for drop_file in files:
-                if drop_file.listed and drop_file.path not in self._known_files:
-                    who = f" (batch {drop_file.batch_id})" if drop_file.batch_id else ""
-                    self.activity.record(f"File landed: {drop_file.path}{who}")
-                    self.notify(f"{drop_file.name}{who} is in the drop.", title="File landed")
-                    self.ring()
+            landed = [f for f in files if f.listed and f.path not in self._known_files]
+            for drop_file in landed:
+                who = f" (batch {drop_file.batch_id})" if drop_file.batch_id else ""
+                self.activity.record(f"File landed: {drop_file.path}{who}")
+            if len(landed) == 1:
+                who = f" (batch {landed[0].batch_id})" if landed[0].batch_id else ""
+                self.notify(f"{landed[0].name}{who} is in the drop.", title="File landed", markup=False)
+            elif landed:
+                self.notify(f"{plural(len(landed), 'new file')} in the drop; 3 shows them.", title=f"{len(landed)} files landed", markup=False)
+            if landed:
+                self.ring()
         self._known_files = listed
 
     def check_expiring(self) -> None:
@@ -215,6 +233,7 @@ class TransferActions:
 
     def action_download(self) -> None:
         if self.readonly:
+            self.notify("Read-only session (--readonly): downloads are off.", severity="warning", timeout=3)
             return
         job, drop_file = self.selected_target()
         if drop_file is None and (job is None or job.status is not JobStatus.COMPLETE):
@@ -250,8 +269,9 @@ class TransferActions:
         self._downloading.add(key)
         self.drop.update_transfer(key, state="downloading", progress=None, error=None)
         self._start_progress_timer()
+        extract = session.profile.extract_after_download
         try:
-            outcome = await session.fetch(target, extract=False, progress=lambda p: self._on_progress(key, p))
+            outcome = await session.fetch(target, extract=extract, progress=lambda p: self._on_progress(key, p))
         except HostKeyUnknown as exc:
             self.drop.update_transfer(key, state="queued")
             self.ask_host_key(exc, lambda: self.download(job, drop_file))
@@ -271,7 +291,15 @@ class TransferActions:
         if outcome.job is not None:
             self.board.upsert(outcome.job)
         self.activity.record(f"Downloaded {outcome.zip_path} ({outcome.size:,} bytes, sha256 {outcome.sha256[:12]}…)")
-        self.notify(f"{outcome.zip_path.name} downloaded and verified; x extracts, o opens.", title="Downloaded")
+        if outcome.extract_dir is not None:
+            self.drop.update_transfer(key, state="extracted", extract_dir=str(outcome.extract_dir))
+            self.activity.record(f"Extracted {outcome.zip_path.name} into {outcome.extract_dir} ({plural(len(outcome.files), 'file')})")
+            self.notify(
+                f"{outcome.zip_path.name} downloaded, verified and extracted ({plural(len(outcome.files), 'file')}); o opens.",
+                title="Downloaded",
+            )
+        else:
+            self.notify(f"{outcome.zip_path.name} downloaded and verified; x extracts, o opens.", title="Downloaded")
 
     def _on_progress(self, key: str, progress: Progress) -> None:
         """Keep only the latest figure; the first one is drawn at once so short downloads show too."""
@@ -330,8 +358,8 @@ class TransferActions:
             updated = await session.job(job.id)
             if updated is not None:
                 self.board.upsert(updated)
-        self.activity.record(f"Extracted {zip_path.name} into {folder} ({len(files)} files)")
-        self.notify(f"{len(files)} file(s) in {folder}; press o to open.", title="Extracted")
+        self.activity.record(f"Extracted {zip_path.name} into {folder} ({plural(len(files), 'file')})")
+        self.notify(f"{plural(len(files), 'file')} in {folder}; press o to open.", title="Extracted")
 
     def action_open_output(self) -> None:
         job, drop_file = self.selected_target()

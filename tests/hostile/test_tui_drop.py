@@ -6,9 +6,10 @@ import os
 import time
 from pathlib import Path
 
+from rich.text import Text
+
 from ettui.safetext import clean
-from ettui.ui.formatting import shorten
-from ettui.ui.widgets.drop_browser import NAME_WIDTH
+from ettui.ui.widgets.table import shorten_middle
 from tests.hostile.hostile import HOSTILE_FILE_NAMES
 from tests.hostile.screen import (
     ToastLog,
@@ -40,17 +41,23 @@ async def test_drop_pane_with_hostile_names(tmp_path: Path) -> None:
         seen = ToastLog(app)
         await wait_for(pilot, lambda: app.drop.row_count >= 4, "the first listing")
         await wait_for(pilot, seen, "the expiry toasts")
-        # More files land: "File landed" toasts name them (markup and C1 among them).
-        _plant(tmp_path / "sandbox" / "drop", names[4:], hours_old=1)
-        await pilot.press("3", "R")
-        await wait_for(pilot, lambda: app.drop.row_count >= len(names), "the second listing")
-        await wait_for(pilot, lambda: any("in the drop" in t for t in seen()), "a File landed toast")
+        # More files land, one per listing: each "File landed" toast names its file
+        # (markup and C1 among them; several at once would be one toast that counts them).
+        await pilot.press("3")
+        for count, name in enumerate(names[4:], start=5):
+            _plant(tmp_path / "sandbox" / "drop", [name], hours_old=1)
+            await pilot.press("R")
+            await wait_for(pilot, lambda: app.drop.row_count >= count, f"listing {count}")
+            await wait_for(pilot, lambda: any(clean(name) in t and "in the drop" in t for t in seen()), f"{name!r} landed")
         await pilot.pause()
         assert app.is_running
         lines = widget_lines(app.drop)
         shown = lines_text(lines)
+        name_width = next(width for column, width in app.drop.column_layout if column.key == "name")
         for name in names:
-            assert shorten(clean(name), NAME_WIDTH) in shown, name
+            cleaned = clean(name)
+            expected = cleaned if len(cleaned) <= name_width else shorten_middle(Text(cleaned), name_width).plain
+            assert expected in shown, name
         assert_no_escape(shown, "the Drop pane")
         assert not links(lines), "remote text became a link"
         for toast in seen():

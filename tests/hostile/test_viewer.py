@@ -165,6 +165,7 @@ async def test_failed_rename_in_a_download_is_one_sentence(tmp_path: Path) -> No
         """A session whose fetch hits what ``os.replace`` raises on a read-only folder."""
 
         clock = SimpleNamespace(now=utcnow)
+        profile = SimpleNamespace(extract_after_download=True)
 
         async def fetch(self, target: object, **kw: object) -> object:
             raise PermissionError(13, "Permission denied", "/dl/bulkasync_1.zip.part", None, "/dl/bulkasync_1.zip")

@@ -34,15 +34,28 @@ JOBS = [
 ]
 
 
+def many_jobs(count: int) -> list[tuple[str, str, timedelta, str, int, str | None]]:
+    """``count`` jobs: the eight above and Complete ones spread over the last 70 hours."""
+    extra = [
+        (f"5533{i:02d}", "C1" if i % 3 else "C2", timedelta(hours=70 - i * 2, minutes=i), "Complete", 5 + i, None)
+        for i in range(max(0, count - len(JOBS)))
+    ]
+    return JOBS + extra
+
+
 def file_name(batch_id: str, finished: datetime) -> str:
     return f"bulkasync_10012345_{finished:%Y%m%d%H%M%S}_{batch_id[-1]}.zip"
 
 
-def seed_store(path: Path, profile: str = "acme") -> list[DropFile]:
-    """Write the jobs above into a store; return the drop listing that goes with them."""
+def seed_store(path: Path, profile: str = "acme", jobs: int = len(JOBS), files_wanted: int = 0) -> list[DropFile]:
+    """Write the jobs above into a store; return the drop listing that goes with them.
+
+    ``jobs`` above eight adds Complete jobs (:func:`many_jobs`); ``files_wanted``
+    pads the listing with Export-folder files of long names, not linked to jobs.
+    """
     files: list[DropFile] = []
     with JobStore(path) as store:
-        for batch_id, call, ago, raw, minutes, error in JOBS:
+        for batch_id, call, ago, raw, minutes, error in many_jobs(jobs):
             submitted = NOW - ago
             job = store.add(
                 profile=profile, dialect="xml", call=call, batch_id=batch_id, submitted_at=submitted,
@@ -61,6 +74,9 @@ def seed_store(path: Path, profile: str = "acme") -> list[DropFile]:
                 expires = finished + RETENTION
                 files.append(DropFile("/" + name, 2_400_000 + 1000 * minutes, finished, expires, job.id, batch_id, listed=expires > NOW))
     files.append(DropFile("/Export/tracking_weekly.zip", 18_200_000, NOW - timedelta(days=2), NOW + timedelta(days=19), None, None))
+    for i in range(max(0, files_wanted - len(files))):
+        mtime = NOW - timedelta(days=1, hours=i)
+        files.append(DropFile(f"/Export/tracking_extract_weekly_{i:02d}_all_subscribers.zip", 1_000_000 + i, mtime, mtime + timedelta(days=21), None, None))
     return sorted(files, key=lambda f: f.expires_at)
 
 
@@ -84,6 +100,10 @@ class SeededApp(EttuiApp):
         super().__init__(config, session_factory=factory, activity_path=None)
 
     def refresh_drop(self) -> None:  # type: ignore[override]
+        # A stand-in for a session that polled and listed at NOW: the status line shows both connected.
+        self.api_health.ok(NOW)
+        self.drop_health.ok(NOW)
+        self.update_status_line()
         self._announce_landed(self.files)
         self.drop.load(self.files)
         self.board.set_landed(self.files)
@@ -91,9 +111,10 @@ class SeededApp(EttuiApp):
         self.drop.update_transfer(running.path, state="downloading", progress=Progress(1_150_000, 2_406_000, 820_000.0))
 
 
-def seeded_app(tmp_path: Path) -> SeededApp:
-    files = seed_store(tmp_path / "jobs.sqlite3")
-    return SeededApp(tmp_path, files)
+def seeded_app(tmp_path: Path, jobs: int = len(JOBS), files: int = 0) -> SeededApp:
+    """The seeded app; ``jobs`` and ``files`` ask for a fuller board and drop (25 and 25 in the issue)."""
+    listing = seed_store(tmp_path / "jobs.sqlite3", jobs=jobs, files_wanted=files)
+    return SeededApp(tmp_path, listing)
 
 
 def sample_output(path: Path, records: int = 60) -> Path:

@@ -7,6 +7,7 @@ from pathlib import Path
 from textual.widgets import Button, Input, Static
 
 from ettui.model import JobStatus
+from ettui.ui.screens.dialogs import ConfirmScreen
 from ettui.ui.screens.help import HelpScreen
 from ettui.ui.screens.output import OutputTable, OutputViewer
 from tests.ui.conftest import make_app, wait_for
@@ -79,13 +80,12 @@ async def test_submit_watch_download_extract_open_filter(tmp_path: Path) -> None
             original(path, **changes)
 
         app.drop.update_transfer = spy  # type: ignore[method-assign]
-        await pilot.press("d")
-        await wait_for(pilot, lambda: any(t.state == "downloaded" for t in app.drop.transfers.values()), "the download")
+        await pilot.press("d")  # downloads, verifies and extracts (extract_after_download, on by default)
+        await wait_for(pilot, lambda: any(t.state == "extracted" for t in app.drop.transfers.values()), "download and extraction")
         assert any(p is not None for p in drawn), "no progress was drawn"
         job = next(iter(app.board.jobs.values()))
         assert job.download_path and Path(job.download_path).exists()
-        await pilot.press("x")
-        await wait_for(pilot, lambda: any(t.state == "extracted" for t in app.drop.transfers.values()), "extraction")
+        assert any("downloaded, verified and extracted" in n.message for n in app._notifications)
         await pilot.press("o")
         await wait_for(pilot, lambda: isinstance(app.screen, OutputViewer), "the output viewer")
         table = app.screen.query_one(OutputTable)
@@ -98,6 +98,10 @@ async def test_submit_watch_download_extract_open_filter(tmp_path: Path) -> None
         csv = Path(app.screen.path).with_suffix(".csv")  # type: ignore[attr-defined]
         await wait_for(pilot, csv.exists, "the CSV export")
         assert csv.read_text().count("\n") == 301
+        await pilot.press("e")  # again: the file exists, so it asks before replacing it
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the overwrite question")
+        await pilot.press("n")
+        await wait_for(pilot, lambda: isinstance(app.screen, OutputViewer), "back in the viewer")
         await pilot.press("escape")
         assert not isinstance(app.screen, OutputViewer)
     log = (tmp_path / "activity.log").read_text()
@@ -117,9 +121,9 @@ async def test_board_filter_sort_and_pause(tmp_path: Path) -> None:
         assert app.board.row_count == 1
         await pilot.press("slash", *["backspace"] * 40, "enter")
         assert app.board.row_count == 1 and app.board.filter_query.empty
-        assert app.board.sort_label == "newest"
+        assert app.board.sort_label == "newest ▲"
         await pilot.press("s")
-        assert app.board.sort_label == "status" and app.board.cursor_key == job_id
+        assert app.board.sort_label == "status ▲" and app.board.cursor_key == job_id
         await pilot.press("p")
         assert app.session is not None and app.session.paused and "PAUSED" in app.sub_title
         await pilot.press("p")
@@ -150,7 +154,11 @@ async def test_readonly_disables_submit_and_download(tmp_path: Path) -> None:
         await pilot.pause(0.3)
         assert not app.board.jobs
         assert "read-only" in app.sub_title
-        assert app.check_action("download", ()) is None
+        await pilot.press("ctrl+s")
+        await pilot.press("escape", "d")
+        await pilot.pause()
+        said = [n.message for n in app._notifications]
+        assert any("submitting is off" in m for m in said) and any("downloads are off" in m for m in said)
 
 
 async def test_narrow_terminal_uses_tabs(tmp_path: Path) -> None:

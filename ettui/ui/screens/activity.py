@@ -8,7 +8,7 @@ from typing import ClassVar
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.screen import ModalScreen
-from textual.widgets import RichLog
+from textual.widgets import Footer, RichLog
 
 from ettui.safetext import clean_text
 
@@ -34,6 +34,7 @@ class ActivityScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         yield RichLog(wrap=True, markup=False, id="activity-log")
+        yield Footer()  # its own: the main screen's footer would offer the panes' keys
 
     def on_mount(self) -> None:
         log = self.query_one(RichLog)

@@ -14,11 +14,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Static
+from textual.widgets import Footer, Static
 
 from ettui.model import DropFile, Job, JobStatus
 from ettui.safetext import clean, clean_text
-from ettui.ui.formatting import expiry_text, human_size, since, status_text
+from ettui.ui.formatting import expiry_at_text, human_size, since, status_text
 
 
 def job_summary(job: Job, now: datetime, landed: DropFile | None = None) -> RenderableType:
@@ -45,9 +45,9 @@ def job_summary(job: Job, now: datetime, landed: DropFile | None = None) -> Rend
     add("File", job.file_name or "-")
     if landed is not None:
         add("In the drop", f"{landed.path} ({human_size(landed.size)})")
-        add("Expires", expiry_text(landed.expires_at, now))
+        add("Expires", expiry_at_text(landed.expires_at, now))
     elif job.expires_at is not None:
-        add("Expires", expiry_text(job.expires_at, now))
+        add("Expires", expiry_at_text(job.expires_at, now))
     if job.download_path:
         add("Downloaded", job.download_path)
     if job.sha256:
@@ -58,14 +58,14 @@ def job_summary(job: Job, now: datetime, landed: DropFile | None = None) -> Rend
         from ettui.session import unconfirmed_sentence
 
         sentence = unconfirmed_sentence(job, job.last_error or "no acceptance was read")
-        add("Unconfirmed", clean_text(sentence + " (D dismisses, S resubmits.)", multiline=True, style="bold yellow"))
+        add("Unconfirmed", clean_text(sentence + " (D dismisses, ctrl+r resubmits.)", multiline=True, style="bold yellow"))
     elif job.last_error:
         failures = f" ({job.poll_failures} polls failed in a row)" if job.poll_failures > 1 else ""
         add("Last error", clean_text(job.last_error + failures, multiline=True, style="bold red"))
     if job.replaces_id is not None:
         add("Resubmits", f"job {job.replaces_id}")
     history = Table(title="Status history", title_justify="left", expand=True, box=None)
-    history.add_column("At (UTC)")
+    history.add_column("Noticed at (UTC)")  # when the poller saw the change: the reply carries no vendor time
     history.add_column("Status")
     for change in job.history:
         history.add_row(f"{change.at:%Y-%m-%d %H:%M:%S}", status_text(change.status, change.status_raw))
@@ -100,6 +100,7 @@ class JobDetailsScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with VerticalScroll():
             yield Static(job_summary(self.job, self.now(), self.landed), id="job-details")
+        yield Footer()  # its own: the main screen's footer would offer the panes' keys
 
     def on_mount(self) -> None:
         self.query_one(VerticalScroll).border_title = clean_text(f"Job {self.job.id}: {self.job.batch_id or 'Unconfirmed'}")

@@ -13,7 +13,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, Label, Static
+from textual.widgets import Button, Footer, Label, Static
 
 from ettui.safetext import clean_text
 
@@ -51,6 +51,7 @@ class ConfirmScreen(ModalScreen[bool]):
             with Horizontal():
                 yield Button(f"{self.yes} (y)", id="yes", variant="error")
                 yield Button("Cancel (n)", id="no")
+        yield Footer()  # its own: the main screen's footer would offer the panes' keys
 
     def on_mount(self) -> None:
         self.query_one("#no", Button).focus()
@@ -99,6 +100,7 @@ class HostKeyScreen(ModalScreen[str | None]):
                 yield Button("Accept and save (a)", id="save", variant="warning")
                 yield Button("Connect once (o)", id="once")
                 yield Button("Cancel (c)", id="cancel")
+        yield Footer()
 
     def on_mount(self) -> None:
         self.query_one("#cancel", Button).focus()

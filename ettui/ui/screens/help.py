@@ -13,7 +13,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Static
+from textual.widgets import Footer, Static
 
 
 class HelpEntry(NamedTuple):
@@ -26,8 +26,9 @@ class HelpEntry(NamedTuple):
 
 
 FILTER_HELP = (
-    "Filter (/): words match anywhere; status:error, call:C1, file:name, landed:no, "
-    "state:downloaded; durations: expires<6h, age>1d, next<30s, in_status>10m. "
+    "Filter (/, live; esc clears, up/down recall): words match anywhere; status:error, call:C1, file:name, "
+    "landed:no, state:downloaded; durations: expires<6h, age>1d, next<30s, in_status>10m. "
+    "Sort: s next column, S reverses (the header marks the column). "
     "Remap keys in config.toml: [ui.keymap] poll_now = \"R\"."
 )
 
@@ -43,14 +44,16 @@ class HelpScreen(ModalScreen[None]):
         scrollbar-gutter: stable;
     }
     HelpScreen #help-filter { color: $text-muted; margin-top: 1; }
+    HelpScreen #help-notes { margin-top: 1; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,q,question_mark", "app.pop_screen", "Close", id="help.close"),
     ]
 
-    def __init__(self, entries: list[HelpEntry]) -> None:
+    def __init__(self, entries: list[HelpEntry], notes: str = "") -> None:
         super().__init__()
         self.entries = entries
+        self.notes = notes
 
     def compose(self) -> ComposeResult:
         # Plain padded lines rather than a rich Table: a width-dependent table in a
@@ -65,7 +68,10 @@ class HelpScreen(ModalScreen[None]):
             text.append(f"{entry.binding_id}\n", style="dim")
         with VerticalScroll():
             yield Static(text, id="help-table")
+            if self.notes:
+                yield Static(self.notes, id="help-notes", classes="help-note")
             yield Static(FILTER_HELP, id="help-filter")
+        yield Footer()  # its own: the main screen's footer would offer the panes' keys
 
 
 def entries_from(bindings: list[tuple[Binding, bool, str]]) -> list[HelpEntry]:

@@ -24,6 +24,7 @@ from textual.worker import get_current_worker
 from ettui.errors import EttuiError
 from ettui.safetext import clean, clean_text
 from ettui.ui.filtering import FilterError, Query
+from ettui.ui.formatting import plural
 from ettui.ui.widgets.table import Cell, Column, RowKey, VirtualTable
 
 BATCH = 500
@@ -225,8 +226,21 @@ class OutputViewer(Screen[None]):
         self._restart()
 
     def action_export(self) -> None:
+        """Export to CSV beside the output; an existing file is replaced only when the user says so."""
+        from ettui.ui.screens.dialogs import ConfirmScreen
+
         dest = self.path.with_suffix(".csv")
-        self._export(dest)
+
+        def go(confirmed: bool | None) -> None:
+            if confirmed:
+                scope = "every row (the export does not apply the filter yet)" if not self.query_filter.empty else "every row"
+                self.app.notify(f"Exporting {scope} to {dest}…", title="CSV export", timeout=3, markup=False)
+                self._export(dest)
+
+        if dest.exists():
+            self.app.push_screen(ConfirmScreen("Overwrite", f"{dest} exists; exporting replaces it. Overwrite?", "Overwrite"), go)
+        else:
+            go(True)
 
     @work(thread=True, exclusive=True, group="output-export")
     def _export(self, dest: Path) -> None:
@@ -235,7 +249,7 @@ class OutputViewer(Screen[None]):
         except EttuiError as exc:
             self.app.call_from_thread(self.app.notify, exc.message, title=exc.title, severity="error")
             return
-        self.app.call_from_thread(self.app.notify, f"Wrote {rows:,} rows to {dest}", title="CSV export")
+        self.app.call_from_thread(self.app.notify, f"Wrote {plural(rows, 'row')} to {dest}", title="CSV export")
 
     def action_copy_row(self) -> None:
         key = self.table.cursor_key

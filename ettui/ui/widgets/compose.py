@@ -16,7 +16,7 @@ from rich.syntax import Syntax
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Vertical, VerticalScroll
+from textual.containers import ScrollableContainer, Vertical, VerticalScroll
 from textual.message import Message
 from textual.reactive import reactive
 from textual.widgets import Button, Input, Label, Select, Static
@@ -43,7 +43,8 @@ SAMPLES = {ParamKind.DATE: "today", ParamKind.DATETIME: "today", ParamKind.INT: 
 
 
 def _xml(document: str) -> Syntax:
-    return Syntax(clean(document, multiline=True), "xml", word_wrap=True, theme="ansi_dark", background_color="default")
+    # Never wrapped: the preview is the exact document, so long lines scroll sideways instead.
+    return Syntax(clean(document, multiline=True), "xml", word_wrap=False, theme="ansi_dark", background_color="default")
 
 
 class RequestChecker(Protocol):
@@ -66,13 +67,18 @@ class ComposePane(VerticalScroll):
     ComposePane .param-error { color: $error; height: auto; display: none; }
     ComposePane .param-error.-shown { display: block; }
     ComposePane Input { margin: 0 0; }
+    ComposePane Input:focus { background: $primary 35%; text-style: bold; }
     ComposePane Input.-at-fault { background: $error 30%; }
     ComposePane #compose-status { margin-top: 1; height: auto; }
     ComposePane #compose-status.-ok { color: $success; }
     ComposePane #compose-status.-bad { color: $error; }
     ComposePane #submit { margin-top: 1; width: 100%; }
-    ComposePane #preview { margin-top: 1; height: auto; border: round $panel-lighten-2; border-title-color: $text-muted; }
-    ComposePane #preview.-empty { color: $text-muted; text-style: italic; }
+    ComposePane #preview-box {
+        margin-top: 1; height: auto; border: round $panel-lighten-2; border-title-color: $text-muted;
+        overflow-x: auto; overflow-y: hidden; scrollbar-size-horizontal: 1;
+    }
+    ComposePane #preview { width: auto; height: auto; }
+    ComposePane #preview.-empty { width: 1fr; color: $text-muted; text-style: italic; }
     ComposePane #preview.-stale { text-opacity: 45%; }
     ComposePane #call-help { color: $text-muted; height: auto; }
     """
@@ -103,6 +109,8 @@ class ComposePane(VerticalScroll):
         """The request document as last previewed (password masked)."""
         self._preview_call: str | None = None
         """The call ``preview_text`` belongs to."""
+        self._pending_fill: dict[str, str] | None = None
+        """Parameters to put in the fields once the chosen call's fields are mounted (a clone)."""
 
     def compose(self) -> ComposeResult:
         yield Select[str]([], prompt="Choose a call", id="call-select", allow_blank=True, compact=True)
@@ -111,7 +119,8 @@ class ComposePane(VerticalScroll):
         yield Static("", id="compose-status")
         label = "Submit (read-only)" if self.readonly else "Submit  ctrl+s"
         yield Button(label, id="submit", variant="primary", disabled=True, compact=True)
-        yield Static(NO_PREVIEW, id="preview", classes="-empty")
+        with ScrollableContainer(id="preview-box"):
+            yield Static(NO_PREVIEW, id="preview", classes="-empty")
 
     # -- wiring -------------------------------------------------------------
 
@@ -143,6 +152,28 @@ class ComposePane(VerticalScroll):
         await params.remove_children()
         if spec is not None:
             await params.mount_all(self._param_widgets(spec))
+        if self._pending_fill is not None:
+            self._apply_fill()
+        self.revalidate()
+
+    def fill(self, call_id: str, params: dict[str, str]) -> bool:
+        """Load a request into the form (clone a job); False when this profile has no such call."""
+        if not any(spec.id == call_id for spec in self.specs):
+            return False
+        self._pending_fill = dict(params)
+        select: Select[str] = self.query_one("#call-select", Select)
+        if select.value == call_id:
+            self._apply_fill()
+        else:
+            select.value = call_id  # _call_changed fills the fields once they exist
+        return True
+
+    def _apply_fill(self) -> None:
+        params, self._pending_fill = self._pending_fill or {}, None
+        for field in self.query("#params Input").results(Input):
+            name = (field.id or "").removeprefix("param-")
+            field.value = params.get(name, "")
+            self.touched.add(name)
         self.revalidate()
 
     def _param_widgets(self, spec: CallSpec) -> list[Label | Input | Static]:
@@ -175,7 +206,10 @@ class ComposePane(VerticalScroll):
             return None
         params: dict[str, str] = {}
         for param in spec.params:
-            text = self.query_one(f"#param-{param.name}", Input).value.strip()
+            fields = self.query(f"#param-{param.name}")
+            if not fields:
+                return None  # the call's fields are being rebuilt (a call change, or the app closing)
+            text = fields.first(Input).value.strip()
             if text:
                 params[param.name] = text
         return BatchRequest(spec.id, params)
@@ -221,7 +255,10 @@ class ComposePane(VerticalScroll):
             document = self.checker.preview(request)
         except ValidationError as exc:
             self.valid = False
-            self._show_invalid(exc)
+            errors = self._field_errors(request)
+            if exc.param and exc.param not in errors:
+                errors[exc.param] = exc.message
+            self._show_invalid(exc, errors)
             self._show_preview(None)
             return
         except EttuiError as exc:
@@ -239,19 +276,20 @@ class ComposePane(VerticalScroll):
     def _show_preview(self, document: str | None) -> None:
         """The document as it would be sent; when invalid, the last valid one of this call, dimmed."""
         preview = self.query_one("#preview", Static)
+        box = self.query_one("#preview-box", ScrollableContainer)
         call = self.spec.id if self.spec is not None else None
         if document is not None:
             self.preview_text, self._preview_call = document, call
             preview.set_classes("")
-            preview.border_title = PREVIEW_TITLE
+            box.border_title = PREVIEW_TITLE
             preview.update(_xml(document))
         elif self.preview_text and self._preview_call == call:
             preview.set_classes("-stale")
-            preview.border_title = STALE_TITLE
+            box.border_title = STALE_TITLE
             preview.update(_xml(self.preview_text))
         else:
             preview.set_classes("-empty")
-            preview.border_title = None
+            box.border_title = None
             preview.update(NO_PREVIEW)
 
     def _probe(self, request: BatchRequest) -> None:
@@ -270,20 +308,51 @@ class ComposePane(VerticalScroll):
         if params != request.params:
             self.checker.validate(BatchRequest(request.call, params))
 
-    def _show_invalid(self, exc: ValidationError) -> None:
+    def _field_errors(self, request: BatchRequest) -> dict[str, str]:
+        """Every filled field's own problem, each checked alone (samples in the other required fields).
+
+        The API stops at the first problem; checking field by field marks all the bad
+        ones at once, so a user fixes them in one pass.
+        """
+        spec = self.spec
+        if spec is None or self.checker is None:
+            return {}
+        base = {
+            p.name: SAMPLES.get(p.kind, p.choices[0] if p.choices else "1") for p in spec.params if p.required
+        }
+        errors: dict[str, str] = {}
+        for param in spec.params:
+            value = request.params.get(param.name)
+            if value is None:
+                continue
+            try:
+                self.checker.validate(BatchRequest(request.call, {**base, param.name: value}))
+            except ValidationError as exc:
+                if exc.param == param.name:
+                    errors[param.name] = exc.message
+            except EttuiError:
+                continue
+        return errors
+
+    def _show_invalid(self, exc: ValidationError, errors: dict[str, str]) -> None:
         status = self.query_one("#compose-status", Static)
-        shown = self._submitted_once or (exc.param is not None and exc.param in self.touched)
-        status.set_classes("-bad" if shown else "")
-        fields = self.query(f"#param-{exc.param}") if exc.param and shown else None
-        if fields:
-            # The sentence goes under the field at fault, once; the status line only points at it.
+        shown = {name: message for name, message in errors.items() if self._submitted_once or name in self.touched}
+        status.set_classes("-bad" if shown or self._submitted_once or exc.param in self.touched else "")
+        for name, message in shown.items():
+            fields = self.query(f"#param-{name}")
+            if not fields:
+                continue
+            # The sentence goes under the field at fault, once; the status line only points at them.
             fields.first(Input).add_class("-at-fault")  # not "-invalid": Input clears that on blur
-            error = self.query_one(f"#error-{exc.param}", Static)
-            error.update(clean_text(exc.message))
+            error = self.query_one(f"#error-{name}", Static)
+            error.update(clean_text(message))
             error.add_class("-shown")
-            status.update(clean_text(f"✖ Fix {exc.param} (marked above) to submit."))
+        if shown:
+            status.update(clean_text(f"✖ Fix {', '.join(shown)} (marked above) to submit."))
+        elif self._submitted_once or (exc.param is not None and exc.param in self.touched):
+            status.update(clean_text(exc.message))
         else:
-            status.update(clean_text(exc.message if shown else f"To do: {exc.message}"))
+            status.update(clean_text(f"To do: {exc.message}"))
 
     def watch_valid(self, valid: bool) -> None:
         self.set_class(valid, "-valid")

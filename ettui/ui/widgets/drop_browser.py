@@ -18,18 +18,26 @@ from textual.message import Message
 from ettui.model import DropFile, Progress
 from ettui.safetext import clean
 from ettui.ui.filtering import Query
-from ettui.ui.formatting import expiry_text, human_size, progress_text, shorten, since
+from ettui.ui.formatting import expiry_text, human_size, local_time, progress_text, since
 from ettui.ui.widgets.table import Cell, Column, RowKey, VirtualTable
 
-NAME_WIDTH = 24
 DROP_COLUMNS = [
-    Column("name", "File", NAME_WIDTH),
-    Column("expires", "Expires in", 10, "right"),
-    Column("state", "Download", 29),
-    Column("size", "Size", 8, "right"),
-    Column("age", "Age", 7, "right"),
-    Column("batch", "Job", 10),
+    Column("name", "File", 24, priority=10, grow=True),
+    Column("expires", "Expires in", 10, "right", min_width=8, priority=9),
+    Column("state", "Download", 29, min_width=18, priority=8),
+    Column("size", "Size", 8, "right", priority=6),
+    Column("age", "Age", 7, "right", min_width=6, priority=4),
+    Column("batch", "Job", 10, min_width=7, priority=5),
+    Column("expires_at", "Expires at", 11, priority=3, optional=True),
 ]
+"""Drop columns: the name takes the spare width; age and job hide first when narrow."""
+
+
+FILTER_FIELDS = ("file", "batch", "state", "urgency")
+"""``field:value`` names the drop's filter knows."""
+FILTER_DURATIONS = ("expires", "age")
+"""``field<6h`` names the drop's filter knows."""
+EMPTY_TEXT = "The drop is empty (or not listed yet)."
 
 
 @dataclass
@@ -45,7 +53,7 @@ class Transfer:
 
 
 class DropBrowser(VirtualTable):
-    """Files of the drop, soonest to expire first."""
+    """Files of the drop, soonest to expire first; files already gone (expired, not listed) last."""
 
     class DownloadRequested(Message):
         """The user asked to download the highlighted file."""
@@ -63,12 +71,17 @@ class DropBrowser(VirtualTable):
             self.browser = browser
 
     def __init__(self, now: Callable[[], datetime], *, id: str | None = None) -> None:
-        super().__init__(DROP_COLUMNS, empty_text="The drop is empty (or not listed yet).", id=id)
+        super().__init__(DROP_COLUMNS, empty_text=EMPTY_TEXT, fit=True, id=id)
         self.now = now
         self.files: dict[str, DropFile] = {}
         self.transfers: dict[str, Transfer] = {}
         self.filter_query = Query()
         """The active filter (not ``query``: that name is Textual's DOM query)."""
+
+    def natural_width(self, column: Column) -> int | None:
+        if column.key != "name":
+            return None
+        return max((len(clean(f.name)) for f in self.files.values()), default=0)
 
     @property
     def selected_file(self) -> DropFile | None:
@@ -78,6 +91,7 @@ class DropBrowser(VirtualTable):
     def load(self, files: Sequence[DropFile]) -> None:
         """Replace the listing, keeping the cursor on its file."""
         self.files = {f.path: f for f in files}
+        self.relayout()
         self._apply()
 
     def set_query(self, query: Query) -> None:
@@ -86,8 +100,13 @@ class DropBrowser(VirtualTable):
 
     def _apply(self) -> None:
         now = self.now()
-        files = sorted(self.files.values(), key=lambda f: (f.expires_at, f.name))
+        # Gone is gone: a file the drop no longer lists and whose time ran out cannot be fetched.
+        files = sorted(self.files.values(), key=lambda f: (not f.listed and f.expires_at <= now, f.expires_at, f.name))
         self.set_rows([f.path for f in files if self._matches(f, now)])
+        self.empty_text = (
+            f"No file matches {self.filter_query.text}; esc in the filter clears it."
+            if not self.filter_query.empty and self.files else EMPTY_TEXT
+        )
         self.post_message(self.ViewChanged(self))
 
     def _matches(self, drop_file: DropFile, now: datetime) -> bool:
@@ -121,8 +140,8 @@ class DropBrowser(VirtualTable):
         drop_file = self.files[key]  # type: ignore[index]
         now = self.now()
         # The whole width goes to the name (its ends tell files apart); "not listed" goes in the state column.
-        # Cleaned before it is cut, so the cut is measured on what is shown (``\x1b]52...``).
-        name = Text(shorten(clean(drop_file.name), NAME_WIDTH), style="" if drop_file.listed else "dim")
+        # Cleaned first, so the middle cut is measured on what is shown (``\x1b]52...``).
+        name = Text(clean(drop_file.name), style="" if drop_file.listed else "dim")
         transfer = self.transfers.get(drop_file.path)
         return [
             name,
@@ -131,6 +150,7 @@ class DropBrowser(VirtualTable):
             human_size(drop_file.size) if drop_file.listed else "-",
             since(drop_file.mtime, now),
             drop_file.batch_id or Text("-", style="dim"),
+            local_time(drop_file.expires_at),
         ]
 
     @staticmethod

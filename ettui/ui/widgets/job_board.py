@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
+from dataclasses import dataclass
 from typing import ClassVar
 
 from rich.text import Text
@@ -20,13 +21,12 @@ from textual.message import Message
 from ettui.model import DropFile, Job, JobStatus
 from ettui.safetext import clean
 from ettui.ui.filtering import Query
-from ettui.ui.formatting import expiry_text, shorten, since, status_text, until
+from ettui.ui.formatting import expiry_text, local_time, since, status_text, until
 from ettui.ui.widgets.table import Cell, Column, RowKey, VirtualTable
 
+EMPTY_TEXT = "No jobs yet: press n to compose a request."
 RESORT_DELAY = 0.1
 """Seconds to gather live updates before one re-sort."""
-
-_FAR = datetime.max.replace(tzinfo=None)
 
 _STATUS_RANK = {
     JobStatus.UNCONFIRMED: 0,
@@ -39,31 +39,59 @@ _STATUS_RANK = {
 }
 
 
-def _stamp(value: datetime | None, missing: float) -> float:
-    return value.timestamp() if value is not None else missing
+SortValue = float | int | str
 
 
-SORTS: list[tuple[str, Callable[[Job], tuple[float | int | str, ...]]]] = [
-    ("newest", lambda j: (-j.submitted_at.timestamp(), -j.id)),
-    ("status", lambda j: (_STATUS_RANK.get(j.status, 9), -j.submitted_at.timestamp(), -j.id)),
-    ("expires", lambda j: (_stamp(j.expires_at, float("inf")), -j.id)),
-    ("next poll", lambda j: (_stamp(j.next_poll_at, float("inf")), -j.id)),
-    ("call", lambda j: (j.call, -j.submitted_at.timestamp(), -j.id)),
+@dataclass(frozen=True)
+class SortMode:
+    """Sort by one column: its label, the column it marks, and the value each job sorts by.
+
+    The natural order is ascending in what the column shows (``newest``: age
+    ascending); ``S`` reverses it. Jobs without a value (no expiry yet) go
+    last either way.
+    """
+
+    label: str
+    column: str
+    value: Callable[["JobBoard", Job], SortValue | None]
+
+
+SORTS: list[SortMode] = [
+    SortMode("newest", "age", lambda b, j: -j.submitted_at.timestamp()),
+    SortMode("status", "status", lambda b, j: _STATUS_RANK.get(j.status, 9)),
+    SortMode("expires", "expires", lambda b, j: _stamp(b.expires(j))),
+    SortMode("next poll", "next", lambda b, j: _stamp(j.next_poll_at) if j.status.polled else None),
+    SortMode("in state", "in_status", lambda b, j: -(j.status_changed_at or j.submitted_at).timestamp()),
+    SortMode("call", "call", lambda b, j: j.call),
+    SortMode("batch", "batch", lambda b, j: j.batch_id.zfill(20) if j.batch_id else None),
+    SortMode("file", "file", lambda b, j: j.file_name.lower() if j.file_name else None),
 ]
-"""Sort modes, cycled by ``s``: label and key."""
+"""Sort modes, cycled by ``s`` (``S`` reverses)."""
+
+FILTER_FIELDS = ("status", "call", "batch", "file", "profile", "landed", "error")
+"""``field:value`` names the board's filter knows."""
+FILTER_DURATIONS = ("expires", "age", "in_status", "next")
+"""``field<6h`` names the board's filter knows."""
+
+
+def _stamp(value: datetime | None) -> float | None:
+    return value.timestamp() if value is not None else None
+
 
 JOB_COLUMNS = [
-    Column("batch", "Batch ID", 10),
-    Column("call", "Call", 4),
-    Column("status", "Status", 10),
-    Column("age", "Age", 7, "right"),
-    Column("in_status", "In state", 8, "right"),
-    Column("next", "Poll in", 7, "right"),
-    Column("landed", "File", 4),
-    Column("expires", "Expires", 8, "right"),
-    Column("file", "File name", 36),
-    Column("profile", "Profile", 10),
+    Column("batch", "Batch ID", 10, min_width=8, priority=10),
+    Column("call", "Call", 4, priority=8),
+    Column("status", "Status", 14, min_width=10, priority=10),
+    Column("age", "Age", 7, "right", priority=5),
+    Column("in_status", "In state", 9, "right", priority=4),
+    Column("next", "Poll in", 8, "right", priority=3),
+    Column("landed", "File", 4, priority=6),
+    Column("expires", "Expires", 8, "right", min_width=7, priority=9),
+    Column("expires_at", "Expires at", 11, priority=2, optional=True),
+    Column("file", "File name", 18, priority=2, grow=True),
+    Column("profile", "Profile", 10, priority=1, optional=True),
 ]
+"""Board columns: priorities decide what shrinks and hides first on a narrow terminal."""
 
 
 class JobBoard(VirtualTable):
@@ -91,22 +119,53 @@ class JobBoard(VirtualTable):
             self.board = board
 
     def __init__(self, now: Callable[[], datetime], *, id: str | None = None) -> None:
-        super().__init__(JOB_COLUMNS, empty_text="No jobs yet: press n to compose a request.", id=id)
+        super().__init__(JOB_COLUMNS, empty_text=EMPTY_TEXT, fit=True, id=id)
         self.now = now
         self.jobs: dict[int, Job] = {}
         self.landed: dict[int, DropFile] = {}
         self.expiry: dict[int, datetime] = {}
         """Expiry by job, including files the drop no longer lists."""
         self.sort_index = 0
+        self.sort_reverse = False
+        self.hidden: set[int] = set()
+        """Jobs the user archived (``h``); left out unless ``show_hidden``."""
+        self.show_hidden = False
         self.filter_query = Query()
         """The active filter (not ``query``: that name is Textual's DOM query)."""
         self._resort_pending = False
+        self._longest_name = 0
+
+    def natural_width(self, column: Column) -> int | None:
+        return self._longest_name if column.key == "file" else None
 
     # -- data -------------------------------------------------------------
 
     @property
     def sort_label(self) -> str:
-        return SORTS[self.sort_index][0]
+        """``expires ▲``: the mode and its direction."""
+        return f"{SORTS[self.sort_index].label} {self._arrow}"
+
+    @property
+    def sort_mode(self) -> SortMode:
+        return SORTS[self.sort_index]
+
+    @property
+    def _arrow(self) -> str:
+        return "▼" if self.sort_reverse else "▲"
+
+    def header_cells(self) -> list[Cell]:
+        marked = self.sort_mode.column
+        return [f"{c.label}{self._arrow}" if c.key == marked else c.label for c in self.columns]
+
+    def set_sort(self, label: str, reverse: bool = False) -> None:
+        """Sort by the mode named ``label`` (unknown names keep the current one)."""
+        for index, mode in enumerate(SORTS):
+            if mode.label == label:
+                self.sort_index = index
+        self.sort_reverse = reverse
+        self._drawn.clear()
+        self.resort()
+        self.refresh()
 
     @property
     def selected_job(self) -> Job | None:
@@ -145,9 +204,13 @@ class JobBoard(VirtualTable):
         self.refresh()
 
     def cycle_sort(self) -> str:
-        """Next sort mode; returns its label."""
-        self.sort_index = (self.sort_index + 1) % len(SORTS)
-        self.resort()
+        """Next sort mode (ascending); returns its label."""
+        self.set_sort(SORTS[(self.sort_index + 1) % len(SORTS)].label)
+        return self.sort_label
+
+    def reverse_sort(self) -> str:
+        """The same mode the other way round; returns its label."""
+        self.set_sort(self.sort_mode.label, not self.sort_reverse)
         return self.sort_label
 
     def set_query(self, query: Query) -> None:
@@ -162,13 +225,53 @@ class JobBoard(VirtualTable):
     def resort(self) -> None:
         """Apply sort and filter now, keeping the cursor on its job."""
         self._resort_pending = False
-        key = SORTS[self.sort_index][1]
         jobs: Iterable[Job] = self.jobs.values()
+        if self.hidden and not self.show_hidden:
+            jobs = [j for j in jobs if j.id not in self.hidden]
         if not self.filter_query.empty:
             now = self.now()
             jobs = [j for j in jobs if self._matches(j, now)]
-        self.set_rows([j.id for j in sorted(jobs, key=key)])
+        self.set_rows(self._sorted(jobs))
+        self.empty_text = (
+            f"No job matches {self.filter_query.text}; esc in the filter clears it."
+            if not self.filter_query.empty and self.jobs else EMPTY_TEXT
+        )
+        longest = max((len(j.file_name or "") for j in self.jobs.values()), default=0)
+        if longest != self._longest_name:
+            self._longest_name = longest
+            self.relayout()
         self.post_message(self.ViewChanged(self))
+
+    @property
+    def hidden_count(self) -> int:
+        """Hidden jobs that are on this board."""
+        return sum(1 for job_id in self.hidden if job_id in self.jobs)
+
+    def set_hidden(self, hidden: Iterable[int], show: bool) -> None:
+        self.hidden = set(hidden)
+        self.show_hidden = show
+        self._drawn.clear()
+        self.resort()
+        self.refresh()
+
+    def _sorted(self, jobs: Iterable[Job]) -> list[int]:
+        """Job ids in the sort mode's order; jobs without a value last, newest first among ties."""
+        value = self.sort_mode.value
+        keyed: list[tuple[SortValue, float, int]] = []
+        missing: list[Job] = []
+        for job in jobs:
+            v = value(self, job)
+            if v is None:
+                missing.append(job)
+            else:
+                keyed.append((v, -job.submitted_at.timestamp(), -job.id))
+        keyed.sort(reverse=self.sort_reverse)
+        missing.sort(key=lambda j: (-j.submitted_at.timestamp(), -j.id))
+        return [-k[2] for k in keyed] + [j.id for j in missing]
+
+    def expires(self, job: Job) -> datetime | None:
+        """When the job's file leaves the drop: the drop's own figure, else the store's."""
+        return self._expires(job)
 
     def _expires(self, job: Job) -> datetime | None:
         return self.expiry.get(job.id) or job.expires_at
@@ -215,8 +318,11 @@ class JobBoard(VirtualTable):
             # A stuck or failing poll shows in the row, not as a silent "Scheduled".
             failures = f" ×{job.poll_failures}" if job.poll_failures > 1 else ""
             status.append(f" ! poll failed{failures}", style="bold red")
+        batch: Cell = job.batch_id or Text(f"#{job.id}", style="yellow")
+        if job.id in self.hidden:
+            batch = Text(job.batch_id or f"#{job.id}", style="dim italic")
         return [
-            job.batch_id or Text(f"#{job.id}", style="yellow"),
+            batch,
             job.call,
             status,
             since(job.submitted_at, now),
@@ -224,7 +330,8 @@ class JobBoard(VirtualTable):
             next_poll,
             landed_cell,
             expiry_text(self._expires(job), now) if job.status is JobStatus.COMPLETE else Text("-", style="dim"),
-            shorten(clean(job.file_name or "-"), 36),
+            local_time(self._expires(job)) if job.status is JobStatus.COMPLETE else Text("-", style="dim"),
+            clean(job.file_name or "-"),
             job.profile,
         ]
 

@@ -16,11 +16,18 @@ Cells come from outside (file names, reply values, output cells): a ``str``
 cell is never parsed as markup, and every cell's controls are made visible
 with :func:`ettui.safetext.clean` as the row is laid out, whatever the
 subclass handed over. This is the one boundary for every table of the app.
+
+With ``fit=True`` the columns fit the width the table has (the board and the
+drop): each column has a priority and a minimum width; when the row is too
+wide the lowest-priority columns shrink to their minimum, then hide, so no
+horizontal scrollbar ever covers a row; spare width goes to the ``grow``
+columns (file names) up to what their longest value needs
+(:meth:`VirtualTable.natural_width`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from typing import ClassVar, Literal
 
@@ -54,6 +61,19 @@ def safe_cell(cell: Cell) -> Text:
     return Text(clean(cell))
 
 
+def shorten_middle(text: Text, width: int) -> Text:
+    """Cut the middle of a long value (``bulkasync_1…0405_1.zip``), keeping its styles."""
+    if width < 3:
+        return text[:width]
+    head = (width - 1) // 3
+    tail = width - 1 - head
+    plain = text.plain
+    short = text[:head]
+    short.append("…")
+    short.append_text(text[len(plain) - tail :])
+    return short
+
+
 def _signature(cells: Sequence[Cell]) -> Signature:
     """What a row looks like, cheaply comparable: text and styles of each cell."""
     return tuple((c.plain, c.style, tuple(c.spans)) if isinstance(c, Text) else c for c in cells)
@@ -61,12 +81,65 @@ def _signature(cells: Sequence[Cell]) -> Signature:
 
 @dataclass(frozen=True)
 class Column:
-    """One column: its key, header label, width in cells and alignment."""
+    """One column: its key, header label, width in cells and alignment.
+
+    ``min_width`` and ``priority`` matter in a fitting table: low priorities
+    shrink first and hide first. A ``grow`` column takes the spare width and is
+    shortened in the middle (both ends of a file name tell files apart).
+    """
 
     key: str
     label: str
     width: int
     justify: Literal["left", "right"] = "left"
+    min_width: int | None = None
+    priority: int = 5
+    grow: bool = False
+    optional: bool = False
+    """Shown only in the width left once every other column (growing ones included) has what it wants."""
+
+    @property
+    def least(self) -> int:
+        return min(self.width, self.min_width) if self.min_width is not None else self.width
+
+
+def fit_columns(columns: Sequence[Column], width: int, natural: Callable[[Column], int | None] = lambda c: None) -> list[tuple[Column, int]]:
+    """Lay ``columns`` out in ``width`` cells (one separator cell after each).
+
+    Shrink the lowest-priority columns to their minimum first; if the minimums
+    still do not fit, hide the lowest-priority columns (never the last one).
+    Spare width widens the ``grow`` columns up to their natural width; what is
+    left then shows ``optional`` columns, highest priority first.
+    """
+    optional = [c for c in columns if c.optional]
+    shown = [c for c in columns if not c.optional]
+    while len(shown) > 1 and sum(c.least + 1 for c in shown) > width:
+        lowest = min(shown, key=lambda c: (c.priority, -shown.index(c)))
+        shown.remove(lowest)
+    widths = {c.key: c.width for c in shown}
+    excess = sum(w + 1 for w in widths.values()) - width
+    # Shrink low priorities first, a growing column (the file name) last.
+    for column in sorted(shown, key=lambda c: (c.grow, c.priority)):
+        if excess <= 0:
+            break
+        cut = min(excess, widths[column.key] - column.least)
+        widths[column.key] -= cut
+        excess -= cut
+    spare = -excess
+    for column in [c for c in shown if c.grow]:
+        if spare <= 0:
+            break
+        wanted = natural(column)
+        if wanted is None or wanted <= widths[column.key]:
+            continue
+        extra = min(spare, wanted - widths[column.key])
+        widths[column.key] += extra
+        spare -= extra
+    for column in sorted(optional, key=lambda c: -c.priority):
+        if column.width + 1 <= spare:
+            widths[column.key] = column.width
+            spare -= column.width + 1
+    return [(c, widths[c.key]) for c in columns if c.key in widths]
 
 
 class VirtualTable(ScrollView, can_focus=True):
@@ -82,6 +155,10 @@ class VirtualTable(ScrollView, can_focus=True):
         background: $surface;
         scrollbar-size-horizontal: 1;
         scrollbar-size-vertical: 1;
+    }
+    VirtualTable.-fit {
+        overflow-x: hidden;
+        scrollbar-gutter: stable;
     }
     VirtualTable > .virtual-table--header {
         text-style: bold;
@@ -136,12 +213,17 @@ class VirtualTable(ScrollView, can_focus=True):
         columns: Sequence[Column] = (),
         *,
         empty_text: str = "Nothing here yet.",
+        fit: bool = False,
         name: str | None = None,
         id: str | None = None,
         classes: str | None = None,
     ) -> None:
         super().__init__(name=name, id=id, classes=classes)
+        self.fit = fit
+        self.set_class(fit, "-fit")
         self._columns: list[Column] = list(columns)
+        self._layout: list[tuple[Column, int]] = [(c, c.width) for c in self._columns]
+        """The columns shown and their widths (all of them, as declared, unless ``fit``)."""
         self._keys: list[RowKey] = []
         self._index: dict[RowKey, int] = {}
         self._drawn: dict[RowKey, tuple[Signature, tuple[object, ...], Strip]] = {}
@@ -156,14 +238,41 @@ class VirtualTable(ScrollView, can_focus=True):
         """The cells of one row, in column order (subclasses override)."""
         raise NotImplementedError
 
+    def natural_width(self, column: Column) -> int | None:
+        """The width a ``grow`` column's longest value needs (subclasses override)."""
+        return None
+
     @property
     def columns(self) -> list[Column]:
         return list(self._columns)
 
+    @property
+    def column_layout(self) -> list[tuple[Column, int]]:
+        """The columns shown, with the width each got."""
+        return list(self._layout)
+
+    def relayout(self) -> None:
+        """Fit the columns to the width again (a resize, or a longer file name arrived)."""
+        if self.fit and self.size.width > 0:
+            layout = fit_columns(self._columns, self.size.width, self.natural_width)
+        else:
+            layout = [(c, c.width) for c in self._columns]
+        if layout != self._layout:
+            self._layout = layout
+            self._drawn.clear()  # the cached strips were laid out for the old widths
+            self._update_virtual_size()
+            self.refresh()
+
+    def on_resize(self) -> None:
+        self.relayout()
+        self._scroll_cursor_into_view()
+
     def set_columns(self, columns: Sequence[Column]) -> None:
         """Replace the columns (the output viewer learns them while reading)."""
         self._columns = list(columns)
+        self._layout = [(c, c.width) for c in self._columns]
         self._drawn.clear()  # the cached strips were laid out for the old columns
+        self.relayout()
         self._update_virtual_size()
         self.refresh()
 
@@ -183,13 +292,23 @@ class VirtualTable(ScrollView, can_focus=True):
         return None
 
     def set_rows(self, keys: Sequence[RowKey]) -> None:
-        """Show these rows in this order; the cursor keeps its row when it is still shown."""
+        """Show these rows in this order; the cursor keeps its row when it is still shown.
+
+        Except at the top: a cursor on the first row, scrolled to the top, stays
+        on the first row, so rows arriving above it come into view (as in k9s
+        and htop) instead of pushing the view down.
+        """
         current = self.cursor_key
         before = self._visible_keys()
+        at_top = self.cursor_row == 0 and int(self.scroll_offset.y) == 0
         self._keys = list(keys)
         self._index = {key: i for i, key in enumerate(self._keys)}
         self._update_virtual_size()
-        if current is not None and current in self._index:
+        if at_top and self._keys:
+            new_row = 0
+            if current != self._keys[0]:
+                self.post_message(self.RowHighlighted(self, self._keys[0]))
+        elif current is not None and current in self._index:
             new_row = self._index[current]
         else:
             new_row = min(self.cursor_row, max(0, len(self._keys) - 1))
@@ -243,7 +362,9 @@ class VirtualTable(ScrollView, can_focus=True):
         return changed
 
     def _update_virtual_size(self) -> None:
-        width = sum(c.width + 1 for c in self._columns)
+        width = sum(w + 1 for _, w in self._layout)
+        if self.fit:
+            width = min(width, max(1, self.size.width))
         self.virtual_size = Size(width, len(self._keys) + 1)
 
     # -- cursor -------------------------------------------------------------
@@ -302,10 +423,14 @@ class VirtualTable(ScrollView, can_focus=True):
 
     def _line_text(self, cells: Sequence[Cell], style: Style) -> Text:
         line = Text(style=style, no_wrap=True, end="")
-        for column, cell in zip(self._columns, cells):
+        by_key = dict(zip((c.key for c in self._columns), cells))
+        for column, width in self._layout:
+            cell = by_key.get(column.key, "")
             text = safe_cell(cell)
-            text.truncate(column.width, overflow="ellipsis")
-            pad = column.width - text.cell_len
+            if column.grow and text.cell_len > width:
+                text = shorten_middle(text, width)
+            text.truncate(width, overflow="ellipsis")
+            pad = width - text.cell_len
             if column.justify == "right":
                 line.append(" " * pad)
                 line.append_text(text)
@@ -314,6 +439,10 @@ class VirtualTable(ScrollView, can_focus=True):
                 line.append(" " * pad)
             line.append(" ")
         return line
+
+    def header_cells(self) -> list[Cell]:
+        """The header labels, in column order (the board adds its sort marker)."""
+        return [c.label for c in self._columns]
 
     def render_lines(self, crop: Region) -> list[Strip]:
         # The widget's style is the same for every line of one pass: look it up once, not per line.
@@ -329,7 +458,7 @@ class VirtualTable(ScrollView, can_focus=True):
         base = self._base_style or self.rich_style
         if y == 0:
             style = base + self.get_component_rich_style("virtual-table--header")
-            text = self._line_text([c.label for c in self._columns], style)
+            text = self._line_text(self.header_cells(), style)
         else:
             row = scroll_y + y - 1
             if row >= len(self._keys):
