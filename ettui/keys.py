@@ -31,7 +31,7 @@ BINDINGS: dict[str, tuple[str, str]] = {
     "refresh_drop": ("app", "R"),
     "activity": ("app", "a"),
     "dismiss_job": ("app", "D"),
-    "resubmit_job": ("app", "ctrl+r"),
+    "resubmit_job": ("app", "U"),
     "focus_compose": ("app", "1"),
     "focus_jobs": ("app", "2"),
     "focus_drop": ("app", "3"),
@@ -56,6 +56,12 @@ BINDINGS: dict[str, tuple[str, str]] = {
     "filter.clear": ("filter", "escape"),
     "filter.older": ("filter", "up"),
     "filter.newer": ("filter", "down"),
+    "table.up": ("table", "up,k"),
+    "table.down": ("table", "down,j"),
+    "table.page_up": ("table", "pageup"),
+    "table.page_down": ("table", "pagedown"),
+    "table.first": ("table", "home,g"),
+    "table.last": ("table", "end,G"),
 }
 """Every remappable binding of the app: id -> (scope, default keys)."""
 

@@ -83,10 +83,10 @@ async def _drive(pilot: Any, out: Path) -> None:
     await _job_to(pilot, app, "C4", {"job_id": "8812657", "start_date": "-3d", "end_date": "today"}, JobStatus.PROCESSING, 40)
     await _job_to(pilot, app, "C6", {"job_id": "8812119"}, JobStatus.SCHEDULED, 1)
     session.sandbox.sweep()
-    app.refresh_drop()
+    app.drop_pane.refresh_drop()
     await _until(pilot, lambda: len(app.drop.files) >= 4, "the drop listing")
     drop_file = app.board.landed[fresh]
-    app.download(app.board.jobs[fresh], drop_file)
+    app.drop_pane.download(app.board.jobs[fresh], drop_file)
     await _until(pilot, lambda: app.drop.transfer(drop_file.path).state in ("downloaded", "extracted"), "the download")
     app.clear_notifications()
     await pilot.press("2", "home")

@@ -5,7 +5,8 @@ Three panes side by side at 120x40 (Compose | Jobs over Drop); below
 user's ``[ui.keymap]`` is applied in one place (``__init__``). All I/O runs
 in workers that call ``Session``; its poller events arrive on the loop thread
 and are re-posted as ``JobChanged`` messages. Drop, download and output
-actions live in :class:`~ettui.ui.transfers.TransferActions`.
+actions live in :class:`~ettui.ui.widgets.drop_pane.DropPane`; the app picks what
+they act on and routes the pane's messages.
 
 Remote text (file names, batch IDs, reply values, error sentences quoting
 them) is never markup here: every toast goes through :meth:`EttuiApp.notify`,
@@ -16,12 +17,12 @@ are ``Text``. A worker that fails unexpectedly is caught by the backstop
 
 from __future__ import annotations
 
-import dataclasses
 import gc
 import sys
 import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
@@ -41,17 +42,17 @@ from textual.worker import WorkerFailed
 from ettui import paths
 from ettui.config import Config
 from ettui.errors import EttuiError
-from ettui.model import BatchRequest, Job, JobStatus, format_duration, utcnow
+from ettui.model import BatchRequest, DropFile, Job, JobStatus, format_duration, utcnow
 from ettui.safetext import clean, clean_text
 from ettui.ui.activity_log import ActivityLog
 from ettui.ui.backstop import Backstop
-from ettui.ui.commands import EttuiCommands
+from ettui.ui.commands import EttuiCommands, PaletteCommand
 from ettui.ui.filtering import FilterError, Query
 from ettui.ui.screens.activity import ActivityScreen
 from ettui.ui.screens.details import JobDetailsScreen
 from ettui.ui.screens.dialogs import ConfirmScreen
 from ettui.ui.screens.help import HelpScreen, entries_from
-from ettui.ui.transfers import TransferActions
+from ettui.ui.widgets.drop_pane import DropPane
 from ettui.ui.widgets.compose import ComposePane
 from ettui.safetext import clean_text
 from ettui.ui.formatting import plural
@@ -119,7 +120,7 @@ class JobsLoaded(Message):
         self.done = done
 
 
-class EttuiApp(TransferActions, App[int]):
+class EttuiApp(App[int]):
     """Compose requests, watch them, fetch and read their output, from the keyboard."""
 
     CSS_PATH = Path(__file__).with_name("app.tcss")
@@ -141,7 +142,7 @@ class EttuiApp(TransferActions, App[int]):
         Binding("o", "open_output", "Open output", id="open_output"),
         Binding("y", "copy", "Copy", id="copy", show=False),
         Binding("D", "dismiss_job", "Dismiss unconfirmed", id="dismiss_job", show=False),
-        Binding("ctrl+r", "resubmit_job", "Resubmit unconfirmed", id="resubmit_job", show=False),
+        Binding("U", "resubmit_job", "Resubmit unconfirmed", id="resubmit_job", show=False),
         Binding("R", "refresh_drop", "Refresh drop", id="refresh_drop", show=False),
         Binding("a", "activity", "Activity log", id="activity", show=False),
         Binding("1", "focus_pane('compose')", "Compose pane", id="focus_compose", show=False),
@@ -153,6 +154,9 @@ class EttuiApp(TransferActions, App[int]):
         Binding("H", "toggle_hidden", "Show/hide hidden jobs", id="toggle_hidden", show=False),
         Binding("q", "quit_app", "Quit", id="quit"),
     ]
+
+    DROP_PANE: ClassVar[type[DropPane]] = DropPane
+    """The Drop pane's class (a test gives a fixed listing with its own)."""
 
     def __init__(
         self,
@@ -184,7 +188,6 @@ class EttuiApp(TransferActions, App[int]):
         log_path = paths.activity_log() if activity_path is True else (activity_path or None)
         self.activity = ActivityLog(log_path, self.now)
         self.backstop = Backstop(paths.error_log() if error_log is True else (error_log or None))
-        self.init_transfers()
         # The one place the user's keymap is applied: every binding id above can be remapped.
         self.set_keymap(dict(config.ui.keymap))
         self._keymap_problems = keymap_problems((b for b in self.BINDINGS if isinstance(b, Binding)), config.ui.keymap)
@@ -210,10 +213,10 @@ class EttuiApp(TransferActions, App[int]):
                     yield FilterInput(self.ui_state.filter_history, placeholder="filter jobs: words, status:error, expires<6h (esc clears)", id="jobs-filter")
                     yield Static("", id="jobs-filter-status", classes="filter-status")
                     yield JobBoard(self.now, id="board")
-                with Vertical(id="drop-pane", classes="pane"):
-                    yield FilterInput(self.ui_state.filter_history, placeholder="filter files: words, expires<6h, state:downloaded (esc clears)", id="drop-filter")
-                    yield Static("", id="drop-filter-status", classes="filter-status")
-                    yield DropBrowser(self.now, id="drop")
+                yield self.DROP_PANE(
+                    session=lambda: self.session, now=self.now, activity=self.activity, ui=self.config.ui,
+                    filter_history=self.ui_state.filter_history, id="drop-pane", classes="pane",
+                )
         yield Static("", id="status-line")
         yield Footer()
 
@@ -227,8 +230,16 @@ class EttuiApp(TransferActions, App[int]):
         return self.main.query_one(JobBoard)
 
     @property
+    def drop_pane(self) -> DropPane:
+        return self.main.query_one(DropPane)
+
+    @property
     def drop(self) -> DropBrowser:
-        return self.main.query_one(DropBrowser)
+        return self.drop_pane.browser
+
+    @property
+    def downloads_running(self) -> bool:
+        return self.drop_pane.downloads_running
 
     @property
     def compose_pane(self) -> ComposePane:
@@ -336,8 +347,68 @@ class EttuiApp(TransferActions, App[int]):
             if pane.border_title != text.markup:  # every re-sort asks; a border repaint only when it reads differently
                 pane.border_title = text
 
-    @on(JobBoard.ViewChanged)
-    @on(DropBrowser.ViewChanged)
+    # -- the Drop pane's messages, and the actions that pick what it fetches --------
+
+    @on(DropBrowser.DownloadRequested, "#drop")
+    def _download_requested(self, message: DropBrowser.DownloadRequested) -> None:
+        if not self.panes_up:
+            return  # a late message while the app closes
+        drop_file = message.drop_file
+        self.drop_pane.start_download(self.board.jobs.get(drop_file.job_id) if drop_file.job_id else None, drop_file)
+
+    @on(DropPane.Listed, "#drop-pane")
+    def _drop_listed(self, message: DropPane.Listed) -> None:
+        if not self.panes_up:
+            return  # a late message while the app closes
+        self.board.set_landed(message.files)
+
+    @on(DropPane.JobUpdated, "#drop-pane")
+    def _drop_job_updated(self, message: DropPane.JobUpdated) -> None:
+        if not self.panes_up:
+            return  # a late message while the app closes
+        self.board.upsert(message.job)
+
+    @on(DropPane.Failed, "#drop-pane")
+    def _drop_failed(self, message: DropPane.Failed) -> None:
+        self.show_error(message.error)
+
+    @on(DropPane.HealthChanged, "#drop-pane")
+    def _drop_health_changed(self) -> None:
+        self.update_status_line()
+
+    def selected_target(self) -> tuple[Job | None, DropFile | None]:
+        """The job and drop file the user points at, from whichever pane has focus."""
+        if self.current_pane() == "drop":
+            drop_file = self.drop.selected_file
+            job = self.board.jobs.get(drop_file.job_id) if drop_file and drop_file.job_id else None
+            return job, drop_file
+        job = self.board.selected_job
+        return job, (self.board.landed.get(job.id) if job is not None else None)
+
+    def action_refresh_drop(self) -> None:
+        self.notify("Listing the drop…", timeout=2)
+        self.drop_pane.refresh_drop(manual=True)
+
+    def action_download(self) -> None:
+        if self.readonly:
+            self.notify("Read-only session (--readonly): downloads are off.", severity="warning", timeout=3)
+            return
+        if self.current_pane() == "drop" and self.drop.request_download():
+            return  # the browser asks with DownloadRequested
+        job, drop_file = self.selected_target()
+        if drop_file is None and (job is None or job.status is not JobStatus.COMPLETE):
+            self.notify("Pick a Complete job or a file in the drop to download.", severity="warning")
+            return
+        self.drop_pane.start_download(job, drop_file)
+
+    def action_extract(self) -> None:
+        self.drop_pane.extract_for(*self.selected_target())
+
+    def action_open_output(self) -> None:
+        self.drop_pane.open_for(*self.selected_target())
+
+    @on(JobBoard.ViewChanged, "#board")
+    @on(DropBrowser.ViewChanged, "#drop")
     def _view_changed(self) -> None:
         self._retitle()
 
@@ -348,7 +419,7 @@ class EttuiApp(TransferActions, App[int]):
         if len(self.screen_stack) == 1:  # the panes are covered by a viewer or dialog otherwise
             self.board.refresh_changed()
             self.drop.refresh_changed()
-        self.check_expiring()
+        self.drop_pane.check_expiring()
 
     # -- the session ------------------------------------------------------------
 
@@ -380,7 +451,7 @@ class EttuiApp(TransferActions, App[int]):
         self._update_subtitle()
         self.update_status_line()
         self.activity.record(f"Opened profile {session.profile.name} ({session.profile.dialect})")
-        self.refresh_drop()
+        self.drop_pane.refresh_drop()
 
     async def _close_session(self) -> None:
         if self._unsubscribe is not None:
@@ -389,6 +460,20 @@ class EttuiApp(TransferActions, App[int]):
         if self.session is not None:
             session, self.session = self.session, None
             await session.close()
+
+    def palette_commands(self) -> list[PaletteCommand]:
+        """The command palette's entries: every described binding, then every profile."""
+        found: list[PaletteCommand] = []
+        for binding in self.BINDINGS:
+            if not isinstance(binding, Binding) or not binding.description:  # pragma: no cover - tuples
+                continue
+            key = self.get_key_display(binding)
+            found.append(PaletteCommand(binding.description, f"{key} · {binding.id}", partial(self.run_action, binding.action)))
+        for name in sorted(self.config.profiles):
+            found.append(PaletteCommand(
+                f"Switch profile: {name}", "close this session and open that profile", partial(self.switch_profile, name)
+            ))
+        return found
 
     def switch_profile(self, name: str) -> None:
         """Close this profile's session and open ``name`` (palette command)."""
@@ -467,14 +552,9 @@ class EttuiApp(TransferActions, App[int]):
             text = event.error.message if event.error else "The service is busy; polling backs off."
             self.activity.record(f"Throttled: {text}")
             self.toast_once(("throttled",), text, title="Service busy", severity="warning")
+        job = self.board.apply(event)
         if job is None:
             return
-        if event.kind == "discarded":
-            self.board.drop_job(job.id)
-            return
-        if event.kind == "submitting" and event.note:
-            job = dataclasses.replace(job, status_raw=event.note)  # "Submitting (retry 2 of 4)": shown, not stored
-        self.board.upsert(job)
         if event.kind == "submitted":
             self.activity.record(f"Submitted {job.call} as {job.label}")
         elif event.kind == "status":
@@ -522,7 +602,7 @@ class EttuiApp(TransferActions, App[int]):
         if done or failed:
             self.ring()
         if done:
-            self.refresh_drop()
+            self.drop_pane.refresh_drop()
 
     def toast_once(self, key: object, message: str, *, title: str, severity: SeverityLevel = "error", timeout: float = 10) -> bool:
         """Show an error toast unless the same one showed within ``ERROR_QUIET_SECONDS``; True when shown."""
@@ -538,7 +618,7 @@ class EttuiApp(TransferActions, App[int]):
         """Each endpoint's state and the last successful refresh, on the line above the footer."""
         if not self.panes_up or self.session is None:
             return
-        api, drop = self.api_health, self.drop_health
+        api, drop = self.api_health, self.drop_pane.drop_health
         parts = [api.describe()]
         if api.last_ok is not None:
             parts[-1] += f" (polled {clock_time(api.last_ok, seconds=True)})"
@@ -746,7 +826,7 @@ class EttuiApp(TransferActions, App[int]):
             return
         self.compose_pane.submit()
 
-    @on(ComposePane.SubmitRequested)
+    @on(ComposePane.SubmitRequested, "#compose")
     def _submit_requested(self, message: ComposePane.SubmitRequested) -> None:
         if self.readonly:
             return

@@ -1,43 +1,50 @@
 """Command palette provider: every bound action, every profile, quick sorts.
 
-Themes come from Textual's own system commands, which the app keeps.
+Themes come from Textual's own system commands, which the app keeps. The
+provider knows only :class:`PaletteHost` (the commands an app offers), not
+the concrete app, so ``app.py`` imports this module and not the other way
+round.
 """
 
 from __future__ import annotations
 
-from functools import partial
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import NamedTuple, Protocol, runtime_checkable
 
-from textual.binding import Binding
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
-if TYPE_CHECKING:
-    from ettui.ui.app import EttuiApp
+
+class PaletteCommand(NamedTuple):
+    """One palette entry: what it is called, a help line, and what it runs."""
+
+    label: str
+    help: str
+    run: Callable[[], object]
+
+
+@runtime_checkable
+class PaletteHost(Protocol):
+    """An app that lists its palette commands."""
+
+    def palette_commands(self) -> list[PaletteCommand]:
+        """Every entry the palette offers, in order."""
+        ...
 
 
 class EttuiCommands(Provider):
     """Actions by their description, and ``Switch profile: NAME``."""
 
-    def _commands(self) -> list[tuple[str, str, object]]:
-        app: EttuiApp = self.app  # type: ignore[assignment]
-        found: list[tuple[str, str, object]] = []
-        for binding in app.BINDINGS:
-            if not isinstance(binding, Binding) or not binding.description:  # pragma: no cover - tuples
-                continue
-            key = app.get_key_display(binding)
-            found.append((binding.description, f"{key} · {binding.id}", partial(app.run_action, binding.action)))
-        for name in sorted(app.config.profiles):
-            label = f"Switch profile: {name}"
-            found.append((label, "close this session and open that profile", partial(app.switch_profile, name)))
-        return found
+    def _commands(self) -> list[PaletteCommand]:
+        app = self.app
+        return app.palette_commands() if isinstance(app, PaletteHost) else []
 
     async def discover(self) -> Hits:
-        for label, help_text, callback in self._commands():
-            yield DiscoveryHit(label, callback, help=help_text)  # type: ignore[arg-type]
+        for command in self._commands():
+            yield DiscoveryHit(command.label, command.run, help=command.help)
 
     async def search(self, query: str) -> Hits:
         matcher = self.matcher(query)
-        for label, help_text, callback in self._commands():
-            score = matcher.match(label)
+        for command in self._commands():
+            score = matcher.match(command.label)
             if score > 0:
-                yield Hit(score, matcher.highlight(label), callback, help=help_text)  # type: ignore[arg-type]
+                yield Hit(score, matcher.highlight(command.label), command.run, help=command.help)

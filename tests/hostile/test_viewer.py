@@ -179,7 +179,7 @@ async def test_failed_rename_in_a_download_is_one_sentence(tmp_path: Path) -> No
         drop_file = DropFile("/bulkasync_1.zip", 10, now, now + timedelta(hours=70), None, None)
         app.drop.load([drop_file])
         app.session = RenameFails()  # type: ignore[assignment]
-        app.download(None, drop_file)
+        app.drop_pane.download(None, drop_file)
         await wait_for(pilot, lambda: errors_shown(app), "the error")
         await pilot.pause()
         shown = errors_shown(app)

@@ -17,6 +17,7 @@ from ettui.config import Config, Profile, SecretSource, UiSettings
 from ettui.jobs.store import JobStore
 from ettui.model import DropFile, JobStatus, Progress
 from ettui.ui.app import EttuiApp
+from ettui.ui.widgets.drop_pane import DropPane
 
 NOW = datetime(2026, 3, 5, 12, 0, tzinfo=timezone.utc)
 RETENTION = timedelta(hours=72)
@@ -80,8 +81,27 @@ def seed_store(path: Path, profile: str = "acme", jobs: int = len(JOBS), files_w
     return sorted(files, key=lambda f: f.expires_at)
 
 
+class SeededDropPane(DropPane):
+    """The Drop pane on a fixed listing: ``refresh_drop`` shows it (no drop is ever contacted)."""
+
+    def refresh_drop(self, manual: bool = False) -> None:  # type: ignore[override]
+        # A stand-in for a session that polled and listed at NOW: the status line shows both connected.
+        app = self.app
+        assert isinstance(app, SeededApp)
+        app.api_health.ok(NOW)
+        self.drop_health.ok(NOW)
+        app.update_status_line()
+        self._announce_landed(app.files)
+        self.browser.load(app.files)
+        self.post_message(self.Listed(self, app.files))
+        running = next(f for f in app.files if f.batch_id == "553204")
+        self.browser.update_transfer(running.path, state="downloading", progress=Progress(1_150_000, 2_406_000, 820_000.0))
+
+
 class SeededApp(EttuiApp):
-    """The real app on the seeded store; ``refresh_drop`` shows the fixed listing."""
+    """The real app on the seeded store; the Drop pane's ``refresh_drop`` shows the fixed listing."""
+
+    DROP_PANE = SeededDropPane
 
     def __init__(self, tmp_path: Path, files: list[DropFile]) -> None:
         profile = Profile(
@@ -98,17 +118,6 @@ class SeededApp(EttuiApp):
             return await Session.open(config, store_path=tmp_path / "jobs.sqlite3", clock=ManualClock(NOW), start_poller=False)
 
         super().__init__(config, session_factory=factory, activity_path=None)
-
-    def refresh_drop(self) -> None:  # type: ignore[override]
-        # A stand-in for a session that polled and listed at NOW: the status line shows both connected.
-        self.api_health.ok(NOW)
-        self.drop_health.ok(NOW)
-        self.update_status_line()
-        self._announce_landed(self.files)
-        self.drop.load(self.files)
-        self.board.set_landed(self.files)
-        running = next(f for f in self.files if f.batch_id == "553204")
-        self.drop.update_transfer(running.path, state="downloading", progress=Progress(1_150_000, 2_406_000, 820_000.0))
 
 
 def seeded_app(tmp_path: Path, jobs: int = len(JOBS), files: int = 0) -> SeededApp:

@@ -61,7 +61,7 @@ async def test_cancel_keeps_the_drop_closed_and_does_not_nag(tmp_path: Path) -> 
             await wait_for(pilot, lambda: isinstance(app.screen, HostKeyScreen), "the host-key modal")
             await pilot.press("c")
             await wait_for(pilot, lambda: not isinstance(app.screen, HostKeyScreen), "the modal to close")
-            app.refresh_drop()  # what the periodic refresh does
+            app.drop_pane.refresh_drop()  # what the periodic refresh does
             await pilot.pause(0.5)
             assert not isinstance(app.screen, HostKeyScreen), "a refused key is not asked again by the timer"
             assert not (tmp_path / "known_hosts").exists()

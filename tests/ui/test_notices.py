@@ -50,7 +50,7 @@ async def test_the_same_error_twice_is_one_toast(tmp_path: Path) -> None:
 async def test_status_line_says_which_endpoint_is_down_and_since_when(tmp_path: Path) -> None:
     app = make_app(tmp_path)
     async with app.run_test(size=(120, 40)) as pilot:
-        await wait_for(pilot, lambda: app.drop_health.state == "connected", "the first listing")
+        await wait_for(pilot, lambda: app.drop_pane.drop_health.state == "connected", "the first listing")
         line = app.query_one("#status-line", Static)
         assert "drop connected (listed" in str(line.render())
         session = app.session
@@ -62,8 +62,9 @@ async def test_status_line_says_which_endpoint_is_down_and_since_when(tmp_path: 
         session.drop_files = refused  # type: ignore[assignment,method-assign]
         app.clear_notifications()
         for attempt in range(3):
-            app.refresh_drop()
-            await wait_for(pilot, lambda: app.drop_health.failures == attempt + 1, "a failed listing")
+            app.drop_pane.refresh_drop()
+            await wait_for(pilot, lambda: app.drop_pane.drop_health.failures == attempt + 1, "a failed listing")
+        await wait_for(pilot, lambda: "drop down since" in str(line.render()), "the status line")
         text = str(line.render())
         assert "drop down since" in text and "refused the connection" in text
         assert len([t for t in _toasts(app) if "refused" in t[1]]) == 1, "the same failure toasted again"

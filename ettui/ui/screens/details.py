@@ -58,7 +58,7 @@ def job_summary(job: Job, now: datetime, landed: DropFile | None = None) -> Rend
         from ettui.session import unconfirmed_sentence
 
         sentence = unconfirmed_sentence(job, job.last_error or "no acceptance was read")
-        add("Unconfirmed", clean_text(sentence + " (D dismisses, ctrl+r resubmits.)", multiline=True, style="bold yellow"))
+        add("Unconfirmed", clean_text(sentence + " (D dismisses, U resubmits.)", multiline=True, style="bold yellow"))
     elif job.last_error:
         failures = f" ({job.poll_failures} polls failed in a row)" if job.poll_failures > 1 else ""
         add("Last error", clean_text(job.last_error + failures, multiline=True, style="bold red"))

@@ -98,6 +98,11 @@ class ComposePane(VerticalScroll):
             self.pane = pane
             self.request = request
 
+        @property
+        def control(self) -> "ComposePane":
+            """The ComposePane that sent it (so ``@on(..., "#id")`` selects by its id)."""
+            return self.pane
+
     def __init__(self, *, readonly: bool = False, id: str | None = None) -> None:
         super().__init__(id=id)
         self.readonly = readonly

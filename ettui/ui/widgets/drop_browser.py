@@ -63,12 +63,26 @@ class DropBrowser(VirtualTable):
             self.browser = browser
             self.drop_file = drop_file
 
+        @property
+        def control(self) -> "DropBrowser":
+            """The DropBrowser that sent it (so ``@on(..., "#id")`` selects by its id)."""
+            return self.browser
+
     class ViewChanged(Message):
         """The listing or the filter changed (the pane retitles itself)."""
 
         def __init__(self, browser: "DropBrowser") -> None:
             super().__init__()
             self.browser = browser
+
+        @property
+        def control(self) -> "DropBrowser":
+            """The DropBrowser that sent it (so ``@on(..., "#id")`` selects by its id)."""
+            return self.browser
+
+        def can_replace(self, message: Message) -> bool:
+            """A burst of changes (a re-sort per update) needs one retitle: a newer one replaces it."""
+            return isinstance(message, DropBrowser.ViewChanged) and message.control is self.control
 
     def __init__(self, now: Callable[[], datetime], *, id: str | None = None) -> None:
         super().__init__(DROP_COLUMNS, empty_text=EMPTY_TEXT, fit=True, id=id)
@@ -87,6 +101,14 @@ class DropBrowser(VirtualTable):
     def selected_file(self) -> DropFile | None:
         key = self.cursor_key
         return self.files.get(key) if isinstance(key, str) else None
+
+    def request_download(self) -> bool:
+        """Ask for the highlighted file (posts :class:`DownloadRequested`); False when no file is highlighted."""
+        drop_file = self.selected_file
+        if drop_file is None:
+            return False
+        self.post_message(self.DownloadRequested(self, drop_file))
+        return True
 
     def load(self, files: Sequence[DropFile]) -> None:
         """Replace the listing, keeping the cursor on its file."""

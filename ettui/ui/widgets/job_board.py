@@ -10,10 +10,11 @@ visible rows only.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable, Sequence
-from datetime import datetime, timedelta
 from dataclasses import dataclass
-from typing import ClassVar
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
 from textual.message import Message
@@ -23,6 +24,9 @@ from ettui.safetext import clean
 from ettui.ui.filtering import Query
 from ettui.ui.formatting import expiry_text, local_time, since, status_text, until
 from ettui.ui.widgets.table import Cell, Column, RowKey, VirtualTable
+
+if TYPE_CHECKING:
+    from ettui.jobs.poller import JobEvent
 
 EMPTY_TEXT = "No jobs yet: press n to compose a request."
 RESORT_DELAY = 0.1
@@ -111,12 +115,26 @@ class JobBoard(VirtualTable):
             self.board = board
             self.job = job
 
+        @property
+        def control(self) -> "JobBoard":
+            """The JobBoard that sent it (so ``@on(..., "#id")`` selects by its id)."""
+            return self.board
+
     class ViewChanged(Message):
         """Row count, sort or filter changed (the pane retitles itself)."""
 
         def __init__(self, board: "JobBoard") -> None:
             super().__init__()
             self.board = board
+
+        @property
+        def control(self) -> "JobBoard":
+            """The JobBoard that sent it (so ``@on(..., "#id")`` selects by its id)."""
+            return self.board
+
+        def can_replace(self, message: Message) -> bool:
+            """A burst of changes (a re-sort per update) needs one retitle: a newer one replaces it."""
+            return isinstance(message, JobBoard.ViewChanged) and message.control is self.control
 
     def __init__(self, now: Callable[[], datetime], *, id: str | None = None) -> None:
         super().__init__(JOB_COLUMNS, empty_text=EMPTY_TEXT, fit=True, id=id)
@@ -182,6 +200,23 @@ class JobBoard(VirtualTable):
         for job in jobs:
             self.jobs.setdefault(job.id, job)
         self._schedule_resort()
+
+    def apply(self, event: "JobEvent") -> Job | None:
+        """Show what a poller event says about its job; the job as shown, or None when none is left.
+
+        ``discarded`` takes the row away; a ``submitting`` note ("Submitting (retry 2
+        of 4)") is shown in the status cell, not stored.
+        """
+        job = event.job
+        if job is None:
+            return None
+        if event.kind == "discarded":
+            self.drop_job(job.id)
+            return None
+        if event.kind == "submitting" and event.note:
+            job = dataclasses.replace(job, status_raw=event.note)
+        self.upsert(job)
+        return job
 
     def upsert(self, job: Job) -> None:
         """A live update: replace the job's row in place, re-sort soon."""

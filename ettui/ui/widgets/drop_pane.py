@@ -1,34 +1,46 @@
-"""The drop side of the app: listing, downloads with progress, extraction, opening outputs.
+"""The Drop pane: the listing, downloads with progress, extraction, opening outputs, host keys.
 
-A mixin of :class:`~ettui.ui.app.EttuiApp` so the app module stays about
-layout and jobs. Every call to the session runs in a worker. Download
-progress arrives far more often than a terminal can show it, so callbacks
-only store the latest figure per file and a 10 Hz timer draws them (the
-``can_replace`` idea from toolong).
+It owns what the drop side knows: the listing and which files just landed,
+each file's download (progress is drawn by a 10 Hz timer from the latest
+figure per file: the ``can_replace`` idea from toolong, since a fetch
+reports far more often than a terminal can show), and the host keys the
+user refused. Every call to the session runs in a worker of this widget.
+
+What the rest of the app needs to hear is posted as messages (each carries
+its ``control``): :class:`Listed` (link files to jobs on the board),
+:class:`JobUpdated`, :class:`Failed` (the app's one place for errors) and
+:class:`HealthChanged` (the status line). The app decides *what* to fetch
+(the pane or the board the user points at) and calls :meth:`start_download`,
+:meth:`extract_for` and :meth:`open_for`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from textual import work
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.message import Message
 from textual.timer import Timer
+from textual.widgets import Static
 
 from ettui.errors import EttuiError, HostKeyUnknown
-from ettui.model import DropFile, Job, JobStatus, Progress, format_duration
+from ettui.model import DropFile, Job, Progress, format_duration
+from ettui.ui.activity_log import ActivityLog
 from ettui.ui.formatting import plural
 from ettui.ui.health import EndpointHealth
 from ettui.ui.screens.dialogs import ConfirmScreen, HostKeyScreen
 from ettui.ui.screens.output import OutputViewer
+from ettui.ui.widgets.drop_browser import DropBrowser
+from ettui.ui.widgets.filter_input import FilterInput
 
 if TYPE_CHECKING:
-    from textual.screen import Screen
-
+    from ettui.config import UiSettings
     from ettui.session import Session
-    from ettui.ui.widgets.drop_browser import DropBrowser
-    from ettui.ui.widgets.job_board import JobBoard
 
 PROGRESS_INTERVAL = 0.1
 """Seconds between progress redraws while downloads run."""
@@ -37,41 +49,76 @@ DROP_REFRESH_SECONDS = 30.0
 OUTPUT_SUFFIXES = (".xml", ".csv")
 
 
-class TransferActions:
-    """Drop listing, download, extract and open-output actions (mixed into the app)."""
+class DropPane(Vertical):
+    """The drop's filter, its file table, and everything that lists or fetches from it."""
 
-    # Provided by EttuiApp / App.
-    session: "Session | None"
-    config: Any
-    readonly: bool
-    notify: Callable[..., None]
-    push_screen: Callable[..., Any]
-    set_interval: Callable[..., Timer]
-    current_pane: Callable[[], str]
-    show_error: Callable[[EttuiError], None]
-    update_status_line: Callable[[], None]
-    ring: Callable[[], None]
-    activity: Any
-    now: Callable[[], Any]
-    call_from_thread: Callable[..., Any]
+    class Listed(Message):
+        """A listing arrived: the board links its files to jobs."""
 
-    # Read-only properties of EttuiApp / App, for the type checker only: a real property
-    # here would shadow App.screen_stack (this mixin comes first in EttuiApp's bases).
-    if TYPE_CHECKING:
+        def __init__(self, pane: "DropPane", files: list[DropFile]) -> None:
+            super().__init__()
+            self.pane = pane
+            self.files = files
 
         @property
-        def board(self) -> JobBoard: ...
+        def control(self) -> "DropPane":
+            return self.pane
+
+    class JobUpdated(Message):
+        """A download or an extraction changed a job (its paths, its hash)."""
+
+        def __init__(self, pane: "DropPane", job: Job) -> None:
+            super().__init__()
+            self.pane = pane
+            self.job = job
 
         @property
-        def drop(self) -> DropBrowser: ...
+        def control(self) -> "DropPane":
+            return self.pane
+
+    class Failed(Message):
+        """Listing, fetching or extracting failed with a sentence for the user."""
+
+        def __init__(self, pane: "DropPane", error: EttuiError) -> None:
+            super().__init__()
+            self.pane = pane
+            self.error = error
 
         @property
-        def panes_up(self) -> bool: ...
+        def control(self) -> "DropPane":
+            return self.pane
+
+    class HealthChanged(Message):
+        """The drop's connection state changed (connected, retrying, down since)."""
+
+        def __init__(self, pane: "DropPane") -> None:
+            super().__init__()
+            self.pane = pane
 
         @property
-        def screen_stack(self) -> list[Screen[Any]]: ...
+        def control(self) -> "DropPane":
+            return self.pane
 
-    def init_transfers(self) -> None:
+        def can_replace(self, message: Message) -> bool:
+            return isinstance(message, DropPane.HealthChanged) and message.control is self.control
+
+    def __init__(
+        self,
+        *,
+        session: Callable[[], "Session | None"],
+        now: Callable[[], datetime],
+        activity: ActivityLog,
+        ui: "UiSettings",
+        filter_history: list[str],
+        id: str | None = None,
+        classes: str | None = None,
+    ) -> None:
+        super().__init__(id=id, classes=classes)
+        self._session_of = session
+        self.now = now
+        self.activity = activity
+        self.ui = ui
+        self._filter_history = filter_history
         self._known_files: set[str] | None = None
         self._warned_expiry: set[str] = set()
         self._pending_progress: dict[str, Progress] = {}
@@ -79,19 +126,42 @@ class TransferActions:
         self._downloading: set[str] = set()
         self._refused_keys: set[str] = set()
         self.drop_health = EndpointHealth("drop")
+        """The drop's connection state, for the status line."""
+
+    def compose(self) -> ComposeResult:
+        yield FilterInput(
+            self._filter_history, placeholder="filter files: words, expires<6h, state:downloaded (esc clears)", id="drop-filter"
+        )
+        yield Static("", id="drop-filter-status", classes="filter-status")
+        yield DropBrowser(self.now, id="drop")
+
+    def on_mount(self) -> None:
+        self.set_interval(DROP_REFRESH_SECONDS, self.refresh_drop)
+
+    @property
+    def session(self) -> "Session | None":
+        """The app's session of the moment (None while switching profile)."""
+        return self._session_of()
+
+    @property
+    def browser(self) -> DropBrowser:
+        return self.query_one(DropBrowser)
 
     @property
     def downloads_running(self) -> bool:
         return bool(self._downloading)
 
-    def on_ready(self) -> None:
-        self.set_interval(DROP_REFRESH_SECONDS, self.refresh_drop)
+    def _ring(self) -> None:
+        if self.ui.bell:
+            self.app.bell()
+
+    def forget(self) -> None:
+        """A new profile: its drop is another one (nothing landed yet, nothing warned)."""
+        self._known_files = None
+        self._warned_expiry.clear()
+        self.browser.load([])
 
     # -- the listing ------------------------------------------------------------
-
-    def action_refresh_drop(self) -> None:
-        self.notify("Listing the drop…", timeout=2)
-        self.refresh_drop(manual=True)
 
     @work(exclusive=True, group="drop-list")
     async def refresh_drop(self, manual: bool = False) -> None:
@@ -109,32 +179,32 @@ class TransferActions:
             return
         except EttuiError as exc:
             self.drop_health.failed(self.now(), exc.message)
-            self.update_status_line()
-            if self.panes_up and not self.drop.files:
+            self.post_message(self.HealthChanged(self))
+            if self.is_attached and not self.browser.files:
                 # Not "the drop is empty": nobody knows what is on it.
-                self.drop.empty_text = f"The drop cannot be listed ({exc.title}); R tries again. The line below says since when."
-                self.drop.refresh()
-            self.show_error(exc)
+                self.browser.empty_text = f"The drop cannot be listed ({exc.title}); R tries again. The line below says since when."
+                self.browser.refresh()
+            self.post_message(self.Failed(self, exc))
             return
-        if not self.panes_up:
+        if not self.is_attached:
             return  # the app closed while the drop was being listed
         self.drop_health.ok(self.now())
-        self.update_status_line()
+        self.post_message(self.HealthChanged(self))
         self._announce_landed(files)
-        self.drop.load(files)
+        self.browser.load(files)
         self._restore_transfers(files)
-        self.board.set_landed(files)
+        self.post_message(self.Listed(self, files))
 
     def _restore_transfers(self, files: list[DropFile]) -> None:
         """Files the job store says were downloaded (or extracted), in this session or an earlier one."""
         for drop_file in files:
             if drop_file.local_path is None or drop_file.path in self._downloading:
                 continue
-            transfer = self.drop.transfers.get(drop_file.path)
+            transfer = self.browser.transfers.get(drop_file.path)
             if transfer is not None and transfer.state in ("downloaded", "extracted"):
                 continue
             state = "extracted" if drop_file.extract_dir else "downloaded"
-            self.drop.update_transfer(
+            self.browser.update_transfer(
                 drop_file.path, state=state, local_path=drop_file.local_path, extract_dir=drop_file.extract_dir
             )
 
@@ -151,19 +221,19 @@ class TransferActions:
             elif landed:
                 self.notify(f"{plural(len(landed), 'new file')} in the drop; 3 shows them.", title=f"{len(landed)} files landed", markup=False)
             if landed:
-                self.ring()
+                self._ring()
         self._known_files = listed
 
     def check_expiring(self) -> None:
         """Warn once per file that is not downloaded and has under ``expiring_soon_hours`` left."""
-        hours = float(self.config.ui.expiring_soon_hours)
+        hours = float(self.ui.expiring_soon_hours)
         now = self.now()
         fresh: list[DropFile] = []
-        for drop_file in self.drop.files.values():
+        for drop_file in self.browser.files.values():
             if not drop_file.listed or drop_file.path in self._warned_expiry:
                 continue
             left = (drop_file.expires_at - now).total_seconds()
-            transfer = self.drop.transfers.get(drop_file.path)
+            transfer = self.browser.transfers.get(drop_file.path)
             fetched = drop_file.local_path is not None or (
                 transfer is not None and transfer.state in ("downloaded", "extracted")
             )
@@ -171,13 +241,13 @@ class TransferActions:
                 self._warned_expiry.add(drop_file.path)
                 fresh.append(drop_file)
         for drop_file in fresh[:3]:
-            left = format_duration(drop_file.expires_at - now)
-            self.activity.record(f"Expiring soon: {drop_file.path} ({left} left)")
-            self.notify(f"{drop_file.name} is swept from the drop in {left}; press d to download it.", title="Expiring soon", severity="warning")
+            time_left = format_duration(drop_file.expires_at - now)
+            self.activity.record(f"Expiring soon: {drop_file.path} ({time_left} left)")
+            self.notify(f"{drop_file.name} is swept from the drop in {time_left}; press d to download it.", title="Expiring soon", severity="warning")
         if len(fresh) > 3:
             self.notify(f"{len(fresh) - 3} more files expire within {hours:g} h.", title="Expiring soon", severity="warning")
         if fresh:
-            self.ring()
+            self._ring()
 
     # -- host keys --------------------------------------------------------------
 
@@ -187,7 +257,7 @@ class TransferActions:
         One modal at a time, and a key the user refused is not asked about
         again by the periodic refresh (only when the user acts: ``R``, ``d``).
         """
-        if any(isinstance(screen, HostKeyScreen) for screen in self.screen_stack):
+        if any(isinstance(screen, HostKeyScreen) for screen in self.app.screen_stack):
             return
         if error.fingerprint in self._refused_keys and not manual:
             return
@@ -202,18 +272,9 @@ class TransferActions:
             self.activity.record(f"Host key {error.fingerprint} for {error.host} accepted ({choice})")
             retry()
 
-        self.push_screen(HostKeyScreen(error.host, error.port, error.fingerprint), answered)
+        self.app.push_screen(HostKeyScreen(error.host, error.port, error.fingerprint), answered)
 
     # -- targets ----------------------------------------------------------------
-
-    def selected_target(self) -> tuple[Job | None, DropFile | None]:
-        """The job and drop file the user points at, from whichever pane has focus."""
-        if self.current_pane() == "drop":
-            drop_file = self.drop.selected_file
-            job = self.board.jobs.get(drop_file.job_id) if drop_file and drop_file.job_id else None
-            return job, drop_file
-        job = self.board.selected_job
-        return job, (self.board.landed.get(job.id) if job is not None else None)
 
     @staticmethod
     def _key(job: Job | None, drop_file: DropFile | None) -> str:
@@ -222,7 +283,7 @@ class TransferActions:
         return f"job:{job.id}" if job is not None else ""
 
     def _local_zip(self, job: Job | None, drop_file: DropFile | None) -> Path | None:
-        transfer = self.drop.transfers.get(self._key(job, drop_file))
+        transfer = self.browser.transfers.get(self._key(job, drop_file))
         if transfer is not None and transfer.local_path:
             return Path(transfer.local_path)
         if drop_file is not None and drop_file.local_path:
@@ -231,14 +292,8 @@ class TransferActions:
 
     # -- download ---------------------------------------------------------------
 
-    def action_download(self) -> None:
-        if self.readonly:
-            self.notify("Read-only session (--readonly): downloads are off.", severity="warning", timeout=3)
-            return
-        job, drop_file = self.selected_target()
-        if drop_file is None and (job is None or job.status is not JobStatus.COMPLETE):
-            self.notify("Pick a Complete job or a file in the drop to download.", severity="warning")
-            return
+    def start_download(self, job: Job | None, drop_file: DropFile | None) -> None:
+        """Download unless it runs already; a file downloaded before asks first."""
         key = self._key(job, drop_file)
         if key in self._downloading:
             self.notify("That file is already downloading.", timeout=2)
@@ -250,7 +305,7 @@ class TransferActions:
                 if confirmed:
                     self.download(job, drop_file)
 
-            self.push_screen(ConfirmScreen(
+            self.app.push_screen(ConfirmScreen(
                 "Download again",
                 f"{local.name} is already downloaded and verified at {local}. Fetch it again?",
                 "Download",
@@ -267,32 +322,32 @@ class TransferActions:
             return
         target: Job | DropFile = drop_file if drop_file is not None else job  # type: ignore[assignment]
         self._downloading.add(key)
-        self.drop.update_transfer(key, state="downloading", progress=None, error=None)
+        self.browser.update_transfer(key, state="downloading", progress=None, error=None)
         self._start_progress_timer()
         extract = session.profile.extract_after_download
         try:
             outcome = await session.fetch(target, extract=extract, progress=lambda p: self._on_progress(key, p))
         except HostKeyUnknown as exc:
-            self.drop.update_transfer(key, state="queued")
+            self.browser.update_transfer(key, state="queued")
             self.ask_host_key(exc, lambda: self.download(job, drop_file))
             return
         except EttuiError as exc:
-            self.drop.update_transfer(key, state="failed", error=exc.title)
-            self.show_error(exc)
+            self.browser.update_transfer(key, state="failed", error=exc.title)
+            self.post_message(self.Failed(self, exc))
             return
         except Exception:
             # The backstop reports it (a failed rename as its own sentence); the row must not stay "downloading".
-            self.drop.update_transfer(key, state="failed", error="see the error")
+            self.browser.update_transfer(key, state="failed", error="see the error")
             raise
         finally:
             self._downloading.discard(key)
             self._pending_progress.pop(key, None)
-        self.drop.update_transfer(key, state="downloaded", progress=None, local_path=str(outcome.zip_path))
+        self.browser.update_transfer(key, state="downloaded", progress=None, local_path=str(outcome.zip_path))
         if outcome.job is not None:
-            self.board.upsert(outcome.job)
+            self.post_message(self.JobUpdated(self, outcome.job))
         self.activity.record(f"Downloaded {outcome.zip_path} ({outcome.size:,} bytes, sha256 {outcome.sha256[:12]}…)")
         if outcome.extract_dir is not None:
-            self.drop.update_transfer(key, state="extracted", extract_dir=str(outcome.extract_dir))
+            self.browser.update_transfer(key, state="extracted", extract_dir=str(outcome.extract_dir))
             self.activity.record(f"Extracted {outcome.zip_path.name} into {outcome.extract_dir} ({plural(len(outcome.files), 'file')})")
             self.notify(
                 f"{outcome.zip_path.name} downloaded, verified and extracted ({plural(len(outcome.files), 'file')}); o opens.",
@@ -303,7 +358,7 @@ class TransferActions:
 
     def _on_progress(self, key: str, progress: Progress) -> None:
         """Keep only the latest figure; the first one is drawn at once so short downloads show too."""
-        first = self.drop.transfer(key).progress is None
+        first = self.browser.transfer(key).progress is None
         self._pending_progress[key] = progress
         if first:
             self._flush_progress()
@@ -314,17 +369,17 @@ class TransferActions:
 
     def _flush_progress(self) -> None:
         for key, progress in list(self._pending_progress.items()):
-            transfer = self.drop.transfer(key)
+            transfer = self.browser.transfer(key)
             if transfer.state == "downloading" and transfer.progress is not progress:
-                self.drop.update_transfer(key, progress=progress)
+                self.browser.update_transfer(key, progress=progress)
         if not self._downloading and self._progress_timer is not None:
             self._progress_timer.stop()
             self._progress_timer = None
 
     # -- extract and open -----------------------------------------------------------
 
-    def action_extract(self) -> None:
-        job, drop_file = self.selected_target()
+    def extract_for(self, job: Job | None, drop_file: DropFile | None) -> None:
+        """Extract the downloaded zip of a job or file, asking first when its folder exists."""
         zip_path = self._local_zip(job, drop_file)
         if zip_path is None:
             self.notify("Download the file first (d).", severity="warning")
@@ -336,7 +391,7 @@ class TransferActions:
                 self.extract(zip_path, job, drop_file)
 
         if folder.exists():
-            self.push_screen(ConfirmScreen("Extract again", f"{folder} exists; extracting again overwrites its files. Extract?", "Extract"), go)
+            self.app.push_screen(ConfirmScreen("Extract again", f"{folder} exists; extracting again overwrites its files. Extract?", "Extract"), go)
         else:
             go(True)
 
@@ -349,21 +404,21 @@ class TransferActions:
         try:
             folder, files = await session.extract(zip_path, job=job)
         except EttuiError as exc:
-            self.show_error(exc)
+            self.post_message(self.Failed(self, exc))
             return
         key = self._key(job, drop_file)
         if key:
-            self.drop.update_transfer(key, state="extracted", local_path=str(zip_path), extract_dir=str(folder))
+            self.browser.update_transfer(key, state="extracted", local_path=str(zip_path), extract_dir=str(folder))
         if job is not None and session is not None:
             updated = await session.job(job.id)
             if updated is not None:
-                self.board.upsert(updated)
+                self.post_message(self.JobUpdated(self, updated))
         self.activity.record(f"Extracted {zip_path.name} into {folder} ({plural(len(files), 'file')})")
         self.notify(f"{plural(len(files), 'file')} in {folder}; press o to open.", title="Extracted")
 
-    def action_open_output(self) -> None:
-        job, drop_file = self.selected_target()
-        transfer = self.drop.transfers.get(self._key(job, drop_file))
+    def open_for(self, job: Job | None, drop_file: DropFile | None) -> None:
+        """Open the output of a job or file in the viewer (extracted, else the zip)."""
+        transfer = self.browser.transfers.get(self._key(job, drop_file))
         folder = (transfer.extract_dir if transfer else None) or (job.extract_dir if job else None)
         zip_path = self._local_zip(job, drop_file)
         if folder is None and zip_path is None:
@@ -379,6 +434,6 @@ class TransferActions:
             found = sorted(p for p in folder.rglob("*") if p.suffix.lower() in OUTPUT_SUFFIXES)
             target = found[0] if found else target
         if target is None or self.session is None:
-            self.call_from_thread(self.notify, "No output file found; extract it again (x).", severity="warning")
+            self.app.call_from_thread(self.notify, "No output file found; extract it again (x).", severity="warning")
             return
-        self.call_from_thread(self.push_screen, OutputViewer(self.session, target))
+        self.app.call_from_thread(self.app.push_screen, OutputViewer(self.session, target))
