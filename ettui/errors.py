@@ -27,6 +27,13 @@ class EttuiError(Exception):
 
     title = "Error"
     exit_code = ExitCode.FAILURE
+    maybe_sent = False
+    """For a failed API call: True when the request may have reached the service
+    (it was sent, then the reply timed out, broke off or could not be read), so a
+    submit may have been accepted. False when it certainly was not acted on: never
+    sent (connection refused, DNS, TLS, connect timeout), or answered with a refusal
+    (an ``<error>``, a fault, throttling). Subclasses set the usual value; the API
+    layer sets it per instance where the phase of the exchange decides."""
 
     def __init__(
         self,
@@ -35,6 +42,7 @@ class EttuiError(Exception):
         title: str | None = None,
         call: str | None = None,
         code: str | None = None,
+        maybe_sent: bool | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -44,6 +52,8 @@ class EttuiError(Exception):
         """The API call or operation that failed, when there is one."""
         self.code = code
         """The vendor's own error code, when it gave one."""
+        if maybe_sent is not None:
+            self.maybe_sent = maybe_sent
 
     def __str__(self) -> str:
         return self.message
@@ -62,8 +72,16 @@ class ValidationError(EttuiError):
     title = "Invalid request"
     exit_code = ExitCode.VALIDATION
 
-    def __init__(self, message: str, *, param: str | None = None, **kw: str | None) -> None:
-        super().__init__(message, **kw)
+    def __init__(
+        self,
+        message: str,
+        *,
+        param: str | None = None,
+        title: str | None = None,
+        call: str | None = None,
+        code: str | None = None,
+    ) -> None:
+        super().__init__(message, title=title, call=call, code=code)
         self.param = param
         """The parameter at fault, so a form can point at its field."""
 
@@ -82,19 +100,31 @@ class AuthError(ServiceError):
 
 
 class ThrottledError(ServiceError):
-    """HTTP 500 from the service: treated as throttling, back off and retry later."""
+    """HTTP 500 from the service: treated as throttling, back off and retry later.
+
+    The service refused the call (``maybe_sent`` is False): a submit refused
+    this way was not recorded and is safe to send again after a back-off.
+    """
 
     title = "Service busy"
 
 
 class MalformedReplyError(ServiceError):
-    """The reply could not be read (not XML, or not the expected shape)."""
+    """The reply could not be read (not XML, not the expected shape, too large, or a value that fails validation).
+
+    The service did answer, so a submit may have been recorded: ``maybe_sent`` is True.
+    """
 
     title = "Unreadable reply"
+    maybe_sent = True
 
 
 class ApiConnectionError(EttuiError):
-    """The endpoint could not be reached, timed out, or TLS failed."""
+    """The endpoint could not be reached, timed out, or TLS failed.
+
+    ``maybe_sent`` tells a refused or failed connect (False) from a request that
+    went out and whose reply never came complete (True).
+    """
 
     title = "Connection failed"
     exit_code = ExitCode.CONNECTION

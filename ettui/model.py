@@ -105,6 +105,11 @@ class Inquiry:
     message: str | None = None
     """The service's own words when it gives any (e.g. ``ErrorMsg``)."""
     reply: str = ""
+    error: str | None = None
+    """Set when the client refused a value the reply claimed (e.g. a file name
+    that is not a bare name): one sentence naming the value, made safe. The
+    inquiry then has ``status`` Error, no ``file_name``, and ``message`` equal to
+    this sentence, so the job records it as its error and nothing is fetched."""
 
 
 @dataclass(frozen=True)

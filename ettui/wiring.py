@@ -49,6 +49,8 @@ async def make_api(profile: Profile, clock: Clock | None = None) -> BatchApi:
             auth=auth,
             connect_timeout=profile.connect_timeout,
             read_timeout=profile.read_timeout,
+            request_deadline=profile.request_deadline,
+            max_reply_bytes=profile.max_reply_bytes,
             cache_dir=paths.wsdl_cache_dir(),
             today=today,
         )
@@ -60,6 +62,8 @@ async def make_api(profile: Profile, clock: Clock | None = None) -> BatchApi:
         profile.api_password.resolve("API password"),
         connect_timeout=profile.connect_timeout,
         read_timeout=profile.read_timeout,
+        request_deadline=profile.request_deadline,
+        max_reply_bytes=profile.max_reply_bytes,
         today=today,
     )
 

@@ -11,12 +11,16 @@ How each call travels:
 * zeep renders the request envelope from the WSDL (types, order, ``xsi:type``
   of the filter) and applies WS-Security; an OAuth profile adds the
   ``fueloauth`` header instead. The envelope is posted through zeep's transport
-  (``soap_transport.py``, its httpx client with connect and read timeouts).
+  (``soap_transport.py``: connect and per-read timeouts, the request deadline
+  for the whole exchange, the reply read as a stream up to ``max_reply_bytes``).
   A status poll's envelope is rendered once per batch and token and reused,
   since rendering is most of the client's own cost per poll.
 * Every reply is parsed once, with the hardened parser of ``xmlsafe.py``.
-  Faults become the error family with the fault's own text. ``Extract``'s
-  reply is then read typed, through zeep. ``Retrieve`` results are read from
+  Faults become the error family with the fault's own text; HTTP 500 with a
+  ``Server`` fault is throttling, as a bare 500 is. ``Extract``'s reply is read
+  by element name, leniently (the vendor adds elements the WSDL does not
+  declare; an OK with a RequestID is always an accepted extract), and its
+  RequestID must be a GUID. ``Retrieve`` results are read from
   the envelope itself: ``AsyncActivityStatus`` rows come back as name/value
   ``Properties/Property`` lists tagged ``xsi:type="ObjectExtension"`` or
   ``xsi:type="AsyncActivityStatus"`` (which is settled nowhere, spec §7.7),
@@ -53,15 +57,16 @@ from lxml import etree
 from zeep.wsse import UsernameToken as _ZeepUsernameToken
 
 from ettui.api.base import CallSpec
+from ettui.api.reply_values import file_name_problem, is_request_id, shown
 from ettui.api.soap_auth import FUELOAUTH_NS, TokenSource
 from ettui.api.soap_catalogue import CALLS, resolve
 from ettui.api.soap_reply import body_child as _body_child
 from ettui.api.soap_reply import find_fault as _find_fault
-from ettui.api.soap_reply import read_retrieve
+from ettui.api.soap_reply import read_extract, read_retrieve
 from ettui.api.soap_transport import SoapTransport
+from ettui.api.wire import GATEWAY_UNSURE, Limits, Reply
 from ettui.api.xmlsafe import XmlRejected, local_name, parse_xml
 from ettui.errors import (
-    ApiConnectionError,
     AuthError,
     ConfigError,
     EttuiError,
@@ -71,6 +76,7 @@ from ettui.errors import (
     ValidationError,
 )
 from ettui.model import BatchRequest, Inquiry, JobStatus, SubmitResult
+from ettui.safetext import clean
 
 __all__ = ["SoapApi", "UsernameToken", "OAuth", "PACKAGED_WSDL", "PARTNER_NS", "MASK", "STATUS_PROPERTIES"]
 
@@ -93,6 +99,8 @@ MAX_PAGES = 40
 _SECRET_TAGS = {"password", "fueloauth", "nonce", "binarysecuritytoken"}
 _LOGIN_WORDS = re.compile(r"login|log in|password|credential|authenticat|unauthori[sz]ed|token", re.IGNORECASE)
 _EXPIRED = re.compile(r"expired", re.IGNORECASE)
+_SECURITY = frozenset({"security", "failedauthentication", "invalidsecuritytoken"})
+"""Fault codes (local part) that mean the credentials or the token were refused."""
 
 
 @dataclass(frozen=True)
@@ -142,7 +150,11 @@ class SoapApi:
         max_range_days: int | None = None,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
-        """Use ``await SoapApi.create(...)``; this wires an already-built zeep client."""
+        """Use ``await SoapApi.create(...)``; this wires an already-built zeep client.
+
+        The transport's ``limits`` (timeouts, request deadline, reply cap) apply
+        to every call, the OAuth token call included.
+        """
         self._client = client
         self._transport = transport
         self.url = url
@@ -156,7 +168,10 @@ class SoapApi:
         self._tokens: TokenSource | None = None
         if isinstance(auth, OAuth):
             self._tokens = TokenSource(auth.auth_url, auth.client_id, auth.client_secret, http=transport.client,
-                                       account_id=auth.account_id, scope=auth.scope, monotonic=monotonic)
+                                       account_id=auth.account_id, scope=auth.scope, monotonic=monotonic,
+                                       limits=transport.limits)
+        self._worked_token: str | None = None
+        """The last OAuth token a call succeeded with: a Security fault on it means it died early."""
         self._filter_type = client.get_type(f"{{{PARTNER_NS}}}SimpleFilterPart")
         self._binding = client.service._binding
         self._file_names: dict[str, str] = {}
@@ -171,6 +186,8 @@ class SoapApi:
         auth: UsernameToken | OAuth,
         connect_timeout: float = 10.0,
         read_timeout: float = 60.0,
+        request_deadline: float = 90.0,
+        max_reply_bytes: int = 16 * 1024 * 1024,
         cache_dir: Path | None = None,
         today: Callable[[], date] | None = None,
         max_range_days: int | None = None,
@@ -183,7 +200,9 @@ class SoapApi:
             wsdl: None for the packaged subset; a file path; or a URL, fetched
                 once and kept under ``cache_dir``.
             auth: ``UsernameToken`` or ``OAuth`` credentials.
-            connect_timeout, read_timeout: Seconds, for every call.
+            connect_timeout, read_timeout: Seconds, for every call (read: per read).
+            request_deadline: Seconds for a whole exchange: connect, send, the complete reply.
+            max_reply_bytes: A longer reply is refused (read as a stream, never held whole).
             today: Where relative dates (``-7d``) count from.
             max_range_days: Reject extracts spanning more days (None: no limit).
             monotonic: The clock OAuth token expiry is measured on.
@@ -196,9 +215,8 @@ class SoapApi:
             raise ConfigError(f"The SOAP URL {url!r} is not an http(s) URL; set `soap_url` in the profile.")
         if isinstance(auth, OAuth) and not auth.auth_url.startswith(("http://", "https://")):
             raise ConfigError("The profile uses OAuth but `auth_url` is not an http(s) URL; set it to the /v2/token URL.")
-        client, transport = await asyncio.to_thread(
-            build_client, wsdl, auth, connect_timeout=connect_timeout, read_timeout=read_timeout, cache_dir=cache_dir
-        )
+        limits = Limits(connect_timeout, read_timeout, request_deadline, max_reply_bytes)
+        client, transport = await asyncio.to_thread(build_client, wsdl, auth, limits=limits, cache_dir=cache_dir)
         return cls(client, transport, url, auth, connect_timeout=connect_timeout, read_timeout=read_timeout,
                    today=today, max_range_days=max_range_days, monotonic=monotonic)
 
@@ -231,26 +249,35 @@ class SoapApi:
         """``Extract``; the reply's ``RequestID`` is the batch ID."""
         body = self._extract_body(request)
         reply = await self._exchange("Extract", body)
-        try:
-            answer = self._binding.get("Extract").process_reply(reply.root)
-        except (zeep.exceptions.Error, LookupError, ValueError, TypeError, AttributeError) as exc:
+        answer = read_extract(reply.root)
+        if answer is None:
             raise MalformedReplyError(
-                f"The Extract reply from {self.host} does not match the WSDL ({type(exc).__name__}), so the request "
-                "may or may not have been recorded; check the service before submitting again.",
+                f"The Extract reply from {self.host} holds no ExtractResponseMsg, so the request may or may not have "
+                "been recorded; check the service before submitting again.",
                 call="Extract",
-            ) from None
-        overall = str(_get(answer, "OverallStatus") or "")
-        results = _get(answer, "Results") or []
-        first = results[0] if results else None
-        request_id = str(_get(answer, "RequestID") or _get(first, "RequestID") or "").strip()
-        if not overall.upper().startswith("OK") or not request_id:
-            detail = self._scrub(str(_get(first, "StatusMessage") or overall or "no status given")).rstrip(". ")
-            code = _get(first, "ErrorCode")
+            )
+        request_id = answer.request_id
+        if not answer.overall.upper().startswith("OK"):
+            detail = self._scrub(answer.status_message or answer.overall or "no status given").rstrip(". ")
+            code = answer.error_code or None
             raise ServiceError(
                 f"The service rejected the tracking extract: {detail}"
-                + (f" (error {code})" if code not in (None, 0) else "")
+                + (f" (error {code})" if code not in (None, "0") else "")
                 + "; check the parameters and that Tracking Extract is enabled for the account.",
-                call="Extract", code=None if code is None else str(code),
+                call="Extract", code=code,
+            )
+        if not request_id:
+            raise MalformedReplyError(
+                f"The Extract reply from {self.host} says OK but has no RequestID, so the request may have been "
+                "recorded; check the service before submitting again.",
+                call="Extract",
+            )
+        if not is_request_id(request_id):
+            raise MalformedReplyError(
+                f"The Extract reply from {self.host} gave '{shown(request_id)}' as its RequestID, which is not a GUID, "
+                "so ettui did not record it; the request may have been recorded, so check the service before "
+                "submitting again.",
+                call="Extract",
             )
         file_name = next((value for name, value in body["_pairs"] if name == "OutputFileName"), None)
         if file_name:
@@ -367,7 +394,12 @@ class SoapApi:
         return rendered
 
     async def _exchange(self, operation: str, body: dict[str, Any], *, cache_key: str | None = None) -> _Reply:
-        """Send one operation; replay it once with a fresh token after an expired-token fault."""
+        """Send one operation; replay it once with a fresh token when the token died.
+
+        A token died when a fault says it expired, or when a Security fault
+        (``Login Failed``) answers a token that had worked. HTTP 500 with a
+        ``Server`` fault is throttling, as a bare 500 is.
+        """
         for attempt in (1, 2):
             token = await self._tokens.token() if self._tokens is not None else None
             message, request_doc = self._message(operation, body, token, cache_key)
@@ -386,58 +418,59 @@ class SoapApi:
             fault = _find_fault(root)
             if fault is not None:
                 code, reason = fault
-                if token is not None and attempt == 1 and _EXPIRED.search(reason) and self._tokens is not None:
-                    log.info("%s said the OAuth token expired; fetching a new one and replaying %s", self.host, operation)
+                kind = code.rsplit(":", 1)[-1].lower()
+                # A token dies early when the service says it expired, or with a
+                # Security fault ("Login Failed") on a token that had worked:
+                # fetch a new one and replay once; a second fault is final.
+                dead_token = _EXPIRED.search(reason) is not None or (kind in _SECURITY and token == self._worked_token)
+                if token is not None and attempt == 1 and dead_token and self._tokens is not None:
+                    log.info("%s refused the OAuth token (%s); fetching a new one and replaying %s",
+                             self.host, clean(kind[:40]) or "fault", operation)
                     self._tokens.invalidate(token)
+                    if self._worked_token == token:
+                        self._worked_token = None
                     continue
+                if response.status_code == 500 and kind in ("server", "receiver") \
+                        and not _LOGIN_WORDS.search(reason):
+                    raise self._throttled(operation, self._scrub(reason))
                 raise self._fault_error(operation, code, self._scrub(reason))
             if response.status_code == 500:
                 raise self._throttled(operation)
             if not 200 <= response.status_code < 300:
                 cls = AuthError if response.status_code in (401, 403) else ServiceError
                 raise cls(f"{self.host} answered HTTP {response.status_code} to {operation}; check soap_url and the account.",
-                          call=operation, code=str(response.status_code))
+                          call=operation, code=str(response.status_code),
+                          maybe_sent=response.status_code in GATEWAY_UNSURE)
             if local_name(root) != "envelope" or _body_child(root) is None:
                 raise MalformedReplyError(
                     f"The {operation} reply from {self.host} is not a SOAP envelope with a body; check soap_url.",
                     call=operation,
                 )
+            if token is not None:
+                self._worked_token = token
             return _Reply(root, text, request_doc)
         raise AssertionError("unreachable: the second attempt returns or raises")
 
-    async def _post(self, operation: str, message: bytes) -> httpx.Response:
-        """POST through the httpx client of zeep's transport (the one with the timeouts)."""
+    async def _post(self, operation: str, message: bytes) -> Reply:
+        """POST through the transport's bounded exchange (timeouts, request deadline, reply cap)."""
         headers = {"Content-Type": "text/xml; charset=utf-8", "SOAPAction": f'"{operation}"'}
-        failure: str
-        try:
-            return await self._transport.client.post(self.url, content=message, headers=headers)
-        except httpx.ConnectTimeout:
-            failure = f"Could not connect to {self.host} within {self.connect_timeout:g} s; check soap_url and your network."
-        except httpx.ReadTimeout:
-            failure = (f"{self.host} sent no {operation} reply within {self.read_timeout:g} s; the service may be busy, "
-                       "so try again later (or raise read_timeout).")
-        except httpx.TimeoutException:
-            failure = f"The connection to {self.host} timed out during {operation}; check your network and try again."
-        except httpx.ConnectError:
-            failure = f"Could not connect to {self.host}; check soap_url and that the service is reachable."
-        except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError):
-            failure = f"{self.host} closed the connection before answering {operation}; try again later."
-        except httpx.HTTPError as exc:
-            failure = f"Could not talk to {self.host} ({type(exc).__name__}); check soap_url and your network."
-        # Raised outside the except blocks: httpx exceptions hold the request (and its credentials).
-        raise ApiConnectionError(failure, call=operation)
+        return await self._transport.send(self.url, message, headers, call=operation)
 
-    def _throttled(self, operation: str) -> ThrottledError:
+    def _throttled(self, operation: str, reason: str | None = None) -> ThrottledError:
+        if reason is None:
+            how = "HTTP 500 without a SOAP fault"
+        else:
+            text = clean(reason.strip().rstrip("."))[:200] or "no reason given"
+            how = f"HTTP 500 with a server fault ({text})"
         return ThrottledError(
-            f"{self.host} answered HTTP 500 without a SOAP fault, which Marketing Cloud uses for throttling; "
+            f"{self.host} answered {operation} with {how}, which Marketing Cloud uses for throttling; "
             "ettui backs off and tries again later.",
             call=operation, code="500",
         )
 
     def _fault_error(self, operation: str, code: str, message: str) -> EttuiError:
         text = message.strip().rstrip(".") or "no reason given"
-        if code.rsplit(":", 1)[-1].lower() in ("security", "failedauthentication", "invalidsecuritytoken") \
-                or _LOGIN_WORDS.search(text):
+        if code.rsplit(":", 1)[-1].lower() in _SECURITY or _LOGIN_WORDS.search(text):
             who = (f"API user {self.auth.username!r}" if isinstance(self.auth, UsernameToken)
                    else f"OAuth client {self.auth.client_id!r}")
             return AuthError(f"The service refused the login of {who}: {text}; check the credentials in the profile.",
@@ -463,11 +496,17 @@ class SoapApi:
         message = row.get("ErrorMsg") or None
         if message is None and status in (JobStatus.ERROR, JobStatus.UNKNOWN):
             message = row.get("StatusMessage") or None  # only informative when something is off
+        file_name = self._file_names.get(batch_id) if status is JobStatus.COMPLETE else None
+        if file_name is not None and (problem := file_name_problem(file_name)) is not None:
+            refused = (f"The output file name '{shown(file_name)}' of request {batch_id} {problem}, so ettui will not "
+                       "fetch it; download the file from the Export folder by hand.")
+            return Inquiry(batch_id=batch_id, status=JobStatus.ERROR, status_raw=row.get("Status", ""),
+                           message=refused, reply=reply, error=refused)
         return Inquiry(
             batch_id=batch_id,
             status=status,
             status_raw=row.get("Status", ""),
-            file_name=self._file_names.get(batch_id) if status is JobStatus.COMPLETE else None,
+            file_name=file_name,
             message=self._scrub(message) if message else None,
             reply=reply,
         )
@@ -477,14 +516,14 @@ def build_client(
     wsdl: str | None,
     auth: UsernameToken | OAuth,
     *,
-    connect_timeout: float = 10.0,
-    read_timeout: float = 60.0,
+    limits: Limits | None = None,
     cache_dir: Path | None = None,
 ) -> tuple[zeep.AsyncClient, SoapTransport]:
     """Parse the WSDL and build the zeep client (blocking: run it in a thread)."""
-    timeout = httpx.Timeout(connect=connect_timeout, read=read_timeout, write=read_timeout, pool=connect_timeout)
-    http = httpx.AsyncClient(timeout=timeout, headers={"User-Agent": "ettui"})
-    transport = SoapTransport(http, cache_dir=cache_dir, fetch_timeout=max(connect_timeout, read_timeout))
+    limits = limits or Limits()
+    http = httpx.AsyncClient(timeout=limits.timeout, headers={"User-Agent": "ettui"})
+    transport = SoapTransport(http, cache_dir=cache_dir, fetch_timeout=max(limits.connect_timeout, limits.read_timeout),
+                              limits=limits)
     # Hardened: no DTDs, no entities; strict XSD reading. Schema imports stay allowed
     # (the vendor WSDL has one) because they only reach SoapTransport.load: a local
     # stub for the fault schema, else a fetch-once cache; never an ad-hoc download.

@@ -22,7 +22,8 @@ from typing import Any
 
 import httpx
 
-from ettui.errors import ApiConnectionError, AuthError, MalformedReplyError, ThrottledError
+from ettui.api.wire import Limits, Peer, post
+from ettui.errors import AuthError, MalformedReplyError, ThrottledError
 
 __all__ = ["TokenSource", "FUELOAUTH_NS"]
 
@@ -46,15 +47,17 @@ class TokenSource:
         scope: str | None = None,
         margin: float = 60.0,
         monotonic: Callable[[], float] = time.monotonic,
+        limits: Limits | None = None,
     ) -> None:
         """Args:
         auth_url: The token endpoint, e.g. ``https://SUBDOMAIN.auth.marketingcloudapis.com/v2/token``.
         client_id, client_secret: The installed package's credentials.
-        http: The HTTP client to post with (its timeouts apply).
+        http: The HTTP client to post with.
         account_id: The target MID, sent as ``account_id`` when given.
         scope: Sent as ``scope`` when given.
         margin: Seconds before expiry at which the token is refreshed.
         monotonic: The clock expiry is measured on (tests inject one).
+        limits: Timeouts, request deadline and reply cap of the token call.
         """
         self.auth_url = auth_url
         self.client_id = client_id
@@ -64,6 +67,7 @@ class TokenSource:
         self.scope = scope
         self.margin = margin
         self._monotonic = monotonic
+        self.limits = limits or Limits()
         self._token: str | None = None
         self._expires_at = 0.0
         self._lock = asyncio.Lock()
@@ -107,17 +111,11 @@ class TokenSource:
         if self.scope:
             body["scope"] = self.scope
         started = self._monotonic()
-        message: str | None = None
-        try:
-            response = await self._http.post(self.auth_url, content=json.dumps(body).encode(),
-                                             headers={"Content-Type": "application/json"})
-        except httpx.TimeoutException:
-            message = f"The token endpoint {self.host} did not answer in time; check auth_url and your network, then try again."
-        except httpx.HTTPError as exc:
-            message = f"Could not reach the token endpoint {self.host} ({type(exc).__name__}); check auth_url and your network."
-        if message is not None:
-            # Raised outside the except block: httpx exceptions hold the request body (the secret).
-            raise ApiConnectionError(message, call="token")
+        # wire.post: the profile's timeouts, request deadline and reply cap; its
+        # errors never chain the httpx exception (which holds the secret).
+        response = await post(self._http, self.auth_url, content=json.dumps(body).encode(),
+                              headers={"Content-Type": "application/json"}, limits=self.limits,
+                              peer=Peer(self.host, "auth_url"), call="token")
         if response.status_code == 500:
             raise ThrottledError(f"The token endpoint {self.host} answered HTTP 500; ettui backs off and tries again later.",
                                  call="token", code="500")

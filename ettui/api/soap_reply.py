@@ -9,11 +9,83 @@ and for a client built from either WSDL.
 
 from __future__ import annotations
 
+import logging
+from dataclasses import dataclass
+
 from lxml import etree
 
-__all__ = ["read_retrieve", "body_child", "find_fault", "XSI_TYPE"]
+from ettui.safetext import clean
+
+__all__ = ["read_retrieve", "read_extract", "ExtractReply", "body_child", "find_fault", "XSI_TYPE"]
+
+log = logging.getLogger(__name__)
 
 XSI_TYPE = "{http://www.w3.org/2001/XMLSchema-instance}type"
+
+# What the WSDL subset declares for ExtractResponseMsg and its ExtractResult
+# (lower-cased local names); anything else is the vendor adding elements.
+_EXTRACT_DECLARED = {"overallstatus", "requestid", "results"}
+_RESULT_DECLARED = {
+    "statuscode", "statusmessage", "ordinalid", "errorcode", "requestid", "conversationid",
+    "overallstatuscode", "requesttype", "resulttype", "resultdetailxml", "request",
+}
+_UNDECLARED_SEEN: set[str] = set()
+
+
+@dataclass(frozen=True)
+class ExtractReply:
+    """What an ``ExtractResponseMsg`` says, read by element name."""
+
+    overall: str
+    request_id: str
+    """The message's ``RequestID``, else the first result's."""
+    status_message: str
+    error_code: str
+
+
+def read_extract(root: etree._Element) -> ExtractReply | None:
+    """The ``ExtractResponseMsg`` of an envelope, leniently; None when the body holds something else.
+
+    Elements the WSDL does not declare are ignored (each new name is logged
+    once): the vendor adds elements, and an extract it accepted must still be
+    recorded.
+    """
+    message = body_child(root)
+    if message is None or _local(message) != "extractresponsemsg":
+        return None
+    overall = request_id = result_id = status_message = error_code = ""
+    first_result = True
+    for child in message:
+        if not isinstance(child.tag, str):
+            continue
+        name = _local(child)
+        if name == "overallstatus":
+            overall = (child.text or "").strip()
+        elif name == "requestid":
+            request_id = (child.text or "").strip()
+        elif name == "results":
+            for part in child:
+                if not isinstance(part.tag, str):
+                    continue
+                part_name = _local(part)
+                if part_name not in _RESULT_DECLARED:
+                    _note_undeclared(f"ExtractResult/{part.tag.rpartition('}')[2]}")
+                elif first_result and part_name == "requestid":
+                    result_id = (part.text or "").strip()
+                elif first_result and part_name == "statusmessage":
+                    status_message = (part.text or "").strip()
+                elif first_result and part_name == "errorcode":
+                    error_code = (part.text or "").strip()
+            first_result = False
+        else:
+            _note_undeclared(f"ExtractResponseMsg/{child.tag.rpartition('}')[2]}")
+    return ExtractReply(overall, request_id or result_id, status_message, error_code)
+
+
+def _note_undeclared(path: str) -> None:
+    if path not in _UNDECLARED_SEEN:
+        _UNDECLARED_SEEN.add(path)
+        log.info("ignoring %s in an Extract reply: the WSDL does not declare it", clean(path[:120]))
 
 
 def read_retrieve(root: etree._Element) -> tuple[str, str, list[dict[str, str]]]:

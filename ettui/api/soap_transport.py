@@ -1,8 +1,10 @@
 """zeep's async transport, set up the way ettui needs it.
 
-* **Timeouts on every call.** zeep's ``AsyncTransport`` has none by default;
-  ours posts through an ``httpx.AsyncClient`` built with
-  ``httpx.Timeout(connect, read)``.
+* **Every wait bounded.** zeep's ``AsyncTransport`` has no timeouts by
+  default; ours posts through ``wire.post``: connect and per-read timeouts,
+  the profile's ``request_deadline`` for the whole exchange and a reply read
+  as a stream up to ``max_reply_bytes`` (``send``; zeep's own ``post`` goes
+  the same way).
 * **No network at start-up.** ``load`` (zeep's hook for reading the WSDL and
   its imports) reads local files, answers the vendor's fault-schema import
   (``ETFrameworkFault.xsd``, referenced by nothing in the WSDL, spec §7.2) with
@@ -18,11 +20,16 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import time
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 import httpx
 from zeep.transports import AsyncTransport
+
+from ettui.api.wire import Limits, Peer, Reply, host_of, post
 
 __all__ = ["SoapTransport", "FAULT_SCHEMA_URL", "FAULT_SCHEMA_STUB", "is_fault_schema"]
 
@@ -48,7 +55,14 @@ def is_fault_schema(url: str) -> bool:
 class SoapTransport(AsyncTransport):
     """An ``AsyncTransport`` posting through ``http`` and loading WSDLs locally (cached)."""
 
-    def __init__(self, http: httpx.AsyncClient, *, cache_dir: Path | None = None, fetch_timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        *,
+        cache_dir: Path | None = None,
+        fetch_timeout: float = 30.0,
+        limits: Limits | None = None,
+    ) -> None:
         # AsyncTransport.__init__ is skipped on purpose: it would build the
         # synchronous client described in the module docstring.
         self.client = http
@@ -60,9 +74,24 @@ class SoapTransport(AsyncTransport):
         self._close_session = False
         self.downloads = 0
         """How many documents were fetched over the network (tests check it stays 0)."""
+        self.limits = limits or Limits()
+        """Timeouts, the request deadline and the reply cap of every call."""
 
     def __del__(self) -> None:  # zeep's __del__ closes a session we never opened
         pass
+
+    async def send(self, url: str, content: bytes, headers: Mapping[str, str], *, call: str,
+                   setting: str = "soap_url") -> Reply:
+        """POST within ``limits``; raises the error family (``wire.post``)."""
+        return await post(self.client, url, content=content, headers=headers, limits=self.limits,
+                          peer=Peer(host_of(url), setting), call=call)
+
+    async def post(self, address: str, message: Any, headers: Mapping[str, str]) -> httpx.Response:
+        """zeep's hook, bounded like ``send`` (ettui's own calls use ``send``)."""
+        content = message if isinstance(message, bytes) else str(message).encode("utf-8")
+        reply = await self.send(address, content, headers, call="SOAP call")
+        return httpx.Response(reply.status_code, content=reply.content,
+                              headers={"Content-Type": reply.content_type or "text/xml"})
 
     def load(self, url: str) -> bytes:
         """The bytes of a WSDL or schema: local file, fault-schema stub, or cached download."""
@@ -97,20 +126,44 @@ class SoapTransport(AsyncTransport):
         return data
 
     def _download(self, url: str) -> bytes:
+        """GET a WSDL document, streamed, within ``request_deadline`` and at most 16 MiB.
+
+        Synchronous (zeep loads WSDLs that way, in ``SoapApi.create``'s worker
+        thread), so the deadline is checked as each chunk arrives; the per-read
+        timeout bounds the wait for a chunk.
+        """
         from ettui.errors import ApiConnectionError
 
         if self.wsdl_client is None:
             self.wsdl_client = httpx.Client(timeout=self.fetch_timeout, follow_redirects=True)
         log.info("fetching WSDL document %s (once; it is cached)", url)
+        deadline = time.monotonic() + self.limits.request_deadline
+        message: str
         try:
-            response = self.wsdl_client.get(url)
+            with self.wsdl_client.stream("GET", url) as response:
+                if not response.is_success:
+                    message = (f"The WSDL at {url} could not be fetched (HTTP {response.status_code}); "
+                               "check the profile's wsdl URL.")
+                else:
+                    chunks: list[bytes] = []
+                    size = 0
+                    for chunk in response.iter_bytes():
+                        size += len(chunk)
+                        if size > _MAX_DOWNLOAD:
+                            message = (f"The WSDL at {url} is larger than {_MAX_DOWNLOAD // (1024 * 1024)} MiB, so "
+                                       "ettui stopped reading it; check the profile's wsdl URL.")
+                            break
+                        if time.monotonic() > deadline:
+                            message = (f"The WSDL at {url} did not arrive within the request deadline of "
+                                       f"{self.limits.request_deadline:g} s; check the profile's wsdl URL or use a "
+                                       "local copy.")
+                            break
+                        chunks.append(chunk)
+                    else:
+                        self.downloads += 1
+                        return b"".join(chunks)
         except httpx.HTTPError as exc:
             message = f"The WSDL at {url} could not be fetched ({type(exc).__name__}); check the profile's wsdl URL."
-        else:
-            if response.is_success and len(response.content) <= _MAX_DOWNLOAD:
-                self.downloads += 1
-                return response.content
-            message = f"The WSDL at {url} could not be fetched (HTTP {response.status_code}); check the profile's wsdl URL."
         raise ApiConnectionError(message, call="wsdl")
 
     async def aclose(self) -> None:

@@ -18,22 +18,31 @@ from __future__ import annotations
 
 import logging
 import re
-import ssl
 import urllib.parse
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from datetime import date
 
 import httpx
 from lxml import etree
 
 from ettui.api.base import CallSpec, ParamKind
-from ettui.api.catalogue import CALLS, INQUIRE, RANGES, Need, XmlCall, call_specs, find_call
+from ettui.api.catalogue import (
+    CALLS,
+    INQUIRE,
+    RANGES,
+    Need,
+    XmlCall,
+    call_specs,
+    find_call,
+)
 from ettui.api.dates import FORMS_HINT, format_date, parse_date
+from ettui.api.reply_values import file_name_problem, is_batch_id, shown
+from ettui.api.wire import GATEWAY_UNSURE, Limits, Peer, Reply, post
 from ettui.api.xmlsafe import XmlRejected, local_name, parse_xml
 from ettui.errors import (
-    ApiConnectionError,
     AuthError,
     ConfigError,
+    EttuiError,
     MalformedReplyError,
     ServiceError,
     ThrottledError,
@@ -125,13 +134,17 @@ class XmlApi:
         *,
         connect_timeout: float = 10.0,
         read_timeout: float = 60.0,
+        request_deadline: float = 90.0,
+        max_reply_bytes: int = 16 * 1024 * 1024,
         client: httpx.AsyncClient | None = None,
         today: Callable[[], date] | None = None,
     ) -> None:
         """Args:
         endpoint: The ``integrate.aspx`` URL (vendor or sandbox).
         username, password: The API user; the password is never shown anywhere.
-        connect_timeout, read_timeout: Seconds, applied separately.
+        connect_timeout, read_timeout: Seconds, applied separately (read: per read).
+        request_deadline: Seconds for a whole exchange: connect, send, the complete reply.
+        max_reply_bytes: A longer reply is refused (read as a stream, never held whole).
         client: An ``httpx.AsyncClient`` to share; it is not closed by ``aclose``.
         today: Where relative dates (``-7d``) count from; the local date by default.
         """
@@ -148,9 +161,10 @@ class XmlApi:
         self.__password = password
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
-        self._timeout = httpx.Timeout(connect=connect_timeout, read=read_timeout, write=read_timeout, pool=connect_timeout)
+        self.limits = Limits(connect_timeout, read_timeout, request_deadline, max_reply_bytes)
+        self._peer = Peer(self.host, "the endpoint URL")
         self._owns_client = client is None
-        self._client = client or httpx.AsyncClient(timeout=self._timeout, headers={"User-Agent": "ettui"})
+        self._client = client or httpx.AsyncClient(timeout=self.limits.timeout, headers={"User-Agent": "ettui"})
         self._today = today or date.today
 
     def __repr__(self) -> str:
@@ -256,6 +270,13 @@ class XmlApi:
                 "recorded; check the batch list on the service before submitting again.",
                 call=call.id,
             )
+        if not is_batch_id(batch_id):
+            raise MalformedReplyError(
+                f"The reply from {self.host} to {call.id} gave '{shown(batch_id)}' as its batchID, which is not a "
+                "number, so ettui did not record it; the request may have been recorded, so check the batch list "
+                "on the service before submitting again.",
+                call=call.id,
+            )
         log.info("%s accepted %s as batch %s", self.host, call.id, batch_id)
         return SubmitResult(batch_id=batch_id, request_doc=redacted, reply=reply)
 
@@ -281,14 +302,24 @@ class XmlApi:
         answered = _text(_find(scope, "batchid", "batch_id"))
         if answered and answered != wanted:
             raise MalformedReplyError(
-                f"{self.host} answered about batch {answered} when asked about batch {wanted}; ettui will ask again later.",
+                f"{self.host} answered about batch {shown(answered)} when asked about batch {wanted}; "
+                "ettui will ask again later.",
                 call=INQUIRE.id,
             )
+        file_name = _text(_find(scope, "filename", "file_name")) or None
+        if file_name is not None and (problem := file_name_problem(file_name)) is not None:
+            refused = (
+                f"The Batch Inquire reply from {self.host} names the output file '{shown(file_name)}', which {problem}, "
+                f"so ettui will not fetch it; check batch {wanted} on the service and download its file by hand."
+            )
+            log.warning("%s", refused)
+            return Inquiry(batch_id=wanted, status=JobStatus.ERROR, status_raw=status_raw, file_name=None,
+                           message=refused, reply=reply, error=refused)
         return Inquiry(
             batch_id=wanted,
             status=JobStatus.parse(status_raw),
             status_raw=status_raw,
-            file_name=_text(_find(scope, "filename", "file_name")) or None,
+            file_name=file_name,
             message=self._scrub(_text(_find(scope, "message", "errormsg", "error_message", "description"))) or None,
             reply=reply,
         )
@@ -326,60 +357,24 @@ class XmlApi:
             raise cls(
                 f"{self.host} answered HTTP {response.status_code} {response.reason_phrase} to {call}; "
                 "check the endpoint URL and account, then try again.",
-                call=call, code=str(response.status_code),
+                call=call, code=str(response.status_code), maybe_sent=response.status_code in GATEWAY_UNSURE,
             )
         assert root is not None  # a 2xx reply that failed to parse raised above
         return reply, root
 
-    async def _post(self, document: str, call: str) -> httpx.Response:
-        """Send the form; turn every transport failure into ``ApiConnectionError`` without a chained cause."""
+    async def _post(self, document: str, call: str) -> Reply:
+        """Send the form within the profile's limits (``wire.post``: deadline, reply cap, one sentence)."""
         log.debug("POST %s (%s)", self.host, call)
         try:
-            return await self._client.post(
-                self.endpoint,
+            return await post(
+                self._client, self.endpoint,
                 content=encode_form(document),
                 headers={"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"},
-                timeout=self._timeout,
+                limits=self.limits, peer=self._peer, call=call,
             )
-        except httpx.ConnectTimeout:
-            message = (
-                f"Could not connect to {self.host} within {self.connect_timeout:g} s; check the endpoint URL and "
-                "your network (or raise connect_timeout) and try again."
-            )
-        except httpx.ReadTimeout:
-            message = (
-                f"{self.host} took the request but sent no reply within {self.read_timeout:g} s; the service may be "
-                "busy, so try again later (or raise read_timeout)."
-            )
-        except httpx.TimeoutException:
-            message = f"The connection to {self.host} timed out while sending the request; check your network and try again."
-        except httpx.ConnectError as exc:
-            message = self._connect_failure(exc)
-        except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError):
-            message = f"{self.host} closed the connection before answering; try again later."
-        except httpx.HTTPError as exc:
-            message = f"Could not talk to {self.host} ({type(exc).__name__}); check the endpoint URL and your network."
-        # Raised outside the except blocks so no httpx exception (which holds
-        # the request, and so the password) is chained as __context__.
-        log.debug("POST %s (%s) failed: %s", self.host, call, message)
-        raise ApiConnectionError(message, call=call)
-
-    def _connect_failure(self, exc: httpx.ConnectError) -> str:
-        """Name what went wrong while connecting: TLS, refusal, DNS or something else."""
-        causes = list(_chain(exc))
-        text = " ".join(str(c) for c in causes).lower()
-        ssl_error = next((c for c in causes if isinstance(c, ssl.SSLError)), None)
-        if ssl_error is not None or "ssl" in text or "certificate" in text or "tls" in text:
-            reason = getattr(ssl_error, "reason", None) or "TLS error"
-            return (
-                f"The secure (TLS) connection to {self.host} failed ({reason}); check that the endpoint URL uses the "
-                "right scheme and port and that the system trusts the server's certificate."
-            )
-        if any(isinstance(c, ConnectionRefusedError) for c in causes) or "refused" in text or "all connection attempts failed" in text:
-            return f"{self.host} refused the connection; check the endpoint URL and port, and that the service is running."
-        if "name or service not known" in text or "nodename nor servname" in text or "getaddrinfo" in text:
-            return f"The host name in the endpoint ({self.host}) could not be resolved; check the URL and your DNS."
-        return f"Could not connect to {self.host}; check the endpoint URL and your network, then try again."
+        except EttuiError as exc:
+            log.debug("POST %s (%s) failed: %s", self.host, call, exc.message)
+            raise
 
     # -- replies -----------------------------------------------------------------
 
@@ -460,13 +455,3 @@ def _lower_first(text: str) -> str:
 
 def _xml_escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
-
-
-def _chain(exc: BaseException) -> Iterable[BaseException]:
-    """``exc`` and its causes/contexts, without looping."""
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        yield current
-        current = current.__cause__ or current.__context__

@@ -105,14 +105,13 @@ async def recording_client(sb: Sandbox, sent: list[bytes], *, wsdl: str | None =
     if oauth:
         auth = OAuth(sb.info.soap_url.rsplit("/", 1)[0] + "/v2/token", sb.info.api_username, sb.info.api_password)
     api = await SoapApi.create(sb.info.soap_url, wsdl=wsdl, auth=auth, today=lambda: date(2012, 3, 15))
-    original = api._transport.client.post
+    original = api._transport.send
 
-    async def spy(url: str, *, content: bytes, headers: dict[str, str]) -> Any:
-        if url == sb.info.soap_url:  # not the token endpoint, which shares the HTTP client
-            sent.append(content)
-        return await original(url, content=content, headers=headers)
+    async def spy(url: str, content: bytes, headers: dict[str, str], **kw: str) -> Any:
+        sent.append(content)  # the token call does not go through send
+        return await original(url, content, headers, **kw)
 
-    api._transport.client.post = spy  # type: ignore[method-assign]
+    api._transport.send = spy  # type: ignore[method-assign]
     return api
 
 

@@ -96,13 +96,13 @@ async def test_continue_request_paging(sandbox: Sandbox) -> None:
     endpoint(sandbox).page_size = 0  # every row on a later page: the client must follow ContinueRequest
     sent: list[bytes] = []
     api = await client(sandbox)
-    original = api._transport.client.post
+    original = api._transport.send
 
-    async def spy(url: str, *, content: bytes, headers: dict[str, str]) -> object:
+    async def spy(url: str, content: bytes, headers: dict[str, str], **kw: str) -> object:
         sent.append(content)
-        return await original(url, content=content, headers=headers)
+        return await original(url, content, headers, **kw)
 
-    api._transport.client.post = spy  # type: ignore[method-assign]
+    api._transport.send = spy  # type: ignore[method-assign,assignment]
     result = await api.submit(EXTRACT)
     inquiry = await api.inquire(result.batch_id)
     await api.aclose()

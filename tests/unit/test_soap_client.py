@@ -43,7 +43,11 @@ def fault(message: str, code: str = "soap:Client") -> Reply:
     return xml(f"<soap:Fault><faultcode>{code}</faultcode><faultstring>{message}</faultstring></soap:Fault>", 500)
 
 
-def extract_ok(request_id: str = "req-1") -> Reply:
+REQ_1 = "3f1c2a9e-0000-4000-8000-00000000abcd"
+REQ_9 = "7d0e4b52-1111-4222-8333-444455556666"
+
+
+def extract_ok(request_id: str = REQ_1) -> Reply:
     return xml(f"<ExtractResponseMsg {NS}><OverallStatus>OK</OverallStatus><RequestID>{request_id}</RequestID>"
                "<Results><StatusCode>OK</StatusCode><StatusMessage>queued</StatusMessage></Results></ExtractResponseMsg>")
 
@@ -130,11 +134,11 @@ async def make(base: str, auth: UsernameToken | OAuth | None = None, **kw: objec
 
 async def test_submit_returns_request_id_and_a_redacted_envelope(server: tuple[Script, str]) -> None:
     script, base = server
-    script.replies = [extract_ok("7d0e4b52-1111")]
+    script.replies = [extract_ok(REQ_9)]
     api = await make(base)
     result = await api.submit(REQUEST)
     await api.aclose()
-    assert result.batch_id == "7d0e4b52-1111"
+    assert result.batch_id == REQ_9
     sent = script.received[0].decode()
     assert "pa&amp;ss&lt;word&gt;" in sent  # the real password went on the wire...
     assert "pa&amp;ss" not in result.request_doc and PASSWORD not in result.request_doc  # ...and nowhere else
@@ -164,7 +168,11 @@ async def test_extract_error_status_is_a_service_error(server: tuple[Script, str
         (raw("<html>oops", 200), MalformedReplyError, "could not be read"),
         (raw("<other/>", 200), MalformedReplyError, "not a SOAP envelope"),
         (raw('<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "b">]><x>&a;</x>'), MalformedReplyError, "DOCTYPE"),
-        (xml(f"<ExtractResponseMsg {NS}><Surprise/></ExtractResponseMsg>"), MalformedReplyError, "does not match"),
+        (xml(f"<ExtractResponseMsg {NS}><Surprise/></ExtractResponseMsg>"), ServiceError, "no status given"),
+        (xml(f"<ExtractResponseMsg {NS}><OverallStatus>OK</OverallStatus></ExtractResponseMsg>"),
+         MalformedReplyError, "has no RequestID"),
+        (xml(f"<RetrieveResponseMsg {NS}><OverallStatus>OK</OverallStatus></RetrieveResponseMsg>"),
+         MalformedReplyError, "holds no ExtractResponseMsg"),
     ],
 )
 async def test_error_replies_map_to_the_family(server: tuple[Script, str], reply: Reply,
@@ -184,7 +192,7 @@ async def test_read_timeout_is_a_connection_error(server: tuple[Script, str]) ->
     script, base = server
     script.replies = [HANG]
     api = await make(base, read_timeout=0.2)
-    with pytest.raises(ApiConnectionError, match="no Retrieve reply within 0.2 s"):
+    with pytest.raises(ApiConnectionError, match="sent no reply within 0.2 s"):
         await api.inquire("req-1")
     await api.aclose()
 
@@ -221,10 +229,10 @@ async def test_inquire_follows_continue_request_and_reads_both_taggings(server: 
 
 async def test_complete_reports_the_requested_file_name(server: tuple[Script, str]) -> None:
     script, base = server
-    script.replies = [extract_ok("req-9"), status_page([("req-9", "Complete")], tag="AsyncActivityStatus")]
+    script.replies = [extract_ok(REQ_9), status_page([(REQ_9, "Complete")], tag="AsyncActivityStatus")]
     api = await make(base)
     await api.submit(REQUEST)
-    inquiry = await api.inquire("req-9")
+    inquiry = await api.inquire(REQ_9)
     await api.aclose()
     assert (inquiry.status, inquiry.status_raw, inquiry.file_name) == (JobStatus.COMPLETE, "Complete", "t.zip")
 
@@ -316,3 +324,135 @@ async def test_bad_configuration() -> None:
         await SoapApi.create("ftp://x/Service.asmx", auth=UsernameToken("a", "b"))
     with pytest.raises(ConfigError, match="could not be loaded"):
         await SoapApi.create("http://x/Service.asmx", wsdl="/nonexistent.wsdl", auth=UsernameToken("a", "b"))
+
+
+# -- SOAP read like the real service (issue 10, item 3) -----------------------------
+
+
+@pytest.mark.parametrize("code", ["soap:Server", "Server", "s:Receiver"])
+async def test_http_500_with_a_server_fault_is_throttling(server: tuple[Script, str], code: str) -> None:
+    script, base = server
+    script.replies = [fault("Server busy, try later", code), fault("Server busy, try later", code)]
+    api = await make(base)
+    with pytest.raises(ThrottledError, match="HTTP 500 with a server fault \\(Server busy, try later\\)") as caught:
+        await api.submit(REQUEST)
+    assert not caught.value.maybe_sent, "refused: safe to send again after a back-off"
+    with pytest.raises(ThrottledError):
+        await api.inquire(REQ_1)
+    await api.aclose()
+
+
+async def test_a_server_fault_without_http_500_is_a_service_error(server: tuple[Script, str]) -> None:
+    script, base = server
+    script.replies = [xml("<soap:Fault><faultcode>soap:Server</faultcode><faultstring>Bad filter</faultstring>"
+                          "</soap:Fault>", 200)]
+    api = await make(base)
+    with pytest.raises(ServiceError, match="Bad filter") as caught:
+        await api.inquire(REQ_1)
+    await api.aclose()
+    assert type(caught.value) is ServiceError
+
+
+async def test_extract_reply_with_undeclared_elements_is_recorded(server: tuple[Script, str],
+                                                                  caplog: pytest.LogCaptureFixture) -> None:
+    script, base = server
+    reply = xml(f"<ExtractResponseMsg {NS}><OverallStatus>OK</OverallStatus><RequestID>{REQ_9}</RequestID>"
+                "<VendorTrace>abc</VendorTrace><Results><StatusCode>OK</StatusCode><StatusMessage>queued"
+                "</StatusMessage><ExtraDetail><Deep>1</Deep></ExtraDetail></Results></ExtractResponseMsg>")
+    script.replies = [reply, reply]
+    caplog.set_level("INFO", logger="ettui.api.soap_reply")
+    api = await make(base)
+    first = await api.submit(REQUEST)
+    second = await api.submit(REQUEST)
+    await api.aclose()
+    assert first.batch_id == second.batch_id == REQ_9
+    ignored = [r.getMessage() for r in caplog.records if "does not declare" in r.getMessage()]
+    assert sorted(ignored) == ["ignoring ExtractResponseMsg/VendorTrace in an Extract reply: the WSDL does not declare it",
+                               "ignoring ExtractResult/ExtraDetail in an Extract reply: the WSDL does not declare it"]
+
+
+async def test_extract_reply_with_only_a_result_request_id_is_recorded(server: tuple[Script, str]) -> None:
+    script, base = server
+    script.replies = [xml(f"<ExtractResponseMsg {NS}><OverallStatus>OK</OverallStatus><Results><StatusCode>OK"
+                          f"</StatusCode><StatusMessage>q</StatusMessage><RequestID>{REQ_9}</RequestID></Results>"
+                          "</ExtractResponseMsg>")]
+    api = await make(base)
+    assert (await api.submit(REQUEST)).batch_id == REQ_9
+    await api.aclose()
+
+
+def oauth(base: str) -> OAuth:
+    return OAuth(f"{base}/v2/token", "cid", SECRET)
+
+
+async def test_login_failed_on_a_token_that_had_worked_is_refreshed_once_and_replayed(
+    server: tuple[Script, str],
+) -> None:
+    script, base = server
+    script.replies = [status_page([(REQ_1, "Scheduled")]), fault("Login Failed", "q0:Security"),
+                      status_page([(REQ_1, "Complete")])]
+    api = await make(base, oauth(base))
+    assert (await api.inquire(REQ_1)).status is JobStatus.SCHEDULED  # tok-1 works
+    assert (await api.inquire(REQ_1)).status is JobStatus.COMPLETE  # dies, refreshed, replayed
+    await api.aclose()
+    assert len(script.tokens) == 2, "exactly one refresh"
+    assert len(script.received) == 3, "exactly one replay"
+    assert b">tok-1</fueloauth>" in script.received[1] and b">tok-2</fueloauth>" in script.received[2]
+
+
+async def test_login_failed_again_after_the_refresh_is_an_auth_error(server: tuple[Script, str]) -> None:
+    script, base = server
+    script.replies = [status_page([(REQ_1, "Scheduled")]), fault("Login Failed", "q0:Security"),
+                      fault("Login Failed", "q0:Security")]
+    api = await make(base, oauth(base))
+    await api.inquire(REQ_1)
+    with pytest.raises(AuthError, match="Login Failed") as caught:
+        await api.inquire(REQ_1)
+    await api.aclose()
+    assert len(script.tokens) == 2 and len(script.received) == 3
+    assert not caught.value.maybe_sent
+
+
+async def test_login_failed_on_a_fresh_token_is_not_replayed(server: tuple[Script, str]) -> None:
+    script, base = server
+    script.replies = [fault("Login Failed", "q0:Security")]
+    api = await make(base, oauth(base))
+    with pytest.raises(AuthError, match="Login Failed"):
+        await api.inquire(REQ_1)
+    await api.aclose()
+    assert len(script.tokens) == 1 and len(script.received) == 1, "a token that never worked is not retried"
+
+
+async def test_login_failed_with_a_username_token_is_an_auth_error_at_once(server: tuple[Script, str]) -> None:
+    script, base = server
+    script.replies = [status_page([(REQ_1, "Scheduled")]), fault("Login Failed", "q0:Security")]
+    api = await make(base)
+    await api.inquire(REQ_1)
+    with pytest.raises(AuthError, match="Login Failed"):
+        await api.inquire(REQ_1)
+    await api.aclose()
+    assert len(script.received) == 2
+
+
+async def test_a_throttled_soap_poll_backs_off_the_whole_profile_like_a_bare_500(
+    server: tuple[Script, str], tmp_path: Path,
+) -> None:
+    from datetime import timedelta
+
+    from test_poller_support import T0, add_job, make_poller, store_at
+
+    from ettui.clock import ManualClock
+
+    script, base = server
+    script.replies = [fault("Server busy", "soap:Server")]
+    api = await make(base)
+    clock = ManualClock(T0)
+    with store_at(tmp_path) as store:
+        job = add_job(store, REQ_1)
+        poller = make_poller(store, api, clock, concurrency=1)  # type: ignore[arg-type]
+        assert await poller.sweep_once() == 1
+        assert poller.throttled_until == T0 + timedelta(seconds=5), "the profile-wide back-off, not poll_max"
+        stored = store.get(job.id)
+        assert stored is not None and stored.status is JobStatus.SCHEDULED
+        assert stored.last_error is not None and "throttling" in stored.last_error
+    await api.aclose()
