@@ -192,6 +192,64 @@ class SandboxSettings:
 
 
 @dataclass(frozen=True)
+class StoreSettings:
+    """Where the job history lives: unset, the local SQLite file; a URL, a shared PostgreSQL database."""
+
+    url: str | None = None
+    """``postgresql://USER@HOST:PORT/DBNAME`` (team mode), never with a password in it."""
+    password: SecretSource = field(default_factory=SecretSource)
+    """From ``password_env`` / ``password_command`` / ``password_keyring``; none: libpq's own (``.pgpass``, trust)."""
+    lease_seconds: float = 30.0
+    """How long a poller's claim on a live job lasts without renewal (another process takes over after it)."""
+
+    @property
+    def location(self) -> str:
+        """The URL without any password, for messages and logs."""
+        return redact_url(self.url or "")
+
+
+def redact_url(url: str) -> str:
+    """A database URL with any password (and query string) removed, safe for messages and logs."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.password is None and not parts.query:
+        return url
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = (f"{parts.username}@" if parts.username else "") + host + (f":{parts.port}" if parts.port else "")
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+def _store(path: Path, table: Any) -> StoreSettings:
+    if not isinstance(table, dict):
+        raise ConfigError(f"{path}: [store] must be a table.")
+    known = {"url", "lease_seconds", "password_env", "password_command", "password_keyring"}
+    for key in table:
+        if key not in known and key != "password":
+            raise ConfigError(f"{path}: [store] has unknown key `{key}` (see docs/config.md).")
+    where = f"{path}, [store]"
+    password = _secret(where, table, "password")
+    url = table.get("url")
+    if url is not None:
+        from urllib.parse import urlsplit
+
+        if not isinstance(url, str) or not url.startswith(("postgresql://", "postgres://")):
+            raise ConfigError(f"{where}: `url` should read postgresql://USER@HOST:PORT/DBNAME.")
+        try:
+            has_password = urlsplit(url).password is not None or "password=" in url
+        except ValueError:
+            raise ConfigError(f"{where}: `url` is not a valid URL; it should read postgresql://USER@HOST:PORT/DBNAME.") from None
+        if has_password:
+            raise ConfigError(f"{where}: `url` must not hold the password; use `password_env` or `password_command`.")
+    lease = table.get("lease_seconds", 30.0)
+    if isinstance(lease, bool) or not isinstance(lease, (int, float)) or lease < 5:
+        raise ConfigError(f"{where}: `lease_seconds` should be a number of seconds, at least 5.")
+    return StoreSettings(url=url, password=password, lease_seconds=float(lease))
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole config file, parsed."""
 
@@ -201,6 +259,7 @@ class Config:
     profiles: dict[str, Profile]
     ui: UiSettings = field(default_factory=UiSettings)
     sandbox: SandboxSettings = field(default_factory=SandboxSettings)
+    store: StoreSettings = field(default_factory=StoreSettings)
 
     def with_dialect(self, name: str | None, dialect: str) -> Profile:
         """The profile speaking ``dialect``: the built-in sandbox twin, or a renamed copy."""
@@ -318,7 +377,7 @@ def load(path: Path | None = None) -> Config:
         raise ConfigError(f"{path} is not valid TOML: {exc}.") from None
     except OSError as exc:
         raise ConfigError(f"{path} cannot be read: {exc.strerror}.") from None
-    known_top = {"default_profile", "profiles", "ui", "sandbox"}
+    known_top = {"default_profile", "profiles", "ui", "sandbox", "store"}
     for key in data:
         if key not in known_top:
             raise ConfigError(f"{path}: unknown top-level key `{key}` (see docs/config.md).")
@@ -335,7 +394,8 @@ def load(path: Path | None = None) -> Config:
         raise ConfigError(f"{path}: default_profile {default!r} is not a profile here.")
     ui = _dataclass_from(path, "ui", UiSettings, data.get("ui", {}))
     sandbox = _dataclass_from(path, "sandbox", SandboxSettings, data.get("sandbox", {}))
-    return Config(path=path, exists=True, default_profile=default, profiles=profiles, ui=ui, sandbox=sandbox)
+    store = _store(path, data.get("store", {}))
+    return Config(path=path, exists=True, default_profile=default, profiles=profiles, ui=ui, sandbox=sandbox, store=store)
 
 
 def check_permissions(path: Path) -> str | None:

@@ -154,6 +154,10 @@ class Job:
     """Polls that failed in a row since the last answer (shown on the board with ``last_error``)."""
     version: int = 0
     """The store's change counter at this job's last write (newer writes have higher numbers)."""
+    submitted_by: str | None = None
+    """Who submitted it (``user@host``); shared stores show whose job it is."""
+    fetched_by: str | None = None
+    """Who last downloaded its output (``user@host``)."""
     history: list[StatusChange] = field(default_factory=list)
 
     @property
