@@ -28,8 +28,8 @@ import uuid  # noqa: E402
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator  # noqa: E402
 
 from tests.pgserver import PASSWORD, PostgresServer, postgres_server, postgres_unavailable  # noqa: E402
+from tests.stores import PG_PASSWORD_ENV, store_config  # noqa: E402
 
-PG_PASSWORD_ENV = "ETTUI_TEST_PG_PASSWORD"
 
 
 @pytest.fixture(scope="session")
@@ -53,15 +53,6 @@ def pg_url(pg_server: PostgresServer, monkeypatch: pytest.MonkeyPatch) -> str:
     """A fresh database on the session's server; its password is in $ETTUI_TEST_PG_PASSWORD."""
     monkeypatch.setenv(PG_PASSWORD_ENV, PASSWORD)
     return pg_server.create_database("t_" + uuid.uuid4().hex[:16])
-
-
-def store_config(url: str | None):  # type: ignore[no-untyped-def]
-    """A config whose ``[store]`` names ``url`` (None: the local SQLite store)."""
-    from ettui.config import Config, SecretSource, StoreSettings, builtin_profiles
-    from ettui import paths
-
-    store = StoreSettings(url=url, password=SecretSource(env=PG_PASSWORD_ENV)) if url else StoreSettings()
-    return Config(path=paths.config_file(), exists=False, default_profile="sandbox", profiles=builtin_profiles(), store=store)
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 import psycopg
 from psycopg import errors as pg_errors
 from psycopg.types.json import Jsonb
-from psycopg_pool import AsyncConnectionPool
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from ettui.jobs.base import StatusFilter
 from ettui.jobs.pg_schema import (
@@ -224,16 +224,29 @@ class PostgresStore:
 
     @contextlib.asynccontextmanager
     async def _read(self) -> AsyncIterator[Conn]:
-        async with self._pool.connection() as conn:
-            yield conn
+        try:
+            async with self._pool.connection() as conn:
+                yield conn
+        except (psycopg.OperationalError, PoolTimeout) as exc:
+            raise self._unreachable(exc) from None
 
     @contextlib.asynccontextmanager
     async def _write(self, *, versioned: bool = True) -> AsyncIterator[Conn]:
         """One transaction; ``versioned`` takes the change lock so versions commit in order."""
-        async with self._pool.connection() as conn, conn.transaction():
-            if versioned:
-                await conn.execute("SELECT pg_advisory_xact_lock(%s)", (CHANGE_LOCK,))
-            yield conn
+        try:
+            async with self._pool.connection() as conn, conn.transaction():
+                if versioned:
+                    await conn.execute("SELECT pg_advisory_xact_lock(%s)", (CHANGE_LOCK,))
+                yield conn
+        except (psycopg.OperationalError, PoolTimeout) as exc:
+            raise self._unreachable(exc) from None
+
+    def _unreachable(self, exc: BaseException) -> StoreError:
+        self._set_status(RECONNECTING, exc)
+        return StoreError(
+            f"The shared job store {self._location} cannot be reached ({_reason(exc)}); "
+            "ettui reconnects when it is back, try again then."
+        )
 
     @staticmethod
     async def _notify(conn: Conn, job_id: int) -> None:

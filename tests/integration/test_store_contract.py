@@ -272,3 +272,39 @@ async def test_import_copies_history_once(store: AsyncJobStore, tmp_path: Any) -
     assert copied is not None and copied.submitted_by == "ann@laptop" and copied.file_name == "f.zip"
     assert [h.status_raw for h in copied.history] == ["Scheduled", "Complete"]
     assert await store.count(status=JobStatus.UNCONFIRMED) == 1
+
+
+async def test_postgres_restart_says_reconnecting_then_resyncs(pg_url: str, pg_server: Any) -> None:
+    """The server restarts: ``status`` says so meanwhile, and after it a reader catches up on the feed."""
+    from tests.stores import store_config
+
+    from ettui.jobs.base import open_store
+
+    board = await open_store(store_config(pg_url))
+    try:
+        _, cursor = await board.changes(-1)
+        pg_server.stop("fast")
+        try:
+            for _ in range(200):  # each wait returns on the drop (the timeout only bounds a hang)
+                if board.status is not None:
+                    break
+                await board.wait_for_change(timeout=0.1)
+            assert board.status == "store: reconnecting"
+            with pytest.raises(StoreError, match="cannot be reached"):
+                await board.changes(cursor)
+        finally:
+            pg_server.start()
+        writer = await open_store(store_config(pg_url))
+        try:
+            job = await add(writer, "9", by="bob@host2")
+        finally:
+            await writer.aclose()
+        for _ in range(200):
+            await board.wait_for_change(timeout=0.1)
+            if board.status is None:
+                break
+        assert board.status is None
+        jobs, _ = await board.changes(cursor)
+        assert [j.id for j in jobs] == [job.id]
+    finally:
+        await board.aclose()
