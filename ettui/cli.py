@@ -276,6 +276,53 @@ async def cmd_jobs(args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
+async def cmd_store(args: argparse.Namespace) -> int:
+    """``store migrate``: bring the configured store to this ettui's schema. ``store import-sqlite [PATH]``:
+    copy a local SQLite history into the shared store (idempotent: run it again, nothing is copied twice)."""
+    from ettui.jobs.base import open_store
+
+    cfg = _load_config(args)
+    if args.action == "migrate":
+        store = await open_store(cfg)  # opening applies pending migrations
+        try:
+            if args.json:
+                print_json({"location": store.location, "schema_version": store.schema_version})
+            else:
+                print(f"job store {store.location} is at schema version {store.schema_version}")
+        finally:
+            await store.aclose()
+        return ExitCode.OK
+    if not cfg.store.url:
+        raise UsageError(
+            "`ettui store import-sqlite` copies into a shared store: set [store] url in the config first (see docs/config.md)."
+        )
+    source_path = Path(args.path).expanduser() if args.path else paths.job_store()
+    if not source_path.exists():
+        raise UsageError(f"There is no job store at {source_path}; pass the path of a jobs.sqlite3 file.")
+    source = await open_store(path=source_path)
+    try:
+        target = await open_store(cfg)
+        try:
+            copied = skipped = 0
+            for listed in await source.list(order="id asc"):
+                job = await source.get(listed.id)  # with its history
+                if job is None:
+                    continue
+                if await target.import_job(job):
+                    copied += 1
+                else:
+                    skipped += 1
+        finally:
+            await target.aclose()
+    finally:
+        await source.aclose()
+    if args.json:
+        print_json({"from": str(source_path), "to": cfg.store.location, "copied": copied, "already_there": skipped})
+    else:
+        print(f"copied {copied} jobs from {source_path} to {cfg.store.location} ({skipped} were already there)")
+    return ExitCode.OK
+
+
 def _job_id(args: argparse.Namespace) -> int:
     if not args.job_id or not args.job_id.isdigit():
         raise UsageError(f"`ettui jobs {args.action}` takes a job ID (the ID column of `ettui jobs`).")
@@ -506,6 +553,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=None)
     p.add_argument("--json", action="store_true")
 
+    p = sub.add_parser("store", parents=[common], help="the job store: migrate it, or copy a local history into the shared one")
+    p.add_argument("action", choices=["migrate", "import-sqlite"])
+    p.add_argument("path", nargs="?", metavar="PATH", help="with import-sqlite: the jobs.sqlite3 to copy (default: this user's)")
+    p.add_argument("--json", action="store_true")
+
     p = sub.add_parser("drop", parents=[common], help="the remote drop")
     p.add_argument("action", choices=["ls"])
     p.add_argument("--json", action="store_true")
@@ -548,6 +600,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], Any]] = {
     "submit": cmd_submit,
     "status": cmd_status,
     "jobs": cmd_jobs,
+    "store": cmd_store,
     "drop": cmd_drop,
     "fetch": cmd_fetch,
     "preview": cmd_preview,

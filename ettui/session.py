@@ -8,9 +8,10 @@ endpoint at it, so the same client code runs as against a real account.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import random
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -32,7 +33,7 @@ from ettui.errors import (
     ThrottledError,
     ValidationError,
 )
-from ettui.jobs.base import AsyncJobStore, open_store
+from ettui.jobs.base import AsyncJobStore, holder_id, open_store, whoami
 from ettui.jobs.poller import JobEvent, Poller
 from ettui.model import BatchRequest, DropFile, Job, JobStatus, Progress
 
@@ -42,6 +43,9 @@ if TYPE_CHECKING:
     from ettui.sandbox import Sandbox, SandboxOptions
 
 ProgressCallback = Callable[[Progress], None]
+
+FETCH_CLAIM_SECONDS = 120.0
+"""A fetch claim's lease (renewed every third of it while the download runs; a crashed fetch frees it after this)."""
 
 
 @dataclass(frozen=True)
@@ -252,6 +256,7 @@ class Session:
             initial=profile.poll_initial,
             cap=profile.poll_max,
             concurrency=profile.poll_concurrency,
+            lease_seconds=config.store.lease_seconds,
         )
         session = cls(config, profile, api=client, store=store, poller=poller, clock=clock, sandbox=sandbox)
         if api:
@@ -337,6 +342,7 @@ class Session:
             request_doc=self.api.preview(request),
             params=dict(request.params),
             replaces_id=replaces.id if replaces is not None else None,
+            submitted_by=whoami(),
         )
         self.pending_submits[job.id] = job
         try:
@@ -660,9 +666,14 @@ class Session:
             remote = await self._locate(job)
         assert remote is not None
         dest = dest or self.profile.download_path
-        result = await fetch_file(self._drop_client, remote, dest, progress=progress)
-        if job is not None:
-            job = await self.store.record_download(job.id, path=str(result.path), sha256=result.sha256)
+        if job is None:
+            result = await fetch_file(self._drop_client, remote, dest, progress=progress)
+        else:
+            async with self._fetch_claim(job):
+                result = await fetch_file(self._drop_client, remote, dest, progress=progress)
+            job = await self.store.record_download(
+                job.id, path=str(result.path), sha256=result.sha256, fetched_by=whoami()
+            )
             self.poller.announce(JobEvent("updated", job))
         extract_dir: Path | None = None
         files: list[Path] = []
@@ -671,6 +682,33 @@ class Session:
         if job is not None:
             job = await self.store.get(job.id)
         return FetchOutcome(job, result.path, result.sha256, result.size, extract_dir, files)
+
+    @contextlib.asynccontextmanager
+    async def _fetch_claim(self, job: Job) -> AsyncIterator[None]:
+        """Hold the job's fetch claim for the download (renewed meanwhile), so a teammate is told, not duplicated."""
+        holder = holder_id()
+        who = await self.store.claim_fetch(job.id, holder=holder, lease_seconds=FETCH_CLAIM_SECONDS)
+        if who is not None:
+            raise DropError(
+                f"{job.label.capitalize()} is being fetched by {who} right now; wait for that download "
+                "(`ettui jobs` shows it Downloaded when done) or try again in a few minutes."
+            )
+
+        async def renew() -> None:
+            while True:
+                await asyncio.sleep(FETCH_CLAIM_SECONDS / 3)
+                with contextlib.suppress(Exception):  # a lapse only lets a teammate start too
+                    await self.store.claim_fetch(job.id, holder=holder, lease_seconds=FETCH_CLAIM_SECONDS)
+
+        renewing = asyncio.get_running_loop().create_task(renew())
+        try:
+            yield
+        finally:
+            renewing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await renewing
+            with contextlib.suppress(Exception):  # it runs out on its own
+                await self.store.release_fetch(job.id, holder=holder)
 
     async def _resolve_target(self, target: Job | DropFile | str) -> tuple[Job | None, str | None]:
         if isinstance(target, Job):

@@ -314,6 +314,8 @@ class EttuiApp(TransferActions, App[int]):
             parts.append("read-only")
         if self.session.paused:
             parts.append("POLLING PAUSED")
+        if self.session.store.status:
+            parts.append(self.session.store.status)  # "store: reconnecting" (a shared store's connection dropped)
         self.sub_title = " · ".join(parts)
 
     @work(exclusive=True, group="load-jobs")
@@ -356,6 +358,12 @@ class EttuiApp(TransferActions, App[int]):
         if event.kind in ("paused", "resumed"):
             self._update_subtitle()
             self.activity.record(f"Polling {event.kind}")
+            return
+        if event.kind == "store":
+            self._update_subtitle()
+            self.activity.record(f"Job store: {event.note or 'connected again'}")
+            if event.note is None:
+                self.load_jobs()  # back after a reconnect: a full resync
             return
         if event.kind == "throttled":
             text = event.error.message if event.error else "The service is busy; polling backs off."

@@ -17,6 +17,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from ettui.model import DropFile, Job, JobStatus
+from ettui.safetext import clean_text
 from ettui.ui.formatting import expiry_text, human_size, since, status_text
 
 
@@ -30,6 +31,10 @@ def job_summary(job: Job, now: datetime, landed: DropFile | None = None) -> Rend
     facts.add_row("Profile", f"{job.profile} ({job.dialect})")
     facts.add_row("Status", status_text(job.status, job.status_raw))
     facts.add_row("Submitted", f"{job.submitted_at:%Y-%m-%d %H:%M:%S} UTC ({since(job.submitted_at, now)} ago)")
+    if job.submitted_by or job.fetched_by:
+        # Written by other hosts of a shared store: shown as plain, safe text.
+        who = f"submitted by {job.submitted_by or '?'}" + (f", fetched by {job.fetched_by}" if job.fetched_by else "")
+        facts.add_row("Who", clean_text(who))
     if job.params:
         facts.add_row("Parameters", ", ".join(f"{k}={v}" for k, v in job.params.items()))
     facts.add_row("File", job.file_name or "-")
