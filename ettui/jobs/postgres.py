@@ -127,6 +127,10 @@ class PostgresStore:
             kwargs["password"] = await asyncio.to_thread(settings.password.resolve, "job store password")
         store = cls(settings.url, settings.location, kwargs)
         try:
+            # One plain connection first: it fails at once with libpq's reason
+            # (refused, bad password), where the pool would retry until its timeout.
+            first = await psycopg.AsyncConnection.connect(settings.url, **kwargs)
+            await first.close()
             await store._pool.open(wait=True, timeout=CONNECT_TIMEOUT)
         except Exception as exc:
             await store._pool.close()

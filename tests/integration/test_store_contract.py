@@ -308,3 +308,21 @@ async def test_postgres_restart_says_reconnecting_then_resyncs(pg_url: str, pg_s
         assert [j.id for j in jobs] == [job.id]
     finally:
         await board.aclose()
+
+
+async def test_an_unreachable_or_refusing_store_is_one_sentence_without_the_password(pg_url: str, monkeypatch: Any) -> None:
+    import socket
+
+    from tests.stores import PG_PASSWORD_ENV, store_config
+
+    from ettui.jobs.base import open_store
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(StoreError, match=f"Cannot reach the shared job store postgresql://ettui@127.0.0.1:{port}/x"):
+        await open_store(store_config(f"postgresql://ettui@127.0.0.1:{port}/x"))
+    monkeypatch.setenv(PG_PASSWORD_ENV, "wrong-password")
+    with pytest.raises(StoreError, match="password authentication failed") as caught:
+        await open_store(store_config(pg_url))
+    assert "wrong-password" not in caught.value.message
