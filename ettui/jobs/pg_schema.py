@@ -58,14 +58,17 @@ _V1: Migration = (
     )""",
     "CREATE INDEX status_history_job ON status_history (job_id, id)",
     # The same listings as the SQLite file, the same indexes (bench/store_scale.py).
+    # Nullable sort columns are indexed NULLS FIRST: ``list`` orders NULLs as
+    # SQLite does (first ascending, last descending), and a NULLS LAST index
+    # would leave "expires_at asc" to sort all 100,000 rows (measured: 160 ms).
     "CREATE INDEX jobs_status ON jobs (status, submitted_at)",
     "CREATE INDEX jobs_profile ON jobs (profile, submitted_at)",
     "CREATE INDEX jobs_submitted ON jobs (submitted_at)",
-    "CREATE INDEX jobs_batch ON jobs (batch_id)",
-    "CREATE INDEX jobs_file ON jobs (file_name)",
+    "CREATE INDEX jobs_batch ON jobs (batch_id NULLS FIRST)",
+    "CREATE INDEX jobs_file ON jobs (file_name NULLS FIRST)",
     "CREATE INDEX jobs_live ON jobs (profile, submitted_at) WHERE status IN ('Scheduled', 'Processing', 'Unknown')",
     "CREATE INDEX jobs_profile_status ON jobs (profile, status, submitted_at)",
-    "CREATE INDEX jobs_expires ON jobs (expires_at)",
+    "CREATE INDEX jobs_expires ON jobs (expires_at NULLS FIRST)",
     "CREATE INDEX jobs_version ON jobs (version)",
     "CREATE INDEX jobs_lease ON jobs (lease_holder) WHERE lease_holder IS NOT NULL",
 )
