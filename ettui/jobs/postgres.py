@@ -65,6 +65,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 RECONNECTING = "store: reconnecting"
+POOL_WAIT = 60.0
+"""Seconds a call may queue for a pooled connection (a burst of poll writes queues; that is not an outage)."""
 CONNECT_TIMEOUT = 10.0
 """Seconds to reach the server (and to get a pooled connection while it is down)."""
 
@@ -112,8 +114,15 @@ class PostgresStore:
         self._location = location
         self._kwargs = kwargs
         self._pool: AsyncConnectionPool[Conn] = AsyncConnectionPool(
-            url, kwargs=kwargs, min_size=1, max_size=6, open=False, timeout=CONNECT_TIMEOUT,
+            url, kwargs=kwargs, min_size=1, max_size=6, open=False, timeout=POOL_WAIT,
             check=AsyncConnectionPool.check_connection, name="ettui-store",
+        )
+        # Leases and the change feed get a connection of their own: a poller's
+        # burst of writes (a thousand jobs due at once) must not hold back a
+        # lease renewal (the lease would run out) or a board's read.
+        self._control: AsyncConnectionPool[Conn] = AsyncConnectionPool(
+            url, kwargs=kwargs, min_size=1, max_size=1, open=False, timeout=POOL_WAIT,
+            check=AsyncConnectionPool.check_connection, name="ettui-store-control",
         )
         self._changed = asyncio.Event()
         self._listening = asyncio.Event()
@@ -136,8 +145,10 @@ class PostgresStore:
             first = await psycopg.AsyncConnection.connect(settings.url, **kwargs)
             await first.close()
             await store._pool.open(wait=True, timeout=CONNECT_TIMEOUT)
+            await store._control.open(wait=True, timeout=CONNECT_TIMEOUT)
         except Exception as exc:
             await store._pool.close()
+            await store._control.close()
             raise StoreError(
                 f"Cannot reach the shared job store {store._location}: {_reason(exc)}; check [store] url and its password."
             ) from None
@@ -194,6 +205,7 @@ class PostgresStore:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._listener
         await self._pool.close()
+        await self._control.close()
 
     async def _listen(self) -> None:
         """Hold the LISTEN connection; on loss say so, reconnect with back-off, and wake readers to resync."""
@@ -231,26 +243,31 @@ class PostgresStore:
         self._status = status
 
     @contextlib.asynccontextmanager
-    async def _read(self) -> AsyncIterator[Conn]:
+    async def _read(self, *, control: bool = False) -> AsyncIterator[Conn]:
         try:
-            async with self._pool.connection() as conn:
-                yield conn
-        except (psycopg.OperationalError, PoolTimeout) as exc:
-            raise self._unreachable(exc) from None
-
-    @contextlib.asynccontextmanager
-    async def _write(self) -> AsyncIterator[Conn]:
-        """One transaction (a change ends with ``_stamp``)."""
-        try:
-            async with self._pool.connection() as conn, conn.transaction():
+            async with (self._control if control else self._pool).connection() as conn:
                 yield conn
         except psycopg.OperationalError as exc:
             raise self._unreachable(exc) from None
         except PoolTimeout:
-            raise StoreError(
-                f"The shared job store {self._location} is too busy (no free connection within "
-                f"{CONNECT_TIMEOUT:.0f} s); ettui tries again."
-            ) from None
+            raise self._busy() from None
+
+    @contextlib.asynccontextmanager
+    async def _write(self, *, control: bool = False) -> AsyncIterator[Conn]:
+        """One transaction (a change ends with ``_stamp``); ``control``: on the leases' own connection."""
+        try:
+            async with (self._control if control else self._pool).connection() as conn, conn.transaction():
+                yield conn
+        except psycopg.OperationalError as exc:
+            raise self._unreachable(exc) from None
+        except PoolTimeout:
+            raise self._busy() from None
+
+    def _busy(self) -> StoreError:
+        return StoreError(
+            f"The shared job store {self._location} is too busy (no free connection within {POOL_WAIT:.0f} s); "
+            "ettui tries again."
+        )
 
     def _unreachable(self, exc: BaseException) -> StoreError:
         self._set_status(RECONNECTING, exc)
@@ -503,7 +520,7 @@ class PostgresStore:
         ids = sorted(set(job_ids))
         if not ids:
             return set()
-        async with self._write() as conn:
+        async with self._write(control=True) as conn:
             cur = await conn.execute(
                 "UPDATE jobs SET lease_holder = %(holder)s, lease_until = now() + make_interval(secs => %(lease)s) "
                 "WHERE id IN (SELECT id FROM jobs WHERE id = ANY(%(ids)s) AND " + LIVE_SQL + " AND "
@@ -514,7 +531,7 @@ class PostgresStore:
             return {int(r[0]) for r in await cur.fetchall()}
 
     async def renew(self, *, holder: str, lease_seconds: float) -> set[int]:
-        async with self._write() as conn:
+        async with self._write(control=True) as conn:
             cur = await conn.execute(
                 "UPDATE jobs SET lease_until = now() + make_interval(secs => %s) WHERE lease_holder = %s AND "
                 + LIVE_SQL + " RETURNING id",
@@ -523,7 +540,7 @@ class PostgresStore:
             return {int(r[0]) for r in await cur.fetchall()}
 
     async def release(self, *, holder: str, job_ids: Iterable[int] | None = None) -> None:
-        async with self._write() as conn:
+        async with self._write(control=True) as conn:
             if job_ids is None:
                 await conn.execute(
                     "UPDATE jobs SET lease_holder = NULL, lease_until = NULL WHERE lease_holder = %s", (holder,)
@@ -685,7 +702,7 @@ class PostgresStore:
     # -- other processes --------------------------------------------------------------
 
     async def changes(self, since: int, *, limit: int = 1000) -> tuple[builtins.list[Job], int]:
-        async with self._read() as conn:
+        async with self._read(control=True) as conn:
             if since < 0:
                 row = await (await conn.execute("SELECT coalesce(max(version), 0) FROM jobs")).fetchone()
                 return [], int(row[0]) if row else 0
