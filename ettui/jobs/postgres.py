@@ -245,25 +245,35 @@ class PostgresStore:
     @contextlib.asynccontextmanager
     async def _read(self, *, control: bool = False) -> AsyncIterator[Conn]:
         try:
-            async with (self._control if control else self._pool).connection() as conn:
+            async with (self._control if control else self._pool).connection(timeout=self._wait) as conn:
                 yield conn
         except psycopg.OperationalError as exc:
             raise self._unreachable(exc) from None
-        except PoolTimeout:
-            raise self._busy() from None
+        except PoolTimeout as exc:
+            raise self._busy(exc) from None
 
     @contextlib.asynccontextmanager
     async def _write(self, *, control: bool = False) -> AsyncIterator[Conn]:
         """One transaction (a change ends with ``_stamp``); ``control``: on the leases' own connection."""
         try:
-            async with (self._control if control else self._pool).connection() as conn, conn.transaction():
+            async with (
+                (self._control if control else self._pool).connection(timeout=self._wait) as conn,
+                conn.transaction(),
+            ):
                 yield conn
         except psycopg.OperationalError as exc:
             raise self._unreachable(exc) from None
-        except PoolTimeout:
-            raise self._busy() from None
+        except PoolTimeout as exc:
+            raise self._busy(exc) from None
 
-    def _busy(self) -> StoreError:
+    @property
+    def _wait(self) -> float:
+        """How long to queue for a connection: long when busy, short while the server is known to be away."""
+        return CONNECT_TIMEOUT if self._status is not None else POOL_WAIT
+
+    def _busy(self, exc: BaseException) -> StoreError:
+        if self._status is not None:
+            return self._unreachable(exc)
         return StoreError(
             f"The shared job store {self._location} is too busy (no free connection within {POOL_WAIT:.0f} s); "
             "ettui tries again."
