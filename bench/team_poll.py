@@ -155,6 +155,9 @@ async def main(args: argparse.Namespace) -> None:
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--worker":
         url, endpoint, user, password, interval, seconds, name = sys.argv[2:9]
+        import faulthandler
+
+        faulthandler.dump_traceback_later(float(seconds) + 60, exit=True)  # a hung worker says where
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(worker(url, endpoint, user, password, float(interval), float(seconds), name))
         raise SystemExit(0)
