@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import collections
 import concurrent.futures
 import functools
 from collections.abc import Callable, Iterable
@@ -45,6 +46,12 @@ class SqliteStore:
         self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="ettui-store")
         self._closed = False
         self._seen_data_version: int | None = None
+        # Calls wait here and one worker job drains them all: under a poller's
+        # burst of writes that is one thread wake-up and one hand-back to the
+        # loop per batch instead of per call.
+        self._queue: collections.deque[tuple[Callable[[], Any], asyncio.Future[Any]]] = collections.deque()
+        self._draining = False
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     @classmethod
     async def open(cls, path: Path) -> SqliteStore:
@@ -65,7 +72,37 @@ class SqliteStore:
 
     async def _run(self, fn: Callable[..., _T], /, *args: Any, **kwargs: Any) -> _T:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, functools.partial(fn, *args, **kwargs))
+        self._loop = loop
+        future: asyncio.Future[_T] = loop.create_future()
+        self._queue.append((functools.partial(fn, *args, **kwargs), future))
+        if not self._draining:
+            self._draining = True
+            self._executor.submit(self._drain)
+        return await future
+
+    def _drain(self) -> None:
+        """Worker thread: run every queued call in order, then hand the results back in one go."""
+        loop = self._loop
+        assert loop is not None
+        while True:
+            done: list[tuple[asyncio.Future[Any], bool, Any]] = []
+            while True:
+                try:
+                    call, future = self._queue.popleft()
+                except IndexError:
+                    break
+                try:
+                    done.append((future, True, call()))
+                except BaseException as exc:  # handed to the awaiting caller
+                    done.append((future, False, exc))
+            if done:
+                loop.call_soon_threadsafe(_settle, done)
+            # Stop only if nothing was queued after the last look (the loop
+            # thread checks ``_draining`` before it submits a new drain).
+            self._draining = False
+            if not self._queue:
+                return
+            self._draining = True
 
     # -- writing ------------------------------------------------------------------
 
@@ -245,3 +282,14 @@ class SqliteStore:
         self._closed = True
         await self._run(self.sync.close)
         self._executor.shutdown(wait=False)
+
+
+def _settle(done: list[tuple[asyncio.Future[Any], bool, Any]]) -> None:
+    """On the loop: resolve a batch of futures (a caller that gave up is skipped)."""
+    for future, ok, value in done:
+        if future.cancelled():
+            continue
+        if ok:
+            future.set_result(value)
+        else:
+            future.set_exception(value)
