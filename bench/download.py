@@ -1,202 +1,204 @@
-"""Download throughput: ettui's DropClient against OpenSSH ``sftp -b``, same file, same sshd, same run.
+"""The whole command: ``ettui fetch FILE --no-extract`` against the whole ``sftp -b`` get, near and far.
 
-Run: ``python bench/download.py [--size-mib 512] [--rounds 3] [--dir DIR]``
+Run: ``python bench/download.py [--size-mib 256] [--rounds 3] [--delays-ms 0,25,75] [--dir DIR]``
 
 Starts a real OpenSSH sshd on 127.0.0.1 (own config, host key and
-authorized_keys in a temp folder, key login as the current user), writes a
-``--size-mib`` file of random bytes, and downloads it ``--rounds`` times with
-each contender, interleaved so a busy shared machine hurts all of them alike:
+authorized_keys in a temp folder, key login as the current user) serving a
+``--size-mib`` zip (one stored member of random bytes), and, for each non-zero
+delay, ``bench/delayproxy.py`` in front of it holding every chunk that long in
+each direction (25 ms each way is ~50 ms round trip, 75 ms ~150 ms). Each
+round runs, interleaved so a busy machine hurts all alike, for every path:
 
-* ``openssh``      ``sftp -b`` with OpenSSH's default cipher (chacha20-poly1305)
-* ``openssh-gcm``  ``sftp -b -c aes128-gcm@openssh.com``
-* ``ettui-default`` DropClient with asyncssh's default cipher order
-* ``ettui``        DropClient with ettui's preference (AES-GCM first)
+* ``sftp``  ``sftp -q -b batch`` with OpenSSH's defaults (a new process: its
+  whole start-up, connection, login and get), the issue's baseline;
+* ``ettui`` ``python -m ettui fetch bench.zip --no-extract`` (a new process:
+  imports, config, job store, connection budget, login, download with sha256
+  while writing, zip CRC check, fsync and the atomic rename).
 
-Each timing covers connect + download into a local file (no zip verification),
-for both sides. MB/s is 10^6 bytes per second; the best round counts (noise on
-a shared machine only ever slows a run), the median is printed beside it, and
-ratios are given for both. CPU seconds per round (median) are printed for the
-client side (ettui's own process; OpenSSH's ``sftp`` + ``ssh`` children) and
-for sshd: less noisy than MB/s when the two cores are shared.
-Goal: ettui / openssh >= 1.0, ettui / openssh-gcm >= 0.9.
+Then start-up: ``ettui --version``, and a 1 KiB file fetched by each (direct
+and at the first delay). Wall-clock seconds per run; the median of the rounds
+counts (the best beside it), ratios are sftp time / ettui time (> 1: ettui is
+faster). Goals (issue 12): >= 1.0 direct, >= 3 at 50 ms round trip.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import hashlib
 import os
-import resource
+import shutil
 import statistics
 import subprocess
 import sys
-import threading
 import tempfile
 import time
-from collections.abc import AsyncIterator
+import zipfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 
-from ettui.drop.client import GCM_FIRST, DropClient, trust_host_key  # noqa: E402
+from ettui.drop.client import trust_host_key  # noqa: E402
 from tests.integration.sshd import OpenSSHServer, openssh_sshd, sshd_unavailable  # noqa: E402
 
 
-class ServerCPU:
-    """Samples /proc every 20 ms for sshd and sftp-server processes; CPU seconds each used meanwhile."""
-
-    def __init__(self) -> None:
-        self.seen: dict[int, tuple[str, float]] = {}
-        self.first: dict[int, float] = {}
-        self._stop = threading.Event()
-        self._tick = os.sysconf("SC_CLK_TCK")
-        self._sample()
-        self.first = {pid: t for pid, (_, t) in self.seen.items()}
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _sample(self) -> None:
-        for entry in os.scandir("/proc"):
-            if not entry.name.isdigit():
-                continue
-            try:
-                raw = open(f"/proc/{entry.name}/stat").read()
-            except OSError:
-                continue
-            comm = raw[raw.index("(") + 1 : raw.rindex(")")]
-            if comm not in ("sshd", "sftp-server"):
-                continue
-            fields = raw[raw.rindex(")") + 2 :].split()
-            self.seen[int(entry.name)] = (comm, (int(fields[11]) + int(fields[12])) / self._tick)
-
-    def _run(self) -> None:
-        while not self._stop.wait(0.02):
-            self._sample()
-
-    def stop_seconds(self) -> float:
-        """CPU seconds all sshd processes used since the start."""
-        self._stop.set()
-        self._thread.join()
-        return sum(t - self.first.get(pid, 0.0) for pid, (_, t) in self.seen.items())
-
-    def stop(self) -> str:
-        self._stop.set()
-        self._thread.join()
-        used: dict[str, float] = {}
-        for pid, (comm, t) in self.seen.items():
-            used[comm] = used.get(comm, 0.0) + t - self.first.get(pid, 0.0)
-        return " ".join(f"{k} {v:.2f}" for k, v in sorted(used.items()))
+def make_zip(path: Path, size: int) -> None:
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as z:
+        with z.open("output.xml", "w", force_zip64=True) as member:
+            left = size
+            while left > 0:
+                chunk = os.urandom(min(left, 1 << 20))
+                member.write(chunk)
+                left -= len(chunk)
 
 
-@contextlib.asynccontextmanager
-async def served_file(size_mib: int, folder: Path | None = None) -> AsyncIterator[tuple[OpenSSHServer, Path, Path, Path]]:
-    """A real sshd serving a fresh ``size_mib`` file: (server, known_hosts, source, local target)."""
-    why = sshd_unavailable()
-    if why:
-        sys.exit(f"cannot run: {why}")
-    with tempfile.TemporaryDirectory(dir=folder) as tmp:
-        work = Path(tmp)
-        source = work / "remote" / "bench.zip"
-        source.parent.mkdir()
-        make_source(source, size_mib * 1024 * 1024)
-        async with openssh_sshd(work / "sshd") as server:
-            known_hosts = work / "known_hosts"
-            trust_host_key(known_hosts, server.host, server.port, server.key_line)
-            yield server, known_hosts, source, work / "local.bin"
+def write_config(path: Path, server: OpenSSHServer, ports: dict[str, int], known_hosts: Path, drop: Path) -> None:
+    lines = ['default_profile = "d0"']
+    for name, port in ports.items():
+        lines += [
+            f"[profiles.{name}]",
+            'endpoint = "http://127.0.0.1:9/integrate.aspx"',
+            'api_username = "unused"',
+            'api_password_env = "ET_UNUSED_PW"',
+            f'sftp_host = "{server.host}"',
+            f"sftp_port = {port}",
+            f'sftp_username = "{server.user}"',
+            f'sftp_key_file = "{server.user_key}"',
+            f'known_hosts = "{known_hosts}"',
+            f'drop_folder = "{drop}"',
+            'export_folder = ""',
+        ]
+    path.write_text("\n".join(lines) + "\n")
+    path.chmod(0o600)
 
 
-def make_source(path: Path, size: int) -> None:
-    if path.exists() and path.stat().st_size == size:
-        return
-    with open(path, "wb") as out:
-        left = size
-        while left:
-            chunk = os.urandom(min(left, 1 << 20))
-            out.write(chunk)
-            left -= len(chunk)
-
-
-def cpu_seconds(who: int) -> float:
-    r = resource.getrusage(who)
-    return r.ru_utime + r.ru_stime
-
-
-def openssh_get(server: OpenSSHServer, known_hosts: Path, source: Path, target: Path, cipher: str | None) -> tuple[float, str]:
-    batch = target.with_suffix(".batch")
-    batch.write_text(f"get {source} {target}\n")
-    cmd = ["sftp", "-q", "-b", str(batch), "-i", str(server.user_key), "-P", str(server.port),
-           "-o", f"UserKnownHostsFile={known_hosts}", "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes"]
-    if cipher:
-        cmd += ["-c", cipher]
-    cmd.append(f"{server.user}@{server.host}")
+def timed(cmd: list[str], env: dict[str, str]) -> float:
     start = time.perf_counter()
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+    done = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     elapsed = time.perf_counter() - start
-    return elapsed, cipher or "default"
+    if done.returncode != 0:
+        sys.exit(f"failed ({done.returncode}): {' '.join(cmd)}\n{done.stderr.decode(errors='replace')}")
+    return elapsed
 
 
-async def openssh_timed(*args: object) -> tuple[float, str, float]:
-    before = cpu_seconds(resource.RUSAGE_CHILDREN)
-    elapsed, cipher = await asyncio.to_thread(openssh_get, *args)  # type: ignore[arg-type]
-    return elapsed, cipher, cpu_seconds(resource.RUSAGE_CHILDREN) - before
+class Bench:
+    def __init__(self, work: Path, server: OpenSSHServer, ports: dict[str, int], drop: Path) -> None:
+        self.work, self.server, self.ports, self.drop = work, server, ports, drop
+        self.known_hosts = work / "known_hosts"
+        for port in ports.values():
+            trust_host_key(self.known_hosts, server.host, port, server.key_line)
+        self.config = work / "config.toml"
+        write_config(self.config, server, ports, self.known_hosts, drop)
+        self.env = {**os.environ, "ETTUI_HOME": str(work / "home"), "ET_UNUSED_PW": "unused", "PYTHONPATH": str(ROOT)}
+
+    def ettui(self, path: str, name: str) -> float:
+        dest = self.work / "dl-ettui"
+        shutil.rmtree(dest, ignore_errors=True)
+        return timed([sys.executable, "-m", "ettui", "--config", str(self.config), "-P", path, "fetch", name,
+                      "--no-extract", "--dest", str(dest)], self.env)
+
+    def sftp(self, path: str, name: str) -> float:
+        target = self.work / "dl-sftp" / name
+        shutil.rmtree(target.parent, ignore_errors=True)
+        target.parent.mkdir()
+        batch = self.work / "batch"
+        batch.write_text(f"get {self.drop / name} {target}\n")
+        return timed(["sftp", "-q", "-b", str(batch), "-i", str(self.server.user_key), "-P", str(self.ports[path]),
+                      "-o", f"UserKnownHostsFile={self.known_hosts}", "-o", "StrictHostKeyChecking=yes",
+                      "-o", "BatchMode=yes", f"{self.server.user}@{self.server.host}"], self.env)
+
+    def version(self) -> float:
+        return timed([sys.executable, "-m", "ettui", "--version"], self.env)
 
 
-async def ettui_get(server: OpenSSHServer, known_hosts: Path, source: Path, target: Path, algs: tuple[str, ...] | None) -> tuple[float, str]:
-    client = DropClient(server.host, server.port, server.user, key_file=str(server.user_key),
-                        known_hosts=known_hosts, encryption_algs=algs)
-    before = cpu_seconds(resource.RUSAGE_SELF)
-    start = time.perf_counter()
-    async with client:
-        await client.download(str(source), target)
-    elapsed = time.perf_counter() - start
-    return elapsed, client.last_cipher or "?", cpu_seconds(resource.RUSAGE_SELF) - before
+def label(path: str) -> str:
+    ms = int(path[1:])
+    return "direct" if ms == 0 else f"{ms} ms each way (~{2 * ms} ms RTT)"
 
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size-mib", type=int, default=512)
+    parser.add_argument("--size-mib", type=int, default=256)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--delays-ms", default="0,25,75", help="comma-separated delays each way; 0 = direct")
     parser.add_argument("--dir", type=Path, default=None, help="work folder (default: a temp folder)")
     args = parser.parse_args()
+    why = sshd_unavailable()
+    if why:
+        sys.exit(f"cannot run: {why}")
+    delays = [int(d) for d in args.delays_ms.split(",")]
     size = args.size_mib * 1024 * 1024
-    async with served_file(args.size_mib, args.dir) as (server, known_hosts, source, target):
-        contenders = {
-            "openssh": lambda: openssh_timed(server, known_hosts, source, target, None),
-            "openssh-gcm": lambda: openssh_timed(server, known_hosts, source, target, "aes128-gcm@openssh.com"),
-            "ettui-default": lambda: ettui_get(server, known_hosts, source, target, None),
-            "ettui": lambda: ettui_get(server, known_hosts, source, target, GCM_FIRST),
-        }
-        rates: dict[str, list[float]] = {name: [] for name in contenders}
-        client_cpu: dict[str, list[float]] = {name: [] for name in contenders}
-        sshd_cpu: dict[str, list[float]] = {name: [] for name in contenders}
-        ciphers: dict[str, str] = {}
-        want = hashlib.sha256(source.read_bytes()).hexdigest()
-        for round_no in range(args.rounds):
-            for name, run in contenders.items():
-                target.unlink(missing_ok=True)
-                sampler = ServerCPU()
-                elapsed, cipher, used = await run()
-                sshd_cpu[name].append(sampler.stop_seconds())
-                client_cpu[name].append(used)
-                if target.stat().st_size != size:
-                    sys.exit(f"{name}: got {target.stat().st_size} bytes, expected {size}")
-                if round_no == 0 and name.startswith("ettui") and hashlib.sha256(target.read_bytes()).hexdigest() != want:
-                    sys.exit(f"{name}: sha256 differs from the source")
-                rates[name].append(size / elapsed / 1e6)
-                ciphers[name] = cipher
-                print(f"  round {round_no + 1} {name:14} {rates[name][-1]:7.1f} MB/s  cpu client {used:.2f} s"
-                      f"  sshd {sshd_cpu[name][-1]:.2f} s", flush=True)
-    best = {name: max(r) for name, r in rates.items()}
-    med = {name: statistics.median(r) for name, r in rates.items()}
-    print(f"\n{args.size_mib} MiB over SSH on 127.0.0.1, best of {args.rounds} (median); median CPU s per round:")
-    for name, r in rates.items():
-        print(f"  {name:14} {best[name]:7.1f} MB/s ({med[name]:6.1f})  cpu client {statistics.median(client_cpu[name]):.2f}"
-              f"  sshd {statistics.median(sshd_cpu[name]):.2f}  cipher {ciphers[name]}")
-    print("ratios, best (median):")
-    for other, goal in (("openssh", "goal >= 1.0"), ("openssh-gcm", "goal >= 0.9"), ("ettui-default", "AES-GCM preference vs asyncssh default")):
-        print(f"  ettui / {other:17} {best['ettui'] / best[other]:.2f} ({med['ettui'] / med[other]:.2f})   ({goal})")
+    with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
+        work = Path(tmp)
+        drop = work / "drop"
+        drop.mkdir()
+        make_zip(drop / "bench.zip", size)
+        (drop / "small.zip").write_bytes(_small_zip())
+        want = hashlib.sha256((drop / "bench.zip").read_bytes()).hexdigest()
+        async with openssh_sshd(work / "sshd") as server:
+            proxies: list[asyncio.subprocess.Process] = []
+            ports: dict[str, int] = {}
+            try:
+                for ms in delays:
+                    if ms == 0:
+                        ports["d0"] = server.port
+                        continue
+                    proc = await asyncio.create_subprocess_exec(
+                        sys.executable, str(ROOT / "bench" / "delayproxy.py"), "--target", f"{server.host}:{server.port}",
+                        "--delay-ms", str(ms), stdout=asyncio.subprocess.PIPE)
+                    proxies.append(proc)
+                    assert proc.stdout is not None
+                    ports[f"d{ms}"] = int((await proc.stdout.readline()).split()[-1])
+                bench = Bench(work, server, ports, drop)
+                await asyncio.to_thread(run_rounds, bench, args.rounds, size, want, args.size_mib)
+            finally:
+                for proc in proxies:
+                    proc.kill()
+                    await proc.wait()
+
+
+def _small_zip() -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as z:
+        z.writestr("small.xml", os.urandom(900))
+    return buf.getvalue()
+
+
+def run_rounds(bench: Bench, rounds: int, size: int, want: str, size_mib: int) -> None:
+    times: dict[tuple[str, str], list[float]] = {}
+    for r in range(rounds):
+        for path in bench.ports:
+            for who in ("sftp", "ettui"):
+                run = bench.ettui if who == "ettui" else bench.sftp
+                t = run(path, "bench.zip")
+                got = (bench.work / f"dl-{who}" / "bench.zip")
+                if got.stat().st_size != (bench.drop / "bench.zip").stat().st_size:
+                    sys.exit(f"{who} {path}: wrong size")
+                if r == 0 and who == "ettui" and hashlib.sha256(got.read_bytes()).hexdigest() != want:
+                    sys.exit("ettui: sha256 differs from the source")
+                times.setdefault((path, who), []).append(t)
+                print(f"  round {r + 1} {label(path):28} {who:5} {t:6.2f} s  {size / t / 1e6:6.1f} MB/s", flush=True)
+    small_paths = list(bench.ports)[:2]
+    startup: dict[str, list[float]] = {}
+    for _ in range(max(5, rounds)):
+        startup.setdefault("ettui --version", []).append(bench.version())
+        for path in small_paths:
+            startup.setdefault(f"sftp get 1 KiB, {label(path)}", []).append(bench.sftp(path, "small.zip"))
+            startup.setdefault(f"ettui fetch 1 KiB, {label(path)}", []).append(bench.ettui(path, "small.zip"))
+
+    print(f"\nwhole command, {size_mib} MiB zip, median (best) of {rounds} interleaved rounds:")
+    print(f"  {'path':28} {'sftp -b get':>20} {'ettui fetch':>20}  ratio sftp/ettui")
+    for path in bench.ports:
+        s, e = times[(path, "sftp")], times[(path, "ettui")]
+        ms, me = statistics.median(s), statistics.median(e)
+        print(f"  {label(path):28} {ms:6.2f} s {size / ms / 1e6:6.1f} MB/s  {me:6.2f} s {size / me / 1e6:6.1f} MB/s"
+              f"  {ms / me:5.2f} (best {min(s) / min(e):.2f})")
+    print("\nstart-up, median (best) seconds:")
+    for what, ts in startup.items():
+        print(f"  {what:40} {statistics.median(ts):6.3f} ({min(ts):.3f})")
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.download import served_file  # noqa: E402
+from bench.download_step import served_file  # noqa: E402
 from ettui.drop.client import DropClient  # noqa: E402
 
 

@@ -4,6 +4,11 @@ Exit codes (``ettui.errors.ExitCode``): 0 ok, 1 failure, 2 usage, 3 validation,
 4 service error, 5 connection error, 6 drop/file error, 7 configuration.
 Every user-caused failure prints one sentence on stderr, never a traceback
 (set ``ETTUI_DEBUG=1`` to see one).
+
+Everything printed for a human goes through :func:`ettui.safetext.clean`
+(remote names, reply values, error sentences that quote them); ``--json`` is
+exact and escaped by JSON itself; CSV/JSONL from ``preview`` are byte-exact to
+a file or pipe and cleaned only when stdout is a terminal.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import os
 import re
 import sys
@@ -20,9 +26,11 @@ from pathlib import Path
 from typing import Any
 
 from ettui import __version__, config as config_mod, paths
-from ettui.errors import EttuiError, ExitCode, HostKeyUnknown
-from ettui.cli_output import ProgressBar, drop_json, job_json, jobs_table, print_json
+from ettui.config_rules import RULES
+from ettui.errors import ConfigError, EttuiError, ExitCode, HostKeyUnknown, library_error
+from ettui.cli_output import ProgressBar, drop_json, job_json, jobs_table, print_json, text_table
 from ettui.model import SECONDS_PER_UNIT, BatchRequest, JobStatus, format_duration
+from ettui.safetext import clean, clean_cells, clean_json
 
 
 class UsageError(EttuiError):
@@ -76,6 +84,7 @@ def cmd_config(args: argparse.Namespace) -> int:
             "state": str(paths.state_dir()),
             "job_store": str(paths.job_store()),
             "activity_log": str(paths.activity_log()),
+            "error_log": str(paths.error_log()),
             "known_hosts": str(paths.known_hosts()),
             "sandbox": str(paths.sandbox_dir()),
             "cache": str(paths.cache_dir()),
@@ -85,19 +94,33 @@ def cmd_config(args: argparse.Namespace) -> int:
             print_json(rows)
         else:
             for key, value in rows.items():
-                print(f"{key:13} {value}")
+                print(f"{key:13} {clean(value)}")
         return ExitCode.OK
-    cfg = _load_config(args)
+    # `check` runs the same validation as every other command, but reports
+    # every problem instead of stopping at the first start-up refusal.
+    cfg, problems = config_mod.check(Path(args.config).expanduser() if args.config else None)
+    if cfg is None:
+        if args.json:
+            print_json({"path": str(_checked_path(args)), "ok": False, "problems": problems})
+        else:
+            for problem in problems:
+                print(f"ettui: {clean(problem)}", file=sys.stderr)  # problems quote the file's values
+            print(f"ettui: {len(problems)} problem{'s' if len(problems) != 1 else ''}; fix them and run `ettui config check` again.", file=sys.stderr)
+        return ExitCode.CONFIG
     warning = config_mod.check_permissions(cfg.path) if cfg.exists else None
     if args.json:
-        print_json({"path": str(cfg.path), "exists": cfg.exists, "profiles": sorted(cfg.profiles), "default_profile": cfg.default_profile, "warning": warning})
+        print_json({"path": str(cfg.path), "ok": True, "problems": [], "exists": cfg.exists, "profiles": sorted(cfg.profiles), "default_profile": cfg.default_profile, "warning": warning})
     else:
         where = str(cfg.path) if cfg.exists else f"{cfg.path} (absent: built-in sandbox profile only)"
-        print(f"config ok: {where}")
-        print(f"profiles: {', '.join(sorted(cfg.profiles))} (default {cfg.default_profile})")
+        print(clean(f"config ok: {where}"))
+        print(clean(f"profiles: {', '.join(sorted(cfg.profiles))} (default {cfg.default_profile})"))
         if warning:
-            print(f"warning: {warning}", file=sys.stderr)
+            print(clean(f"warning: {warning}"), file=sys.stderr)
     return ExitCode.OK
+
+
+def _checked_path(args: argparse.Namespace) -> Path:
+    return Path(args.config).expanduser() if args.config else paths.config_file()
 
 
 async def cmd_calls(args: argparse.Namespace) -> int:
@@ -120,10 +143,10 @@ async def cmd_calls(args: argparse.Namespace) -> int:
             )
             return ExitCode.OK
         for c in calls:
-            print(f"{c.id:6} {c.name}")
+            print(clean(f"{c.id:6} {c.name}"))
             for p in c.params:
                 need = "required" if p.required else "optional"
-                print(f"         --param {p.name}=<{p.kind.value}>  ({need}) {p.help}")
+                print(clean(f"         --param {p.name}=<{p.kind.value}>  ({need}) {p.help}"))
         return ExitCode.OK
 
     return await _with_session(args, body, start_poller=False)
@@ -165,7 +188,7 @@ async def cmd_submit(args: argparse.Namespace) -> int:
         if args.json:
             print_json(job_json(job))
         else:
-            print(job.batch_id)
+            print(clean(job.batch_id))
         return ExitCode.OK
 
     return await _with_session(args, body, start_poller=False)
@@ -178,7 +201,7 @@ def _unconfirmed_notes(jobs: Sequence[Any], reason: str | None = None) -> None:
     for job in jobs:
         if job is not None and job.status is JobStatus.UNCONFIRMED:
             why = reason or job.last_error or "no acceptance was read"
-            print(f"ettui: {unconfirmed_sentence(job, why)}", file=sys.stderr, flush=True)
+            print(f"ettui: {clean(unconfirmed_sentence(job, why))}", file=sys.stderr, flush=True)
 
 
 async def cmd_status(args: argparse.Namespace) -> int:
@@ -203,7 +226,8 @@ async def cmd_status(args: argparse.Namespace) -> int:
                     if args.json or job is None or job.id not in ids or last.get(job.id) == job.status_raw:
                         return
                     last[job.id] = job.status_raw
-                    print(f"{session.clock.now():%H:%M:%S}  {job.batch_id}  {job.call}  {job.status_raw}" + (f"  {job.file_name}" if job.file_name else ""), flush=True)
+                    line = f"{session.clock.now():%H:%M:%S}  {job.batch_id}  {job.call}  {job.status_raw}" + (f"  {job.file_name}" if job.file_name else "")
+                    print(clean(line), flush=True)
 
                 unsubscribe = session.subscribe(lambda event: show(event.job))
                 try:
@@ -214,14 +238,21 @@ async def cmd_status(args: argparse.Namespace) -> int:
                     raise EttuiError(f"Jobs still not finished after {args.timeout:.0f} s; run `ettui status --watch` again later.") from None
                 finally:
                     unsubscribe()
-            else:
-                await session.refresh(live)
+        failures: list[EttuiError] = []
+        if live and not args.watch:
+            failures = await session.refresh(live)
         jobs = [await session.job(i) for i in ids]
         if args.json:
             print_json([job_json(j) for j in jobs if j is not None])
         elif not args.watch or not live:
             print(jobs_table([j for j in jobs if j is not None], session.clock.now()))
         _unconfirmed_notes(jobs)
+        if failures:
+            # The table shows what the store knew; the poll that should have updated it failed.
+            failure = failures[0]
+            failure.message = (f"{failure.message.rstrip('.')}: the status shown is the last one known; "
+                               "run `ettui status` again in a few minutes.")
+            raise failure
         return ExitCode.OK
 
     return await _with_session(args, body, start_poller=args.watch)
@@ -253,7 +284,7 @@ async def cmd_jobs(args: argparse.Namespace) -> int:
             if job is None or job.profile != profile:
                 raise UsageError(f"No job {job_id} for profile {profile!r} in the job store; see `ettui jobs`.")
             job = await store.dismiss(job_id, at=utcnow())
-            print(f"dismissed job {job.id} ({job.call})")
+            print(clean(f"dismissed job {job.id} ({job.call})"))
             return ExitCode.OK
         statuses = None
         if args.status:
@@ -337,7 +368,7 @@ async def _resubmit(args: argparse.Namespace) -> int:
         if args.json:
             print_json(job_json(job))
         else:
-            print(job.batch_id)
+            print(clean(job.batch_id))
         return ExitCode.OK
 
     return await _with_session(args, body, start_poller=False)
@@ -350,13 +381,12 @@ async def cmd_drop(args: argparse.Namespace) -> int:
         if args.json:
             print_json([drop_json(f, now) for f in files])
             return ExitCode.OK
-        rows = [("NAME", "SIZE", "AGE", "TIME LEFT", "BATCH")]
+        rows: list[tuple[str, ...]] = [("NAME", "SIZE", "AGE", "TIME LEFT", "BATCH")]
         for f in files:
             left = f.expiry.time_left(now)
             left_text = "EXPIRED" if left.total_seconds() <= 0 else format_duration(left)
-            rows.append((f.path + ("" if f.listed else "  (not in drop)"), f"{f.size:,}", format_duration(now - f.mtime), left_text, f.batch_id or "-"))
-        widths = [max(len(r[i]) for r in rows) for i in range(5)]
-        print("\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows))
+            rows.append((clean(f.path) + ("" if f.listed else "  (not in drop)"), f"{f.size:,}", format_duration(now - f.mtime), left_text, f.batch_id or "-"))
+        print(text_table(rows))
         return ExitCode.OK
 
     return await _with_session(args, body, start_poller=False, api=False)
@@ -390,7 +420,9 @@ async def cmd_fetch(args: argparse.Namespace) -> int:
             outcome = await _retry_host_key(
                 session,
                 args,
-                lambda: session.fetch(args.target, dest=dest, extract=not args.no_extract, progress=bar.update if bar else None),
+                lambda: session.fetch(
+                    args.target, dest=dest, extract=not args.no_extract, progress=bar.update if bar else None, retries=args.retries
+                ),
             )
         finally:
             if bar:
@@ -407,9 +439,9 @@ async def cmd_fetch(args: argparse.Namespace) -> int:
                 }
             )
         else:
-            print(f"downloaded {outcome.zip_path} ({outcome.size:,} bytes, sha256 {outcome.sha256})")
+            print(clean(f"downloaded {outcome.zip_path} ({outcome.size:,} bytes, sha256 {outcome.sha256})"))
             for p in outcome.files:
-                print(f"extracted  {p}")
+                print(clean(f"extracted  {p}"))
         return ExitCode.OK
 
     return await _with_session(args, body, start_poller=False, api=False)
@@ -419,6 +451,7 @@ def cmd_preview(args: argparse.Namespace) -> int:
     from ettui.output import open_output
     from ettui.output.export import format_table
 
+    _load_config(args)  # no command starts on a config that `config check` refuses
     path = Path(args.file).expanduser()
     if not path.exists():
         raise UsageError(f"{path} does not exist; pass an extracted XML file or a downloaded zip.")
@@ -430,9 +463,13 @@ def cmd_preview(args: argparse.Namespace) -> int:
         return ExitCode.OK
     limit = args.limit or None  # --limit 0: every record
     rows: Iterator[dict[str, str]] = reader.iter_rows(limit=limit)
+    # Cells hold subscriber-entered text: to a file or pipe they stay byte-exact
+    # (it is data), to a terminal their controls are made visible.
+    terminal = sys.stdout.isatty()
     if args.format == "jsonl":
         for row in rows:
-            sys.stdout.write(json.dumps(row, ensure_ascii=False) + "\n")
+            line = json.dumps(row, ensure_ascii=False)
+            sys.stdout.write((clean_json(line) if terminal else line) + "\n")
         return ExitCode.OK
     import csv
 
@@ -444,7 +481,11 @@ def cmd_preview(args: argparse.Namespace) -> int:
         rows = reader.iter_rows()
     else:
         rows = iter(list(rows))
-    writer = csv.DictWriter(sys.stdout, fieldnames=reader.columns, extrasaction="ignore", lineterminator="\n")
+    columns = reader.columns
+    if terminal:
+        columns = [clean(c) for c in columns]
+        rows = map(clean_cells, rows)
+    writer = csv.DictWriter(sys.stdout, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
     return ExitCode.OK
@@ -454,6 +495,12 @@ async def cmd_sandbox(args: argparse.Namespace) -> int:
     from ettui.sandbox import Sandbox
     from ettui.wiring import sandbox_options
 
+    # The same rules as the config's [sandbox] table, so a flag cannot start what the file may not.
+    if args.time_scale is not None and (wrong := RULES["sandbox"]["time_scale"].problem(args.time_scale)):
+        raise UsageError(f"--time-scale {wrong}, not {args.time_scale:g}.")
+    for flag, port in (("--http-port", args.http_port), ("--sftp-port", args.sftp_port)):
+        if not 0 <= port <= 65535:
+            raise UsageError(f"{flag} must be between 0 (any free port) and 65535, not {port}.")
     options = sandbox_options(
         _load_config(args),
         root=Path(args.root).expanduser() if args.root else None,
@@ -487,9 +534,16 @@ async def cmd_sandbox(args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
+async def cmd_watch(args: argparse.Namespace) -> int:
+    from ettui.cli_watch import cmd_watch as run_watch
+
+    return await run_watch(args)
+
+
 async def cmd_demo(args: argparse.Namespace) -> int:
     from ettui.demo import run_demo
 
+    _load_config(args)  # the demo runs on its own sandbox, but refuses a config `config check` refuses
     return await run_demo(args)
 
 
@@ -571,6 +625,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.add_argument("--accept-host-key", metavar="SHA256:...", help="trust this host key fingerprint if unknown")
     p.add_argument("--api", choices=["xml", "soap"], help="override the profile's dialect")
+    p.add_argument(
+        "--retries", type=_non_negative_int, default=5, metavar="N",
+        help="reconnect and resume at most N times in a row without progress (default 5)",
+    )
+
+    from ettui.cli_watch import add_parser as add_watch_parser
+
+    add_watch_parser(sub)
 
     p = sub.add_parser("preview", parents=[common], help="show the records of an output XML file or zip")
     p.add_argument("file")
@@ -603,16 +665,74 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], Any]] = {
     "store": cmd_store,
     "drop": cmd_drop,
     "fetch": cmd_fetch,
+    "watch": cmd_watch,
     "preview": cmd_preview,
     "sandbox": cmd_sandbox,
     "demo": cmd_demo,
 }
 
 
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be 0 or more")
+    return value
+
+
+class SentenceFormatter(logging.Formatter):
+    """``ettui: <sentence>``; a traceback never reaches the terminal (ETTUI_DEBUG shows everything)."""
+
+    def __init__(self) -> None:
+        super().__init__("ettui: %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        record = logging.makeLogRecord({**record.__dict__, "exc_info": None, "exc_text": None, "stack_info": None})
+        # A record may quote a remote value (a batch ID, a reply): one clean line.
+        return clean(super().format(record))
+
+
+class CleanFormatter(logging.Formatter):
+    """``ETTUI_DEBUG``'s full records, tracebacks too, with every control made visible."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return clean(super().format(record), multiline=True)
+
+
+def _setup_logging() -> None:
+    """Only ettui's own notices reach stderr, as sentences.
+
+    Without any handler Python prints library warnings through its last-resort
+    handler: a server dying mid-download made asyncio print "socket.send()
+    raised exception." up to 11 times before ettui's one sentence. Library
+    loggers (asyncio, asyncssh, httpx, zeep) therefore go nowhere unless
+    ``ETTUI_DEBUG`` is set, which shows everything with its logger's name.
+    """
+    root = logging.getLogger()
+    if os.environ.get("ETTUI_DEBUG"):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(CleanFormatter("%(name)s: %(message)s"))
+        logging.basicConfig(level=logging.DEBUG, handlers=[handler])
+        return
+    if not root.handlers:
+        root.addHandler(logging.NullHandler())  # keeps the last-resort handler quiet
+    ours = logging.getLogger("ettui")
+    if not any(isinstance(h.formatter, SentenceFormatter) for h in ours.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(SentenceFormatter())
+        handler.setLevel(logging.WARNING)
+        ours.addHandler(handler)
+    # "ettui" keeps propagating: the root has only a NullHandler here, and an
+    # embedding program's (or a test's) own handlers still see the records.
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``ettui`` console script."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    _setup_logging()
     handler = COMMANDS.get(args.command, cmd_tui) if args.command else cmd_tui
     try:
         result = handler(args)
@@ -622,19 +742,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     except EttuiError as exc:
         if os.environ.get("ETTUI_DEBUG"):
             raise
-        print(f"ettui: {exc.message}", file=sys.stderr)
+        # One line: an LF or CR in a remote value must not fake a line of its own. A config
+        # error lists every problem of the operator's own file, one per line.
+        print(f"ettui: {clean(exc.message, multiline=isinstance(exc, ConfigError))}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("ettui: interrupted.", file=sys.stderr)
         return 130
     except BrokenPipeError:
         return ExitCode.OK
-    except OSError as exc:
-        if os.environ.get("ETTUI_DEBUG"):
+    except Exception as exc:
+        # A damaged zip, an unusable job store, a failed rename: one sentence, not a traceback.
+        known = library_error(exc)
+        if known is None or os.environ.get("ETTUI_DEBUG"):
             raise
-        where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
-        print(f"ettui: {exc.strerror or exc}{where}; check the path and permissions.", file=sys.stderr)
-        return ExitCode.FAILURE
+        print(f"ettui: {clean(known.message)}", file=sys.stderr)
+        return known.exit_code
 
 
 if __name__ == "__main__":

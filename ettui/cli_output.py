@@ -1,4 +1,9 @@
-"""How the headless commands print: ``--json`` shapes, plain tables, the download bar."""
+"""How the headless commands print: ``--json`` shapes, plain tables, the download bar.
+
+Every value in a plain table comes from outside (batch IDs, statuses, file
+names, error texts) and goes through :func:`ettui.safetext.clean` here;
+``--json`` keeps values exact and is safe as it is (``ensure_ascii``).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from ettui.model import DropFile, Job, format_duration
+from ettui.safetext import clean
 from ettui.model import Progress as TransferProgress
 
 
@@ -41,11 +47,24 @@ def job_json(job: Job) -> dict[str, Any]:
 
 
 def print_json(obj: Any) -> None:
-    print(json.dumps(obj, separators=(",", ":")), flush=True)
+    """One JSON document on stdout, values exact.
+
+    ``ensure_ascii`` (the default, kept on purpose) writes every non-ASCII
+    character as ``\\uXXXX``: with it off, C1 controls such as ``\\x9b`` (a
+    one-byte CSI) would reach the terminal raw.
+    """
+    print(json.dumps(obj, separators=(",", ":"), ensure_ascii=True), flush=True)
+
+
+def text_table(rows: Sequence[Sequence[str]]) -> str:
+    """Rows (the first is the header) as padded columns, every cell cleaned for a terminal."""
+    safe = [[clean(c) for c in r] for r in rows]
+    widths = [max(len(r[i]) for r in safe) for i in range(len(safe[0]))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in safe)
 
 
 def jobs_table(jobs: Sequence[Job], now: datetime) -> str:
-    rows = [("ID", "BATCH", "CALL", "STATUS", "AGE", "FILE", "LAST ERROR")]
+    rows: list[tuple[str, ...]] = [("ID", "BATCH", "CALL", "STATUS", "AGE", "FILE", "LAST ERROR")]
     for j in jobs:
         rows.append(
             (
@@ -55,11 +74,10 @@ def jobs_table(jobs: Sequence[Job], now: datetime) -> str:
                 j.status_raw,
                 format_duration(now - j.submitted_at),
                 j.file_name or "-",
-                (j.last_error or "")[:50],
+                clean(j.last_error or "")[:50],
             )
         )
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)
+    return text_table(rows)
 
 
 def drop_json(f: DropFile, now: datetime) -> dict[str, Any]:

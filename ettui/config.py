@@ -8,8 +8,14 @@ entry). A config file
 that is group- or world-readable and names a secret command still works, but a
 file holding something that looks like a literal secret is refused.
 
-Every key is documented in ``docs/config.md``; ``Profile`` field docstrings
-are the source for that page.
+Every key is documented in ``docs/config.md``, whose key tables are written
+from the field docstrings of ``Profile``, ``UiSettings`` and
+``SandboxSettings`` (``python -m ettui.tools.config_doc --write``; a test
+fails when the page is stale or a field has no docstring).
+
+Adding a key: give the field a type and a docstring, and it is type-checked
+by ``load()`` and ``ettui config check`` with no other change; put a range or
+a set of choices in ``ettui.config_rules.RULES``. Cross-key checks go at the end of ``_profile``.
 """
 
 from __future__ import annotations
@@ -24,7 +30,9 @@ from pathlib import Path
 from typing import Any
 
 from ettui import paths
+from ettui.config_rules import RULES, typed_value
 from ettui.errors import ConfigError
+from ettui.keys import BINDINGS, BUILTIN_THEMES, key_problem, key_set, normalise_keys
 
 SANDBOX = "sandbox"
 
@@ -38,7 +46,7 @@ class SecretSource:
     keyring: str | None = None
     """``service:username`` in the OS keyring (needs ``pip install 'ettui[keyring]'``)."""
     literal: str | None = None
-    """Only for the built-in sandbox profile, whose passwords are public."""
+    """Only for a sandbox this process started: the passwords it generated for its root."""
 
     def resolve(self, what: str) -> str:
         if self.literal is not None:
@@ -53,6 +61,8 @@ class SecretSource:
                 done = subprocess.run(
                     shlex.split(self.command), capture_output=True, text=True, timeout=30, check=False
                 )
+            except ValueError as exc:
+                raise ConfigError(f"The {what} command cannot be read as a command ({exc}); fix its quoting.") from None
             except (OSError, subprocess.TimeoutExpired) as exc:
                 raise ConfigError(f"The {what} command `{self.command}` could not run ({exc.__class__.__name__}); fix password_command.") from None
             if done.returncode != 0:
@@ -93,46 +103,55 @@ class Profile:
     """One account (or the sandbox): which API, where, and how to log in."""
 
     name: str
+    """The profile's name: the ``NAME`` of ``[profiles.NAME]``."""
     dialect: str = "xml"
-    """``xml`` (legacy XML API, bulk async calls) or ``soap`` (Extract + AsyncActivityStatus)."""
+    """``xml``: legacy XML API bulk async calls + Batch Inquire. ``soap``: ``Extract`` + ``AsyncActivityStatus``."""
     sandbox: bool = False
-    """True: start the embedded sandbox and point every endpoint at it."""
+    """``true``: start the embedded sandbox and point every endpoint at it (the profile named ``sandbox`` always does)."""
     endpoint: str = "https://api.dc1.exacttarget.com/integrate.aspx"
     """The XML API URL (``integrate.aspx``)."""
     soap_url: str = "https://webservice.exacttarget.com/Service.asmx"
     """The SOAP service URL (``Service.asmx``)."""
     wsdl: str | None = None
-    """None: the WSDL subset shipped with ettui. A URL: the vendor's, fetched once and cached."""
+    """Unset: the WSDL subset shipped with ettui. A URL: the vendor's WSDL, fetched once and cached in the cache dir."""
     soap_auth: str = "usernametoken"
-    """``usernametoken`` (WS-Security) or ``oauth`` (client credentials -> ``fueloauth`` header)."""
+    """``usernametoken`` (WS-Security) or ``oauth`` (client credentials, ``fueloauth`` header; needs ``auth_url``, ``client_id`` and a ``client_secret_*`` source)."""
     auth_url: str | None = None
     """OAuth token endpoint, e.g. ``https://SUBDOMAIN.auth.marketingcloudapis.com/v2/token``."""
     client_id: str | None = None
+    """OAuth client id (``soap_auth = "oauth"``)."""
     client_secret: SecretSource = field(default_factory=SecretSource)
+    """OAuth client secret: ``client_secret_env``, ``_command`` or ``_keyring``."""
     api_username: str = ""
+    """XML API / SOAP user."""
     api_password: SecretSource = field(default_factory=SecretSource)
+    """Its password: ``api_password_env``, ``_command`` or ``_keyring``."""
     member_id: str | None = None
     """The account's MID; also the drop sub-folder for multi-account logins."""
     sftp_host: str = "ftp1.exacttarget.com"
+    """The drop's SFTP host."""
     sftp_port: int = 22
+    """The drop's SSH port."""
     sftp_username: str = ""
+    """The drop's login name."""
     sftp_password: SecretSource = field(default_factory=SecretSource)
+    """The drop password: ``sftp_password_env``, ``_command`` or ``_keyring``."""
     sftp_key_file: str | None = None
-    """A private key file; with neither password nor key, ssh-agent is tried."""
+    """A private key file; with no password and no key, ssh-agent is used."""
     known_hosts: str | None = None
-    """known_hosts file checked for the drop's host key (default: ettui's own)."""
+    """known_hosts file checked for the drop's host key; hashed entries work (unset: ettui's own, see ``ettui config path``)."""
     drop_folder: str = "/"
     """Where bulk async zips land (the root, or ``/<MID>``)."""
     export_folder: str = "/Export"
     """Where SOAP data extracts land."""
     retention_hours: float = 72.0
-    """How long the drop keeps a bulk async zip."""
+    """Hours the drop keeps a bulk async zip (expiry = mtime + this)."""
     export_retention_hours: float = 21 * 24.0
-    """How long the Export folder keeps an extract."""
+    """Hours the Export folder keeps an extract (21 days)."""
     poll_initial: float = 5.0
-    """Seconds before the first status poll; doubles per poll."""
+    """Seconds before the first status poll; doubles per unchanged poll."""
     poll_max: float = 300.0
-    """Cap of the poll interval, seconds."""
+    """Cap of the poll interval, seconds (at least ``poll_initial``)."""
     poll_concurrency: int = 8
     """Status requests in flight at once, across all jobs."""
     connect_timeout: float = 10.0
@@ -142,7 +161,7 @@ class Profile:
     request_deadline: float = 90.0
     """Seconds for one whole HTTP exchange: connect, send, and the complete reply."""
     max_reply_bytes: int = 16 * 1024 * 1024
-    """A longer API reply is refused (read as a stream, so memory stays bounded)."""
+    """Bytes: a longer API reply is refused (read as a stream, so memory stays bounded)."""
     transfer_stall_timeout: float = 60.0
     """Seconds a download may receive nothing before it counts as a dead connection."""
     submit_retries: int = 4
@@ -150,7 +169,13 @@ class Profile:
     sftp_max_connections: int = 10
     """Connections all ettui processes on this host open to one drop account at once."""
     download_dir: str | None = None
-    """Where fetched files go (default: the platform downloads folder / ettui)."""
+    """Where fetched files go (unset: the platform downloads folder ``/ettui``)."""
+    auto_fetch: bool = False
+    """``true``: ``ettui watch`` downloads, verifies and extracts every output of this profile's jobs as it lands (docs/watch.md)."""
+    auto_fetch_unknown: bool = False
+    """With ``auto_fetch``: also fetch drop files no job of ours produced, when named like the vendor's bulk async output."""
+    on_fetched: str | None = None
+    """A command ``ettui watch`` runs once per fetched file (split like a shell line, run without a shell; docs/watch.md)."""
 
     def retention_for(self, folder: str) -> float:
         """Retention hours for a remote folder."""
@@ -172,11 +197,13 @@ class UiSettings:
     """Settings of the terminal UI."""
 
     keymap: dict[str, str] = field(default_factory=dict)
-    """Binding id -> key(s), e.g. ``{"poll_now" = "R"}``."""
+    """Binding id -> keys, e.g. ``{ poll_now = "f5", download = "ctrl+d,D" }``; ``?`` in the app lists every id (and below). Keys are characters, names (``escape``, ``f5``, ``question_mark``) and ``ctrl+``/``shift+``/``alt+``, comma-separated; an unknown id, a malformed key, or one key on two bindings of the same screen is refused."""
     expiring_soon_hours: float = 6.0
-    """Notify when a file has less than this left."""
+    """Notify when a file that is not downloaded has less than this many hours left."""
     bell: bool = False
+    """Ring the terminal bell with notifications."""
     theme: str | None = None
+    """A Textual theme name (listed below; unset: Textual's default)."""
 
 
 @dataclass(frozen=True)
@@ -184,11 +211,17 @@ class SandboxSettings:
     """Settings of the embedded sandbox."""
 
     time_scale: float = 1.0
+    """Sandbox seconds per real second (3600: an hour a second, to watch files expire)."""
     seed: int = 1
+    """Makes batch IDs, errors and output records repeatable."""
     error_share: float = 0.0
+    """Share of batches that end in Error."""
     scheduled_seconds: float = 4.0
+    """Sandbox seconds a batch stays Scheduled."""
     processing_seconds: float = 8.0
+    """Sandbox seconds a batch stays Processing."""
     records: int = 200
+    """Records per output file."""
 
 
 @dataclass(frozen=True)
@@ -222,30 +255,46 @@ def redact_url(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
-def _store(path: Path, table: Any) -> StoreSettings:
+def _store(problems: "_Problems", table: Any) -> StoreSettings:
+    """The ``[store]`` table (team mode), every problem recorded; a bad table gives the local store."""
+    where = "[store]"
     if not isinstance(table, dict):
-        raise ConfigError(f"{path}: [store] must be a table.")
-    known = {"url", "lease_seconds", "password_env", "password_command", "password_keyring"}
-    for key in table:
-        if key not in known and key != "password":
-            raise ConfigError(f"{path}: [store] has unknown key `{key}` (see docs/config.md).")
-    where = f"{path}, [store]"
-    password = _secret(where, table, "password")
+        problems.add(where, "must be a table of keys")
+        return StoreSettings()
+    before = len(problems.items)
+    sources: dict[str, str] = {}
+    for key, value in table.items():
+        if key == "password":
+            problems.add(where, "`password` must not hold the secret itself; use `password_env` or `password_command`")
+        elif key in ("password_env", "password_command", "password_keyring"):
+            source = key.rsplit("_", 1)[1]
+            broken = "should be a string" if not isinstance(value, str) else _secret_problem(source, value)
+            if broken:
+                problems.add(where, f"`{key}` {broken}")
+            else:
+                sources[source] = value
+        elif key not in ("url", "lease_seconds"):
+            problems.add(where, f"unknown key `{key}` (see docs/config.md)")
     url = table.get("url")
     if url is not None:
         from urllib.parse import urlsplit
 
         if not isinstance(url, str) or not url.startswith(("postgresql://", "postgres://")):
-            raise ConfigError(f"{where}: `url` should read postgresql://USER@HOST:PORT/DBNAME.")
-        try:
-            has_password = urlsplit(url).password is not None or "password=" in url
-        except ValueError:
-            raise ConfigError(f"{where}: `url` is not a valid URL; it should read postgresql://USER@HOST:PORT/DBNAME.") from None
-        if has_password:
-            raise ConfigError(f"{where}: `url` must not hold the password; use `password_env` or `password_command`.")
+            problems.add(where, "`url` should read postgresql://USER@HOST:PORT/DBNAME")
+        else:
+            try:
+                has_password = urlsplit(url).password is not None or "password=" in url
+            except ValueError:
+                problems.add(where, "`url` is not a valid URL; it should read postgresql://USER@HOST:PORT/DBNAME")
+            else:
+                if has_password:
+                    problems.add(where, "`url` must not hold the password; use `password_env` or `password_command`")
     lease = table.get("lease_seconds", 30.0)
     if isinstance(lease, bool) or not isinstance(lease, (int, float)) or lease < 5:
-        raise ConfigError(f"{where}: `lease_seconds` should be a number of seconds, at least 5.")
+        problems.add(where, "`lease_seconds` should be a number of seconds, at least 5")
+    if len(problems.items) > before:
+        return StoreSettings()
+    password = SecretSource(env=sources.get("env"), command=sources.get("command"), keyring=sources.get("keyring"))
     return StoreSettings(url=url, password=password, lease_seconds=float(lease))
 
 
@@ -297,105 +346,252 @@ def builtin_profiles() -> dict[str, Profile]:
 
 
 _SECRET_KEYS = ("api_password", "sftp_password", "client_secret")
-_PROFILE_FIELDS = {f.name: f for f in dataclasses.fields(Profile)}
+_SECRET_SOURCES = ("env", "command", "keyring")
+_SECRET_NAMES = {"api_password": "API password", "sftp_password": "SFTP password", "client_secret": "OAuth client secret"}
 
 
-def _secret(where: str, table: dict[str, Any], key: str) -> SecretSource:
-    if key in table:
-        raise ConfigError(
-            f"{where}: `{key}` must not hold the secret itself; use `{key}_env` or `{key}_command`."
-        )
-    env, command, ring = table.get(f"{key}_env"), table.get(f"{key}_command"), table.get(f"{key}_keyring")
-    for sub, value in ((f"{key}_env", env), (f"{key}_command", command), (f"{key}_keyring", ring)):
-        if value is not None and not isinstance(value, str):
-            raise ConfigError(f"{where}: `{sub}` must be a string.")
-    return SecretSource(env=env, command=command, keyring=ring)
+# -- validation ---------------------------------------------------------------
+#
+# One validation serves ``load()`` (which raises) and ``ettui config check``
+# (which prints): it walks the file in order and collects every problem as one
+# sentence naming the file, the profile or table, the key and what is wrong.
+# A field's type comes from its annotation, so a new field with a type and a
+# docstring is checked by default; a range or a set of choices goes in
+# ``ettui.config_rules.RULES``.
 
 
-def _profile(path: Path, name: str, table: Any) -> Profile:
-    where = f"{path}, profile {name!r}"
+class _Problems:
+    """The problems found so far, in file order, each one finished sentence."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.items: list[str] = []
+
+    def add(self, where: str | None, text: str) -> None:
+        place = f"{self.path}, {where}" if where else str(self.path)
+        self.items.append(f"{place}: {text}.")
+
+
+def _fields(cls: type) -> dict[str, str]:
+    """Field name -> annotation (a string, as ``from __future__ import annotations`` keeps it)."""
+    return {f.name: str(f.type) for f in dataclasses.fields(cls)}
+
+
+def _plain_value(problems: _Problems, where: str, section: str, key: str, value: Any, annotation: str) -> Any:
+    """The checked value of one ordinary key, or ``_BAD`` after recording why not."""
+    value, wrong = typed_value(value, annotation)
+    if wrong is None:
+        rule = RULES.get(section, {}).get(key)
+        broken = rule.problem(value) if rule else None
+        if broken:
+            wrong = f"{broken}, not {value!r}"
+    if wrong:
+        problems.add(where, f"`{key}` {wrong}")
+        return _BAD
+    return value
+
+
+_BAD = object()
+
+
+def _secret_key(key: str) -> tuple[str, str] | None:
+    """(secret, source) for keys like ``api_password_command``."""
+    for secret in _SECRET_KEYS:
+        for source in _SECRET_SOURCES:
+            if key == f"{secret}_{source}":
+                return secret, source
+    return None
+
+
+def _secret_problem(source: str, value: str) -> str | None:
+    if not value.strip():
+        return "is empty"
+    if source == "command":
+        try:
+            if not shlex.split(value):
+                return "is empty"
+        except ValueError as exc:
+            return f"cannot be read as a command ({str(exc).lower()})"
+    if source == "keyring":
+        service, sep, username = value.partition(":")
+        if not (sep and service and username):
+            return f"should read service:username, not {value!r}"
+    return None
+
+
+def _profile(problems: _Problems, name: str, table: Any) -> Profile | None:
+    where = f"profile {name!r}"
     if not isinstance(table, dict):
-        raise ConfigError(f"{where}: must be a table.")
-    known = set(_PROFILE_FIELDS) - {"name"} | {f"{k}_{src}" for k in _SECRET_KEYS for src in ("env", "command", "keyring")}
-    for key in table:
-        if key not in known and key not in _SECRET_KEYS:
-            raise ConfigError(f"{where}: unknown key `{key}` (see docs/config.md).")
+        problems.add(where, "must be a table of keys")
+        return None
+    fields = _fields(Profile)
     kwargs: dict[str, Any] = {"name": name}
-    for key, spec in _PROFILE_FIELDS.items():
-        if key == "name" or key in _SECRET_KEYS:
-            continue
-        if key not in table:
-            continue
-        value = table[key]
-        expected = spec.type if isinstance(spec.type, str) else str(spec.type)
-        if "float" in expected and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-        ok = (
-            ("bool" in expected and isinstance(value, bool))
-            or ("int" in expected and isinstance(value, int) and not isinstance(value, bool))
-            or ("float" in expected and isinstance(value, float))
-            or ("str" in expected and isinstance(value, str))
-        )
-        if not ok:
-            raise ConfigError(f"{where}: `{key}` should be {expected.replace(' | None', '')}, not {value!r}.")
-        kwargs[key] = value
-    for key in _SECRET_KEYS:
-        kwargs[key] = _secret(where, table, key)
-    profile = Profile(**kwargs)
-    if profile.dialect not in ("xml", "soap"):
-        raise ConfigError(f"{where}: `dialect` must be \"xml\" or \"soap\", not {profile.dialect!r}.")
-    if profile.soap_auth not in ("usernametoken", "oauth"):
-        raise ConfigError(f"{where}: `soap_auth` must be \"usernametoken\" or \"oauth\".")
-    if profile.retention_hours <= 0 or profile.poll_initial <= 0 or profile.poll_max < profile.poll_initial:
-        raise ConfigError(f"{where}: retention and poll intervals must be positive, poll_max >= poll_initial.")
-    if profile.poll_concurrency < 1:
-        raise ConfigError(f"{where}: `poll_concurrency` must be at least 1.")
-    return profile
+    sources: dict[str, dict[str, str]] = {secret: {} for secret in _SECRET_KEYS}
+    for key, value in table.items():
+        secret = _secret_key(key)
+        if key in _SECRET_KEYS:
+            problems.add(where, f"`{key}` must not hold the secret itself; use `{key}_env`, `{key}_command` or `{key}_keyring`")
+        elif secret:
+            if not isinstance(value, str):
+                problems.add(where, f"`{key}` should be a string, not {value!r}")
+                continue
+            wrong = _secret_problem(secret[1], value)
+            if wrong:
+                problems.add(where, f"`{key}` {wrong}")
+            sources[secret[0]][secret[1]] = value
+        elif key in fields and key != "name":
+            checked = _plain_value(problems, where, "profiles", key, value, fields[key])
+            if checked is not _BAD:
+                kwargs[key] = checked
+        else:
+            problems.add(where, f"unknown key `{key}` (see docs/config.md)")
+    for secret_name, given in sources.items():
+        if len(given) > 1:
+            keys = " and ".join(f"`{secret_name}_{source}`" for source in given)
+            problems.add(where, f"{keys} are both set; keep one source for the {_SECRET_NAMES[secret_name]}")
+        kwargs[secret_name] = SecretSource(**given)
+    if kwargs.get("soap_auth") == "oauth" and not kwargs.get("sandbox") and name not in (SANDBOX, SANDBOX_SOAP):
+        missing = [k for k in ("auth_url", "client_id") if not kwargs.get(k)]
+        if not kwargs["client_secret"].configured:
+            missing.append("client_secret_env, _command or _keyring")
+        if missing:
+            problems.add(where, f"`soap_auth` is \"oauth\" but {', '.join(missing)} {'is' if len(missing) == 1 else 'are'} not set")
+    poll_initial = kwargs.get("poll_initial", Profile.poll_initial)
+    if kwargs.get("poll_max", Profile.poll_max) < poll_initial:
+        problems.add(where, f"`poll_max` must be at least poll_initial ({poll_initial:g})")
+    return Profile(**kwargs)
 
 
-def _dataclass_from(path: Path, section: str, cls: type, table: Any) -> Any:
+def _keymap(problems: _Problems, value: Any) -> dict[str, str]:
+    """The checked ``[ui] keymap``: known ids, well-formed keys, no key on two ids of one scope."""
+    if not isinstance(value, dict):
+        problems.add("[ui]", f"`keymap` should be a table of binding id = keys, e.g. {{ poll_now = \"ctrl+r\" }}, not {value!r}")
+        return {}
+    keymap: dict[str, str] = {}
+    for binding, keys in value.items():
+        if binding not in BINDINGS:
+            problems.add("[ui]", f"`keymap.{binding}` is not a binding id (known: {', '.join(sorted(BINDINGS))})")
+        elif not isinstance(keys, str):
+            problems.add("[ui]", f"`keymap.{binding}` should be a key string such as \"f5\" or \"ctrl+r\", not {keys!r}")
+        elif (wrong := key_problem(keys)) is not None:
+            problems.add("[ui]", f"`keymap.{binding}` {wrong}")
+        else:
+            keymap[binding] = normalise_keys(keys)
+    owners: dict[tuple[str, str], list[str]] = {}
+    for binding, (scope, default) in BINDINGS.items():
+        for key in key_set(keymap.get(binding, default)):
+            owners.setdefault((scope, key), []).append(binding)
+    for (_, key), ids in owners.items():
+        if len(ids) > 1 and any(i in keymap for i in ids):
+            problems.add("[ui]", f"`keymap` puts {key!r} on both {' and '.join(ids)}; give each its own key")
+    return keymap
+
+
+def _settings(problems: _Problems, section: str, cls: type, table: Any) -> Any:
+    """``[ui]`` or ``[sandbox]``: every key typed and in range; bad ones keep their default."""
+    where = f"[{section}]"
     if not isinstance(table, dict):
-        raise ConfigError(f"{path}: [{section}] must be a table.")
-    names = {f.name for f in dataclasses.fields(cls)}
-    for key in table:
-        if key not in names:
-            raise ConfigError(f"{path}: [{section}] has unknown key `{key}` (see docs/config.md).")
-    try:
-        return cls(**table)
-    except TypeError as exc:
-        raise ConfigError(f"{path}: [{section}] {exc}.") from None
+        problems.add(None, f"{where} must be a table of keys, not {table!r}")
+        return cls()
+    fields = _fields(cls)
+    kwargs: dict[str, Any] = {}
+    for key, value in table.items():
+        if key not in fields:
+            problems.add(where, f"unknown key `{key}` (see docs/config.md)")
+        elif cls is UiSettings and key == "keymap":
+            kwargs[key] = _keymap(problems, value)
+        else:
+            checked = _plain_value(problems, where, section, key, value, fields[key])
+            if checked is _BAD:
+                continue
+            if cls is UiSettings and key == "theme" and checked not in BUILTIN_THEMES:
+                problems.add(where, f"`theme` {checked!r} is not a theme (known: {', '.join(sorted(BUILTIN_THEMES))})")
+                continue
+            kwargs[key] = checked
+    return cls(**kwargs)
 
 
-def load(path: Path | None = None) -> Config:
-    """Read the config (``path``, else ``ETTUI_CONFIG``, else the default location)."""
-    path = path or paths.config_file()
+def _validate(problems: _Problems, data: dict[str, Any]) -> Config:
+    """The config from parsed TOML, recording every problem in file order."""
+    profiles = builtin_profiles()
+    raw_profiles = data.get("profiles", {})
+    names = set(profiles) | (set(raw_profiles) if isinstance(raw_profiles, dict) else set())
+    default, ui, sandbox, store = SANDBOX, UiSettings(), SandboxSettings(), StoreSettings()
+    for key, value in data.items():
+        if key == "default_profile":
+            if not isinstance(value, str):
+                problems.add(None, f"`default_profile` should be a string, not {value!r}")
+            elif value not in names:
+                problems.add(None, f"`default_profile` {value!r} is not a profile here (known: {', '.join(sorted(names))})")
+            else:
+                default = value
+        elif key == "profiles":
+            if not isinstance(value, dict):
+                problems.add(None, f"[profiles] must be a table of profile tables, not {value!r}")
+                continue
+            for name, table in value.items():
+                profile = _profile(problems, name, table)
+                if profile is not None:
+                    profiles[name] = dataclasses.replace(profile, sandbox=True) if name in (SANDBOX, SANDBOX_SOAP) else profile
+        elif key == "ui":
+            ui = _settings(problems, "ui", UiSettings, value)
+        elif key == "sandbox":
+            sandbox = _settings(problems, "sandbox", SandboxSettings, value)
+        elif key == "store":
+            store = _store(problems, value)
+        else:
+            problems.add(None, f"unknown top-level key `{key}` (see docs/config.md)")
+    return Config(path=problems.path, exists=True, default_profile=default, profiles=profiles, ui=ui, sandbox=sandbox,
+                  store=store)  # fmt: skip
+
+
+class ConfigProblems(ConfigError):
+    """Every problem of one config file; ``message`` is their sentences, one a line."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+def check(path: Path | None = None) -> tuple[Config | None, list[str]]:
+    """The config and every problem in it, in file order (``ettui config check``).
+
+    ``path``, else ``ETTUI_CONFIG``, else the default location; only the
+    default location may be absent (then the built-in sandbox profiles).
+    """
+    explicit = path or paths.config_override()
+    path = explicit or paths.config_file()
+    problems = _Problems(path)
     if not path.exists():
-        return Config(path=path, exists=False, default_profile=SANDBOX, profiles=builtin_profiles())
+        if explicit is None:
+            return Config(path=path, exists=False, default_profile=SANDBOX, profiles=builtin_profiles()), []
+        problems.add(None, "this config file does not exist; create it, or give no --config / ETTUI_CONFIG for the built-in sandbox")
+        return None, problems.items
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path} is not valid TOML: {exc}.") from None
+        problems.add(None, f"this is not valid TOML ({exc})")
+        return None, problems.items
+    except UnicodeDecodeError:
+        problems.add(None, "this is not UTF-8 text")
+        return None, problems.items
     except OSError as exc:
-        raise ConfigError(f"{path} cannot be read: {exc.strerror}.") from None
-    known_top = {"default_profile", "profiles", "ui", "sandbox", "store"}
-    for key in data:
-        if key not in known_top:
-            raise ConfigError(f"{path}: unknown top-level key `{key}` (see docs/config.md).")
-    profiles: dict[str, Profile] = builtin_profiles()
-    raw_profiles = data.get("profiles", {})
-    if not isinstance(raw_profiles, dict):
-        raise ConfigError(f"{path}: [profiles] must be a table of tables.")
-    for name, table in raw_profiles.items():
-        profiles[name] = _profile(path, name, table)
-        if name in (SANDBOX, SANDBOX_SOAP):
-            profiles[name] = dataclasses.replace(profiles[name], sandbox=True)
-    default = data.get("default_profile", SANDBOX)
-    if default not in profiles:
-        raise ConfigError(f"{path}: default_profile {default!r} is not a profile here.")
-    ui = _dataclass_from(path, "ui", UiSettings, data.get("ui", {}))
-    sandbox = _dataclass_from(path, "sandbox", SandboxSettings, data.get("sandbox", {}))
-    store = _store(path, data.get("store", {}))
-    return Config(path=path, exists=True, default_profile=default, profiles=profiles, ui=ui, sandbox=sandbox, store=store)
+        problems.add(None, f"this file cannot be read ({exc.strerror})")
+        return None, problems.items
+    config = _validate(problems, data)
+    return (None if problems.items else config), problems.items
+
+
+def load(path: Path | None = None) -> Config:
+    """Read the config (``path``, else ``ETTUI_CONFIG``, else the default location).
+
+    Raises ``ConfigProblems`` listing what ``check`` would report, so nothing
+    starts on a config that ``ettui config check`` refuses.
+    """
+    config, problems = check(path)
+    if problems or config is None:
+        raise ConfigProblems(problems)
+    return config
 
 
 def check_permissions(path: Path) -> str | None:

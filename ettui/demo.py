@@ -33,6 +33,7 @@ async def run_demo(args: argparse.Namespace) -> int:
     """Submit a C1 (or a SOAP tracking extract), poll, fetch, verify, extract, preview."""
     from ettui.sandbox import SandboxOptions
     from ettui.session import Session
+    from ettui.safetext import clean
 
     with tempfile.TemporaryDirectory(prefix="ettui-demo-") as tmp:
         root = Path(args.root).expanduser() if args.root else Path(tmp)
@@ -47,7 +48,7 @@ async def run_demo(args: argparse.Namespace) -> int:
         options = SandboxOptions(root=root / "sandbox", scheduled_seconds=0.5, processing_seconds=1.0, records=500)
         def say(text: str) -> None:
             if not args.json:
-                print(text, flush=True)
+                print(clean(text), flush=True)  # file names and output cells: terminal-safe
 
         session = await Session.open(cfg, store_path=root / "jobs.sqlite3", sandbox_options=options)
         try:

@@ -160,3 +160,26 @@ class HostKeyChanged(DropError):
 
 TRANSIENT = (ThrottledError, ApiConnectionError, MalformedReplyError)
 """Errors a poller retries with back-off; they never turn a job into Error."""
+
+
+def library_error(exc: BaseException) -> EttuiError | None:
+    """The ``EttuiError`` for a library exception a user can cause, or None for a bug.
+
+    A layer that knows the context raises its own sentence first; this is the
+    net under the front ends (the CLI's ``main``, the TUI's backstop) for what
+    slipped through: a damaged zip, an unusable job store, a failed rename.
+    Matched by name, so this module imports neither zipfile nor sqlite3.
+    """
+    modules = {klass.__module__ for klass in type(exc).__mro__}
+    if type(exc).__name__ == "BadZipFile" or "zlib" in modules:
+        return DropError(f"A zip file is damaged ({exc}); fetch it again.")
+    if "sqlite3" in modules:
+        return EttuiError(
+            f"The job store could not be used ({exc}); check the disk and the state folder (`ettui config path`), then try again.",
+            title="Job store",
+        )
+    if isinstance(exc, OSError):
+        names = " -> ".join(str(n) for n in (exc.filename, exc.filename2) if n)
+        where = f" ({names})" if names else ""
+        return EttuiError(f"{exc.strerror or exc}{where}; check the path and permissions.", title="File error")
+    return None

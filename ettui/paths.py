@@ -34,10 +34,15 @@ def cache_dir() -> Path:
     return home / "cache" if home else Path(platformdirs.user_cache_dir(APP))
 
 
+def config_override() -> Path | None:
+    """``ETTUI_CONFIG`` when set: a file the user named, which must then exist."""
+    override = os.environ.get("ETTUI_CONFIG")
+    return Path(override).expanduser() if override else None
+
+
 def config_file() -> Path:
     """The config file: ``ETTUI_CONFIG`` if set, else ``config.toml`` in the config dir."""
-    override = os.environ.get("ETTUI_CONFIG")
-    return Path(override) if override else config_dir() / "config.toml"
+    return config_override() or config_dir() / "config.toml"
 
 
 def job_store() -> Path:
@@ -46,6 +51,11 @@ def job_store() -> Path:
 
 def activity_log() -> Path:
     return state_dir() / "activity.log"
+
+
+def error_log() -> Path:
+    """Tracebacks of unexpected errors the TUI caught (attach it to a bug report)."""
+    return state_dir() / "errors.log"
 
 
 def known_hosts() -> Path:
@@ -60,6 +70,11 @@ def sandbox_dir() -> Path:
 
 def downloads_dir() -> Path:
     return Path(platformdirs.user_downloads_dir()) / APP if not _home() else _home() / "downloads"  # type: ignore[operator]
+
+
+def connection_locks_dir() -> Path:
+    """Lock files of the cross-process SFTP connection budget (one per slot and account)."""
+    return state_dir() / "locks" / "connections"
 
 
 def wsdl_cache_dir() -> Path:

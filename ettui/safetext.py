@@ -86,3 +86,29 @@ def clean_text(text: object, *, multiline: bool = False, style: str = "") -> Tex
     from rich.text import Text  # lazy: the CLI's start-up does not pay for rich
 
     return Text(clean(text, multiline=multiline), style=style)
+
+
+_JSON_UNSAFE = re.compile(f"[{_UNSAFE}]")
+
+
+def _json_escape(match: re.Match[str]) -> str:
+    return f"\\u{ord(match.group()):04x}"
+
+
+def clean_json(document: str) -> str:
+    """A JSON document (``json.dumps(..., ensure_ascii=False)``) safe for a terminal.
+
+    ``json.dumps`` escapes C0 controls itself, but with ``ensure_ascii=False``
+    DEL, C1 controls (``\\x9b`` is a one-byte CSI), bidi overrides and lone
+    surrogates pass through raw. Outside strings JSON is plain ASCII, so each
+    of them is inside a string, where ``\\uXXXX`` is its exact JSON spelling:
+    the result parses to the same value and shows no control.
+    """
+    if _JSON_UNSAFE.search(document) is None:
+        return document
+    return _JSON_UNSAFE.sub(_json_escape, document)
+
+
+def clean_cells(row: dict[str, str], *, multiline: bool = True) -> dict[str, str]:
+    """A row of output cells with every value (and column name) cleaned for a terminal."""
+    return {clean(k): clean(v, multiline=multiline) for k, v in row.items()}

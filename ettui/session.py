@@ -22,16 +22,11 @@ from ettui.clock import Clock, WallClock
 from ettui.config import Config, Profile, SecretSource, load
 from ettui.wiring import make_api, start_sandbox
 from ettui.errors import (
-    ApiConnectionError,
-    AuthError,
     ConfigError,
     DropError,
     EttuiError,
     HostKeyUnknown,
-    MalformedReplyError,
-    ServiceError,
     ThrottledError,
-    ValidationError,
 )
 from ettui.jobs.base import AsyncJobStore, holder_id, open_store, whoami
 from ettui.jobs.poller import JobEvent, Poller
@@ -80,36 +75,13 @@ class SubmitUnconfirmed(EttuiError):
 def may_have_reached_service(error: BaseException) -> bool:
     """Whether a failed submit may have been received (and so may run) at the service.
 
-    The one place this is decided. The API layer's own classification wins
-    when an error carries it (``maybe_sent``); until then: a throttled reply,
-    a validation or configuration error, a refused login and any other error
-    the service itself answered with mean "not accepted"; a connection that
-    failed while connecting means "not sent"; an unreadable reply, a timeout
-    or break after sending, and anything unexpected (a crash, a cancel) mean
-    "may have been".
+    The API layer decides it per exchange (``EttuiError.maybe_sent``: sent, then
+    the reply timed out, broke off or could not be read); anything that is not
+    an ``EttuiError`` (a crash, a cancel) may have happened after sending.
     """
-    verdict = getattr(error, "maybe_sent", None)
-    if isinstance(verdict, bool):
-        return verdict
-    if isinstance(error, (ThrottledError, ValidationError, ConfigError, AuthError)):
-        return False
-    if isinstance(error, MalformedReplyError):
-        return True
-    if isinstance(error, ServiceError):
-        return False  # the service answered with an error: it refused the request
-    if isinstance(error, ApiConnectionError):
-        # Until the API layer says so itself: its sentences for a connection that never opened.
-        return not any(phrase in error.message for phrase in _NOT_CONNECTED)
+    if isinstance(error, EttuiError):
+        return error.maybe_sent
     return True
-
-
-_NOT_CONNECTED = (
-    "Could not connect to",
-    "refused the connection",
-    "could not be resolved",
-    "The secure (TLS) connection to",
-)
-"""Sentences ``ApiConnectionError`` uses when no connection was made (nothing was sent)."""
 
 
 def unconfirmed_sentence(job: Job, reason: str) -> str:
@@ -468,11 +440,27 @@ class Session:
     def poll_now(self, job_id: int | None = None) -> None:
         self.poller.poll_now(job_id)
 
-    async def refresh(self, job_ids: list[int]) -> None:
-        """Poll these jobs once now (the headless ``status`` without ``--watch``)."""
-        for job_id in job_ids:
-            self.poller.poll_now(job_id)
-        await self.poller.sweep_once()
+    async def refresh(self, job_ids: list[int]) -> list[EttuiError]:
+        """Poll these jobs once now (the headless ``status`` without ``--watch``).
+
+        Returns the errors of the polls that failed (each is also recorded as
+        its job's ``last_error``; the jobs keep their status).
+        """
+        wanted = set(job_ids)
+        failures: list[EttuiError] = []
+
+        def collect(event: JobEvent) -> None:
+            if event.kind in ("error", "throttled") and event.error is not None and event.job and event.job.id in wanted:
+                failures.append(event.error)
+
+        unsubscribe = self.poller.subscribe(collect)
+        try:
+            for job_id in job_ids:
+                self.poller.poll_now(job_id)
+            await self.poller.sweep_once()
+        finally:
+            unsubscribe()
+        return failures
 
     def pause(self) -> None:
         self.poller.pause()
@@ -556,6 +544,8 @@ class Session:
                     known_hosts=p.known_hosts_path,
                     accept_fingerprint=self._accepted_fingerprint,
                     connect_timeout=p.connect_timeout,
+                    stall_timeout=p.transfer_stall_timeout,
+                    max_connections=p.sftp_max_connections,
                 )
                 await client.connect()
                 self._drop = client
@@ -654,6 +644,7 @@ class Session:
         dest: Path | None = None,
         extract: bool = True,
         progress: ProgressCallback | None = None,
+        retries: int = 5,
     ) -> FetchOutcome:
         """Download (resumable, verified), record it on the job, and extract.
 
@@ -667,10 +658,10 @@ class Session:
         assert remote is not None
         dest = dest or self.profile.download_path
         if job is None:
-            result = await fetch_file(self._drop_client, remote, dest, progress=progress)
+            result = await fetch_file(self._drop_client, remote, dest, progress=progress, retries=retries)
         else:
             async with self._fetch_claim(job):
-                result = await fetch_file(self._drop_client, remote, dest, progress=progress)
+                result = await fetch_file(self._drop_client, remote, dest, progress=progress, retries=retries)
             job = await self.store.record_download(
                 job.id, path=str(result.path), sha256=result.sha256, fetched_by=whoami()
             )

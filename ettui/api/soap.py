@@ -463,8 +463,8 @@ class SoapApi:
             text = clean(reason.strip().rstrip("."))[:200] or "no reason given"
             how = f"HTTP 500 with a server fault ({text})"
         return ThrottledError(
-            f"{self.host} answered {operation} with {how}, which Marketing Cloud uses for throttling; "
-            "ettui backs off and tries again later.",
+            f"{self.host} answered {operation} with {how}, which Marketing Cloud uses for throttling "
+            "(the service is busy).",
             call=operation, code="500",
         )
 

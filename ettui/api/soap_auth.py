@@ -117,7 +117,7 @@ class TokenSource:
                               headers={"Content-Type": "application/json"}, limits=self.limits,
                               peer=Peer(self.host, "auth_url"), call="token")
         if response.status_code == 500:
-            raise ThrottledError(f"The token endpoint {self.host} answered HTTP 500; ettui backs off and tries again later.",
+            raise ThrottledError(f"The token endpoint {self.host} answered HTTP 500 (the service is busy).",
                                  call="token", code="500")
         try:
             answer = response.json()

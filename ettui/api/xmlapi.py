@@ -347,7 +347,7 @@ class XmlApi:
                 ) from None
         if response.status_code == 500:
             raise ThrottledError(
-                f"{self.host} answered HTTP 500, which ExactTarget uses for throttling; ettui backs off and tries again later.",
+                f"{self.host} answered HTTP 500, which ExactTarget uses for throttling (the service is busy).",
                 call=call, code="500",
             )
         if root is not None:

@@ -16,19 +16,24 @@ trust-on-first-use, and a key that differs from a listed one becomes a hard
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
+import hashlib
+import math
 import os
 import socket
 import stat as stat_mod
+import time
 from collections import deque
-from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from types import TracebackType
-from typing import BinaryIO, cast
+from typing import BinaryIO, Protocol, TypeVar, cast
 
-import asyncssh
+from ettui.drop._asyncssh_import import asyncssh
 
 from ettui.drop.hostkeys import (
     HostKeyCheck,
@@ -40,12 +45,27 @@ from ettui.drop.hostkeys import (
 )
 from ettui.errors import DropError, HostKeyChanged, HostKeyUnknown
 from ettui.drop.progress import ProgressCallback, ProgressMeter
+from ettui.drop.budget import ConnectionBudget, Slot
+
+T = TypeVar("T")
+
+
+class Digest(Protocol):
+    """What ``download`` feeds the bytes to, in file order (``hashlib.sha256()`` is one)."""
+
+    def update(self, data: bytes, /) -> None: ...
 
 __all__ = [
     "DropClient",
     "RemoteEntry",
     "DropConnectionLost",
     "DropUnreachable",
+    "DropStalled",
+    "LoginRefused",
+    "allow_login_again",
+    "Digest",
+    "TransferPlan",
+    "plan_transfer",
     "RemoteFileMissing",
     "LocalWriteError",
     "ProgressMeter",
@@ -76,8 +96,69 @@ MAX_REQUESTS = 32
 """SFTP reads kept in flight: 32 x 255 KiB = 8 MiB, enough for ~160 MB/s over a 50 ms
 round trip. More bought nothing on 127.0.0.1 and pushes the in-flight data out of cache."""
 
-WINDOW = 16 * 1024 * 1024
-"""SSH channel window: at least ``BLOCK_SIZE * MAX_REQUESTS`` so the server never stalls."""
+WINDOW = 64 * 1024 * 1024
+"""SSH channel window we advertise: the most data in flight on a long, fast path.
+
+Only requested bytes ever travel (the requests in flight bound the memory), so
+a window larger than loopback needs costs nothing there, and it lets
+:func:`plan_transfer` raise the requests in flight to the bandwidth-delay
+product of a far drop (OpenSSH's ~2 MB caps it at ~42 MB/s at 50 ms)."""
+
+TARGET_RATE = 250e6
+"""Bytes per second the pipelining aims to sustain (about what one Python stream decrypts)."""
+
+MAX_IN_FLIGHT = 48 * 1024 * 1024
+"""Upper bound on requested-but-unread bytes, whatever the round trip."""
+
+SYNC_EVERY = 32 * 1024 * 1024
+"""Bytes between background ``fdatasync`` calls during a download."""
+
+_REFUSED: dict[tuple[str, int, str, str], str] = {}
+"""Logins the drop refused in this process (host, port, user, credential hash) and the sentence said."""
+
+
+@dataclass(frozen=True)
+class TransferPlan:
+    """How one download is pipelined: bytes per SFTP read and reads in flight."""
+
+    block: int
+    requests: int
+    rtt: float
+    """The round trip it was sized for, in seconds."""
+
+    @property
+    def in_flight(self) -> int:
+        return self.block * self.requests
+
+    def ceiling(self) -> float:
+        """The most bytes per second this plan allows at its round trip (what limits a slow path)."""
+        return self.in_flight / self.rtt if self.rtt > 0 else math.inf
+
+
+def plan_transfer(
+    rtt: float,
+    server_max_read: int | None,
+    *,
+    block_size: int = BLOCK_SIZE,
+    min_requests: int = MAX_REQUESTS,
+    window: int = WINDOW,
+    target_rate: float = TARGET_RATE,
+) -> TransferPlan:
+    """Size a download to the bandwidth-delay product of the path.
+
+    The block is the server's own read limit (``limits@openssh.com``;
+    OpenSSH serves 255 KiB) when it reports a usable one, else ``block_size``.
+    Reads in flight cover ``target_rate x rtt`` bytes, at least ``min_requests``
+    (what loopback needs) and at most what the channel ``window`` and
+    ``MAX_IN_FLIGHT`` allow, so the server never waits for window space.
+    """
+    block = block_size
+    if server_max_read and server_max_read > 16 * 1024:
+        block = min(block, server_max_read)
+    bdp = target_rate * max(rtt, 0.0)
+    wanted = math.ceil(bdp / block)
+    most = max(min_requests, min(window, MAX_IN_FLIGHT) // block)
+    return TransferPlan(block=block, requests=max(min_requests, min(wanted, most)), rtt=rtt)
 
 MAX_PKTSIZE = 256 * 1024
 """Channel packet size we accept: fewer, bigger packets cost less Python per byte."""
@@ -99,6 +180,18 @@ class RemoteFileMissing(DropError):
     """The remote file (or folder) is not on the drop: expired, swept, or never there."""
 
     title = "File not on the drop"
+
+
+class DropStalled(DropConnectionLost):
+    """No byte arrived for ``stall_timeout`` seconds: the connection is treated as dead."""
+
+    title = "Transfer stalled"
+
+
+class LoginRefused(DropError):
+    """The drop refused the password or key; never retried (the vendor locks the user)."""
+
+    title = "Login refused"
 
 
 class LocalWriteError(DropError):
@@ -143,6 +236,11 @@ class DropClient:
         max_requests: int = MAX_REQUESTS,
         window: int = WINDOW,
         max_pktsize: int = MAX_PKTSIZE,
+        stall_timeout: float | None = 60.0,
+        idle_reopen: float | None = 540.0,
+        keepalive_interval: float = 0.0,
+        max_connections: int | None = None,
+        budget: ConnectionBudget | None = None,
     ) -> None:
         self.host = host
         self.port = port
@@ -158,6 +256,21 @@ class DropClient:
         self.max_requests = max_requests
         self.window = window
         self.max_pktsize = max_pktsize
+        self.stall_timeout = stall_timeout
+        """Seconds without a byte (or a reply) before the connection counts as dead; None: wait forever."""
+        if budget is None and max_connections is not None:
+            budget = ConnectionBudget(host, username, max_connections)
+        self.budget = budget
+        self.idle_reopen = idle_reopen
+        """Seconds of idleness after which the connection is replaced before use (the drop closes at 600)."""
+        self.keepalive_interval = keepalive_interval
+        """SSH keepalive requests every this many seconds while connected (0: none)."""
+        self._last_used = time.monotonic()
+        """The cross-process connection budget of this account; a slot is held while connected."""
+        self._slot: Slot | None = None
+        self._background: set[asyncio.Future[None]] = set()
+        self.last_plan: TransferPlan | None = None
+        """How the last download was sized (for the progress line and the benchmark)."""
         self._conn: asyncssh.SSHClientConnection | None = None
         self.last_cipher: str | None = None
         """The cipher of the last closed connection (the benchmark reports it)."""
@@ -190,15 +303,40 @@ class DropClient:
         if self.connected and self._sftp is not None:
             return
         await self.close()
+        refused = _REFUSED.get(self._credential_key())
+        if refused is not None:
+            # Never a second try with credentials the drop refused: the vendor
+            # locks the user for 30 minutes after repeated failures.
+            raise LoginRefused(refused)
+        if self.budget is not None:
+            self._slot = await self.budget.acquire()
+        try:
+            await self._connect()
+        except BaseException:
+            self._release_slot()
+            raise
+
+    def _credential_key(self) -> tuple[str, int, str, str]:
+        secret = self._password if self._password is not None else f"key:{self._key_file}"
+        return (self.host, self.port, self.username, hashlib.sha256(secret.encode()).hexdigest())
+
+    def _release_slot(self) -> None:
+        slot, self._slot = self._slot, None
+        if slot is not None:
+            slot.release()
+
+    async def _connect(self) -> None:
         known = load_known_hosts(self.known_hosts)
         check = HostKeyCheck(known, self.accept_fingerprint)
         options: dict[str, object] = {}
         if self._password is not None:
             # A password login tries no keys first: the vendor locks the account
             # after repeated failures, and key attempts must not eat into that.
-            options.update(password=self._password, client_keys=None, agent_path=None)
+            # One method only: asyncssh would otherwise offer the same password to
+            # keyboard-interactive too, and each offer counts as a failure.
+            options.update(password=self._password, client_keys=None, agent_path=None, preferred_auth="password")
         elif self._key_file is not None:
-            options.update(client_keys=[self._key_file], agent_path=None)
+            options.update(client_keys=[self._key_file], agent_path=None, preferred_auth="publickey")
         if self.encryption_algs is not None:
             options["encryption_algs"] = list(self.encryption_algs)
         try:
@@ -214,14 +352,18 @@ class DropClient:
                 compression_algs=None,
                 window=self.window,
                 max_pktsize=self.max_pktsize,
+                keepalive_interval=self.keepalive_interval,
                 **options,
             )
         except asyncssh.HostKeyNotVerifiable:
             raise self._host_key_error(check) from None
         except asyncssh.PermissionDenied:
-            raise DropError(
-                f"The drop refused the login for {self.username}@{self.host}; check the SFTP user name and password or key."
-            ) from None
+            message = (
+                f"The drop refused the login for {self.username}@{self.host}; ettui will not try it again, because "
+                "repeated failed logins lock the user out for 30 minutes: fix the SFTP user name and password or key first."
+            )
+            _REFUSED[self._credential_key()] = message
+            raise LoginRefused(message) from None
         except ConnectionRefusedError:
             raise DropUnreachable(
                 f"Nothing accepted the connection at {self.host}:{self.port}; check the SFTP host and port and that the server is up."
@@ -237,11 +379,12 @@ class DropClient:
         except (OSError, asyncssh.Error) as exc:
             raise DropUnreachable(f"Could not connect to the drop at {self.host}:{self.port}: {_reason(exc)}.") from None
         try:
-            self._sftp = await conn.start_sftp_client()
+            self._sftp = await self._bounded(conn.start_sftp_client(), "starting SFTP")
         except (OSError, asyncssh.Error) as exc:
             conn.close()
             raise DropUnreachable(f"The drop at {self.host}:{self.port} did not start an SFTP session: {_reason(exc)}.") from None
         self._conn = conn
+        self._last_used = time.monotonic()
 
     def _host_key_error(self, check: HostKeyCheck) -> DropError:
         name = known_hosts_name(self.host, self.port)
@@ -273,9 +416,11 @@ class DropClient:
         if conn is not None:
             conn.close()
             try:
-                await conn.wait_closed()
-            except (OSError, asyncssh.Error):
-                pass
+                # A dead peer never acknowledges: do not wait for it.
+                await asyncio.wait_for(conn.wait_closed(), 2.0)
+            except (OSError, asyncssh.Error, asyncio.TimeoutError, TimeoutError):
+                conn.abort()
+        self._release_slot()
 
     async def __aenter__(self) -> DropClient:
         await self.connect()
@@ -286,6 +431,36 @@ class DropClient:
     ) -> None:
         await self.close()
 
+    async def _bounded(self, step: Awaitable[T], what: str) -> T:
+        """Await one request, treating ``stall_timeout`` seconds of silence as a dead connection."""
+        if self.stall_timeout is None:
+            return await step
+        try:
+            return await asyncio.wait_for(step, self.stall_timeout)
+        except (asyncio.TimeoutError, TimeoutError):
+            if self._conn is not None:
+                self._conn.abort()
+            raise DropStalled(
+                f"The drop at {self.host}:{self.port} sent nothing for {self.stall_timeout:g} s while {what}; "
+                "the connection is treated as dead."
+            ) from None
+
+    async def _ready(self) -> asyncssh.SFTPClient:
+        """The SFTP session, reopened transparently after an idle close.
+
+        The vendor closes connections idle for 10 minutes. One idle longer than
+        ``idle_reopen`` is replaced before use (the server may be closing it right
+        now); one the server already closed is reopened. Only a connection that
+        was open once is reopened: a first connect is the caller's.
+        """
+        idle = time.monotonic() - self._last_used
+        if self._sftp is not None and (not self.connected or (self.idle_reopen is not None and idle > self.idle_reopen)):
+            await self.close()
+            await self.connect()
+        sftp = self._session()
+        self._last_used = time.monotonic()
+        return sftp
+
     def _session(self) -> asyncssh.SFTPClient:
         if self._sftp is None or not self.connected:
             raise DropConnectionLost(f"The connection to the drop at {self.host}:{self.port} is not open.")
@@ -295,10 +470,12 @@ class DropClient:
 
     async def list(self, folder: str) -> list[RemoteEntry]:
         """The entries of a remote folder (without ``.`` and ``..``), sorted by name."""
-        sftp = self._session()
+        sftp = await self._ready()
         base = folder.rstrip("/")
         try:
-            names = await sftp.readdir(folder)
+            names = await self._bounded(sftp.readdir(folder), f"listing {folder}")
+        except DropError:
+            raise
         except BaseException as exc:
             raise self._remote_error(exc, folder, what="folder") from None
         # A str folder makes asyncssh decode the names: they are str, never bytes.
@@ -311,9 +488,11 @@ class DropClient:
 
     async def stat(self, path: str) -> RemoteEntry:
         """Size, mtime and type of one remote path (following links)."""
-        sftp = self._session()
+        sftp = await self._ready()
         try:
-            attrs = await sftp.stat(path)
+            attrs = await self._bounded(sftp.stat(path), f"reading the size of {path}")
+        except DropError:
+            raise
         except BaseException as exc:
             raise self._remote_error(exc, path, what="file") from None
         return _entry(path, attrs)
@@ -325,29 +504,40 @@ class DropClient:
         *,
         offset: int = 0,
         progress: ProgressCallback | None = None,
+        digest: Digest | None = None,
+        size: int | None = None,
     ) -> None:
         """Copy ``remote_path`` from ``offset`` to its end into ``local_part`` at the same offset.
 
-        ``max_requests`` reads are in flight at once (pipelined) and their
-        results are written strictly in order, so after any break the local
-        file is an exact prefix of the remote one and its size is the resume
-        offset. Local write failures raise ``LocalWriteError``; a broken
-        connection raises ``DropConnectionLost``.
+        Reads are pipelined (as many in flight as the measured round trip needs,
+        see :func:`plan_transfer`) and their results are written strictly in
+        order, so after any break the local file is an exact prefix of the
+        remote one and its size is the resume offset. ``digest`` (if given) is
+        fed every byte as it is written, in file order. Local write failures
+        raise ``LocalWriteError``; a broken connection ``DropConnectionLost``;
+        no byte for ``stall_timeout`` seconds ``DropStalled``. ``size`` (the
+        caller's fresh ``stat``) saves the round trip of asking for it again.
         """
-        sftp = self._session()
+        sftp = await self._ready()
         try:
+            started = time.monotonic()
             # block_size=0: each read() below is exactly one SFTP request; we do the pipelining.
-            remote = await sftp.open(remote_path, "rb", block_size=0)
-            total = (await remote.stat()).size or 0
+            remote = await self._bounded(sftp.open(remote_path, "rb", block_size=0), f"opening {remote_path}")
+            rtt = time.monotonic() - started
+            if size is None:
+                size = (await self._bounded(remote.stat(), f"reading the size of {remote_path}")).size or 0
+            total = size
+        except DropError:
+            raise
         except BaseException as exc:
             raise self._remote_error(exc, remote_path, what="file") from None
-        block = self.block_size
-        if sftp.limits.max_read_len and sftp.limits.max_read_len > 16 * 1024:
-            block = min(block, sftp.limits.max_read_len)  # OpenSSH serves at most 255 KiB per read
+        plan = plan_transfer(rtt, sftp.limits.max_read_len, block_size=self.block_size,
+                             min_requests=self.max_requests, window=self.window)
+        self.last_plan = plan
         try:
             local = _open_local(local_part, offset)
             try:
-                done = await self._pipeline(remote, local, local_part, offset, total, block, progress)
+                done = await self._pipeline(remote, local, local_part, offset, total, plan, progress, digest)
             except (DropError, asyncio.CancelledError):
                 raise
             except BaseException as exc:
@@ -355,10 +545,12 @@ class DropClient:
             finally:
                 _close_local(local, local_part)
         finally:
-            try:
-                await remote.close()
-            except (OSError, asyncssh.Error):
-                pass  # the connection is gone; the handle went with it
+            # The close is sent, not waited for: the reply would cost a round trip
+            # after the last byte, and a later request on this session (or its
+            # close) orders after it anyway.
+            closing = asyncio.ensure_future(remote.close())
+            self._background.add(closing)
+            closing.add_done_callback(_forget_task(self._background))
         if done < total:
             raise DropConnectionLost(f"{remote_path} ended at {done:,} of {total:,} bytes; it changed during the download.")
 
@@ -369,45 +561,59 @@ class DropClient:
         local_part: Path,
         offset: int,
         end: int,
-        block: int,
+        plan: TransferPlan,
         progress: ProgressCallback | None,
+        digest: Digest | None,
     ) -> int:
-        """Keep up to ``max_requests`` reads outstanding; consume them in issue order. Returns bytes done.
+        """Keep up to ``plan.requests`` reads outstanding; consume them in issue order. Returns bytes done.
 
-        Reads are topped up in batches of a quarter of ``max_requests`` rather than
+        Reads are topped up in batches of a quarter of the requests rather than
         one per reply: the server then wakes once per batch instead of once per
         request (each request is two SSH packets, as asyncssh adds an ignore
         packet), which cut sshd's CPU for 256 MiB from ~0.35 s to ~0.29 s here.
+        Every ``SYNC_EVERY`` bytes a worker thread flushes what was written so
+        far, so the final fsync (in ``fetch``) has little left to do.
         """
         meter = ProgressMeter(end, offset, progress)
         pending: deque[tuple[int, int, asyncio.Task[bytes]]] = deque()
         issued = done = offset
-        low = self.max_requests - max(1, self.max_requests // 4)
+        block, most = plan.block, plan.requests
+        low = most - max(1, most // 4)
+        flushing: asyncio.Future[None] | None = None
+        synced = offset
+        sink = _Sink(local, local_part, digest)
         try:
             while pending or issued < end:
                 if issued < end and len(pending) <= low:
-                    while issued < end and len(pending) < self.max_requests:
+                    while issued < end and len(pending) < most:
                         size = min(block, end - issued)
                         pending.append((issued, size, asyncio.ensure_future(remote.read(size, issued))))
                         issued += size
                 at, size, task = pending.popleft()
-                data = await task
-                _write(local, data, local_part)
+                data = await self._bounded(task, f"downloading (at {at:,} bytes)")
+                await sink.put(data)
                 done = at + len(data)
                 while len(data) and done < at + size:
                     # A short read (a server with a smaller read limit): fetch the rest of the block.
-                    data = await remote.read(at + size - done, done)
-                    _write(local, data, local_part)
+                    data = await self._bounded(remote.read(at + size - done, done), f"downloading (at {done:,} bytes)")
+                    await sink.put(data)
                     done += len(data)
                 if done < at + size:
                     break  # EOF early: the remote file shrank
+                if done - synced >= SYNC_EVERY and (flushing is None or flushing.done()):
+                    synced = done
+                    flushing = asyncio.ensure_future(asyncio.to_thread(_flush_quietly, local))
                 meter.update(done)
+            await sink.drain()
         finally:
             # Never leave reads running (or their errors unretrieved) after a break.
             for _, _, task in pending:
                 task.cancel()
             if pending:
                 await asyncio.gather(*(t for _, _, t in pending), return_exceptions=True)
+            await sink.close()
+            if flushing is not None:
+                await asyncio.gather(flushing, return_exceptions=True)
         meter.finish(done)
         return done
 
@@ -419,11 +625,23 @@ class DropClient:
             )
         if isinstance(exc, asyncssh.SFTPPermissionDenied):
             return DropError(f"The drop at {self.host} denied access to the {what} {path}; check the account's permissions.")
-        if is_connection_error(exc):
+        if is_connection_error(exc) or not self.connected:
+            # With the connection gone, asyncssh may still report a plain SFTPError ("Connection not open").
             return DropConnectionLost(f"The connection to the drop at {self.host}:{self.port} broke: {_reason(exc)}.")
         if isinstance(exc, asyncssh.SFTPError):
             return DropError(f"The drop at {self.host} refused the {what} {path}: {_reason(exc)}.")
         return exc
+
+
+def allow_login_again(host: str, port: int, username: str) -> None:
+    """Forget refused logins to ``username@host:port`` in this process: the operator's explicit "try again".
+
+    Until this is called (or the credentials change), a client never offers
+    credentials the drop refused, so a UI retrying in the background cannot
+    walk the account into the vendor's 30-minute lockout.
+    """
+    for key in [k for k in _REFUSED if k[:3] == (host, port, username)]:
+        del _REFUSED[key]
 
 
 def is_connection_error(exc: BaseException) -> bool:
@@ -467,9 +685,24 @@ def _entry(path: str, attrs: asyncssh.SFTPAttrs) -> RemoteEntry:
 
 
 def _open_local(path: Path, offset: int) -> BinaryIO:
-    """Open the ``.part`` file positioned at ``offset``, dropping anything beyond it."""
+    """Open the ``.part`` file positioned at ``offset``, dropping anything beyond it.
+
+    Never through a link and never a file someone else left: from zero, the
+    name is unlinked and created afresh (``O_EXCL``, mode 0600); a resume opens
+    with ``O_NOFOLLOW`` and insists on a regular, single-link file of ours.
+    """
+    flags = os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
+        if offset == 0:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)  # removes a planted link itself, never its target
+            fd = os.open(path, flags | os.O_CREAT | os.O_EXCL, 0o600)
+        else:
+            fd = os.open(path, flags)
+            if not is_own_file(os.fstat(fd)):
+                os.close(fd)
+                raise LocalWriteError(f"{path} is not a file ettui wrote (a link, or another user's); remove it and fetch again.")
+            os.fchmod(fd, 0o600)
         local = os.fdopen(fd, "wb", buffering=0)
         if os.fstat(fd).st_size != offset:
             # Only when needed: on ext4 a truncate arms "auto_da_alloc", which makes
@@ -481,6 +714,11 @@ def _open_local(path: Path, offset: int) -> BinaryIO:
         raise local_error(exc, path) from None
 
 
+def is_own_file(st: os.stat_result) -> bool:
+    """A regular file of this user with one name: not a link, a device, or a hard link planted to something else."""
+    return stat_mod.S_ISREG(st.st_mode) and st.st_uid == os.geteuid() and st.st_nlink == 1
+
+
 def _write(local: BinaryIO, data: bytes, path: Path) -> None:
     try:
         view = memoryview(data)
@@ -489,6 +727,63 @@ def _write(local: BinaryIO, data: bytes, path: Path) -> None:
             view = view[written or 0 :]
     except OSError as exc:
         raise local_error(exc, path) from None
+
+
+def _forget_task(tasks: set[asyncio.Future[None]]) -> Callable[[asyncio.Future[None]], None]:
+    def done(task: asyncio.Future[None]) -> None:
+        tasks.discard(task)
+        if not task.cancelled():
+            task.exception()  # retrieved: a handle closed on a dead connection is not an error
+
+    return done
+
+
+class _Sink:
+    """Writes and hashes downloaded blocks in one worker thread, strictly in order.
+
+    Both the file write and ``hashlib`` release the GIL, so this work runs on
+    the second core while the event loop decrypts the next packets (together
+    about a third of the loop's time per byte when done inline). One thread
+    keeps the order, so the ``.part`` stays an exact prefix and the digest
+    matches it; at most ``depth`` blocks wait, so memory stays bounded. The
+    first write error is raised by the next ``put`` or by ``drain``.
+    """
+
+    def __init__(self, local: BinaryIO, path: Path, digest: Digest | None, depth: int = 8) -> None:
+        self._local, self._path, self._digest = local, path, digest
+        self._depth = depth
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ettui-write")
+        self._queued: deque[asyncio.Future[None]] = deque()
+
+    def _store(self, data: bytes) -> None:
+        _write(self._local, data, self._path)
+        if self._digest is not None:
+            self._digest.update(data)
+
+    async def put(self, data: bytes) -> None:
+        if not data:
+            return
+        loop = asyncio.get_running_loop()
+        self._queued.append(loop.run_in_executor(self._executor, self._store, data))
+        while self._queued and (len(self._queued) > self._depth or self._queued[0].done()):
+            await self._queued.popleft()
+
+    async def drain(self) -> None:
+        while self._queued:
+            await self._queued.popleft()
+
+    async def close(self) -> None:
+        """Wait for what was queued (the .part keeps every byte handed over), then stop the thread."""
+        queued, self._queued = list(self._queued), deque()
+        if queued:
+            await asyncio.gather(*queued, return_exceptions=True)
+        self._executor.shutdown(wait=False)
+
+
+def _flush_quietly(local: BinaryIO) -> None:
+    # Durability early, off the loop; an error here shows again at the final fsync.
+    with contextlib.suppress(OSError, ValueError):
+        os.fdatasync(local.fileno())
 
 
 def _close_local(local: BinaryIO, path: Path) -> None:

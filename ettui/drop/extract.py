@@ -178,7 +178,7 @@ def _extract_all(
         limit = min(info.file_size, max_member_bytes)
         count = 0
         try:
-            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o644)
+            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
             with os.fdopen(fd, "wb") as out, archive.open(info) as src:
                 while chunk := src.read(_CHUNK):
                     count += len(chunk)

@@ -30,6 +30,7 @@ import hashlib
 import json
 import os
 import posixpath
+import tempfile
 import zipfile
 import zlib
 from collections.abc import Awaitable, Callable, Iterator
@@ -44,6 +45,7 @@ from ettui.drop.client import (
     DropUnreachable,
     LocalWriteError,
     RemoteEntry,
+    is_own_file,
     local_error,
 )
 from ettui import paths
@@ -90,7 +92,7 @@ async def fetch_file(
     part = dest_dir / f"{name}.part"
     sidecar = dest_dir / f"{name}.part.json"
     try:
-        dest_dir.mkdir(parents=True, exist_ok=True)
+        _make_private_dirs(dest_dir)
     except OSError as exc:
         raise local_error(exc, final) from None
     key = hashlib.sha1(str(final.resolve()).encode()).hexdigest()
@@ -102,7 +104,7 @@ async def fetch_file(
 def _exclusive(lock_path: Path, name: str) -> Iterator[None]:
     """One downloader per ``.part``: a second ettui (the UI and a CLI, say) would interleave writes."""
     try:
-        fh = open(lock_path, "a+b")
+        fh = os.fdopen(os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600), "r+b")
     except OSError as exc:
         raise local_error(exc, lock_path) from None
     try:
@@ -135,6 +137,7 @@ async def _fetch(
     connected_once = False
     fresh_retry_used = False
     resumed = False
+    digest = _Sha256()
     while True:
         client: DropClient | None = None
         before = _size(part)
@@ -147,8 +150,11 @@ async def _fetch(
                 raise DropError(f"{remote_path} on the drop is a folder, not a file to download.")
             offset = _resume_offset(part, sidecar, remote_path, entry)
             resumed = resumed or offset > 0
+            if digest.length != offset:
+                # The .part is an exact prefix: hash it once, then keep hashing as bytes arrive.
+                digest = await asyncio.to_thread(_hash_prefix, part, offset)
             if offset < entry.size:
-                await client.download(remote_path, part, offset=offset, progress=progress)
+                await client.download(remote_path, part, offset=offset, progress=progress, digest=digest, size=entry.size)
             have = _size(part) or 0
             if have != entry.size:
                 # The remote file changed length under us; stat again and start over.
@@ -172,13 +178,17 @@ async def _fetch(
             await sleep(min(backoff_cap, 2.0 ** (failures - 1)))
             continue
 
+        if digest.length != entry.size:
+            digest = await asyncio.to_thread(_hash_prefix, part, entry.size)
         try:
-            digest = await asyncio.to_thread(_verify, part, name)
+            # The zip check and the flush to disk run side by side: both wait on the disk or a core.
+            await asyncio.gather(asyncio.to_thread(_verify, part, name), asyncio.to_thread(_fsync_file, part))
         except _Corrupt as bad:
             if resumed and not fresh_retry_used:
                 fresh_retry_used, resumed = True, False
                 _forget(sidecar)
                 _remove(part)
+                digest = _Sha256()
                 continue
             corrupt = dest_dir / f"{name}.corrupt"
             os.replace(part, corrupt)
@@ -189,7 +199,7 @@ async def _fetch(
             ) from None
         await asyncio.to_thread(_commit, part, final)
         _forget(sidecar)
-        return FetchResult(final, digest, entry.size)
+        return FetchResult(final, digest.hexdigest(), entry.size)
 
 
 async def _client(source: ClientSource) -> DropClient:
@@ -208,10 +218,81 @@ def _local_name(remote_path: str) -> str:
 
 
 def _size(path: Path) -> int | None:
+    """Size of the ``.part`` if it is a file ettui may resume; a planted link or foreign file is removed."""
     try:
-        return path.stat().st_size
+        st = path.lstat()
     except FileNotFoundError:
         return None
+    except OSError as exc:
+        raise local_error(exc, path) from None
+    if not is_own_file(st):
+        _remove(path)  # the name only: a link's target is never touched
+        return None
+    return st.st_size
+
+
+def _make_private_dirs(folder: Path) -> None:
+    """Create ``folder`` and any missing parents as 0700 (they will hold subscriber data)."""
+    missing: list[Path] = []
+    at = folder
+    while not at.exists():
+        missing.append(at)
+        if at.parent == at:
+            break
+        at = at.parent
+    for level in reversed(missing):
+        try:
+            level.mkdir(mode=0o700)
+        except FileExistsError:
+            pass
+    if not folder.is_dir():
+        raise NotADirectoryError(20, "Not a directory", str(folder))
+
+
+class _Sha256:
+    """SHA-256 fed in file order, counting the bytes it has seen."""
+
+    def __init__(self) -> None:
+        self._sha = hashlib.sha256()
+        self.length = 0
+
+    def update(self, data: bytes, /) -> None:
+        self._sha.update(data)
+        self.length += len(data)
+
+    def hexdigest(self) -> str:
+        return self._sha.hexdigest()
+
+
+def _hash_prefix(part: Path, length: int) -> _Sha256:
+    """The digest of the first ``length`` bytes of ``part`` (opened without following links)."""
+    digest = _Sha256()
+    if length <= 0:
+        return digest
+    try:
+        with os.fdopen(os.open(part, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC), "rb") as f:
+            while digest.length < length and (chunk := f.read(min(1 << 20, length - digest.length))):
+                digest.update(chunk)
+    except OSError as exc:
+        raise local_error(exc, part) from None
+    return digest
+
+
+def _read_sidecar(sidecar: Path) -> object:
+    with os.fdopen(os.open(sidecar, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC), "rb") as f:
+        return json.loads(f.read(64 * 1024).decode("utf-8"))
+
+
+def _write_sidecar(sidecar: Path, record: dict[str, object]) -> None:
+    """A private temp file, then rename: a planted ``.tmp`` or link is never written through."""
+    fd, tmp = tempfile.mkstemp(dir=sidecar.parent, prefix=f".{sidecar.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(json.dumps(record))
+        os.replace(tmp, sidecar)
+    except BaseException:
+        _remove(Path(tmp))
+        raise
 
 
 def _resume_offset(part: Path, sidecar: Path, remote_path: str, entry: RemoteEntry) -> int:
@@ -220,14 +301,12 @@ def _resume_offset(part: Path, sidecar: Path, remote_path: str, entry: RemoteEnt
     want = {"remote_path": remote_path, "size": entry.size, "mtime": entry.mtime.isoformat()}
     if have is not None and have <= entry.size:
         try:
-            if json.loads(sidecar.read_text(encoding="utf-8")) == want:
+            if _read_sidecar(sidecar) == want:
                 return have
         except (OSError, ValueError):
             pass  # no or unreadable sidecar: the .part's origin is unknown, start over
     try:
-        tmp = sidecar.with_name(sidecar.name + ".tmp")
-        tmp.write_text(json.dumps(want), encoding="utf-8")
-        os.replace(tmp, sidecar)
+        _write_sidecar(sidecar, want)
     except OSError as exc:
         raise local_error(exc, part) from None
     return 0
@@ -237,34 +316,35 @@ class _Corrupt(Exception):
     """The downloaded bytes are not a valid zip."""
 
 
-def _verify(part: Path, name: str) -> str:
-    """SHA-256 of the file; for a zip also the CRC of every member (``testzip``)."""
-    sha = hashlib.sha256()
+def _verify(part: Path, name: str) -> None:
+    """For a zip, the CRC of every member (``testzip``); the SHA-256 was computed while writing."""
+    if not name.lower().endswith(".zip"):
+        return
     try:
-        with open(part, "rb") as f:
-            while chunk := f.read(1 << 20):
-                sha.update(chunk)
+        with zipfile.ZipFile(part) as archive:
+            bad = archive.testzip()
     except OSError as exc:
         raise local_error(exc, part) from None
-    if name.lower().endswith(".zip"):
-        try:
-            with zipfile.ZipFile(part) as archive:
-                bad = archive.testzip()
-        except (zipfile.BadZipFile, zlib.error, EOFError, ValueError, NotImplementedError) as exc:
-            raise _Corrupt(str(exc) or type(exc).__name__) from None
-        if bad is not None:
-            raise _Corrupt(f"member {bad} fails its CRC check")
-    return sha.hexdigest()
+    except (zipfile.BadZipFile, zlib.error, EOFError, ValueError, NotImplementedError) as exc:
+        raise _Corrupt(str(exc) or type(exc).__name__) from None
+    if bad is not None:
+        raise _Corrupt(f"member {bad} fails its CRC check")
 
 
-def _commit(part: Path, final: Path) -> None:
-    """Flush, then rename atomically: ``final`` appears only when complete and durable."""
+def _fsync_file(part: Path) -> None:
     try:
-        fd = os.open(part, os.O_RDONLY)
+        fd = os.open(part, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
         try:
             os.fsync(fd)
         finally:
             os.close(fd)
+    except OSError as exc:
+        raise local_error(exc, part) from None
+
+
+def _commit(part: Path, final: Path) -> None:
+    """Rename atomically (``part`` is already flushed): ``final`` appears only when complete and durable."""
+    try:
         os.replace(part, final)
         dir_fd = os.open(final.parent, os.O_RDONLY)
         try:

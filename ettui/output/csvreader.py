@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
-from ettui.output.stream import OutputError, batched
+from ettui.output.stream import DAMAGED, OutputError, batched, damaged
 
 Row = dict[str, str]
 
@@ -74,7 +74,10 @@ class CsvOutputReader:
     def columns(self) -> list[str]:
         if self._columns is None:
             with self._open() as fh:
-                self._columns = next(csv.reader(fh), [])
+                try:
+                    self._columns = next(csv.reader(fh), [])
+                except DAMAGED as exc:
+                    raise damaged(self.name, exc) from exc
         return list(self._columns)
 
     def iter_values(self, limit: int | None = None) -> Iterator[list[str]]:
@@ -88,6 +91,8 @@ class CsvOutputReader:
                 return
             except csv.Error as exc:
                 raise OutputError(f"{self.name} is not readable CSV: {exc}.") from exc
+            except DAMAGED as exc:
+                raise damaged(self.name, exc) from exc
             self._columns = header
             produced = 0
             try:
@@ -98,6 +103,8 @@ class CsvOutputReader:
                         return
             except csv.Error as exc:
                 raise OutputError(f"{self.name} is not readable CSV at row {produced + 1}: {exc}.") from exc
+            except DAMAGED as exc:
+                raise damaged(self.name, exc) from exc
 
     def iter_rows(self, limit: int | None = None) -> Iterator[Row]:
         for values in self.iter_values(limit):

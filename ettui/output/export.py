@@ -29,6 +29,7 @@ from typing import IO, Any
 
 from ettui.output.reader import OutputReader
 from ettui.output.stream import OutputError
+from ettui.safetext import clean
 
 HEADER_AFTER = 1000
 """Rows read before the CSV header is written (so early late-columns cost nothing)."""
@@ -181,6 +182,11 @@ def _cell_width(text: str) -> int:
     return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
 
 
+def _safe(text: str) -> str:
+    # CRLF inside a quoted cell is ordinary data; a lone CR is not and stays visible.
+    return clean(text.replace("\r\n", "\n"), multiline=True)
+
+
 def _fit(text: str, width: int) -> str:
     """``text`` on one line, cut to ``width`` columns with an ellipsis, padded to ``width``."""
     text = " ".join(text.split()) if any(c in text for c in "\r\n\t") else text
@@ -201,11 +207,14 @@ def format_table(rows: Sequence[dict[str, str]], columns: Sequence[str], width: 
 
     Columns get their content's width, capped; when the total exceeds ``width``
     the widest columns shrink first and cells are cut with "…". Missing cells
-    are blank.
+    are blank. The table is for a terminal, so every cell and column name goes
+    through :func:`ettui.safetext.clean` (line breaks inside a cell become spaces).
     """
     gap = "  "
     if not columns:
         return "(no columns)\n"
+    columns = [_safe(c) for c in columns]
+    rows = [{_safe(k): _safe(v) for k, v in row.items()} for row in rows]
     widths = [_cell_width(c) for c in columns]
     for row in rows:
         for i, name in enumerate(columns):

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import queue
 import threading
+import zipfile
+import zlib
 from collections.abc import Iterable, Iterator
 from typing import IO, Any, TypeVar
 
@@ -28,6 +30,17 @@ class OutputError(DropError):
     """An output file that cannot or must not be read (unsafe, malformed, missing member)."""
 
     title = "Unreadable output"
+
+
+DAMAGED = (zipfile.BadZipFile, zlib.error, EOFError, OSError)
+"""What reading a damaged zip member (a bad CRC, a cut-off or garbled stream) or a failing disk raises."""
+
+
+def damaged(name: str, exc: BaseException) -> OutputError:
+    """The sentence for a file that broke while it was being read."""
+    if isinstance(exc, OSError) and not isinstance(exc, zipfile.BadZipFile):
+        return OutputError(f"Cannot read {name}: {exc.strerror or exc}; check the disk, then open it again.")
+    return OutputError(f"{name} is damaged ({exc}); fetch it again before opening it.")
 
 
 def parser_options() -> dict[str, Any]:
@@ -70,11 +83,14 @@ class _ReadAhead:
 
     Inflating a zip member releases the GIL, so on a second core it overlaps
     with parsing instead of adding to it (lxml's parse itself holds the GIL).
-    Memory stays bounded: at most ``depth`` blocks wait in the queue.
+    Memory stays bounded: at most ``depth`` blocks wait in the queue. A read
+    that fails (a bad CRC in a zip member) raises :class:`OutputError` naming
+    ``name`` in the reading thread.
     """
 
-    def __init__(self, raw: IO[bytes], block: int = READ_CHUNK, depth: int = 8) -> None:
+    def __init__(self, raw: IO[bytes], name: str = "the output", block: int = READ_CHUNK, depth: int = 8) -> None:
         self._raw = raw
+        self._name = name
         self._block = block
         self._queue: queue.Queue[bytes | BaseException] = queue.Queue(maxsize=depth)
         self._stop = threading.Event()
@@ -111,6 +127,8 @@ class _ReadAhead:
         item = self._queue.get()
         if isinstance(item, BaseException):
             self._eof = True
+            if isinstance(item, DAMAGED):
+                raise damaged(self._name, item) from item
             raise item
         if not item:
             self._eof = True
@@ -183,10 +201,13 @@ def guarded_stream(raw: IO[bytes], name: str) -> PrefixedStream:
     """
     head = b""
     while True:
-        chunk = raw.read(16 * 1024)
+        try:
+            chunk = raw.read(16 * 1024)
+        except DAMAGED as exc:
+            raise damaged(name, exc) from exc
         head += chunk
         if _root_offset(_prolog_text(head), name) is not None:
-            return PrefixedStream(head, _ReadAhead(raw))
+            return PrefixedStream(head, _ReadAhead(raw, name))
         if not chunk:
             raise OutputError(f"{name} contains no XML element.")
         if len(head) > PROLOG_LIMIT:

@@ -7,8 +7,9 @@ connect. It is a peer, not a mock: it never imports ettui's client layers
 (``ettui.api``, ``ettui.jobs``, ``ettui.drop``, ``ettui.ui``), so the client
 talks to it exactly as it would to the vendor.
 
-Files under ``root``: ``drop/`` (the served tree), ``work/`` (zips being
-written, renamed into ``drop/`` when whole) and the SSH host key.
+Files under ``root`` (mode 0700): ``drop/`` (the served tree), ``work/``
+(zips being written, renamed into ``drop/`` when whole), the SSH host key and
+``credentials.json`` (0600), the passwords generated for this root.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import asyncssh
 from aiohttp import web
 
 from ettui.sandbox.clock import ScaledClock
+from ettui.sandbox.credentials import load_credentials
 from ettui.sandbox.faults import Faults
 from ettui.sandbox.journal import clock_start
 from ettui.sandbox.queue import QueueSettings, RetentionPolicy, SandboxBatch, SandboxQueue, sweep
@@ -48,9 +50,11 @@ class SandboxOptions:
     sftp_port: int = 0
     host: str = "127.0.0.1"
     api_username: str = "sandbox-api"
-    api_password: str = "sandbox-secret"
+    api_password: str | None = None
+    """None: the password generated for ``root`` (``credentials.json``, 0600)."""
     sftp_username: str = "sandbox-drop"
-    sftp_password: str = "sandbox-secret"
+    sftp_password: str | None = None
+    """None: the password generated for ``root``."""
     member_id: str = "10012345"
     multi_account: bool = False
     """True: outputs go to a member-ID subfolder, as for a multi-account FTP login."""
@@ -69,6 +73,14 @@ class SandboxOptions:
     """An OpenSSH authorized_keys file enabling public-key login to the drop."""
     sweep_interval_seconds: float = 1.0
     """Real seconds between retention sweeps."""
+    sftp_max_connections: int = 10
+    """Connections one drop user may hold at once; the next is disconnected (0: no limit)."""
+    sftp_lockout_failures: int = 3
+    """Bad passwords in a row that lock the drop user out (0: never)."""
+    sftp_lockout_minutes: float = 30.0
+    """How long the lockout lasts, on the sandbox clock."""
+    sftp_idle_close_seconds: float = 600.0
+    """Real seconds without traffic after which the drop closes a connection (0: never)."""
     faults: Faults = field(default_factory=Faults)
 
 
@@ -102,8 +114,24 @@ class Sandbox:
         self.drop_dir = self.root / "drop"
         self.work_dir = self.root / "work"
         self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        generated = None
+        if options.api_password is None or options.sftp_password is None:
+            generated = load_credentials(self.root)
+        self.api_password: str = options.api_password or (generated.api_password if generated else "")
+        """The API password in force (the option, else this root's generated one)."""
+        self.sftp_password: str = options.sftp_password or (generated.sftp_password if generated else "")
+        """The drop password in force."""
         self.clock = ScaledClock(options.time_scale, start=clock_start(self.root / "clock.json", options.time_scale))
         self.faults = options.faults
+        from ettui.sandbox.sftp import DropLimits
+
+        self.drop_limits = DropLimits(
+            max_connections=options.sftp_max_connections,
+            lockout_failures=options.sftp_lockout_failures,
+            lockout_seconds=options.sftp_lockout_minutes * 60,
+            idle_close_seconds=options.sftp_idle_close_seconds,
+        )
+        """The drop's limits and their live counters (changeable while running)."""
         self.faults.reseed(options.seed)
         if options.error_share:
             self.faults.error_share = options.error_share
@@ -167,9 +195,11 @@ class Sandbox:
                 drop_dir=self.drop_dir,
                 host_key=host_key,
                 username=opts.sftp_username,
-                password=opts.sftp_password,
+                password=self.sftp_password,
                 authorized_keys=opts.authorized_keys,
                 faults=self.faults,
+                limits=self.drop_limits,
+                now=self.clock.now,
             )
         except BaseException:
             await self._stop()
@@ -181,9 +211,9 @@ class Sandbox:
             sftp_host=opts.host,
             sftp_port=bound_port(self._sftp),
             api_username=opts.api_username,
-            api_password=opts.api_password,
+            api_password=self.api_password,
             sftp_username=opts.sftp_username,
-            sftp_password=opts.sftp_password,
+            sftp_password=self.sftp_password,
             host_key_fingerprint=fingerprint(host_key),
             drop_dir=str(self.drop_dir),
             member_id=opts.member_id,

@@ -56,7 +56,7 @@ def build_app(sandbox: "Sandbox") -> web.Application:
         sandbox.queue,
         sandbox.faults,
         username=sandbox.options.api_username,
-        password=sandbox.options.api_password,
+        password=sandbox.api_password,
         member_id=sandbox.options.member_id,
     )
     app.router.add_route("GET", XML_API_PATH, xml_api.handle)

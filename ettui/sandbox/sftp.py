@@ -16,8 +16,12 @@ downloads.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import NoReturn
 
@@ -61,19 +65,114 @@ def fingerprint(key: asyncssh.SSHKey) -> str:
     return key.get_fingerprint("sha256")
 
 
-class _DropLogin(asyncssh.SSHServer):
-    """Password and (optional) authorized-keys login for the one drop user."""
+@dataclass
+class DropLimits:
+    """The vendor's limits on its drop (spec §6), each a knob; changeable while running."""
 
-    def __init__(self, username: str, password: str, authorized_keys: Path | None) -> None:
+    max_connections: int = 10
+    """Authenticated connections one user may hold at once; the next is disconnected (0: no limit)."""
+    lockout_failures: int = 3
+    """Bad passwords in a row that lock the user out (0: never)."""
+    lockout_seconds: float = 30 * 60
+    """How long a locked user is refused, on the sandbox clock."""
+    idle_close_seconds: float = 10 * 60
+    """Real seconds without traffic after which the server closes a connection (0: never)."""
+    connections: dict[str, int] = field(default_factory=dict)
+    """Open authenticated connections per user (what the limit counts)."""
+    failures: dict[str, int] = field(default_factory=dict)
+    locked_until: dict[str, datetime] = field(default_factory=dict)
+    refused_connections: int = 0
+    """How many connections were turned away for the limit (tests read it)."""
+
+
+class _DropLogin(asyncssh.SSHServer):
+    """Password and (optional) authorized-keys login for the one drop user, within the drop's limits."""
+
+    def __init__(
+        self,
+        username: str,
+        password: str,
+        authorized_keys: Path | None,
+        limits: DropLimits,
+        now: Callable[[], datetime],
+    ) -> None:
         self._username = username
         self._password = password
         self._authorized_keys = authorized_keys
+        self._limits = limits
+        self._now = now
         self._conn: asyncssh.SSHServerConnection | None = None
+        self._counted: str | None = None
 
     def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
         self._conn = conn
+        self._watch_idle(conn)
+
+    def _watch_idle(self, conn: asyncssh.SSHServerConnection) -> None:
+        """Close the connection after ``idle_close_seconds`` without a byte from the client.
+
+        The installed asyncssh has no server idle timeout, so the protocol's
+        ``data_received`` is wrapped to note the time of each arrival.
+        """
+        loop = asyncio.get_running_loop()
+        last = [loop.time()]
+        received = conn.data_received
+
+        def data_received(data: bytes) -> None:
+            last[0] = loop.time()
+            received(data)
+
+        conn.data_received = data_received  # type: ignore[method-assign,assignment]
+
+        async def watch() -> None:
+            while not conn.is_closed():
+                idle = self._limits.idle_close_seconds
+                if not idle:
+                    await asyncio.sleep(1.0)
+                    continue
+                left = last[0] + idle - loop.time()
+                if left <= 0:
+                    conn.disconnect(asyncssh.DISC_BY_APPLICATION, f"Idle for {idle:g} seconds")
+                    return
+                await asyncio.sleep(left)
+
+        self._idle_task = loop.create_task(watch())
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        task = getattr(self, "_idle_task", None)
+        if task is not None:
+            task.cancel()
+        user, self._counted = self._counted, None
+        if user is not None:
+            self._limits.connections[user] = max(0, self._limits.connections.get(user, 1) - 1)
+
+    def _locked(self, username: str) -> bool:
+        until = self._limits.locked_until.get(username)
+        if until is None:
+            return False
+        if self._now() >= until:
+            del self._limits.locked_until[username]
+            return False
+        return True
+
+    def auth_completed(self) -> None:
+        conn, limits = self._conn, self._limits
+        if conn is None:
+            return
+        user = conn.get_extra_info("username") or ""
+        if limits.max_connections and limits.connections.get(user, 0) >= limits.max_connections:
+            limits.refused_connections += 1
+            conn.disconnect(
+                asyncssh.DISC_TOO_MANY_CONNECTIONS,
+                f"Too many connections: at most {limits.max_connections} per user",
+            )
+            return
+        limits.connections[user] = limits.connections.get(user, 0) + 1
+        self._counted = user
 
     def begin_auth(self, username: str) -> bool:
+        if self._locked(username):
+            return True  # no keys offered to a locked user: validate_public_key refuses
         # Read the keys file per login so a test (or a user) can change it while running.
         if (self._conn is not None and self._authorized_keys is not None
                 and self._authorized_keys.exists() and username == self._username):
@@ -84,9 +183,20 @@ class _DropLogin(asyncssh.SSHServer):
         return True
 
     def validate_password(self, username: str, password: str) -> bool:
+        if self._locked(username):
+            return False  # a locked user is refused whatever the password, and the lock is not extended
         user_ok = hmac.compare_digest(username.encode(), self._username.encode())
         password_ok = hmac.compare_digest(password.encode(), self._password.encode())
-        return user_ok and password_ok
+        limits = self._limits
+        if user_ok and password_ok:
+            limits.failures.pop(username, None)
+            return True
+        failures = limits.failures.get(username, 0) + 1
+        limits.failures[username] = failures
+        if limits.lockout_failures and failures >= limits.lockout_failures:
+            limits.failures.pop(username, None)
+            limits.locked_until[username] = self._now() + timedelta(seconds=limits.lockout_seconds)
+        return False
 
     def public_key_auth_supported(self) -> bool:
         return self._authorized_keys is not None
@@ -170,16 +280,23 @@ async def start_sftp_server(
     password: str,
     authorized_keys: Path | None,
     faults: Faults,
+    limits: DropLimits | None = None,
+    now: Callable[[], datetime] | None = None,
 ) -> asyncssh.SSHAcceptor:
-    """Listen on ``host:port`` (0: any free port) and serve the drop over SFTP only."""
+    """Listen on ``host:port`` (0: any free port) and serve the drop over SFTP only.
+
+    ``limits`` are the vendor's (10 connections per user, lockout after 3 bad
+    passwords for 30 minutes on ``now``'s clock, idle close after 10 minutes).
+    """
+    limits = limits or DropLimits()
+    clock = now or (lambda: datetime.now().astimezone())
     return await asyncssh.listen(
         host,
         port,
         server_host_keys=[host_key],
-        server_factory=lambda: _DropLogin(username, password, authorized_keys),
+        server_factory=lambda: _DropLogin(username, password, authorized_keys, limits, clock),
         sftp_factory=lambda chan: DropSFTPServer(chan, drop_dir, faults),
         allow_scp=False,
-        # The vendor closes idle connections after 10 minutes (spec §5.3).
         login_timeout=60,
         keepalive_interval=0,
     )
@@ -190,4 +307,4 @@ def bound_port(acceptor: asyncssh.SSHAcceptor) -> int:
     return int(acceptor.sockets[0].getsockname()[1])
 
 
-__all__ = ["DropSFTPServer", "bound_port", "fingerprint", "load_host_key", "start_sftp_server"]
+__all__ = ["DropLimits", "DropSFTPServer", "bound_port", "fingerprint", "load_host_key", "start_sftp_server"]

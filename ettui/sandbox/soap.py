@@ -140,7 +140,7 @@ class SoapEndpoint:
                                       "error_description": "Use grant_type client_credentials."}, status=400)
         opts = self.sandbox.options
         id_ok = hmac.compare_digest(str(form.get("client_id", "")).encode(), opts.api_username.encode())
-        secret_ok = hmac.compare_digest(str(form.get("client_secret", "")).encode(), opts.api_password.encode())
+        secret_ok = hmac.compare_digest(str(form.get("client_secret", "")).encode(), self.sandbox.api_password.encode())
         if not (id_ok and secret_ok):
             return web.json_response({"error": "invalid_client",
                                       "error_description": "Client authentication failed."}, status=401)
@@ -194,7 +194,7 @@ class SoapEndpoint:
                 name = user.findtext(f"{{{WSSE_NS}}}Username") or ""
                 password = user.findtext(f"{{{WSSE_NS}}}Password") or ""
                 ok_user = hmac.compare_digest(name.encode(), opts.api_username.encode())
-                ok_password = hmac.compare_digest(password.encode(), opts.api_password.encode())
+                ok_password = hmac.compare_digest(password.encode(), self.sandbox.api_password.encode())
                 if ok_user and ok_password:
                     return
                 raise _auth_fault("Login Failed")

@@ -13,6 +13,8 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
+from ettui.safetext import clean
+
 KEEP_IN_MEMORY = 1000
 """Lines the activity screen can show."""
 
@@ -31,8 +33,12 @@ class ActivityLog:
             self._thread.start()
 
     def record(self, text: str) -> str:
-        """Add one line (``2026-01-01 10:00:00  text``) and return it."""
-        line = f"{self.now():%Y-%m-%d %H:%M:%S}  {text}"
+        """Add one line (``2026-01-01 10:00:00  text``) and return it.
+
+        ``text`` quotes remote values (file names, error texts), so the line is
+        cleaned here: safe on screen and for ``tail -f`` of the file, one line each.
+        """
+        line = f"{self.now():%Y-%m-%d %H:%M:%S}  {clean(text)}"
         self.lines.append(line)
         if self._thread is not None:
             self._queue.put(line)

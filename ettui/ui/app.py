@@ -6,6 +6,12 @@ user's ``[ui.keymap]`` is applied in one place (``__init__``). All I/O runs
 in workers that call ``Session``; its poller events arrive on the loop thread
 and are re-posted as ``JobChanged`` messages. Drop, download and output
 actions live in :class:`~ettui.ui.transfers.TransferActions`.
+
+Remote text (file names, batch IDs, reply values, error sentences quoting
+them) is never markup here: every toast goes through :meth:`EttuiApp.notify`,
+which cleans it with :mod:`ettui.safetext` and turns markup off, and titles
+are ``Text``. A worker that fails unexpectedly is caught by the backstop
+(:mod:`ettui.ui.backstop`) instead of ending the app.
 """
 
 from __future__ import annotations
@@ -22,15 +28,19 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
+from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Footer, Header, Input, Tab, Tabs
+from textual.worker import WorkerFailed
 
 from ettui import paths
 from ettui.config import Config
 from ettui.errors import EttuiError
 from ettui.model import Job, JobStatus, utcnow
+from ettui.safetext import clean, clean_text
 from ettui.ui.activity_log import ActivityLog
+from ettui.ui.backstop import Backstop
 from ettui.ui.commands import EttuiCommands
 from ettui.ui.filtering import FilterError, Query
 from ettui.ui.screens.activity import ActivityScreen
@@ -118,6 +128,7 @@ class EttuiApp(TransferActions, App[int]):
         readonly: bool = False,
         session_factory: SessionFactory | None = None,
         activity_path: Path | None | bool = True,
+        error_log: Path | None | bool = True,
     ) -> None:
         super().__init__()
         self.config = config
@@ -131,6 +142,7 @@ class EttuiApp(TransferActions, App[int]):
         self.jobs_loaded = False
         log_path = paths.activity_log() if activity_path is True else (activity_path or None)
         self.activity = ActivityLog(log_path, self.now)
+        self.backstop = Backstop(paths.error_log() if error_log is True else (error_log or None))
         self.init_transfers()
         # The one place the user's keymap is applied: every binding id above can be remapped.
         self.set_keymap(dict(config.ui.keymap))
@@ -234,8 +246,10 @@ class EttuiApp(TransferActions, App[int]):
         }
         for selector, title in titles.items():
             pane = self.main.query_one(selector)
-            if pane.border_title != title:  # every re-sort asks; a border repaint only when it reads differently
-                pane.border_title = title
+            # Text, not a str: the filter is typed text and must not be read as markup.
+            text = clean_text(title)
+            if pane.border_title != text.markup:  # every re-sort asks; a border repaint only when it reads differently
+                pane.border_title = text
 
     @on(JobBoard.ViewChanged)
     @on(DropBrowser.ViewChanged)
@@ -412,6 +426,40 @@ class EttuiApp(TransferActions, App[int]):
         """The one place errors are shown (host keys have their own modal)."""
         self.activity.record(f"{error.title}: {error.message}")
         self.notify(error.message, title=error.title, severity="error", timeout=10)
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = False,
+    ) -> None:
+        """A toast. Every toast of the app (screens' too) passes here.
+
+        Messages quote remote values, so the text is cleaned (controls made
+        visible) and markup is off unless a caller asks for it with text of
+        its own: a file named ``x[b="]y.zip`` is shown, not parsed.
+        """
+        super().notify(clean(message, multiline=True), title=clean(title), severity=severity, timeout=timeout, markup=markup)
+
+    def _handle_exception(self, error: Exception) -> None:
+        """Textual's last stop for exceptions: a failed worker is reported, the app keeps running.
+
+        Textual calls this with ``WorkerFailed`` when a worker raises and would
+        exit; anything else (a crash while composing or in a message handler)
+        still ends the app as Textual decides.
+        """
+        if isinstance(error, WorkerFailed) and self.is_running:
+            shown = self.backstop.catch(error.error)
+            try:
+                if shown is not None:
+                    self.show_error(shown)
+                return
+            except Exception:  # the report itself failed: end as Textual would, with the first error
+                pass
+        super()._handle_exception(error)
 
     # -- bindings -------------------------------------------------------------------
 

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from rich.text import Text
 
 from ettui.model import Expiry, JobStatus, Progress, Urgency, format_duration
+from ettui.safetext import clean
 
 STATUS_STYLES: dict[JobStatus, str] = {
     JobStatus.SCHEDULED: "bold blue",
@@ -34,8 +35,8 @@ BAR_WIDTH = 8
 
 
 def status_text(status: JobStatus, raw: str | None = None) -> Text:
-    """The status word in its colour (the vendor's own spelling when known)."""
-    return Text(raw or status.value, style=STATUS_STYLES.get(status, ""))
+    """The status word in its colour (the vendor's own spelling when known, cleaned: it is reply text)."""
+    return Text(clean(raw or status.value), style=STATUS_STYLES.get(status, ""))
 
 
 def since(start: datetime | None, now: datetime) -> str:

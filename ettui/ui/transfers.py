@@ -260,6 +260,10 @@ class TransferActions:
             self.drop.update_transfer(key, state="failed", error=exc.title)
             self.show_error(exc)
             return
+        except Exception:
+            # The backstop reports it (a failed rename as its own sentence); the row must not stay "downloading".
+            self.drop.update_transfer(key, state="failed", error="see the error")
+            raise
         finally:
             self._downloading.discard(key)
             self._pending_progress.pop(key, None)

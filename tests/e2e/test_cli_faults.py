@@ -177,7 +177,8 @@ def test_faults_while_polling_never_lose_or_fail_a_job(cli: Any, sandbox: Sandbo
     assert code == 0
     sandbox.faults.http_500_share = 1.0
     code, out, err = cli("status", out.strip())
-    assert code == 0, err
+    assert code == 4, "a poll refused by throttling is reported, not passed off as fresh"
+    assert "throttling" in one_sentence(err) and "last one known" in one_sentence(err)
     (job,) = jobs(cli)
     assert job["status"] == "Scheduled", "a throttled poll never turns a job into Error"
     assert job["last_error"]

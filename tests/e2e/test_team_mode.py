@@ -74,6 +74,10 @@ def counted(monkeypatch: pytest.MonkeyPatch) -> list[CountingSandbox]:
     return live
 
 
+SECRETS: dict[str, str] = {}
+"""The sandbox's passwords, for the profiles' ``*_password_env`` (set by ``team_home``)."""
+
+
 def team_home(tmp_path: Path, name: str, url: str, sb: Sandbox | None = None, *, lease: float = 30.0) -> Path:
     """An operator's HOME whose config names the shared store (and, given a sandbox, a profile on it)."""
     home = tmp_path / name
@@ -81,6 +85,7 @@ def team_home(tmp_path: Path, name: str, url: str, sb: Sandbox | None = None, *,
     text = store_toml(url) + f"lease_seconds = {lease}\n"
     if sb is not None:
         info = sb.info
+        SECRETS.update({"ET_TEST_API_PW": info.api_password, "ET_TEST_SFTP_PW": info.sftp_password})
         profile = {
             "endpoint": info.xml_api_url, "api_username": info.api_username, "api_password_env": "ET_TEST_API_PW",
             "sftp_host": info.sftp_host, "sftp_port": info.sftp_port, "sftp_username": info.sftp_username,
@@ -95,8 +100,11 @@ def team_home(tmp_path: Path, name: str, url: str, sb: Sandbox | None = None, *,
 
 
 def env_for(home: Path) -> dict[str, str]:
-    env = {**os.environ, "ETTUI_HOME": str(home), "PYTHONUNBUFFERED": "1", "ETTUI_CONFIG": str(home / "config.toml")}
-    env.update({"ET_TEST_API_PW": "sandbox-secret", "ET_TEST_SFTP_PW": "sandbox-secret"})
+    env = {**os.environ, "ETTUI_HOME": str(home), "PYTHONUNBUFFERED": "1"}
+    env.pop("ETTUI_CONFIG", None)
+    if (home / "config.toml").exists():
+        env["ETTUI_CONFIG"] = str(home / "config.toml")
+    env.update(SECRETS)
     return env
 
 

@@ -39,6 +39,14 @@ class Faults:
     """How many connections were dropped so far."""
     max_drops: int | None = None
     """Stop dropping after this many (None: always)."""
+    stall_after_bytes: int | None = None
+    """Stop answering reads (the connection stays up) once this many bytes were served on it."""
+    stall_at_offset: int | None = None
+    """Never answer a read that reaches past this file offset, on any connection."""
+    stalls: int = 0
+    """How many connections stalled so far."""
+    max_stalls: int | None = None
+    """Stop stalling after this many (None: always)."""
     writes: list[str] = field(default_factory=list)
     """Every write-like request any client made (must stay empty)."""
 
@@ -56,8 +64,18 @@ class FaultySFTPServer(asyncssh.SFTPServer):
             self._faults.writes.append(f"open-for-write {path!r}")
         return super().open(path, pflags, attrs)
 
-    def read(self, file_obj: object, offset: int, size: int) -> bytes:
+    def read(self, file_obj: object, offset: int, size: int) -> object:
         faults = self._faults
+        if faults.stall_at_offset is not None and offset + size > faults.stall_at_offset:
+            faults.stalls += 1
+            return asyncio.get_running_loop().create_future()
+        stall = faults.stall_after_bytes
+        if stall is not None and (faults.max_stalls is None or faults.stalls < faults.max_stalls):
+            if self._served + size > stall:
+                if not getattr(self, "_stalled", False):
+                    self._stalled = True
+                    faults.stalls += 1
+                return asyncio.get_running_loop().create_future()  # never answered
         limit = faults.drop_after_bytes
         if limit is not None and (faults.max_drops is None or faults.drops < faults.max_drops):
             if self._served + size > limit:
@@ -173,6 +191,9 @@ class OpenSSHServer:
     user_key: Path
     host_key: Path
     proc: asyncio.subprocess.Process | None = None
+    log: list[str] = field(default_factory=list)
+    """Every line sshd (and its per-connection children) wrote to stderr, in order."""
+    log_level: str = "INFO"
 
     @property
     def host(self) -> str:
@@ -203,7 +224,7 @@ class OpenSSHServer:
                     "PasswordAuthentication yes",
                     "KbdInteractiveAuthentication no",
                     "Subsystem sftp internal-sftp",
-                    "LogLevel INFO",
+                    f"LogLevel {self.log_level}",
                     "",
                 ]
             )
@@ -232,8 +253,8 @@ class OpenSSHServer:
     async def _drain(self) -> None:
         proc = self.proc
         if proc is not None and proc.stderr is not None:
-            while await proc.stderr.readline():
-                pass
+            while line := await proc.stderr.readline():
+                self.log.append(line.decode(errors="replace").rstrip("\n"))
 
     def kill(self) -> None:
         """SIGKILL sshd and every session process it forked (found by parent pid)."""
@@ -271,7 +292,7 @@ def _descendants(pid: int) -> list[int]:
 
 
 @contextlib.asynccontextmanager
-async def openssh_sshd(home: Path) -> AsyncIterator[OpenSSHServer]:
+async def openssh_sshd(home: Path, *, log_level: str = "INFO") -> AsyncIterator[OpenSSHServer]:
     """A real sshd on 127.0.0.1 with its own host key and a user key in ``authorized_keys``."""
     home.mkdir(parents=True, exist_ok=True)
     keygen(home / "host_ed25519")
@@ -281,7 +302,7 @@ async def openssh_sshd(home: Path) -> AsyncIterator[OpenSSHServer]:
 
     server = OpenSSHServer(
         home=home, port=free_port(), user=pwd.getpwuid(os.geteuid()).pw_name,
-        user_key=home / "user_ed25519", host_key=home / "host_ed25519",
+        user_key=home / "user_ed25519", host_key=home / "host_ed25519", log_level=log_level,
     )
     server.write_config()
     await server.start()

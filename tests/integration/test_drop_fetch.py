@@ -47,9 +47,9 @@ class Recorder:
         self.offsets: list[int] = []
         real = self.client.download
 
-        async def download(remote_path: str, local_part: Path, *, offset: int = 0, progress=None) -> None:  # type: ignore[no-untyped-def]
+        async def download(remote_path: str, local_part: Path, *, offset: int = 0, **kw) -> None:  # type: ignore[no-untyped-def]
             self.offsets.append(offset)
-            await real(remote_path, local_part, offset=offset, progress=progress)
+            await real(remote_path, local_part, offset=offset, **kw)
 
         self.client.download = download  # type: ignore[method-assign]
 

@@ -124,9 +124,9 @@ async def test_resume_after_sshd_is_killed_mid_transfer(
     offsets: list[int] = []
     real_download = client.download
 
-    async def spy(remote_path: str, local_part: Path, *, offset: int = 0, progress=None) -> None:  # type: ignore[no-untyped-def]
+    async def spy(remote_path: str, local_part: Path, *, offset: int = 0, **kw) -> None:  # type: ignore[no-untyped-def]
         offsets.append(offset)
-        await real_download(remote_path, local_part, offset=offset, progress=progress)
+        await real_download(remote_path, local_part, offset=offset, **kw)
 
     client.download = spy  # type: ignore[method-assign]
     try:
@@ -138,3 +138,47 @@ async def test_resume_after_sshd_is_killed_mid_transfer(
     assert result.sha256 == hashlib.sha256(source.read_bytes()).hexdigest()
     assert result.path.read_bytes() == source.read_bytes()
     assert sorted(p.name for p in (tmp_path / "dl").iterdir()) == ["bulkasync_1.zip"]
+
+
+async def test_a_connection_the_server_closed_is_reopened_transparently(sshd: OpenSSHServer, tmp_path: Path) -> None:
+    kh = tmp_path / "known_hosts"
+    trust_host_key(kh, sshd.host, sshd.port, sshd.key_line)
+    (tmp_path / "remote").mkdir()
+    (tmp_path / "remote" / "a.zip").write_bytes(b"PK")
+    client = drop_client(sshd, kh, keepalive_interval=30)
+    try:
+        await client.connect()
+        assert [e.name for e in await client.list(str(tmp_path / "remote"))] == ["a.zip"]
+        await sshd.stop()  # the server closes every connection (as the drop does after 10 idle minutes)
+        await sshd.start()
+        assert [e.name for e in await client.list(str(tmp_path / "remote"))] == ["a.zip"]
+        client.idle_reopen = 0.0  # idle "too long": replaced before use, not used until it breaks
+        before = client._conn
+        assert (await client.stat(str(tmp_path / "remote" / "a.zip"))).size == 2
+        assert client._conn is not before
+    finally:
+        await client.close()
+
+
+async def test_a_refused_password_is_tried_once_per_process(sshd: OpenSSHServer, tmp_path: Path) -> None:
+    import asyncio
+
+    from ettui.drop.client import LoginRefused
+
+    kh = tmp_path / "known_hosts"
+    trust_host_key(kh, sshd.host, sshd.port, sshd.key_line)
+    for _ in range(3):
+        c = DropClient(sshd.host, sshd.port, sshd.user, password="wrong-for-this-test", known_hosts=kh)
+        with pytest.raises(LoginRefused) as info:
+            await c.connect()
+        assert "30 minutes" in info.value.message
+    await asyncio.sleep(0.2)  # sshd's last log line
+    assert sum("Failed password" in line for line in sshd.log) == 1
+
+    from ettui.drop.client import allow_login_again
+
+    allow_login_again(sshd.host, sshd.port, sshd.user)  # the operator asks for another try
+    with pytest.raises(LoginRefused):
+        await DropClient(sshd.host, sshd.port, sshd.user, password="wrong-for-this-test", known_hosts=kh).connect()
+    await asyncio.sleep(0.2)
+    assert sum("Failed password" in line for line in sshd.log) == 2

@@ -80,7 +80,7 @@ def inquire(batch_id: int | str) -> str:
 
 @pytest.fixture
 async def sandbox(tmp_path: Path) -> AsyncIterator[Sandbox]:
-    async with Sandbox(SandboxOptions(root=tmp_path / "sb", records=25)) as sb:
+    async with Sandbox(SandboxOptions(root=tmp_path / "sb", records=25, api_password=PASSWORD)) as sb:
         yield sb
 
 
@@ -182,7 +182,7 @@ async def test_statuses_and_list_members_content(sandbox: Sandbox, http: httpx.A
 async def test_multi_account_subfolder_and_determinism(tmp_path: Path, http: httpx.AsyncClient) -> None:
     contents = []
     for run in ("a", "b"):
-        async with Sandbox(SandboxOptions(root=tmp_path / run, multi_account=True, seed=7, records=10)) as sb:
+        async with Sandbox(SandboxOptions(root=tmp_path / run, multi_account=True, seed=7, records=10, api_password=PASSWORD)) as sb:
             batch_id = await submit(http, sb, C5)
             sb.clock.advance(20)
             await sb.queue.settle()

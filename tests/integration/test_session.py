@@ -30,7 +30,7 @@ async def test_relative_dates_follow_the_sandbox_clock(tmp_path: Path) -> None:
         assert f"<enddate>{day.month}/{day.day}/{day.year}</enddate>" in doc
         week = day - timedelta(days=7)
         assert f"<startdate>{week.month}/{week.day}/{week.year}</startdate>" in doc
-        assert "sandbox-secret" not in doc
+        assert session.sandbox.api_password not in doc
     finally:
         await session.close()
 

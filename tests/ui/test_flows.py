@@ -56,7 +56,8 @@ async def test_compose_shows_validation_error_as_you_type(tmp_path: Path) -> Non
         await pilot.press(*["backspace"] * 10, *"-7d", "tab", *"today")
         await wait_for(pilot, lambda: not app.query_one("#submit", Button).disabled, "a valid form")
         preview = app.compose_pane.preview_text
-        assert "********" in preview and "sandbox-secret" not in preview
+        assert app.session is not None and app.session.sandbox is not None
+        assert "********" in preview and app.session.sandbox.api_password not in preview
         assert "<startdate>" in _shown(preview_box) and not preview_box.has_class("-stale")
         await pilot.press("backspace")
         await wait_for(pilot, lambda: app.query_one("#submit", Button).disabled, "an invalid form")

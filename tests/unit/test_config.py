@@ -19,8 +19,8 @@ def write(tmp_path: Path, text: str) -> Path:
     return path
 
 
-def test_no_file_gives_the_sandbox_profile(tmp_path: Path) -> None:
-    cfg = config.load(tmp_path / "absent.toml")
+def test_no_file_at_the_default_location_gives_the_sandbox_profile() -> None:
+    cfg = config.load()
     assert not cfg.exists
     assert cfg.default_profile == "sandbox"
     assert cfg.profile().sandbox
@@ -38,13 +38,13 @@ api_password_env = "ET_TEST_PW"
 sftp_port = 2222
 retention_hours = 48
 [ui]
-keymap = { poll_now = "R" }
+keymap = { poll_now = "ctrl+r" }
 """,
     )
     cfg = config.load(path)
     prod = cfg.profile()
     assert prod.name == "prod" and prod.sftp_port == 2222 and prod.retention_hours == 48.0
-    assert cfg.ui.keymap == {"poll_now": "R"}
+    assert cfg.ui.keymap == {"poll_now": "ctrl+r"}
     assert "sandbox" in cfg.profiles
 
 
@@ -72,11 +72,11 @@ def test_failing_command_is_one_sentence() -> None:
     [
         ("[profiles.p]\napi_password = 'x'\n", "must not hold the secret itself"),
         ("[profiles.p]\nfrobnicate = 1\n", "unknown key `frobnicate`"),
-        ("[profiles.p]\nsftp_port = 'twenty-two'\n", "`sftp_port` should be int"),
+        ("[profiles.p]\nsftp_port = 'twenty-two'\n", "`sftp_port` should be a whole number"),
         ("[profiles.p]\ndialect = 'rest'\n", "`dialect` must be"),
-        ("default_profile = 'nope'\n", "default_profile 'nope'"),
+        ("default_profile = 'nope'\n", "`default_profile` 'nope'"),
         ("this is = = not toml", "is not valid TOML"),
-        ("[ui]\ncolour = 'red'\n", "[ui] has unknown key `colour`"),
+        ("[ui]\ncolour = 'red'\n", "[ui]: unknown key `colour`"),
     ],
 )
 def test_mistakes_name_file_and_key(tmp_path: Path, text: str, fragment: str) -> None:

@@ -10,6 +10,8 @@ from textual.binding import Binding, BindingType
 from textual.screen import ModalScreen
 from textual.widgets import RichLog
 
+from ettui.safetext import clean_text
+
 
 class ActivityScreen(ModalScreen[None]):
     """The latest transitions, newest at the bottom."""
@@ -35,6 +37,6 @@ class ActivityScreen(ModalScreen[None]):
 
     def on_mount(self) -> None:
         log = self.query_one(RichLog)
-        log.border_title = f"Activity (kept in {self.path})"
+        log.border_title = clean_text(f"Activity (kept in {self.path})")
         for line in self.lines or ["Nothing has happened yet."]:
             log.write(line)

@@ -17,48 +17,56 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from ettui.model import DropFile, Job, JobStatus
-from ettui.safetext import clean_text
+from ettui.safetext import clean, clean_text
 from ettui.ui.formatting import expiry_text, human_size, since, status_text
 
 
 def job_summary(job: Job, now: datetime, landed: DropFile | None = None) -> RenderableType:
-    """The job as a two-column table plus its history and request document."""
+    """The job as a two-column table plus its history and request document.
+
+    Every value is a ``Text`` made by :func:`~ettui.safetext.clean_text`: a str
+    cell of a Rich table would be parsed as markup, and most of these values
+    came from the service.
+    """
     facts = Table.grid(padding=(0, 2))
     facts.add_column(style="bold")
     facts.add_column()
-    facts.add_row("Batch ID", job.batch_id or "- (none read: Unconfirmed)")
-    facts.add_row("Call", job.call)
-    facts.add_row("Profile", f"{job.profile} ({job.dialect})")
-    facts.add_row("Status", status_text(job.status, job.status_raw))
-    facts.add_row("Submitted", f"{job.submitted_at:%Y-%m-%d %H:%M:%S} UTC ({since(job.submitted_at, now)} ago)")
+
+    def add(label: str, value: str | Text) -> None:
+        facts.add_row(label, value if isinstance(value, Text) else clean_text(value))
+
+    add("Batch ID", job.batch_id or "- (none read: Unconfirmed)")
+    add("Call", job.call)
+    add("Profile", f"{job.profile} ({job.dialect})")
+    add("Status", status_text(job.status, job.status_raw))
+    add("Submitted", f"{job.submitted_at:%Y-%m-%d %H:%M:%S} UTC ({since(job.submitted_at, now)} ago)")
     if job.submitted_by or job.fetched_by:
-        # Written by other hosts of a shared store: shown as plain, safe text.
-        who = f"submitted by {job.submitted_by or '?'}" + (f", fetched by {job.fetched_by}" if job.fetched_by else "")
-        facts.add_row("Who", clean_text(who))
+        # Written by other hosts of a shared store: shown as plain, safe text (add cleans it).
+        add("Who", f"submitted by {job.submitted_by or '?'}" + (f", fetched by {job.fetched_by}" if job.fetched_by else ""))
     if job.params:
-        facts.add_row("Parameters", ", ".join(f"{k}={v}" for k, v in job.params.items()))
-    facts.add_row("File", job.file_name or "-")
+        add("Parameters", ", ".join(f"{k}={v}" for k, v in job.params.items()))
+    add("File", job.file_name or "-")
     if landed is not None:
-        facts.add_row("In the drop", f"{landed.path} ({human_size(landed.size)})")
-        facts.add_row("Expires", expiry_text(landed.expires_at, now))
+        add("In the drop", f"{landed.path} ({human_size(landed.size)})")
+        add("Expires", expiry_text(landed.expires_at, now))
     elif job.expires_at is not None:
-        facts.add_row("Expires", expiry_text(job.expires_at, now))
+        add("Expires", expiry_text(job.expires_at, now))
     if job.download_path:
-        facts.add_row("Downloaded", job.download_path)
+        add("Downloaded", job.download_path)
     if job.sha256:
-        facts.add_row("SHA-256", job.sha256)
+        add("SHA-256", job.sha256)
     if job.extract_dir:
-        facts.add_row("Extracted", job.extract_dir)
+        add("Extracted", job.extract_dir)
     if job.status is JobStatus.UNCONFIRMED:
         from ettui.session import unconfirmed_sentence
 
         sentence = unconfirmed_sentence(job, job.last_error or "no acceptance was read")
-        facts.add_row("Unconfirmed", Text(sentence + " (D dismisses, S resubmits.)", style="bold yellow"))
+        add("Unconfirmed", clean_text(sentence + " (D dismisses, S resubmits.)", multiline=True, style="bold yellow"))
     elif job.last_error:
         failures = f" ({job.poll_failures} polls failed in a row)" if job.poll_failures > 1 else ""
-        facts.add_row("Last error", Text(job.last_error + failures, style="bold red"))
+        add("Last error", clean_text(job.last_error + failures, multiline=True, style="bold red"))
     if job.replaces_id is not None:
-        facts.add_row("Resubmits", f"job {job.replaces_id}")
+        add("Resubmits", f"job {job.replaces_id}")
     history = Table(title="Status history", title_justify="left", expand=True, box=None)
     history.add_column("At (UTC)")
     history.add_column("Status")
@@ -67,7 +75,7 @@ def job_summary(job: Job, now: datetime, landed: DropFile | None = None) -> Rend
     parts: list[RenderableType] = [facts, Text(""), history]
     if job.request_doc:
         parts += [Text(""), Text("Request (secrets removed)", style="bold")]
-        parts.append(Syntax(job.request_doc, "xml", word_wrap=True, theme="ansi_dark", background_color="default"))
+        parts.append(Syntax(clean(job.request_doc, multiline=True), "xml", word_wrap=True, theme="ansi_dark", background_color="default"))
     return Group(*parts)
 
 
@@ -97,4 +105,4 @@ class JobDetailsScreen(ModalScreen[None]):
             yield Static(job_summary(self.job, self.now(), self.landed), id="job-details")
 
     def on_mount(self) -> None:
-        self.query_one(VerticalScroll).border_title = f"Job {self.job.id}: {self.job.batch_id or 'Unconfirmed'}"
+        self.query_one(VerticalScroll).border_title = clean_text(f"Job {self.job.id}: {self.job.batch_id or 'Unconfirmed'}")

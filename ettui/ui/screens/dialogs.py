@@ -1,4 +1,8 @@
-"""Small modal screens: confirm a destructive action, trust an unknown host key."""
+"""Small modal screens: confirm a destructive action, trust an unknown host key.
+
+Questions name remote things (a folder named after a drop file, a host), so
+every text here is a ``Text`` from :func:`ettui.safetext.clean_text`, never markup.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,8 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Label, Static
+
+from ettui.safetext import clean_text
 
 DIALOG_CSS = """
 {name} {{ align: center middle; }}
@@ -40,8 +46,8 @@ class ConfirmScreen(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Label(self.title_text, classes="dialog-title")
-            yield Static(self.question)
+            yield Label(clean_text(self.title_text), classes="dialog-title")
+            yield Static(clean_text(self.question, multiline=True))
             with Horizontal():
                 yield Button(f"{self.yes} (y)", id="yes", variant="error")
                 yield Button("Cancel (n)", id="no")
@@ -83,10 +89,12 @@ class HostKeyScreen(ModalScreen[str | None]):
         with Vertical():
             yield Label("Unknown host key", classes="dialog-title")
             yield Static(
-                f"The drop at {self.host} port {self.port} presented a key that is not in known_hosts. "
-                "Compare this fingerprint with the one your administrator published before trusting it:"
+                clean_text(
+                    f"The drop at {self.host} port {self.port} presented a key that is not in known_hosts. "
+                    "Compare this fingerprint with the one your administrator published before trusting it:"
+                )
             )
-            yield Static(self.fingerprint, id="fingerprint")
+            yield Static(clean_text(self.fingerprint), id="fingerprint")
             with Horizontal():
                 yield Button("Accept and save (a)", id="save", variant="warning")
                 yield Button("Connect once (o)", id="once")

@@ -22,6 +22,7 @@ from textual.widgets import Footer, Input, Static
 from textual.worker import get_current_worker
 
 from ettui.errors import EttuiError
+from ettui.safetext import clean, clean_text
 from ettui.ui.filtering import FilterError, Query
 from ettui.ui.widgets.table import Cell, Column, RowKey, VirtualTable
 
@@ -55,10 +56,10 @@ class OutputTable(VirtualTable):
         """Append rows, widening columns to fit what was seen."""
         known = {c.key: c for c in self.columns}
         if len(names) != len(known) or not self.rows:
-            widths = {n: len(n) for n in names}
+            widths = {n: len(clean(n)) for n in names}
             for row in rows[:200]:
                 for name, value in row.items():
-                    widths[name] = max(widths.get(name, 0), len(value))
+                    widths[name] = max(widths.get(name, 0), len(clean(value)))
             self.set_columns([known.get(n) or Column(n, n, min(MAX_COLUMN_WIDTH, max(3, widths.get(n, 3)))) for n in names])
         start = len(self.rows)
         self.rows.extend(rows)
@@ -115,7 +116,7 @@ class OutputViewer(Screen[None]):
         self._record_tag: str | None = None
 
     def compose(self) -> ComposeResult:
-        yield Static(f"Output: {self.path.name}", id="output-title")
+        yield Static(clean_text(f"Output: {self.path.name}"), id="output-title")
         yield Input(placeholder="filter rows: words, or Column:value", id="output-filter")
         yield OutputTable()
         yield Static("Opening…", id="output-status")
@@ -194,8 +195,9 @@ class OutputViewer(Screen[None]):
         tag = f"<{self._record_tag}> records · " if self._record_tag else ""
         filtered = f" · filter: {self.query_filter.text}" if not self.query_filter.empty else ""
         row = f"row {table.cursor_row + 1:,} of " if table.row_count else ""
+        # The record tag comes from the file and the filter from the keyboard: Text, never markup.
         self.query_one("#output-status", Static).update(
-            f"{tag}{row}{table.row_count:,} loaded ({more}) · {len(table.columns)} columns{filtered}"
+            clean_text(f"{tag}{row}{table.row_count:,} loaded ({more}) · {len(table.columns)} columns{filtered}")
         )
 
     # -- actions --------------------------------------------------------------

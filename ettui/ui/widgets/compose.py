@@ -24,6 +24,7 @@ from textual.widgets import Button, Input, Label, Select, Static
 from ettui.api.base import CallSpec, ParamKind, ParamSpec
 from ettui.errors import EttuiError, ValidationError
 from ettui.model import BatchRequest
+from ettui.safetext import clean, clean_text
 
 PLACEHOLDERS = {
     ParamKind.DATE: "M/D/YYYY, today, -7d",
@@ -42,7 +43,7 @@ SAMPLES = {ParamKind.DATE: "today", ParamKind.DATETIME: "today", ParamKind.INT: 
 
 
 def _xml(document: str) -> Syntax:
-    return Syntax(document, "xml", word_wrap=True, theme="ansi_dark", background_color="default")
+    return Syntax(clean(document, multiline=True), "xml", word_wrap=True, theme="ansi_dark", background_color="default")
 
 
 class RequestChecker(Protocol):
@@ -137,7 +138,7 @@ class ComposePane(VerticalScroll):
         self.touched.clear()
         self._submitted_once = False
         self.preview_text, self._preview_call = "", None
-        self.query_one("#call-help", Static).update(spec.help if spec else "")
+        self.query_one("#call-help", Static).update(clean_text(spec.help if spec else ""))
         params = self.query_one("#params", Vertical)
         await params.remove_children()
         if spec is not None:
@@ -148,13 +149,13 @@ class ComposePane(VerticalScroll):
         widgets: list[Label | Input | Static] = []
         for param in spec.params:
             mark = " *" if param.required else ""
-            widgets.append(Label(f"{param.name}{mark}", classes="param-label"))
+            widgets.append(Label(clean_text(f"{param.name}{mark}"), classes="param-label"))
             widgets.append(
                 Input(
                     value=param.default or "",
                     placeholder=self._placeholder(param),
                     id=f"param-{param.name}",
-                    tooltip=param.help or None,
+                    tooltip=clean_text(param.help) if param.help else None,
                     compact=True,
                 )
             )
@@ -226,7 +227,8 @@ class ComposePane(VerticalScroll):
         except EttuiError as exc:
             self.valid = False
             status.set_classes("-bad")
-            status.update(exc.message)
+            # Error sentences quote what was typed (and what the service said): Text, never markup.
+            status.update(clean_text(exc.message))
             self._show_preview(None)
             return
         self.valid = True
@@ -277,11 +279,11 @@ class ComposePane(VerticalScroll):
             # The sentence goes under the field at fault, once; the status line only points at it.
             fields.first(Input).add_class("-at-fault")  # not "-invalid": Input clears that on blur
             error = self.query_one(f"#error-{exc.param}", Static)
-            error.update(exc.message)
+            error.update(clean_text(exc.message))
             error.add_class("-shown")
-            status.update(f"✖ Fix {exc.param} (marked above) to submit.")
+            status.update(clean_text(f"✖ Fix {exc.param} (marked above) to submit."))
         else:
-            status.update(exc.message if shown else f"To do: {exc.message}")
+            status.update(clean_text(exc.message if shown else f"To do: {exc.message}"))
 
     def watch_valid(self, valid: bool) -> None:
         self.set_class(valid, "-valid")

@@ -16,6 +16,7 @@ from rich.text import Text
 from textual.message import Message
 
 from ettui.model import DropFile, Progress
+from ettui.safetext import clean
 from ettui.ui.filtering import Query
 from ettui.ui.formatting import expiry_text, human_size, progress_text, shorten, since
 from ettui.ui.widgets.table import Cell, Column, RowKey, VirtualTable
@@ -120,7 +121,8 @@ class DropBrowser(VirtualTable):
         drop_file = self.files[key]  # type: ignore[index]
         now = self.now()
         # The whole width goes to the name (its ends tell files apart); "not listed" goes in the state column.
-        name = Text(shorten(drop_file.name, NAME_WIDTH), style="" if drop_file.listed else "dim")
+        # Cleaned before it is cut, so the cut is measured on what is shown (``\x1b]52...``).
+        name = Text(shorten(clean(drop_file.name), NAME_WIDTH), style="" if drop_file.listed else "dim")
         transfer = self.transfers.get(drop_file.path)
         return [
             name,

@@ -18,6 +18,7 @@ from rich.text import Text
 from textual.message import Message
 
 from ettui.model import DropFile, Job, JobStatus
+from ettui.safetext import clean
 from ettui.ui.filtering import Query
 from ettui.ui.formatting import expiry_text, shorten, since, status_text, until
 from ettui.ui.widgets.table import Cell, Column, RowKey, VirtualTable
@@ -223,7 +224,7 @@ class JobBoard(VirtualTable):
             next_poll,
             landed_cell,
             expiry_text(self._expires(job), now) if job.status is JobStatus.COMPLETE else Text("-", style="dim"),
-            shorten(job.file_name or "-", 36),
+            shorten(clean(job.file_name or "-"), 36),
             job.profile,
         ]
 

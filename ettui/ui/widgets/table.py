@@ -11,6 +11,11 @@ a re-sort that leaves the visible rows in place repaints none, and the
 once-a-second countdown tick (:meth:`refresh_changed`) repaints only rows
 whose text differs from what was last drawn. Over SSH that is also what
 keeps the bytes sent per second near zero while nothing happens.
+
+Cells come from outside (file names, reply values, output cells): a ``str``
+cell is never parsed as markup, and every cell's controls are made visible
+with :func:`ettui.safetext.clean` as the row is laid out, whatever the
+subclass handed over. This is the one boundary for every table of the app.
 """
 
 from __future__ import annotations
@@ -30,11 +35,23 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from ettui.safetext import clean, is_clean
+
 RowKey = Hashable
 Cell = Text | str
 Signature = tuple[object, ...]
 MAX_DRAWN = 5000
 """Rows whose last drawing is remembered (a long scroll through the output viewer forgets)."""
+
+
+def safe_cell(cell: Cell) -> Text:
+    """A cell as ``Text`` with no control left in it (a styled cell keeps its style)."""
+    if isinstance(cell, Text):
+        if is_clean(cell.plain):
+            return cell.copy()
+        # Rare (a hostile value inside a styled cell): its spans would no longer line up.
+        return Text(clean(cell.plain), style=cell.style)
+    return Text(clean(cell))
 
 
 def _signature(cells: Sequence[Cell]) -> Signature:
@@ -286,7 +303,7 @@ class VirtualTable(ScrollView, can_focus=True):
     def _line_text(self, cells: Sequence[Cell], style: Style) -> Text:
         line = Text(style=style, no_wrap=True, end="")
         for column, cell in zip(self._columns, cells):
-            text = cell.copy() if isinstance(cell, Text) else Text(str(cell))
+            text = safe_cell(cell)
             text.truncate(column.width, overflow="ellipsis")
             pad = column.width - text.cell_len
             if column.justify == "right":
@@ -318,7 +335,7 @@ class VirtualTable(ScrollView, can_focus=True):
             if row >= len(self._keys):
                 if row == 0 and self.empty_text:
                     style = base + self.get_component_rich_style("virtual-table--empty")
-                    return Strip([Segment(self.empty_text[:width].ljust(width), style)])
+                    return Strip([Segment(clean(self.empty_text)[:width].ljust(width), style)])
                 return Strip.blank(width, base)
             style = base
             if row == self.cursor_row:

@@ -1,0 +1,51 @@
+"""Import asyncssh without its ~140 ms search for liboqs.
+
+On import, ``asyncssh.crypto.pq`` calls ``ctypes.util.find_library`` for
+``oqs`` and ``liboqs`` (optional post-quantum key exchange). On Linux each
+call runs ``ldconfig -p`` (and may try gcc): measured at 141 ms of a 1 KiB
+``ettui fetch``, more than the whole SSH handshake on loopback. For the length
+of that one import, the lookup is answered from the library folders directly
+(``LD_LIBRARY_PATH`` and the usual system ones), which finds an installed
+liboqs the same way the dynamic loader would for these names.
+"""
+
+from __future__ import annotations
+
+import ctypes.util
+import glob
+import os
+import sys
+from collections.abc import Callable
+
+_DIRS = ("/lib", "/usr/lib", "/usr/local/lib", "/lib64", "/usr/lib64", "/usr/local/lib64")
+
+
+def _quick_find(original: Callable[[str], str | None]) -> Callable[[str], str | None]:
+    def find(name: str) -> str | None:
+        if name not in ("oqs", "liboqs") or not sys.platform.startswith("linux"):
+            return original(name)
+        stem = name if name.startswith("lib") else f"lib{name}"
+        folders = [d for d in os.environ.get("LD_LIBRARY_PATH", "").split(":") if d]
+        for base in _DIRS:
+            folders.append(base)
+            folders.extend(glob.glob(f"{base}/*-linux-gnu*"))
+        for folder in folders:
+            hits = sorted(glob.glob(os.path.join(folder, f"{stem}.so*")))
+            if hits:
+                return os.path.basename(hits[0])
+        return None
+
+    return find
+
+
+if "asyncssh" in sys.modules:
+    import asyncssh
+else:
+    _original = ctypes.util.find_library
+    ctypes.util.find_library = _quick_find(_original)  # type: ignore[assignment]
+    try:
+        import asyncssh
+    finally:
+        ctypes.util.find_library = _original
+
+__all__ = ["asyncssh"]

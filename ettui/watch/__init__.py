@@ -1,0 +1,12 @@
+"""The watcher service behind ``ettui watch`` (DESIGN.md's services layer, beside ``session.py``).
+
+``watcher.py`` follows jobs and drops and fetches; ``hook.py`` runs
+``on_fetched``; ``state.py`` is its durable memory; ``events.py`` what it tells
+the front end. Never imports textual.
+"""
+
+from ettui.watch.events import WatchEvent
+from ettui.watch.state import WatchState
+from ettui.watch.watcher import VENDOR_NAME, Watcher
+
+__all__ = ["VENDOR_NAME", "WatchEvent", "WatchState", "Watcher"]
