@@ -58,6 +58,7 @@ from zeep.wsse import UsernameToken as _ZeepUsernameToken
 
 from ettui.api.base import CallSpec
 from ettui.api.reply_values import file_name_problem, is_request_id, shown
+from ettui.api.secrets import MASK, mask_secrets
 from ettui.api.soap_auth import FUELOAUTH_NS, TokenSource
 from ettui.api.soap_catalogue import CALLS, resolve
 from ettui.api.soap_reply import body_child as _body_child
@@ -84,7 +85,6 @@ log = logging.getLogger(__name__)
 
 PARTNER_NS = "http://exacttarget.com/wsdl/partnerAPI"
 PACKAGED_WSDL = Path(__file__).resolve().parent / "wsdl" / "partner-subset.wsdl"
-MASK = "********"
 SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
 
 STATUS_PROPERTIES = ("TaskID", "Status", "StatusMessage", "ErrorMsg", "StartDate", "CompletedDate")
@@ -359,17 +359,13 @@ class SoapApi:
         return self._scrub(etree.tostring(clean, encoding="unicode"))
 
     def _scrub(self, text: str) -> str:
-        for secret in self._secrets():
-            text = text.replace(secret, MASK)
-        return text
-
-    def _secrets(self) -> list[str]:
+        """``text`` with the password, client secret and access token masked."""
         found: list[str] = []
-        if isinstance(self.auth, UsernameToken) and self.auth.password:
+        if isinstance(self.auth, UsernameToken):
             found.append(self.auth.password)
         if self._tokens is not None:
             found.extend(self._tokens.secrets)
-        return sorted(found, key=len, reverse=True)
+        return mask_secrets(text, found)
 
     # -- the wire --------------------------------------------------------------
 
