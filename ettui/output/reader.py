@@ -54,6 +54,7 @@ from typing import IO, cast
 from lxml import etree
 
 from ettui.api.xmlsafe import local_tag
+from ettui.output.base import Row, zip_members
 from ettui.output.stream import OutputError, PrefixedStream, batched, guarded_stream, parser_options
 
 DISCOVERY_ELEMENTS = 4000
@@ -61,8 +62,6 @@ DISCOVERY_ELEMENTS = 4000
 
 DISCOVERY_CHUNK = 64 * 1024
 """Bytes fed to the discovery parser at a time."""
-
-Row = dict[str, str]
 
 
 class _Missing(str):
@@ -167,11 +166,7 @@ class OutputReader:
         """XML members of a zip source (every file member if none ends in .xml); [] for XML."""
         if not self._is_zip:
             return []
-        try:
-            with zipfile.ZipFile(self.source) as archive:
-                files = [i.filename for i in archive.infolist() if not i.is_dir()]
-        except (zipfile.BadZipFile, OSError) as exc:
-            raise OutputError(f"{self.source.name} is not a readable zip ({exc}); fetch it again.") from exc
+        files = zip_members(self.source)
         xml = [n for n in files if n.lower().endswith(".xml")]
         return xml or files
 
