@@ -18,7 +18,6 @@ import asyncio
 import json
 import logging
 import os
-import re
 import sys
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from datetime import timedelta
@@ -29,7 +28,7 @@ from ettui import __version__, config as config_mod, paths
 from ettui.config_rules import RULES
 from ettui.errors import ConfigError, EttuiError, ExitCode, HostKeyUnknown, library_error
 from ettui.cli_output import ProgressBar, drop_json, job_json, jobs_table, print_json, text_table
-from ettui.model import SECONDS_PER_UNIT, BatchRequest, JobStatus, format_duration
+from ettui.model import BatchRequest, JobStatus, format_duration, parse_duration
 from ettui.safetext import clean, clean_cells, clean_json
 
 
@@ -40,11 +39,10 @@ class UsageError(EttuiError):
 
 def parse_age(text: str) -> timedelta:
     """``30m``, ``6h``, ``2d``, ``1w`` -> a timedelta."""
-    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*", text)
-    if not m:
+    age = parse_duration(text)
+    if age is None:
         raise UsageError(f"--since takes an age like 30m, 6h, 2d or 1w, not {text!r}.")
-    n, unit = float(m.group(1)), m.group(2)
-    return timedelta(seconds=n * SECONDS_PER_UNIT[unit])
+    return age
 
 
 # -- session plumbing ------------------------------------------------------------
@@ -290,8 +288,8 @@ async def cmd_jobs(args: argparse.Namespace) -> int:
         if args.status:
             statuses = []
             for raw in args.status.split(","):
-                st = next((s for s in JobStatus if s.value.lower() == raw.strip().lower()), None) or JobStatus.parse(raw)
-                if st is JobStatus.UNKNOWN and raw.strip().lower() != "unknown":
+                st = JobStatus.from_word(raw)
+                if st is None:
                     raise UsageError(f"--status takes Unconfirmed, Scheduled, Processing, Complete, Error, Unknown or Dismissed, not {raw!r}.")
                 statuses.append(st)
         now = utcnow()
