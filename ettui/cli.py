@@ -28,7 +28,7 @@ from ettui import __version__, config as config_mod, paths
 from ettui.config_rules import RULES
 from ettui.errors import ConfigError, EttuiError, ExitCode, HostKeyUnknown, library_error
 from ettui.cli_output import ProgressBar, drop_json, job_json, jobs_table, print_json, text_table
-from ettui.model import BatchRequest, JobStatus, format_duration, parse_duration
+from ettui.model import DIALECTS, BatchRequest, JobStatus, format_duration, parse_duration
 from ettui.safetext import clean, clean_cells, clean_json
 
 
@@ -533,25 +533,25 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("calls", parents=[common], help="list the calls of the profile's API with their parameters")
     p.add_argument("--json", action="store_true")
-    p.add_argument("--api", choices=["xml", "soap"], help="override the profile's dialect")
+    p.add_argument("--api", choices=DIALECTS, help="override the profile's dialect")
 
     p = sub.add_parser("submit", parents=[common], help="validate and submit a request; prints the batch ID")
     p.add_argument("call", help="call id from `ettui calls` (e.g. C1, C3, tracking-extract)")
     p.add_argument("--param", "-p", action="append", metavar="NAME=VALUE", help="a parameter (repeat)")
     p.add_argument("--json", action="store_true")
-    p.add_argument("--api", choices=["xml", "soap"], help="override the profile's dialect")
+    p.add_argument("--api", choices=DIALECTS, help="override the profile's dialect")
 
     p = sub.add_parser("status", parents=[common], help="show jobs, polling the live ones")
     p.add_argument("batch_id", nargs="*")
     p.add_argument("--watch", "-w", action="store_true", help="refresh until every job is Complete or Error")
     p.add_argument("--timeout", type=float, default=None, help="with --watch: give up after this many seconds")
     p.add_argument("--json", action="store_true")
-    p.add_argument("--api", choices=["xml", "soap"], help="override the profile's dialect")
+    p.add_argument("--api", choices=DIALECTS, help="override the profile's dialect")
 
     p = sub.add_parser("jobs", parents=[common], help="list the job history; dismiss or resubmit an Unconfirmed job")
     p.add_argument("action", nargs="?", choices=["list", "dismiss", "resubmit"], default="list")
     p.add_argument("job_id", nargs="?", metavar="ID", help="with dismiss / resubmit: the job's ID")
-    p.add_argument("--api", choices=["xml", "soap"], help="override the profile's dialect")
+    p.add_argument("--api", choices=DIALECTS, help="override the profile's dialect")
     p.add_argument("--status", help="comma list: Unconfirmed,Scheduled,Processing,Complete,Error,Unknown,Dismissed")
     p.add_argument("--since", metavar="AGE", help="only jobs submitted within AGE (30m, 6h, 2d, 1w)")
     p.add_argument("--all", action="store_true", help="every profile's jobs (default: the profile's own)")
@@ -561,7 +561,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("drop", parents=[common], help="the remote drop")
     p.add_argument("action", choices=["ls"])
     p.add_argument("--json", action="store_true")
-    p.add_argument("--api", choices=["xml", "soap"], help="override the profile's dialect")
+    p.add_argument("--api", choices=DIALECTS, help="override the profile's dialect")
     p.add_argument("--accept-host-key", metavar="SHA256:...", help="trust this host key fingerprint if unknown")
 
     p = sub.add_parser("fetch", parents=[common], help="download, verify and extract a job's output")
@@ -570,7 +570,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-extract", action="store_true")
     p.add_argument("--json", action="store_true")
     p.add_argument("--accept-host-key", metavar="SHA256:...", help="trust this host key fingerprint if unknown")
-    p.add_argument("--api", choices=["xml", "soap"], help="override the profile's dialect")
+    p.add_argument("--api", choices=DIALECTS, help="override the profile's dialect")
     p.add_argument(
         "--retries", type=_non_negative_int, default=5, metavar="N",
         help="reconnect and resume at most N times in a row without progress (default 5)",
@@ -596,7 +596,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sftp-port", type=int, default=0)
 
     p = sub.add_parser("demo", parents=[common], help="the whole job headless on the sandbox: submit, poll, fetch, preview")
-    p.add_argument("--api", choices=["xml", "soap"], default="xml")
+    p.add_argument("--api", choices=DIALECTS, default="xml")
     p.add_argument("--json", action="store_true")
     p.add_argument("--root", metavar="DIR", help="sandbox and downloads folder (default: a temporary one)")
     return parser

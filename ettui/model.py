@@ -10,6 +10,7 @@ import enum
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from typing import Literal, get_args
 
 
 def utcnow() -> datetime:
@@ -79,11 +80,11 @@ class JobStatus(str, enum.Enum):
         return None if status is cls.UNKNOWN else status
 
 
-class Dialect(str, enum.Enum):
-    """Which vendor API a profile speaks."""
+Dialect = Literal["xml", "soap"]
+"""Which vendor API a profile speaks: the legacy XML API or the SOAP API."""
 
-    XML = "xml"
-    SOAP = "soap"
+DIALECTS: tuple[Dialect, ...] = get_args(Dialect)
+"""Every dialect, for choices in the CLI and the config rules."""
 
 
 @dataclass(frozen=True)

@@ -76,7 +76,7 @@ from ettui.errors import (
     ThrottledError,
     ValidationError,
 )
-from ettui.model import BatchRequest, Inquiry, JobStatus, SubmitResult
+from ettui.model import BatchRequest, Dialect, Inquiry, JobStatus, SubmitResult
 from ettui.safetext import clean
 
 __all__ = ["SoapApi", "UsernameToken", "OAuth", "PACKAGED_WSDL", "PARTNER_NS", "MASK", "STATUS_PROPERTIES"]
@@ -135,7 +135,7 @@ class _Reply:
 class SoapApi:
     """``BatchApi`` over the SOAP partner API: tracking extracts and their status."""
 
-    dialect = "soap"
+    dialect: Dialect = "soap"
 
     def __init__(
         self,

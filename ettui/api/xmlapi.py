@@ -49,7 +49,7 @@ from ettui.errors import (
     ThrottledError,
     ValidationError,
 )
-from ettui.model import BatchRequest, Inquiry, JobStatus, SubmitResult
+from ettui.model import BatchRequest, Dialect, Inquiry, JobStatus, SubmitResult
 
 __all__ = ["XmlApi", "MASK", "build_document", "encode_form"]
 
@@ -122,7 +122,7 @@ def encode_form(document: str) -> bytes:
 class XmlApi:
     """``BatchApi`` for the legacy XML API: calls C1-C8 and Batch Inquire over HTTP(S)."""
 
-    dialect = "xml"
+    dialect: Dialect = "xml"
 
     def __init__(
         self,
