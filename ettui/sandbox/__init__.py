@@ -1,8 +1,7 @@
 """The sandbox: an in-process peer of the ExactTarget endpoints on 127.0.0.1.
 
-``async with Sandbox(SandboxOptions(root=...)) as sb:`` starts the XML API
-(and any installed extension such as SOAP) over HTTP, the SFTP drop over SSH,
-a ticker that completes jobs and a retention sweeper; ``sb.info`` says how to
+``async with Sandbox(SandboxOptions(root=...)) as sb:`` starts the XML and
+SOAP APIs over HTTP, the SFTP drop over SSH, a ticker that completes jobs and a retention sweeper; ``sb.info`` says how to
 connect. It is a peer, not a mock: it never imports ettui's client layers
 (``ettui.api``, ``ettui.jobs``, ``ettui.drop``, ``ettui.ui``), so the client
 talks to it exactly as it would to the vendor.
@@ -116,7 +115,8 @@ class Sandbox:
 
     async def __aenter__(self) -> "Sandbox":
         # Imported here so `import ettui.sandbox` stays cheap and cycle-free.
-        from ettui.sandbox.http import SOAP_PATH, XML_API_PATH, build_app
+        from ettui.sandbox.http import XML_API_PATH, build_app
+        from ettui.sandbox.soap import SOAP_PATH
         from ettui.sandbox.sftp import bound_port, fingerprint, load_host_key, start_sftp_server
 
         for folder in (self.root, self.drop_dir, self.work_dir):
