@@ -1,10 +1,11 @@
 """The sandbox: an in-process peer of the ExactTarget endpoints on 127.0.0.1.
 
 ``async with Sandbox(SandboxOptions(root=...)) as sb:`` starts the XML and
-SOAP APIs over HTTP, the SFTP drop over SSH, a ticker that completes jobs and a retention sweeper; ``sb.info`` says how to
-connect. It is a peer, not a mock: it never imports ettui's client layers
-(``ettui.api``, ``ettui.jobs``, ``ettui.drop``, ``ettui.ui``), so the client
-talks to it exactly as it would to the vendor.
+SOAP APIs over HTTP, the SFTP drop over SSH, a ticker that completes jobs
+and a retention sweeper; ``sb.info`` says how to connect. It is a peer, not
+a mock: it never imports ettui's client layers (``ettui.api``, ``ettui.jobs``,
+``ettui.drop``, ``ettui.ui``), so the client talks to it exactly as it would
+to the vendor.
 
 Files under ``root`` (mode 0700): ``drop/`` (the served tree), ``work/``
 (zips being written, renamed into ``drop/`` when whole), the SSH host key and
@@ -108,10 +109,6 @@ class Sandbox:
     def sweep(self) -> list[str]:
         """Delete drop files past retention now (sandbox clock); return their drop paths."""
         return sweep(self.drop_dir, self.clock.now(), self.retention)
-
-    def batch(self, batch_id: int) -> SandboxBatch | None:
-        """Shortcut for ``queue.get``."""
-        return self.queue.get(batch_id)
 
     async def __aenter__(self) -> "Sandbox":
         # Imported here so `import ettui.sandbox` stays cheap and cycle-free.
