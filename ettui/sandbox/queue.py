@@ -201,8 +201,9 @@ class SandboxQueue:
     def get(self, batch_id: int) -> SandboxBatch | None:
         """The job with its status brought up to the clock; None when unknown.
 
-        Called from the event loop; it may start the job's file writer thread
-        but never blocks on disk.
+        Called from the event loop. It reads the journal's new lines (small
+        reads, and a failed or finished job may append one) on the loop; the
+        output zip itself is written by a writer thread it may start.
         """
         if batch_id not in self._batches or batch_id in self._open:
             self._sync()  # another process may have accepted or finished it
