@@ -220,6 +220,16 @@ class SoapApi:
         return cls(client, transport, url, auth, connect_timeout=connect_timeout, read_timeout=read_timeout,
                    today=today, max_range_days=max_range_days, monotonic=monotonic)
 
+    @property
+    def transport(self) -> SoapTransport:
+        """The transport every SOAP call goes through: its limits, its WSDL download count."""
+        return self._transport
+
+    @property
+    def tokens(self) -> TokenSource | None:
+        """The OAuth token source (its fetch count, its current token); None with UsernameToken."""
+        return self._tokens
+
     def __repr__(self) -> str:
         return f"SoapApi(url={self.url!r}, auth={self.auth!r})"
 

@@ -322,6 +322,11 @@ class XmlApi:
             reply=reply,
         )
 
+    @property
+    def closed(self) -> bool:
+        """True once the HTTP client is closed (by ``aclose`` when this object created it)."""
+        return self._client.is_closed
+
     async def aclose(self) -> None:
         """Close the HTTP client if this object created it."""
         if self._owns_client:
