@@ -18,7 +18,6 @@ import asyncio
 import json
 import logging
 import os
-import re
 import sys
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from datetime import timedelta
@@ -29,7 +28,7 @@ from ettui import __version__, config as config_mod, paths
 from ettui.config_rules import RULES
 from ettui.errors import ConfigError, EttuiError, ExitCode, HostKeyUnknown, library_error
 from ettui.cli_output import ProgressBar, drop_json, job_json, jobs_table, print_json, text_table
-from ettui.model import SECONDS_PER_UNIT, BatchRequest, JobStatus, format_duration
+from ettui.model import DIALECTS, BatchRequest, JobStatus, format_duration, parse_duration
 from ettui.safetext import clean, clean_cells, clean_json
 
 
@@ -40,11 +39,10 @@ class UsageError(EttuiError):
 
 def parse_age(text: str) -> timedelta:
     """``30m``, ``6h``, ``2d``, ``1w`` -> a timedelta."""
-    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*", text)
-    if not m:
+    age = parse_duration(text)
+    if age is None:
         raise UsageError(f"--since takes an age like 30m, 6h, 2d or 1w, not {text!r}.")
-    n, unit = float(m.group(1)), m.group(2)
-    return timedelta(seconds=n * SECONDS_PER_UNIT[unit])
+    return age
 
 
 # -- session plumbing ------------------------------------------------------------
@@ -290,8 +288,8 @@ async def cmd_jobs(args: argparse.Namespace) -> int:
         if args.status:
             statuses = []
             for raw in args.status.split(","):
-                st = next((s for s in JobStatus if s.value.lower() == raw.strip().lower()), None) or JobStatus.parse(raw)
-                if st is JobStatus.UNKNOWN and raw.strip().lower() != "unknown":
+                st = JobStatus.from_word(raw)
+                if st is None:
                     raise UsageError(f"--status takes Unconfirmed, Scheduled, Processing, Complete, Error, Unknown or Dismissed, not {raw!r}.")
                 statuses.append(st)
         now = utcnow()
@@ -582,25 +580,25 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("calls", parents=[common], help="list the calls of the profile's API with their parameters")
     p.add_argument("--json", action="store_true")
-    p.add_argument("--api", choices=["xml", "soap"], help="override the profile's dialect")
+    p.add_argument("--api", choices=DIALECTS, help="override the profile's dialect")
 
     p = sub.add_parser("submit", parents=[common], help="validate and submit a request; prints the batch ID")
     p.add_argument("call", help="call id from `ettui calls` (e.g. C1, C3, tracking-extract)")
     p.add_argument("--param", "-p", action="append", metavar="NAME=VALUE", help="a parameter (repeat)")
     p.add_argument("--json", action="store_true")
-    p.add_argument("--api", choices=["xml", "soap"], help="override the profile's dialect")
+    p.add_argument("--api", choices=DIALECTS, help="override the profile's dialect")
 
     p = sub.add_parser("status", parents=[common], help="show jobs, polling the live ones")
     p.add_argument("batch_id", nargs="*")
     p.add_argument("--watch", "-w", action="store_true", help="refresh until every job is Complete or Error")
     p.add_argument("--timeout", type=float, default=None, help="with --watch: give up after this many seconds")
     p.add_argument("--json", action="store_true")
-    p.add_argument("--api", choices=["xml", "soap"], help="override the profile's dialect")
+    p.add_argument("--api", choices=DIALECTS, help="override the profile's dialect")
 
     p = sub.add_parser("jobs", parents=[common], help="list the job history; dismiss or resubmit an Unconfirmed job")
     p.add_argument("action", nargs="?", choices=["list", "dismiss", "resubmit"], default="list")
     p.add_argument("job_id", nargs="?", metavar="ID", help="with dismiss / resubmit: the job's ID")
-    p.add_argument("--api", choices=["xml", "soap"], help="override the profile's dialect")
+    p.add_argument("--api", choices=DIALECTS, help="override the profile's dialect")
     p.add_argument("--status", help="comma list: Unconfirmed,Scheduled,Processing,Complete,Error,Unknown,Dismissed")
     p.add_argument("--since", metavar="AGE", help="only jobs submitted within AGE (30m, 6h, 2d, 1w)")
     p.add_argument("--all", action="store_true", help="every profile's jobs (default: the profile's own)")
@@ -615,7 +613,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("drop", parents=[common], help="the remote drop")
     p.add_argument("action", choices=["ls"])
     p.add_argument("--json", action="store_true")
-    p.add_argument("--api", choices=["xml", "soap"], help="override the profile's dialect")
+    p.add_argument("--api", choices=DIALECTS, help="override the profile's dialect")
     p.add_argument("--accept-host-key", metavar="SHA256:...", help="trust this host key fingerprint if unknown")
 
     p = sub.add_parser("fetch", parents=[common], help="download, verify and extract a job's output")
@@ -624,7 +622,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-extract", action="store_true")
     p.add_argument("--json", action="store_true")
     p.add_argument("--accept-host-key", metavar="SHA256:...", help="trust this host key fingerprint if unknown")
-    p.add_argument("--api", choices=["xml", "soap"], help="override the profile's dialect")
+    p.add_argument("--api", choices=DIALECTS, help="override the profile's dialect")
     p.add_argument(
         "--retries", type=_non_negative_int, default=5, metavar="N",
         help="reconnect and resume at most N times in a row without progress (default 5)",
@@ -650,7 +648,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sftp-port", type=int, default=0)
 
     p = sub.add_parser("demo", parents=[common], help="the whole job headless on the sandbox: submit, poll, fetch, preview")
-    p.add_argument("--api", choices=["xml", "soap"], default="xml")
+    p.add_argument("--api", choices=DIALECTS, default="xml")
     p.add_argument("--json", action="store_true")
     p.add_argument("--root", metavar="DIR", help="sandbox and downloads folder (default: a temporary one)")
     return parser

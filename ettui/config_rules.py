@@ -12,6 +12,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from ettui.model import DIALECTS
+
 
 @dataclass(frozen=True)
 class Rule:
@@ -44,7 +46,7 @@ PORT = Rule(minimum=1, maximum=65535)
 
 RULES: dict[str, dict[str, Rule]] = {
     "profiles": {
-        "dialect": Rule(choices=("xml", "soap")),
+        "dialect": Rule(choices=DIALECTS),
         "soap_auth": Rule(choices=("usernametoken", "oauth")),
         "sftp_port": PORT,
         "retention_hours": POSITIVE,

@@ -72,16 +72,8 @@ def sandbox_options(config: Config, **overrides: Any) -> "SandboxOptions":
     """The sandbox's options from the config's ``[sandbox]`` table; ``overrides`` win."""
     from ettui.sandbox import SandboxOptions
 
-    s = config.sandbox
-    settings: dict[str, Any] = {
-        "root": paths.ensure_private_dir(paths.sandbox_dir()),
-        "seed": s.seed,
-        "time_scale": s.time_scale,
-        "error_share": s.error_share,
-        "scheduled_seconds": s.scheduled_seconds,
-        "processing_seconds": s.processing_seconds,
-        "records": s.records,
-    }
+    settings: dict[str, Any] = {f.name: getattr(config.sandbox, f.name) for f in dataclasses.fields(config.sandbox)}
+    settings["root"] = paths.ensure_private_dir(paths.sandbox_dir())
     settings.update({key: value for key, value in overrides.items() if value is not None})
     return SandboxOptions(**settings)
 

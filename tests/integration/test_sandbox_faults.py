@@ -138,33 +138,6 @@ async def test_output_by_target_bytes_and_csv_extract(tmp_path: Path) -> None:
             assert all(",Open" in line and ",10/2" in line for line in lines[1:])
 
 
-async def test_extension_hook_installs_routes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import importlib.machinery
-    import sys
-    import types
-
-    from aiohttp import web
-
-    seen: list[object] = []
-    module = types.ModuleType("ettui_test_soap_stub")
-    module.__spec__ = importlib.machinery.ModuleSpec("ettui_test_soap_stub", None)
-
-    def install(app: web.Application, sandbox: object) -> None:
-        seen.append(sandbox)
-        async def soap(request: web.Request) -> web.Response:
-            return web.Response(text="soap")
-
-        app.router.add_post("/Service.asmx", soap)
-
-    module.install = install  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "ettui_test_soap_stub", module)
-    monkeypatch.setattr("ettui.sandbox.http.EXTENSIONS", ("ettui_test_soap_stub", "ettui.sandbox.nothing_here"))
-    async with Sandbox(SandboxOptions(root=tmp_path / "sb")) as sb:
-        assert seen == [sb]
-        async with httpx.AsyncClient() as http:
-            assert (await http.post(sb.info.soap_url)).text == "soap"
-
-
 async def test_run_forever_reports_info(tmp_path: Path) -> None:
     ready: asyncio.Future[SandboxInfo] = asyncio.get_running_loop().create_future()
     task = asyncio.create_task(run_forever(SandboxOptions(root=tmp_path / "sb"), ready.set_result))
