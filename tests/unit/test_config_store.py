@@ -50,3 +50,18 @@ def test_store_mistakes_are_one_sentence_without_the_secret(tmp_path: Path, tabl
 def test_redact_url_drops_password_and_query() -> None:
     assert config.redact_url("postgresql://u:pw@h:5/db?sslmode=require") == "postgresql://u@h:5/db"
     assert config.redact_url("postgresql://u@h/db") == "postgresql://u@h/db"
+
+
+def test_without_a_store_url_the_cli_never_imports_psycopg(tmp_path: Path) -> None:
+    """Start-up pays for the PostgreSQL driver only when [store] url is set."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom ettui.cli import main\n"
+            "assert main(['jobs', '--json']) == 0\n"
+            "assert not [m for m in sys.modules if m.startswith('psycopg')], 'psycopg was imported'\n")
+    env = {**os.environ, "ETTUI_HOME": str(tmp_path / "home")}
+    env.pop("ETTUI_CONFIG", None)
+    done = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=60, env=env)
+    assert done.returncode == 0, done.stderr
