@@ -22,7 +22,6 @@ import socket
 import stat as stat_mod
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from types import TracebackType
@@ -40,6 +39,13 @@ from ettui.drop.hostkeys import (
 )
 from ettui.errors import DropError, HostKeyChanged, HostKeyUnknown
 from ettui.drop.progress import ProgressCallback, ProgressMeter
+from ettui.drop.transport import (
+    DropConnectionLost,
+    DropUnreachable,
+    LocalWriteError,
+    RemoteEntry,
+    RemoteFileMissing,
+)
 
 __all__ = [
     "DropClient",
@@ -81,42 +87,6 @@ WINDOW = 16 * 1024 * 1024
 
 MAX_PKTSIZE = 256 * 1024
 """Channel packet size we accept: fewer, bigger packets cost less Python per byte."""
-
-
-class DropConnectionLost(DropError):
-    """The connection broke mid-operation; retrying with a new connection may succeed."""
-
-    title = "Connection lost"
-
-
-class DropUnreachable(DropError):
-    """The drop could not be reached (refused, timed out, reset during the handshake)."""
-
-    title = "Drop unreachable"
-
-
-class RemoteFileMissing(DropError):
-    """The remote file (or folder) is not on the drop: expired, swept, or never there."""
-
-    title = "File not on the drop"
-
-
-class LocalWriteError(DropError):
-    """Writing the local copy failed (disk full, permission denied): retrying will not help."""
-
-    title = "Cannot write the download"
-
-
-@dataclass(frozen=True)
-class RemoteEntry:
-    """One entry of a remote folder, as the drop reports it."""
-
-    name: str
-    path: str
-    size: int
-    mtime: datetime
-    """Modification time, timezone-aware UTC."""
-    is_dir: bool
 
 
 class DropClient:
@@ -285,6 +255,10 @@ class DropClient:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         await self.close()
+
+    def is_transient(self, exc: BaseException) -> bool:
+        """A broken SSH connection (see ``is_connection_error``) is worth a new connection."""
+        return is_connection_error(exc)
 
     def _session(self) -> asyncssh.SFTPClient:
         if self._sftp is None or not self.connected:
