@@ -19,13 +19,13 @@ from ettui.api.base import BatchApi, CallSpec
 from ettui.clock import Clock, WallClock
 from ettui.config import Config, Profile, load
 from ettui.wiring import make_api, start_sandbox
-from ettui.errors import DropError, EttuiError, HostKeyUnknown
+from ettui.errors import DropError, EttuiError, ServerIdentityUnknown
 from ettui.jobs.poller import JobEvent, Poller
 from ettui.jobs.store import JobStore
 from ettui.model import BatchRequest, DropFile, Job, JobStatus, Progress
 
 if TYPE_CHECKING:
-    from ettui.drop.client import DropClient, RemoteEntry
+    from ettui.drop.transport import DropTransport, RemoteEntry
     from ettui.output import AnyReader
     from ettui.sandbox import Sandbox, SandboxOptions
 
@@ -70,7 +70,7 @@ class Session:
         self.poller = poller
         self.clock = clock
         self.sandbox = sandbox
-        self._drop: DropClient | None = None
+        self._drop: DropTransport | None = None
         self._drop_lock = asyncio.Lock()
         self._accepted_fingerprint: str | None = None
         self._unsubscribe = poller.subscribe(self._on_event)
@@ -270,37 +270,29 @@ class Session:
 
     # -- the drop ------------------------------------------------------------
 
-    async def _drop_client(self) -> "DropClient":
-        from ettui.drop.client import DropClient
+    async def _drop_client(self) -> "DropTransport":
+        from ettui.drop.factory import open_transport
 
         async with self._drop_lock:
             if self._drop is not None and not self._drop.connected:
                 await self._drop.close()
                 self._drop = None
             if self._drop is None:
-                p = self.profile
-                password = p.sftp_password.resolve("SFTP password") if p.sftp_password.configured else None
-                client = DropClient(
-                    p.sftp_host,
-                    p.sftp_port,
-                    p.sftp_username,
-                    password=password,
-                    key_file=p.sftp_key_file,
-                    known_hosts=p.known_hosts_path,
-                    accept_fingerprint=self._accepted_fingerprint,
-                    connect_timeout=p.connect_timeout,
-                )
+                client = open_transport(self.profile, accept_fingerprint=self._accepted_fingerprint)
                 await client.connect()
                 self._drop = client
             return self._drop
 
-    def accept_host_key(self, error: HostKeyUnknown, *, save: bool) -> None:
-        """Trust-on-first-use: accept the key for this session, and save it if asked."""
-        from ettui.drop.client import trust_host_key
+    def accept_identity(self, error: ServerIdentityUnknown, *, save: bool) -> None:
+        """Trust-on-first-use of a host key or certificate: accept it for this session, save it if asked."""
+        from ettui.drop.factory import trust_identity
 
         self._accepted_fingerprint = error.fingerprint
         if save:
-            trust_host_key(self.profile.known_hosts_path, error.host, error.port, error.key_line)
+            trust_identity(self.profile, error)
+
+    accept_host_key = accept_identity
+    """The older name, kept for the host-key dialog."""
 
     async def _reset_drop(self) -> None:
         async with self._drop_lock:
@@ -310,7 +302,7 @@ class Session:
 
     async def _list_folders(self, folders: list[str]) -> list["RemoteEntry"]:
         """Entries of the drop folders; a missing optional folder (member ID, Export) is skipped."""
-        from ettui.drop.client import RemoteFileMissing
+        from ettui.drop.transport import RemoteFileMissing
 
         client = await self._drop_client()
         entries: list[RemoteEntry] = []
@@ -329,7 +321,7 @@ class Session:
             folders.append(self.profile.drop_folder.rstrip("/") + "/" + self.profile.member_id)
         if self.profile.export_folder:
             folders.append(self.profile.export_folder)
-        from ettui.drop.client import DropConnectionLost
+        from ettui.drop.transport import DropConnectionLost
 
         folders = list(dict.fromkeys(folders))
         try:
