@@ -426,6 +426,9 @@ class FtpsClient:
                     _local._write(local, chunk, local_part)
                     done += len(chunk)
                     meter.update(done)
+                if done < total:
+                    # EOF early: the server went away (a clean TLS close would not come before the end).
+                    raise DropConnectionLost(f"{remote_path} ended at {done:,} of {total:,} bytes; the transfer was cut.")
                 if isinstance(conn, ssl.SSLSocket):
                     conn.unwrap()  # a clean TLS close, or the server reports the transfer as failed
             finally:
@@ -434,8 +437,6 @@ class FtpsClient:
             meter.finish(done)
         finally:
             _local._close_local(local, local_part)
-        if done < total:
-            raise DropConnectionLost(f"{remote_path} ended at {done:,} of {total:,} bytes; the transfer was cut.")
 
 
 _EPOCH = datetime.fromtimestamp(0, tz=timezone.utc)
