@@ -357,6 +357,7 @@ async def cmd_sandbox(args: argparse.Namespace) -> int:
                 print(f"  {key:21} {value}")
             print(f"  curl: curl -s --data-urlencode qf=xml --data-urlencode xml@request.xml {info['xml_api_url']}")
             print(f"  sftp: sftp -P {info['sftp_port']} {info['sftp_username']}@{info['sftp_host']}")
+            print(f"  ftps: curl --ssl-reqd --cacert {Path(info['drop_dir']).parent / 'ftps_cert.pem'} --user {info['ftps_username']}:PASSWORD ftp://{info['sftp_host']}:{info['ftps_port']}/")
         sys.stdout.flush()
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

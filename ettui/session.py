@@ -294,6 +294,10 @@ class Session:
     accept_host_key = accept_identity
     """The older name, kept for the host-key dialog."""
 
+    def _drop_host(self) -> str:
+        p = self.profile
+        return p.ftps_host if p.drop_protocol == "ftps" else p.sftp_host
+
     async def _reset_drop(self) -> None:
         async with self._drop_lock:
             if self._drop is not None:
@@ -333,7 +337,7 @@ class Session:
                 entries = await self._list_folders(folders)
             except OSError as exc:
                 raise DropError(
-                    f"The drop at {self.profile.sftp_host} could not be listed ({exc}); check the connection and try again."
+                    f"The drop at {self._drop_host()} could not be listed ({exc}); check the connection and try again."
                 ) from None
         files: list[DropFile] = []
         seen: set[str] = set()

@@ -155,6 +155,8 @@ class VsftpdServer:
                     f"vsftpd_log_file={self.log}",
                     "pam_service_name=vsftpd",
                     "seccomp_sandbox=NO",
+                    "isolate=NO",
+                    "isolate_network=NO",
                     "debug_ssl=YES",
                     "max_login_fails=1",
                     "delay_failed_login=0",
