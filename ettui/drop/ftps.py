@@ -60,6 +60,9 @@ __all__ = ["FtpsClient", "BLOCK_SIZE"]
 BLOCK_SIZE = 256 * 1024
 """Bytes per ``recv`` of a data connection."""
 
+RELOGIN_PAUSE = 0.5
+"""Seconds before the one retry of a login whose reply was unreadable (never after a 530)."""
+
 T = TypeVar("T")
 Entries = list[RemoteEntry]
 
@@ -83,6 +86,14 @@ class _ReusingFTP(ftplib.FTP_TLS):
         if self._prot_p:  # type: ignore[attr-defined]
             conn = self.context.wrap_socket(conn, server_hostname=self.host, session=_tls(self).session)
         return conn, size
+
+
+class _LoggedInThenLost(Exception):
+    """The login was not refused, but the control connection broke before the session was ready."""
+
+    def __init__(self, error: BaseException) -> None:
+        super().__init__(str(error))
+        self.error = error
 
 
 class FtpsClient:
@@ -148,7 +159,17 @@ class FtpsClient:
         if self._refused is not None:
             raise self._refused  # one wrong password is one attempt, never a second
         async with self._lock:
-            self._ftp = await asyncio.to_thread(self._open)
+            try:
+                self._ftp = await asyncio.to_thread(self._open)
+            except _LoggedInThenLost:
+                # The password was not refused (no 530) but the session broke around the
+                # login: a second login cannot count against the lockout. Only once, after
+                # a short pause (the failure comes in bursts).
+                await asyncio.sleep(RELOGIN_PAUSE)
+                try:
+                    self._ftp = await asyncio.to_thread(self._open)
+                except _LoggedInThenLost as lost:
+                    raise lost.error from None
             self._broken = False
 
     def _open(self) -> _ReusingFTP:
@@ -231,6 +252,13 @@ class FtpsClient:
                 "(ettui will not try it again in this session: the vendor locks the user out after repeated failures)."
             )
             raise self._refused from None
+        except ssl.SSLError as exc:
+            if isinstance(exc, ssl.SSLCertVerificationError) or _is_tls_eof(exc):
+                raise self._connect_error(exc) from None
+            # Unreadable TLS, not a refusal: a wrong password is always a readable 530.
+            # (vsftpd 3.0.3 now and then garbles the reply to a *good* PASS while it
+            # hands the session to its post-login process.) One fresh try is safe.
+            raise _LoggedInThenLost(self._connect_error(exc)) from None
         except BaseException as exc:
             raise self._connect_error(exc) from None
         try:
@@ -241,7 +269,7 @@ class FtpsClient:
         except ftplib.error_perm:
             features = ""
         except BaseException as exc:
-            raise self._connect_error(exc) from None
+            raise _LoggedInThenLost(self._connect_error(exc)) from None
         self._mlst = any(line.strip().upper().startswith("MLST") for line in features.splitlines()[1:])
 
     def _connect_error(self, exc: BaseException) -> BaseException:
