@@ -16,7 +16,8 @@ Certificates are generated with ``cryptography`` (self-signed, SAN
 Known flake: now and then (about one run of this file in eight here) vsftpd
 3.0.3 logs ``OK LOGIN`` and then sends bytes the client cannot read as TLS
 instead of ``230``, sometimes twice in a row; it never happened under strace.
-The client retries such a login once (it is not a refusal), which hides most.
+The client retries such a login once (it is not a refusal), which hides
+some; a warm-up login in ``start`` did not help (tried).
 """
 
 from __future__ import annotations
@@ -197,7 +198,8 @@ class VsftpdServer:
     def kill(self) -> None:
         """SIGKILL the listener and every session process it forked (they call setsid: no process group)."""
         if self.proc is not None and self.proc.poll() is None:
-            victims = [*_descendants(self.proc.pid), self.proc.pid]
+            # Also any session process already orphaned (reparented to init): found by our config path.
+            victims = [*_descendants(self.proc.pid), self.proc.pid, *_running_with(self.home / "vsftpd.conf")]
             for pid in victims:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
@@ -211,6 +213,20 @@ class VsftpdServer:
     async def stop(self) -> None:
         self.kill()
         self.proc = None
+
+
+def _running_with(conf: Path) -> list[int]:
+    """Processes whose command line names ``conf``."""
+    found = []
+    needle = os.fsencode(str(conf))
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if needle in (entry / "cmdline").read_bytes():
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
 
 
 def _listening(port: int) -> bool:
