@@ -140,6 +140,20 @@ class Profile:
     """A private key file; with no password and no key, ssh-agent is used."""
     known_hosts: str | None = None
     """known_hosts file checked for the drop's host key; hashed entries work (unset: ettui's own, see ``ettui config path``)."""
+    drop_protocol: str = "sftp"
+    """How the drop is reached: ``sftp`` (SSH, the ``sftp_*`` keys) or ``ftps`` (FTP over explicit TLS, the ``ftps_*`` keys)."""
+    ftps_host: str = "ftp1.exacttarget.com"
+    """The FTPS drop's host (the legacy bulk-async "secure FTP site")."""
+    ftps_port: int = 21
+    """The FTPS control port; explicit TLS (``AUTH TLS``) is always used, on 21 as elsewhere."""
+    ftps_username: str = ""
+    """The FTP user name ExactTarget issued."""
+    ftps_password: SecretSource = field(default_factory=SecretSource)
+    """The FTP password, from ``ftps_password_env``, ``_command`` or ``_keyring``."""
+    ftps_ca_file: str | None = None
+    """A PEM file of CA certificates to verify the server against instead of the system's."""
+    ftps_fingerprint: str | None = None
+    """Pin the server certificate: ``SHA256:...`` (or hex); then no CA check is made, only this match."""
     drop_folder: str = "/"
     """Where bulk async zips land (the root, or ``/<MID>``)."""
     export_folder: str = "/Export"
@@ -264,9 +278,14 @@ def builtin_profiles() -> dict[str, Profile]:
     return {SANDBOX: sandbox_profile("xml"), SANDBOX_SOAP: sandbox_profile("soap")}
 
 
-_SECRET_KEYS = ("api_password", "sftp_password", "client_secret")
+_SECRET_KEYS = ("api_password", "sftp_password", "client_secret", "ftps_password")
 _SECRET_SOURCES = ("env", "command", "keyring")
-_SECRET_NAMES = {"api_password": "API password", "sftp_password": "SFTP password", "client_secret": "OAuth client secret"}
+_SECRET_NAMES = {
+    "api_password": "API password",
+    "sftp_password": "SFTP password",
+    "client_secret": "OAuth client secret",
+    "ftps_password": "FTPS password",
+}
 
 
 # -- validation ---------------------------------------------------------------

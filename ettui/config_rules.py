@@ -47,6 +47,8 @@ RULES: dict[str, dict[str, Rule]] = {
         "dialect": Rule(choices=("xml", "soap")),
         "soap_auth": Rule(choices=("usernametoken", "oauth")),
         "sftp_port": PORT,
+        "drop_protocol": Rule(choices=("sftp", "ftps")),
+        "ftps_port": PORT,
         "retention_hours": POSITIVE,
         "export_retention_hours": POSITIVE,
         "poll_initial": POSITIVE,
