@@ -297,9 +297,16 @@ class FtpsClient:
             if isinstance(exc, ssl.SSLCertVerificationError) or _is_tls_eof(exc):
                 raise self._connect_error(exc) from None
             # Unreadable TLS, not a refusal: a wrong password is always a readable 530.
-            # (vsftpd 3.0.3 now and then garbles the reply to a *good* PASS while it
-            # hands the session to its post-login process.) One fresh try is safe.
-            raise _LoggedInThenLost(self._connect_error(exc)) from None
+            # (vsftpd writes its fatal errors, "500 OOPS: ...", in plain text even on a
+            # TLS connection, e.g. when the post-login process cannot enter its chroot:
+            # the password was accepted, the session died.) One fresh try is safe.
+            raise _LoggedInThenLost(
+                DropUnreachable(
+                    f"The drop at {self.host}:{self.port} did not refuse the login but then answered outside TLS "
+                    f"({exc.reason or exc}); the server failed to start the session (vsftpd sends such errors, "
+                    "\"500 OOPS\", in plain text); its log says why."
+                )
+            ) from None
         except BaseException as exc:
             raise self._connect_error(exc) from None
         try:

@@ -13,11 +13,19 @@ Certificates are generated with ``cryptography`` (self-signed, SAN
 ``debug_ssl=YES`` makes the log say "reused" for each resumed data connection.
 ``ETTUI_VSFTPD_WRAP="strace -f -o FILE"`` runs vsftpd under a wrapper for debugging.
 
-Known flake: now and then (about one run of this file in eight here) vsftpd
-3.0.3 logs ``OK LOGIN`` and then sends bytes the client cannot read as TLS
-instead of ``230``, sometimes twice in a row; it never happened under strace.
-The client retries such a login once (it is not a refusal), which hides
-some; a warm-up login in ``start`` did not help (tried).
+Why the chroot lives under ``/var/tmp``, not in the test's ``tmp_path``: vsftpd
+writes its fatal errors (``500 OOPS: ...``) to the control socket in
+plain text, even inside TLS, so a client sees "not TLS" (``WRONG_VERSION_NUMBER``)
+right after ``OK LOGIN`` whenever the post-login process cannot enter its
+chroot. Every pytest that starts on this host (another engineer's run, CI,
+a nested pytest) resets ``/tmp/pytest-of-root`` to 0700, so a chroot below
+it became unreachable for the FTP user now and then ("500 OOPS: cannot
+change directory", seen through a snooping proxy): that was the old flake of
+about one run in eight. The served tree is moved to a private 0755 folder
+under ``/var/tmp`` for the server's life (the test's ``drop`` path is a link
+to it meanwhile, and gets its tree back afterwards), and the chroot is named
+by ``local_root`` in the private config rather than by the shared user's
+home, so concurrent runs no longer repoint one another's logins.
 """
 
 from __future__ import annotations
@@ -29,10 +37,12 @@ import hashlib
 import base64
 import ipaddress
 import os
+import pwd
 import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -43,6 +53,8 @@ from tests.integration.sshd import _descendants
 VSFTPD = Path("/usr/sbin/vsftpd")
 USER = "ettuiftp"
 PASSWORD = "ftps-s3cret"
+HOME = "/"
+"""The FTP user's home: fixed and always reachable (vsftpd enters it before ``local_root``)."""
 
 
 def vsftpd_unavailable() -> str | None:
@@ -58,13 +70,25 @@ def vsftpd_unavailable() -> str | None:
     return None
 
 
-def ensure_user(home: Path) -> None:
-    """The local FTP user (created once, password reset every run); its shell must be in /etc/shells."""
-    exists = subprocess.run(["id", USER], capture_output=True, check=False).returncode == 0
-    if not exists:
-        subprocess.run(["useradd", "-M", "-d", str(home), "-s", "/bin/sh", USER], check=True, capture_output=True)
-    else:
-        subprocess.run(["usermod", "-d", str(home), USER], check=True, capture_output=True)
+def _user_exists() -> bool:
+    return subprocess.run(["id", USER], capture_output=True, check=False).returncode == 0
+
+
+def ensure_user() -> None:
+    """The local FTP user (created once, password set every run); its shell must be in /etc/shells.
+
+    Its home is never changed: each server names its own chroot with
+    ``local_root``, so runs in parallel (other worktrees, CI) cannot repoint
+    one another's logins.
+    """
+    if not _user_exists():
+        made = subprocess.run(["useradd", "-M", "-d", HOME, "-s", "/bin/sh", USER], capture_output=True, check=False)
+        if made.returncode != 0 and not _user_exists():  # a parallel run may have just made it
+            raise RuntimeError(f"useradd {USER} failed: {made.stderr.decode(errors='replace').strip()}")
+    if pwd.getpwnam(USER).pw_dir != HOME:
+        # vsftpd enters the home before local_root: it must exist for every run (older
+        # fixtures pointed it at a test's tmp_path, long gone).
+        subprocess.run(["usermod", "-d", HOME, USER], check=True, capture_output=True)
     subprocess.run(["chpasswd"], input=f"{USER}:{PASSWORD}\n".encode(), check=True, capture_output=True)
 
 
@@ -146,6 +170,7 @@ class VsftpdServer:
                     "local_enable=YES",
                     "write_enable=NO",
                     "chroot_local_user=YES",
+                    f"local_root={self.drop}",
                     f"secure_chroot_dir={empty}",
                     "pasv_enable=YES",
                     "port_enable=NO",
@@ -270,20 +295,31 @@ def _free_range(count: int) -> int:
 
 @contextlib.asynccontextmanager
 async def vsftpd_server(home: Path, drop: Path, *, cert_name: str = "server") -> AsyncIterator[VsftpdServer]:
-    """A running vsftpd serving ``drop`` (made root-owned 0755, as chroot wants) to the test user."""
+    """A running vsftpd serving the tree at ``drop`` to the test user.
+
+    For the server's life the tree sits in a root-owned 0755 folder under
+    ``/var/tmp`` (the FTP user must reach its chroot whatever pytest does to
+    its own temp root) and ``drop`` is a link to it; ``server.drop`` is the
+    real folder. Afterwards the tree is back at ``drop``.
+    """
     home.mkdir(parents=True, exist_ok=True)
     drop.mkdir(parents=True, exist_ok=True)
-    drop.chmod(0o755)
-    # The user must be able to reach its chroot: open up the path (tmp dirs are 0700).
-    for parent in [drop, *drop.parents]:
-        if parent == Path("/"):
-            break
-        parent.chmod(parent.stat().st_mode | 0o011)
-    ensure_user(drop)
-    cert, key, fp = make_cert(home / "tls", cert_name)
-    server = VsftpdServer(home=home, drop=drop, cert=cert, key=key, fingerprint=fp)
-    await server.start()
+    outside = Path(tempfile.mkdtemp(prefix="ettui-vsftpd-", dir="/var/tmp"))
+    outside.chmod(0o755)
+    served = outside / "drop"
+    shutil.move(str(drop), served)
+    drop.symlink_to(served, target_is_directory=True)
     try:
-        yield server
+        served.chmod(0o755)  # root-owned, not writable by the user: vsftpd's chroot rule
+        ensure_user()
+        cert, key, fp = make_cert(home / "tls", cert_name)
+        server = VsftpdServer(home=home, drop=served, cert=cert, key=key, fingerprint=fp)
+        await server.start()
+        try:
+            yield server
+        finally:
+            await server.stop()
     finally:
-        await server.stop()
+        drop.unlink()
+        shutil.move(str(served), drop)
+        shutil.rmtree(outside, ignore_errors=True)
