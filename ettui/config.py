@@ -181,7 +181,7 @@ class Profile:
     submit_retries: int = 4
     """How often a throttled submit is retried (with back-off and jitter)."""
     sftp_max_connections: int = 10
-    """Connections all ettui processes on this host open to one drop account at once."""
+    """Connections all ettui processes on this host open to one drop account at once (SFTP or FTPS)."""
     download_dir: str | None = None
     """Where fetched files go (unset: the platform downloads folder ``/ettui``)."""
 

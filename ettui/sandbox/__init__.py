@@ -83,7 +83,7 @@ class SandboxOptions:
     sweep_interval_seconds: float = 1.0
     """Real seconds between retention sweeps."""
     sftp_max_connections: int = 10
-    """Connections one drop user may hold at once; the next is disconnected (0: no limit)."""
+    """Connections one drop user may hold at once, SFTP and FTPS together; the next is disconnected (0: no limit)."""
     sftp_lockout_failures: int = 3
     """Bad passwords in a row that lock the drop user out (0: never)."""
     sftp_lockout_minutes: float = 30.0
@@ -229,6 +229,8 @@ class Sandbox:
                 username=opts.ftps_username,
                 password=self.ftps_password,
                 faults=self.faults,
+                limits=self.drop_limits,
+                now=self.clock.now,
             )
             await self.ftps.start()
         except BaseException:

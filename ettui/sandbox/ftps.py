@@ -25,6 +25,7 @@ import asyncio
 import base64
 import contextlib
 import datetime as dt
+from datetime import datetime, timedelta, timezone
 import hashlib
 import hmac
 import ipaddress
@@ -35,11 +36,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ettui.sandbox.faults import Faults
+from ettui.sandbox.sftp import DropLimits
 
 CERT_NAME = "ftps_cert.pem"
 KEY_NAME = "ftps_key.pem"
 IDLE_SECONDS = 600.0
-"""The vendor closes idle connections after 10 minutes."""
+"""The vendor closes idle connections after 10 minutes (the default of ``DropLimits.idle_close_seconds``)."""
 DATA_ACCEPT_SECONDS = 30.0
 CHUNK = 256 * 1024
 _REFUSED = {"STOR", "STOU", "APPE", "DELE", "RNFR", "RNTO", "MKD", "XMKD", "RMD", "XRMD", "SITE", "ALLO", "MFMT"}
@@ -105,6 +107,8 @@ class _Session:
         self.served = 0
         self.passive: asyncio.Server | None = None
         self.data: asyncio.Queue[asyncio.Transport] = asyncio.Queue()
+        self.counted: str | None = None
+        """The user this session counts against the connection limit (once logged in)."""
 
     async def reply(self, text: str) -> None:
         self.writer.write((text.replace("\n", "\r\n") + "\r\n").encode("utf-8", "surrogateescape"))
@@ -113,7 +117,12 @@ class _Session:
     async def run(self) -> None:
         await self.reply("220 ettui sandbox drop (explicit FTPS only)")
         while True:
-            line = await asyncio.wait_for(self.reader.readline(), IDLE_SECONDS)
+            idle = self.server.limits.idle_close_seconds
+            try:
+                line = await asyncio.wait_for(self.reader.readline(), idle or None)
+            except (asyncio.TimeoutError, TimeoutError):
+                await self.reply(f"421 Timeout: idle for {idle:g} seconds.")
+                return
             if not line:
                 return
             text = line.decode("utf-8", "surrogateescape").rstrip("\r\n")
@@ -135,6 +144,10 @@ class _Session:
                     await result
 
     async def close(self) -> None:
+        if self.counted is not None:
+            limits = self.server.limits
+            limits.connections[self.counted] = max(0, limits.connections.get(self.counted, 1) - 1)
+            self.counted = None
         if self.passive is not None:
             self.passive.close()
         with contextlib.suppress(Exception):
@@ -162,7 +175,12 @@ class _Session:
         await self.reply("331 Please specify the password.")
 
     async def cmd_pass(self, arg: str) -> None:
-        srv = self.server
+        srv, limits = self.server, self.server.limits
+        user = self.user or ""
+        if self._locked(user):
+            srv.failed_logins += 1
+            await self.reply("530 Login incorrect.")  # whatever the password; the lock is not extended
+            return
         good = (
             self.tls
             and self.user is not None
@@ -171,10 +189,32 @@ class _Session:
         )
         if not good:
             srv.failed_logins += 1
+            failures = limits.failures.get(user, 0) + 1
+            limits.failures[user] = failures
+            if limits.lockout_failures and failures >= limits.lockout_failures:
+                limits.failures.pop(user, None)
+                limits.locked_until[user] = srv.now() + timedelta(seconds=limits.lockout_seconds)
             await self.reply("530 Login incorrect.")
             return
+        limits.failures.pop(user, None)
+        if limits.max_connections and limits.connections.get(user, 0) >= limits.max_connections:
+            limits.refused_connections += 1
+            await self.reply(f"421 Too many connections: at most {limits.max_connections} per user.")
+            raise ConnectionAbortedError("connection limit")
+        limits.connections[user] = limits.connections.get(user, 0) + 1
+        self.counted = user
         self.logged_in = True
         await self.reply("230 Login successful.")
+
+    def _locked(self, user: str) -> bool:
+        limits = self.server.limits
+        until = limits.locked_until.get(user)
+        if until is None:
+            return False
+        if self.server.now() >= until:
+            del limits.locked_until[user]
+            return False
+        return True
 
     async def cmd_pbsz(self, arg: str) -> None:
         await self.reply("200 PBSZ=0" if self.tls else "503 PBSZ needs AUTH TLS first.")
@@ -427,7 +467,18 @@ class FtpsDropServer:
     """The listening FTPS drop; ``port`` is known after ``start``."""
 
     def __init__(
-        self, *, host: str, port: int, drop_dir: Path, cert: Path, key: Path, username: str, password: str, faults: Faults
+        self,
+        *,
+        host: str,
+        port: int,
+        drop_dir: Path,
+        cert: Path,
+        key: Path,
+        username: str,
+        password: str,
+        faults: Faults,
+        limits: DropLimits | None = None,
+        now: Callable[[], datetime] | None = None,
     ) -> None:
         self.host = host
         self.requested_port = port
@@ -435,6 +486,9 @@ class FtpsDropServer:
         self.username = username
         self.password = password
         self.faults = faults
+        self.limits = limits or DropLimits()
+        """The vendor's limits (connections per user, lockout, idle close); the sandbox shares one with its SFTP."""
+        self.now: Callable[[], datetime] = now or (lambda: datetime.now(timezone.utc))
         self.context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         self.context.load_cert_chain(str(cert), str(key))
         self.context.minimum_version = ssl.TLSVersion.TLSv1_2
@@ -454,7 +508,7 @@ class FtpsDropServer:
         self._sessions.add(session)
         try:
             await session.run()
-        except (OSError, ssl.SSLError, asyncio.TimeoutError, asyncio.IncompleteReadError, UnicodeError):
+        except (OSError, ssl.SSLError, asyncio.TimeoutError, asyncio.IncompleteReadError, UnicodeError):  # ConnectionAbortedError is an OSError
             pass  # the client went away, idled out, or spoke no TLS
         finally:
             await session.close()
