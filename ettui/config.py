@@ -180,8 +180,8 @@ class Profile:
     """Seconds a download may receive nothing before it counts as a dead connection."""
     submit_retries: int = 4
     """How often a throttled submit is retried (with back-off and jitter)."""
-    sftp_max_connections: int = 10
-    """Connections all ettui processes on this host open to one drop account at once (SFTP or FTPS)."""
+    drop_max_connections: int = 10
+    """Connections all ettui processes on this host open to one drop account at once, SFTP or FTPS (older name: ``sftp_max_connections``, still read)."""
     download_dir: str | None = None
     """Where fetched files go (unset: the platform downloads folder ``/ettui``)."""
 
@@ -280,6 +280,8 @@ def builtin_profiles() -> dict[str, Profile]:
 
 _SECRET_KEYS = ("api_password", "sftp_password", "client_secret", "ftps_password")
 _SECRET_SOURCES = ("env", "command", "keyring")
+_OLD_NAMES = {"sftp_max_connections": "drop_max_connections"}
+"""Profile keys renamed since they were documented, still read under the old name."""
 _SECRET_NAMES = {
     "api_password": "API password",
     "sftp_password": "SFTP password",
@@ -315,11 +317,13 @@ def _fields(cls: type) -> dict[str, str]:
     return {f.name: str(f.type) for f in dataclasses.fields(cls)}
 
 
-def _plain_value(problems: _Problems, where: str, section: str, key: str, value: Any, annotation: str) -> Any:
-    """The checked value of one ordinary key, or ``_BAD`` after recording why not."""
+def _plain_value(
+    problems: _Problems, where: str, section: str, key: str, value: Any, annotation: str, field_name: str | None = None
+) -> Any:
+    """The checked value of one ordinary key (``field_name`` when the key is an older name), or ``_BAD`` after recording why not."""
     value, wrong = typed_value(value, annotation)
     if wrong is None:
-        rule = RULES.get(section, {}).get(key)
+        rule = RULES.get(section, {}).get(field_name or key)
         broken = rule.problem(value) if rule else None
         if broken:
             wrong = f"{broken}, not {value!r}"
@@ -381,6 +385,14 @@ def _profile(problems: _Problems, name: str, table: Any) -> Profile | None:
             checked = _plain_value(problems, where, "profiles", key, value, fields[key])
             if checked is not _BAD:
                 kwargs[key] = checked
+        elif key in _OLD_NAMES:
+            new = _OLD_NAMES[key]
+            if new in table:
+                problems.add(where, f"`{key}` and `{new}` are both set; `{key}` is the older name of `{new}`, keep that one")
+                continue
+            checked = _plain_value(problems, where, "profiles", key, value, fields[new], new)
+            if checked is not _BAD:
+                kwargs[new] = checked
         else:
             problems.add(where, f"unknown key `{key}` (see docs/config.md)")
     for secret_name, given in sources.items():

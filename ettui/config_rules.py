@@ -60,7 +60,7 @@ RULES: dict[str, dict[str, Rule]] = {
         "transfer_stall_timeout": POSITIVE,
         "max_reply_bytes": Rule(minimum=1),
         "submit_retries": NOT_NEGATIVE,
-        "sftp_max_connections": Rule(minimum=1),
+        "drop_max_connections": Rule(minimum=1),
     },
     "ui": {"expiring_soon_hours": POSITIVE},
     "sandbox": {

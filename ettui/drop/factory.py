@@ -47,7 +47,7 @@ def open_transport(
             connect_timeout=p.connect_timeout,
             read_timeout=p.read_timeout,
             stall_timeout=p.transfer_stall_timeout,
-            max_connections=p.sftp_max_connections,
+            max_connections=p.drop_max_connections,
         )
     if p.drop_protocol != "sftp":
         raise ConfigError(
@@ -67,7 +67,7 @@ def open_transport(
         accept_fingerprint=accept_fingerprint,
         connect_timeout=p.connect_timeout,
         stall_timeout=p.transfer_stall_timeout,
-        max_connections=p.sftp_max_connections,
+        max_connections=p.drop_max_connections,
     )
 
 

@@ -43,6 +43,8 @@ BAD_VALUES = [
     (P + "max_reply_bytes = 0\n", "profile 'prod'", "`max_reply_bytes`", "at least 1"),
     (P + "submit_retries = -1\n", "profile 'prod'", "`submit_retries`", "at least 0"),
     (P + "sftp_max_connections = 0\n", "profile 'prod'", "`sftp_max_connections`", "at least 1"),
+    (P + "drop_max_connections = 0\n", "profile 'prod'", "`drop_max_connections`", "at least 1"),
+    (P + "drop_max_connections = 4\nsftp_max_connections = 4\n", "profile 'prod'", "`sftp_max_connections`", "older name"),
     (P + "retention_hours = 0\n", "profile 'prod'", "`retention_hours`", "more than 0"),
     (P + "export_retention_hours = -1\n", "profile 'prod'", "`export_retention_hours`", "more than 0"),
     (P + "poll_initial = 0\n", "profile 'prod'", "`poll_initial`", "more than 0"),
@@ -153,6 +155,7 @@ def test_good_values_at_the_edges_are_accepted(tmp_path: Path) -> None:
 [profiles.prod]
 sftp_port = 65535
 submit_retries = 0
+sftp_max_connections = 3
 api_password_command = "pass show 'et/api key'"
 [ui]
 theme = "nord"
@@ -166,6 +169,7 @@ scheduled_seconds = 0
     )
     cfg = config.load(path)
     assert cfg.profile("prod").sftp_port == 65535
+    assert cfg.profile("prod").drop_max_connections == 3, "the older key name still works"
     assert cfg.ui.theme == "nord" and cfg.ui.keymap["download"] == "ctrl+d,f6"
     assert cfg.ui.keymap["help"] == "question_mark", "stored as Textual matches it"
     assert cfg.sandbox.error_share == 1.0
