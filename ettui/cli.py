@@ -26,7 +26,7 @@ from typing import Any
 
 from ettui import __version__, config as config_mod, paths
 from ettui.config_rules import RULES
-from ettui.errors import ConfigError, EttuiError, ExitCode, HostKeyUnknown, library_error
+from ettui.errors import ConfigError, EttuiError, ExitCode, HostKeyUnknown, ServerIdentityUnknown, library_error
 from ettui.cli_output import ProgressBar, drop_json, job_json, jobs_table, print_json, text_table
 from ettui.model import DIALECTS, BatchRequest, JobStatus, format_duration, parse_duration
 from ettui.safetext import clean, clean_cells, clean_json
@@ -391,22 +391,24 @@ async def cmd_drop(args: argparse.Namespace) -> int:
 
 
 async def _retry_host_key(session: Any, args: argparse.Namespace, op: Callable[[], Awaitable[Any]]) -> Any:
-    """Run ``op``; on an unknown host key, accept it only when ``--accept-host-key`` matches."""
+    """Run ``op``; on an unknown host key or certificate, accept it only when ``--accept-host-key`` / ``--accept-cert`` matches."""
     try:
         return await op()
-    except HostKeyUnknown as err:
-        wanted = getattr(args, "accept_host_key", None)
+    except ServerIdentityUnknown as err:
+        flag = "--accept-host-key" if isinstance(err, HostKeyUnknown) else "--accept-cert"
+        wanted = getattr(args, "accept_host_key", None) if isinstance(err, HostKeyUnknown) else getattr(args, "accept_cert", None)
+        if wanted and not isinstance(err, HostKeyUnknown):
+            from ettui.drop.certs import normalise_fingerprint
+
+            wanted = normalise_fingerprint(wanted)
         if wanted and wanted == err.fingerprint:
-            session.accept_host_key(err, save=True)
+            session.accept_identity(err, save=True)
             return await op()
-        hint = "it does not match --accept-host-key" if wanted else "check it with the server's admin, then pass --accept-host-key " + err.fingerprint
-        raise HostKeyUnknown(
-            f"The host key of {err.host}:{err.port} is unknown ({err.fingerprint}); {hint}.",
-            host=err.host,
-            port=err.port,
-            fingerprint=err.fingerprint,
-            key_line=err.key_line,
-        ) from None
+        hint = f"it does not match {flag}" if wanted else f"check it with the server's admin, then pass {flag} {err.fingerprint}"
+        details = "".join(f"\n  {line}" for line in err.description)
+        err.message = f"The {err.kind} of {err.host}:{err.port} is unknown ({err.fingerprint}); {hint}.{details}"
+        err.args = (err.message,)
+        raise err from None
 
 
 async def cmd_fetch(args: argparse.Namespace) -> int:
@@ -518,6 +520,7 @@ async def cmd_sandbox(args: argparse.Namespace) -> int:
                 print(f"  {key:21} {value}")
             print(f"  curl: curl -s --data-urlencode qf=xml --data-urlencode xml@request.xml {info['xml_api_url']}")
             print(f"  sftp: sftp -P {info['sftp_port']} {info['sftp_username']}@{info['sftp_host']}")
+            print(f"  ftps: curl --ssl-reqd --cacert {Path(info['drop_dir']).parent / 'ftps_cert.pem'} --user {info['ftps_username']}:PASSWORD ftp://{info['sftp_host']}:{info['ftps_port']}/")
         sys.stdout.flush()
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -615,6 +618,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.add_argument("--api", choices=DIALECTS, help="override the profile's dialect")
     p.add_argument("--accept-host-key", metavar="SHA256:...", help="trust this host key fingerprint if unknown")
+    p.add_argument("--accept-cert", metavar="SHA256:...", help="trust this FTPS certificate fingerprint if unknown")
 
     p = sub.add_parser("fetch", parents=[common], help="download, verify and extract a job's output")
     p.add_argument("target", metavar="BATCH_ID|FILE")
@@ -622,6 +626,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-extract", action="store_true")
     p.add_argument("--json", action="store_true")
     p.add_argument("--accept-host-key", metavar="SHA256:...", help="trust this host key fingerprint if unknown")
+    p.add_argument("--accept-cert", metavar="SHA256:...", help="trust this FTPS certificate fingerprint if unknown")
     p.add_argument("--api", choices=DIALECTS, help="override the profile's dialect")
     p.add_argument(
         "--retries", type=_non_negative_int, default=5, metavar="N",

@@ -140,6 +140,20 @@ class Profile:
     """A private key file; with no password and no key, ssh-agent is used."""
     known_hosts: str | None = None
     """known_hosts file checked for the drop's host key; hashed entries work (unset: ettui's own, see ``ettui config path``)."""
+    drop_protocol: str = "sftp"
+    """How the drop is reached: ``sftp`` (SSH, the ``sftp_*`` keys) or ``ftps`` (FTP over explicit TLS, the ``ftps_*`` keys)."""
+    ftps_host: str = "ftp1.exacttarget.com"
+    """The FTPS drop's host (the legacy bulk-async "secure FTP site")."""
+    ftps_port: int = 21
+    """The FTPS control port; explicit TLS (``AUTH TLS``) is always used, on 21 as elsewhere."""
+    ftps_username: str = ""
+    """The FTP user name ExactTarget issued."""
+    ftps_password: SecretSource = field(default_factory=SecretSource)
+    """The FTP password, from ``ftps_password_env``, ``_command`` or ``_keyring``."""
+    ftps_ca_file: str | None = None
+    """A PEM file of CA certificates to verify the server against instead of the system's."""
+    ftps_fingerprint: str | None = None
+    """Pin the server certificate: ``SHA256:...`` (or hex); then no CA check is made, only this match."""
     drop_folder: str = "/"
     """Where bulk async zips land (the root, or ``/<MID>``)."""
     export_folder: str = "/Export"
@@ -166,8 +180,8 @@ class Profile:
     """Seconds a download may receive nothing before it counts as a dead connection."""
     submit_retries: int = 4
     """How often a throttled submit is retried (with back-off and jitter)."""
-    sftp_max_connections: int = 10
-    """Connections all ettui processes on this host open to one drop account at once."""
+    drop_max_connections: int = 10
+    """Connections all ettui processes on this host open to one drop account at once, SFTP or FTPS (older name: ``sftp_max_connections``, still read)."""
     download_dir: str | None = None
     """Where fetched files go (unset: the platform downloads folder ``/ettui``)."""
     auto_fetch: bool = False
@@ -345,9 +359,16 @@ def builtin_profiles() -> dict[str, Profile]:
     return {SANDBOX: sandbox_profile("xml"), SANDBOX_SOAP: sandbox_profile("soap")}
 
 
-_SECRET_KEYS = ("api_password", "sftp_password", "client_secret")
+_SECRET_KEYS = ("api_password", "sftp_password", "client_secret", "ftps_password")
 _SECRET_SOURCES = ("env", "command", "keyring")
-_SECRET_NAMES = {"api_password": "API password", "sftp_password": "SFTP password", "client_secret": "OAuth client secret"}
+_OLD_NAMES = {"sftp_max_connections": "drop_max_connections"}
+"""Profile keys renamed since they were documented, still read under the old name."""
+_SECRET_NAMES = {
+    "api_password": "API password",
+    "sftp_password": "SFTP password",
+    "client_secret": "OAuth client secret",
+    "ftps_password": "FTPS password",
+}
 
 
 # -- validation ---------------------------------------------------------------
@@ -377,11 +398,13 @@ def _fields(cls: type) -> dict[str, str]:
     return {f.name: str(f.type) for f in dataclasses.fields(cls)}
 
 
-def _plain_value(problems: _Problems, where: str, section: str, key: str, value: Any, annotation: str) -> Any:
-    """The checked value of one ordinary key, or ``_BAD`` after recording why not."""
+def _plain_value(
+    problems: _Problems, where: str, section: str, key: str, value: Any, annotation: str, field_name: str | None = None
+) -> Any:
+    """The checked value of one ordinary key (``field_name`` when the key is an older name), or ``_BAD`` after recording why not."""
     value, wrong = typed_value(value, annotation)
     if wrong is None:
-        rule = RULES.get(section, {}).get(key)
+        rule = RULES.get(section, {}).get(field_name or key)
         broken = rule.problem(value) if rule else None
         if broken:
             wrong = f"{broken}, not {value!r}"
@@ -443,6 +466,14 @@ def _profile(problems: _Problems, name: str, table: Any) -> Profile | None:
             checked = _plain_value(problems, where, "profiles", key, value, fields[key])
             if checked is not _BAD:
                 kwargs[key] = checked
+        elif key in _OLD_NAMES:
+            new = _OLD_NAMES[key]
+            if new in table:
+                problems.add(where, f"`{key}` and `{new}` are both set; `{key}` is the older name of `{new}`, keep that one")
+                continue
+            checked = _plain_value(problems, where, "profiles", key, value, fields[new], new)
+            if checked is not _BAD:
+                kwargs[new] = checked
         else:
             problems.add(where, f"unknown key `{key}` (see docs/config.md)")
     for secret_name, given in sources.items():

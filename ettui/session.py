@@ -25,7 +25,7 @@ from ettui.errors import (
     ConfigError,
     DropError,
     EttuiError,
-    HostKeyUnknown,
+    ServerIdentityUnknown,
     ThrottledError,
 )
 from ettui.jobs.base import AsyncJobStore, holder_id, open_store, whoami
@@ -33,7 +33,7 @@ from ettui.jobs.poller import JobEvent, Poller
 from ettui.model import BatchRequest, DropFile, Job, JobStatus, Progress
 
 if TYPE_CHECKING:
-    from ettui.drop.client import DropClient, RemoteEntry
+    from ettui.drop.transport import DropTransport, RemoteEntry
     from ettui.output import AnyReader
     from ettui.sandbox import Sandbox, SandboxOptions
 
@@ -157,11 +157,11 @@ class Session:
         self.poller = poller
         self.clock = clock
         self.sandbox = sandbox
-        self._drop: DropClient | None = None
+        self._drop: DropTransport | None = None
         self._drop_lock = asyncio.Lock()
         self._accepted_fingerprint: str | None = None
-        self._sftp_password: str | None = None
-        self._sftp_password_known = False
+        self._drop_password_value: str | None = None
+        self._drop_password_known = False
         self._background: set[asyncio.Task[Any]] = set()
         self.pending_submits: dict[int, Job] = {}
         """Write-ahead jobs whose submit is under way (left Unconfirmed if the process stops now)."""
@@ -525,48 +525,45 @@ class Session:
 
     # -- the drop ------------------------------------------------------------
 
-    async def _drop_client(self) -> "DropClient":
-        from ettui.drop.client import DropClient
+    async def _drop_client(self) -> "DropTransport":
+        from ettui.drop.factory import open_transport
 
         async with self._drop_lock:
             if self._drop is not None and not self._drop.connected:
                 await self._drop.close()
                 self._drop = None
             if self._drop is None:
-                p = self.profile
                 password = await self._drop_password()
-                client = DropClient(
-                    p.sftp_host,
-                    p.sftp_port,
-                    p.sftp_username,
-                    password=password,
-                    key_file=p.sftp_key_file,
-                    known_hosts=p.known_hosts_path,
-                    accept_fingerprint=self._accepted_fingerprint,
-                    connect_timeout=p.connect_timeout,
-                    stall_timeout=p.transfer_stall_timeout,
-                    max_connections=p.sftp_max_connections,
-                )
+                client = open_transport(self.profile, accept_fingerprint=self._accepted_fingerprint, password=password)
                 await client.connect()
                 self._drop = client
             return self._drop
 
     async def _drop_password(self) -> str | None:
-        """The SFTP password, resolved once per session in a thread (a reconnect does not run the command again)."""
-        if not self._sftp_password_known:
-            source = self.profile.sftp_password
+        """The drop's password (SFTP or FTPS, as the profile's ``drop_protocol`` says), resolved once per
+        session in a thread: a ``*_password_command`` never blocks the loop, and a reconnect does not run it again."""
+        if not self._drop_password_known:
+            p = self.profile
+            source, what = (p.ftps_password, "FTPS password") if p.drop_protocol == "ftps" else (p.sftp_password, "SFTP password")
             if source.configured:
-                self._sftp_password = await asyncio.to_thread(source.resolve, "SFTP password")
-            self._sftp_password_known = True
-        return self._sftp_password
+                self._drop_password_value = await asyncio.to_thread(source.resolve, what)
+            self._drop_password_known = True
+        return self._drop_password_value
 
-    def accept_host_key(self, error: HostKeyUnknown, *, save: bool) -> None:
-        """Trust-on-first-use: accept the key for this session, and save it if asked."""
-        from ettui.drop.client import trust_host_key
+    def accept_identity(self, error: ServerIdentityUnknown, *, save: bool) -> None:
+        """Trust-on-first-use of a host key or certificate: accept it for this session, save it if asked."""
+        from ettui.drop.factory import trust_identity
 
         self._accepted_fingerprint = error.fingerprint
         if save:
-            trust_host_key(self.profile.known_hosts_path, error.host, error.port, error.key_line)
+            trust_identity(self.profile, error)
+
+    accept_host_key = accept_identity
+    """The older name, kept for the host-key dialog."""
+
+    def _drop_host(self) -> str:
+        p = self.profile
+        return p.ftps_host if p.drop_protocol == "ftps" else p.sftp_host
 
     async def _reset_drop(self) -> None:
         async with self._drop_lock:
@@ -576,7 +573,7 @@ class Session:
 
     async def _list_folders(self, folders: list[str]) -> list["RemoteEntry"]:
         """Entries of the drop folders; a missing optional folder (member ID, Export) is skipped."""
-        from ettui.drop.client import RemoteFileMissing
+        from ettui.drop.transport import RemoteFileMissing
 
         client = await self._drop_client()
         entries: list[RemoteEntry] = []
@@ -595,7 +592,7 @@ class Session:
             folders.append(self.profile.drop_folder.rstrip("/") + "/" + self.profile.member_id)
         if self.profile.export_folder:
             folders.append(self.profile.export_folder)
-        from ettui.drop.client import DropConnectionLost
+        from ettui.drop.transport import DropConnectionLost
 
         folders = list(dict.fromkeys(folders))
         try:
@@ -607,7 +604,7 @@ class Session:
                 entries = await self._list_folders(folders)
             except OSError as exc:
                 raise DropError(
-                    f"The drop at {self.profile.sftp_host} could not be listed ({exc}); check the connection and try again."
+                    f"The drop at {self._drop_host()} could not be listed ({exc}); check the connection and try again."
                 ) from None
         files: list[DropFile] = []
         seen: set[str] = set()

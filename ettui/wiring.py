@@ -106,6 +106,12 @@ async def start_sandbox(
         sftp_username=info.sftp_username,
         sftp_password=SecretSource(literal=info.sftp_password),
         known_hosts=str(known_hosts),
+        # FTPS too, so a sandbox profile can use either drop_protocol; its certificate is pinned.
+        ftps_host=info.sftp_host,
+        ftps_port=info.ftps_port,
+        ftps_username=info.ftps_username,
+        ftps_password=SecretSource(literal=info.ftps_password),
+        ftps_fingerprint=info.ftps_cert_fingerprint,
         retention_hours=options.retention_hours,
         export_retention_hours=options.export_retention_hours,
     )

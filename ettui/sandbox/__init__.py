@@ -1,15 +1,15 @@
 """The sandbox: an in-process peer of the ExactTarget endpoints on 127.0.0.1.
 
 ``async with Sandbox(SandboxOptions(root=...)) as sb:`` starts the XML and
-SOAP APIs over HTTP, the SFTP drop over SSH, a ticker that completes jobs
-and a retention sweeper; ``sb.info`` says how to connect. It is a peer, not
-a mock: it never imports ettui's client layers (``ettui.api``, ``ettui.jobs``,
-``ettui.drop``, ``ettui.ui``), so the client talks to it exactly as it would
-to the vendor.
+SOAP APIs over HTTP, the drop over SFTP (SSH) and over FTPS (explicit TLS), a
+ticker that completes jobs and a retention sweeper; ``sb.info`` says how to
+connect. It is a peer, not a mock: it never imports ettui's client layers
+(``ettui.api``, ``ettui.jobs``, ``ettui.drop``, ``ettui.ui``), so the client
+talks to it exactly as it would to the vendor.
 
 Files under ``root`` (mode 0700): ``drop/`` (the served tree), ``work/``
-(zips being written, renamed into ``drop/`` when whole), the SSH host key and
-``credentials.json`` (0600), the passwords generated for this root.
+(zips being written, renamed into ``drop/`` when whole), the SSH host key, the
+FTPS certificate and ``credentials.json`` (0600), the passwords generated for this root.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import asyncssh
 from aiohttp import web
@@ -32,6 +32,9 @@ from ettui.sandbox.faults import Faults
 from ettui.sandbox.journal import clock_start
 from ettui.sandbox.options import SandboxOptions
 from ettui.sandbox.queue import RetentionPolicy, SandboxBatch, SandboxQueue, sweep
+
+if TYPE_CHECKING:
+    from ettui.sandbox.ftps import FtpsDropServer
 
 TICK_SECONDS = 0.25
 """Real seconds between ticker passes that complete due jobs without an inquiry."""
@@ -52,6 +55,12 @@ class SandboxInfo:
     host_key_fingerprint: str
     drop_dir: str
     member_id: str
+    ftps_port: int
+    """The FTPS drop on ``sftp_host``: explicit TLS, passive, TLS session reuse required."""
+    ftps_username: str
+    ftps_password: str
+    ftps_cert_fingerprint: str
+    """``SHA256:...`` of the sandbox's self-signed certificate (kept in the root)."""
 
     def as_json(self) -> dict[str, Any]:
         """Exactly the fields above, JSON-ready."""
@@ -68,11 +77,12 @@ class Sandbox:
         self.work_dir = self.root / "work"
         self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
         generated = None
-        if options.api_password is None or options.sftp_password is None:
+        if options.api_password is None or options.sftp_password is None or options.ftps_password is None:
             generated = load_credentials(self.root)
         self.api_password: str = options.api_password or (generated.api_password if generated else "")
         """The API password in force (the option, else this root's generated one)."""
         self.sftp_password: str = options.sftp_password or (generated.sftp_password if generated else "")
+        self.ftps_password: str = options.ftps_password or (generated.sftp_password if generated else "")
         """The drop password in force."""
         self.clock = ScaledClock(options.time_scale, start=clock_start(self.root / "clock.json", options.time_scale))
         self.faults = options.faults
@@ -97,6 +107,7 @@ class Sandbox:
         self._info: SandboxInfo | None = None
         self._runner: web.AppRunner | None = None
         self._sftp: asyncssh.SSHAcceptor | None = None
+        self.ftps: FtpsDropServer | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
     @property
@@ -114,11 +125,13 @@ class Sandbox:
         # Imported here so `import ettui.sandbox` stays cheap and cycle-free.
         from ettui.sandbox.http import XML_API_PATH, build_app
         from ettui.sandbox.soap import SOAP_PATH
+        from ettui.sandbox.ftps import FtpsDropServer, load_cert
         from ettui.sandbox.sftp import bound_port, fingerprint, load_host_key, start_sftp_server
 
         for folder in (self.root, self.drop_dir, self.work_dir):
             folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         host_key = load_host_key(self.root)
+        cert, cert_key, cert_fingerprint = load_cert(self.root)
         opts = self.options
         try:
             self.app = build_app(self)
@@ -139,6 +152,19 @@ class Sandbox:
                 limits=self.drop_limits,
                 now=self.clock.now,
             )
+            self.ftps = FtpsDropServer(
+                host=opts.host,
+                port=opts.ftps_port,
+                drop_dir=self.drop_dir,
+                cert=cert,
+                key=cert_key,
+                username=opts.ftps_username,
+                password=self.ftps_password,
+                faults=self.faults,
+                limits=self.drop_limits,
+                now=self.clock.now,
+            )
+            await self.ftps.start()
         except BaseException:
             await self._stop()
             raise
@@ -155,6 +181,10 @@ class Sandbox:
             host_key_fingerprint=fingerprint(host_key),
             drop_dir=str(self.drop_dir),
             member_id=opts.member_id,
+            ftps_port=self.ftps.port,
+            ftps_username=opts.ftps_username,
+            ftps_password=self.ftps_password,
+            ftps_cert_fingerprint=cert_fingerprint,
         )
         # known_hosts form, so the in-process owner can trust the key it holds.
         self.known_hosts_line = f"[{opts.host}]:{self._info.sftp_port} " + host_key.export_public_key().decode().strip()
@@ -173,6 +203,9 @@ class Sandbox:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._tasks = []
+        if self.ftps is not None:
+            await self.ftps.close()
+            self.ftps = None
         if self._sftp is not None:
             self._sftp.close()
             await self._sftp.wait_closed()

@@ -35,6 +35,11 @@ class SandboxOptions(SandboxSettings):
     sftp_username: str = "sandbox-drop"
     sftp_password: str | None = None
     """None: the password generated for ``root``."""
+    ftps_port: int = 0
+    """The FTPS (explicit TLS) drop's control port; 0 picks a free one."""
+    ftps_username: str = "sandbox-drop"
+    ftps_password: str | None = None
+    """None: the same generated password as the SFTP drop's."""
     member_id: str = "10012345"
     multi_account: bool = False
     """True: outputs go to a member-ID subfolder, as for a multi-account FTP login."""
@@ -48,7 +53,7 @@ class SandboxOptions(SandboxSettings):
     sweep_interval_seconds: float = 1.0
     """Real seconds between retention sweeps."""
     sftp_max_connections: int = 10
-    """Connections one drop user may hold at once; the next is disconnected (0: no limit)."""
+    """Connections one drop user may hold at once, SFTP and FTPS together; the next is disconnected (0: no limit)."""
     sftp_lockout_failures: int = 3
     """Bad passwords in a row that lock the drop user out (0: never)."""
     sftp_lockout_minutes: float = 30.0

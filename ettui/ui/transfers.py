@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from textual import work
 from textual.timer import Timer
 
-from ettui.errors import EttuiError, HostKeyUnknown
+from ettui.errors import EttuiError, ServerIdentityUnknown
 from ettui.model import DropFile, Job, JobStatus, Progress, format_duration
 from ettui.ui.screens.dialogs import ConfirmScreen, HostKeyScreen
 from ettui.ui.screens.output import OutputViewer
@@ -99,7 +99,7 @@ class TransferActions:
             return
         try:
             files = await session.drop_files()
-        except HostKeyUnknown as exc:
+        except ServerIdentityUnknown as exc:
             self.ask_host_key(exc, self.refresh_drop, manual=manual)
             return
         except EttuiError as exc:
@@ -163,7 +163,7 @@ class TransferActions:
 
     # -- host keys --------------------------------------------------------------
 
-    def ask_host_key(self, error: HostKeyUnknown, retry: Callable[[], object], *, manual: bool = True) -> None:
+    def ask_host_key(self, error: ServerIdentityUnknown, retry: Callable[[], object], *, manual: bool = True) -> None:
         """The trust-on-first-use modal; on accept, trust the key and retry.
 
         One modal at a time, and a key the user refused is not asked about
@@ -177,14 +177,16 @@ class TransferActions:
         def answered(choice: str | None) -> None:
             if choice is None or self.session is None:
                 self._refused_keys.add(error.fingerprint)
-                self.notify("Host key not trusted; the drop stays closed (R asks again).", severity="warning")
+                self.notify(f"{error.kind.capitalize()} not trusted; the drop stays closed (R asks again).", severity="warning")
                 return
             self._refused_keys.discard(error.fingerprint)
-            self.session.accept_host_key(error, save=choice == "save")
-            self.activity.record(f"Host key {error.fingerprint} for {error.host} accepted ({choice})")
+            self.session.accept_identity(error, save=choice == "save")
+            self.activity.record(f"{error.kind.capitalize()} {error.fingerprint} for {error.host} accepted ({choice})")
             retry()
 
-        self.push_screen(HostKeyScreen(error.host, error.port, error.fingerprint), answered)
+        self.push_screen(
+            HostKeyScreen(error.host, error.port, error.fingerprint, kind=error.kind, details=error.description), answered
+        )
 
     # -- targets ----------------------------------------------------------------
 
@@ -252,7 +254,7 @@ class TransferActions:
         self._start_progress_timer()
         try:
             outcome = await session.fetch(target, extract=False, progress=lambda p: self._on_progress(key, p))
-        except HostKeyUnknown as exc:
+        except ServerIdentityUnknown as exc:
             self.drop.update_transfer(key, state="queued")
             self.ask_host_key(exc, lambda: self.download(job, drop_file))
             return

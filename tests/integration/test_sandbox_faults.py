@@ -144,7 +144,8 @@ async def test_run_forever_reports_info(tmp_path: Path) -> None:
     info = await asyncio.wait_for(ready, 10)
     assert set(info.as_json()) == {"xml_api_url", "soap_url", "sftp_host", "sftp_port", "api_username",
                                    "api_password", "sftp_username", "sftp_password",
-                                   "host_key_fingerprint", "drop_dir", "member_id"}
+                                   "host_key_fingerprint", "drop_dir", "member_id",
+                                   "ftps_port", "ftps_username", "ftps_password", "ftps_cert_fingerprint"}
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
