@@ -18,7 +18,6 @@ import asyncio
 import json
 import logging
 import os
-import re
 import sys
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from datetime import timedelta
@@ -27,9 +26,9 @@ from typing import Any
 
 from ettui import __version__, config as config_mod, paths
 from ettui.config_rules import RULES
-from ettui.errors import ConfigError, EttuiError, ExitCode, HostKeyUnknown, library_error
+from ettui.errors import ConfigError, EttuiError, ExitCode, HostKeyUnknown, ServerIdentityUnknown, library_error
 from ettui.cli_output import ProgressBar, drop_json, job_json, jobs_table, print_json, text_table
-from ettui.model import SECONDS_PER_UNIT, BatchRequest, JobStatus, format_duration
+from ettui.model import DIALECTS, BatchRequest, JobStatus, format_duration, parse_duration
 from ettui.safetext import clean, clean_cells, clean_json
 
 
@@ -40,11 +39,10 @@ class UsageError(EttuiError):
 
 def parse_age(text: str) -> timedelta:
     """``30m``, ``6h``, ``2d``, ``1w`` -> a timedelta."""
-    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*", text)
-    if not m:
+    age = parse_duration(text)
+    if age is None:
         raise UsageError(f"--since takes an age like 30m, 6h, 2d or 1w, not {text!r}.")
-    n, unit = float(m.group(1)), m.group(2)
-    return timedelta(seconds=n * SECONDS_PER_UNIT[unit])
+    return age
 
 
 # -- session plumbing ------------------------------------------------------------
@@ -290,8 +288,8 @@ async def cmd_jobs(args: argparse.Namespace) -> int:
         if args.status:
             statuses = []
             for raw in args.status.split(","):
-                st = next((s for s in JobStatus if s.value.lower() == raw.strip().lower()), None) or JobStatus.parse(raw)
-                if st is JobStatus.UNKNOWN and raw.strip().lower() != "unknown":
+                st = JobStatus.from_word(raw)
+                if st is None:
                     raise UsageError(f"--status takes Unconfirmed, Scheduled, Processing, Complete, Error, Unknown or Dismissed, not {raw!r}.")
                 statuses.append(st)
         now = utcnow()
@@ -304,6 +302,53 @@ async def cmd_jobs(args: argparse.Namespace) -> int:
     else:
         print(jobs_table(jobs, now))
     _unconfirmed_notes(jobs)
+    return ExitCode.OK
+
+
+async def cmd_store(args: argparse.Namespace) -> int:
+    """``store migrate``: bring the configured store to this ettui's schema. ``store import-sqlite [PATH]``:
+    copy a local SQLite history into the shared store (idempotent: run it again, nothing is copied twice)."""
+    from ettui.jobs.base import open_store
+
+    cfg = _load_config(args)
+    if args.action == "migrate":
+        store = await open_store(cfg)  # opening applies pending migrations
+        try:
+            if args.json:
+                print_json({"location": store.location, "schema_version": store.schema_version})
+            else:
+                print(f"job store {store.location} is at schema version {store.schema_version}")
+        finally:
+            await store.aclose()
+        return ExitCode.OK
+    if not cfg.store.url:
+        raise UsageError(
+            "`ettui store import-sqlite` copies into a shared store: set [store] url in the config first (see docs/config.md)."
+        )
+    source_path = Path(args.path).expanduser() if args.path else paths.job_store()
+    if not source_path.exists():
+        raise UsageError(f"There is no job store at {source_path}; pass the path of a jobs.sqlite3 file.")
+    source = await open_store(path=source_path)
+    try:
+        target = await open_store(cfg)
+        try:
+            copied = skipped = 0
+            for listed in await source.list(order="id asc"):
+                job = await source.get(listed.id)  # with its history
+                if job is None:
+                    continue
+                if await target.import_job(job):
+                    copied += 1
+                else:
+                    skipped += 1
+        finally:
+            await target.aclose()
+    finally:
+        await source.aclose()
+    if args.json:
+        print_json({"from": str(source_path), "to": cfg.store.location, "copied": copied, "already_there": skipped})
+    else:
+        print(f"copied {copied} jobs from {source_path} to {cfg.store.location} ({skipped} were already there)")
     return ExitCode.OK
 
 
@@ -346,22 +391,24 @@ async def cmd_drop(args: argparse.Namespace) -> int:
 
 
 async def _retry_host_key(session: Any, args: argparse.Namespace, op: Callable[[], Awaitable[Any]]) -> Any:
-    """Run ``op``; on an unknown host key, accept it only when ``--accept-host-key`` matches."""
+    """Run ``op``; on an unknown host key or certificate, accept it only when ``--accept-host-key`` / ``--accept-cert`` matches."""
     try:
         return await op()
-    except HostKeyUnknown as err:
-        wanted = getattr(args, "accept_host_key", None)
+    except ServerIdentityUnknown as err:
+        flag = "--accept-host-key" if isinstance(err, HostKeyUnknown) else "--accept-cert"
+        wanted = getattr(args, "accept_host_key", None) if isinstance(err, HostKeyUnknown) else getattr(args, "accept_cert", None)
+        if wanted and not isinstance(err, HostKeyUnknown):
+            from ettui.drop.certs import normalise_fingerprint
+
+            wanted = normalise_fingerprint(wanted)
         if wanted and wanted == err.fingerprint:
-            session.accept_host_key(err, save=True)
+            session.accept_identity(err, save=True)
             return await op()
-        hint = "it does not match --accept-host-key" if wanted else "check it with the server's admin, then pass --accept-host-key " + err.fingerprint
-        raise HostKeyUnknown(
-            f"The host key of {err.host}:{err.port} is unknown ({err.fingerprint}); {hint}.",
-            host=err.host,
-            port=err.port,
-            fingerprint=err.fingerprint,
-            key_line=err.key_line,
-        ) from None
+        hint = f"it does not match {flag}" if wanted else f"check it with the server's admin, then pass {flag} {err.fingerprint}"
+        details = "".join(f"\n  {line}" for line in err.description)
+        err.message = f"The {err.kind} of {err.host}:{err.port} is unknown ({err.fingerprint}); {hint}.{details}"
+        err.args = (err.message,)
+        raise err from None
 
 
 async def cmd_fetch(args: argparse.Namespace) -> int:
@@ -473,6 +520,7 @@ async def cmd_sandbox(args: argparse.Namespace) -> int:
                 print(f"  {key:21} {value}")
             print(f"  curl: curl -s --data-urlencode qf=xml --data-urlencode xml@request.xml {info['xml_api_url']}")
             print(f"  sftp: sftp -P {info['sftp_port']} {info['sftp_username']}@{info['sftp_host']}")
+            print(f"  ftps: curl --ssl-reqd --cacert {Path(info['drop_dir']).parent / 'ftps_cert.pem'} --user {info['ftps_username']}:PASSWORD ftp://{info['sftp_host']}:{info['ftps_port']}/")
         sys.stdout.flush()
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -535,36 +583,42 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("calls", parents=[common], help="list the calls of the profile's API with their parameters")
     p.add_argument("--json", action="store_true")
-    p.add_argument("--api", choices=["xml", "soap"], help="override the profile's dialect")
+    p.add_argument("--api", choices=DIALECTS, help="override the profile's dialect")
 
     p = sub.add_parser("submit", parents=[common], help="validate and submit a request; prints the batch ID")
     p.add_argument("call", help="call id from `ettui calls` (e.g. C1, C3, tracking-extract)")
     p.add_argument("--param", "-p", action="append", metavar="NAME=VALUE", help="a parameter (repeat)")
     p.add_argument("--json", action="store_true")
-    p.add_argument("--api", choices=["xml", "soap"], help="override the profile's dialect")
+    p.add_argument("--api", choices=DIALECTS, help="override the profile's dialect")
 
     p = sub.add_parser("status", parents=[common], help="show jobs, polling the live ones")
     p.add_argument("batch_id", nargs="*")
     p.add_argument("--watch", "-w", action="store_true", help="refresh until every job is Complete or Error")
     p.add_argument("--timeout", type=float, default=None, help="with --watch: give up after this many seconds")
     p.add_argument("--json", action="store_true")
-    p.add_argument("--api", choices=["xml", "soap"], help="override the profile's dialect")
+    p.add_argument("--api", choices=DIALECTS, help="override the profile's dialect")
 
     p = sub.add_parser("jobs", parents=[common], help="list the job history; dismiss or resubmit an Unconfirmed job")
     p.add_argument("action", nargs="?", choices=["list", "dismiss", "resubmit"], default="list")
     p.add_argument("job_id", nargs="?", metavar="ID", help="with dismiss / resubmit: the job's ID")
-    p.add_argument("--api", choices=["xml", "soap"], help="override the profile's dialect")
+    p.add_argument("--api", choices=DIALECTS, help="override the profile's dialect")
     p.add_argument("--status", help="comma list: Unconfirmed,Scheduled,Processing,Complete,Error,Unknown,Dismissed")
     p.add_argument("--since", metavar="AGE", help="only jobs submitted within AGE (30m, 6h, 2d, 1w)")
     p.add_argument("--all", action="store_true", help="every profile's jobs (default: the profile's own)")
     p.add_argument("--limit", type=int, default=None)
     p.add_argument("--json", action="store_true")
 
+    p = sub.add_parser("store", parents=[common], help="the job store: migrate it, or copy a local history into the shared one")
+    p.add_argument("action", choices=["migrate", "import-sqlite"])
+    p.add_argument("path", nargs="?", metavar="PATH", help="with import-sqlite: the jobs.sqlite3 to copy (default: this user's)")
+    p.add_argument("--json", action="store_true")
+
     p = sub.add_parser("drop", parents=[common], help="the remote drop")
     p.add_argument("action", choices=["ls"])
     p.add_argument("--json", action="store_true")
-    p.add_argument("--api", choices=["xml", "soap"], help="override the profile's dialect")
+    p.add_argument("--api", choices=DIALECTS, help="override the profile's dialect")
     p.add_argument("--accept-host-key", metavar="SHA256:...", help="trust this host key fingerprint if unknown")
+    p.add_argument("--accept-cert", metavar="SHA256:...", help="trust this FTPS certificate fingerprint if unknown")
 
     p = sub.add_parser("fetch", parents=[common], help="download, verify and extract a job's output")
     p.add_argument("target", metavar="BATCH_ID|FILE")
@@ -572,7 +626,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-extract", action="store_true")
     p.add_argument("--json", action="store_true")
     p.add_argument("--accept-host-key", metavar="SHA256:...", help="trust this host key fingerprint if unknown")
-    p.add_argument("--api", choices=["xml", "soap"], help="override the profile's dialect")
+    p.add_argument("--accept-cert", metavar="SHA256:...", help="trust this FTPS certificate fingerprint if unknown")
+    p.add_argument("--api", choices=DIALECTS, help="override the profile's dialect")
     p.add_argument(
         "--retries", type=_non_negative_int, default=5, metavar="N",
         help="reconnect and resume at most N times in a row without progress (default 5)",
@@ -598,7 +653,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sftp-port", type=int, default=0)
 
     p = sub.add_parser("demo", parents=[common], help="the whole job headless on the sandbox: submit, poll, fetch, preview")
-    p.add_argument("--api", choices=["xml", "soap"], default="xml")
+    p.add_argument("--api", choices=DIALECTS, default="xml")
     p.add_argument("--json", action="store_true")
     p.add_argument("--root", metavar="DIR", help="sandbox and downloads folder (default: a temporary one)")
     return parser
@@ -610,6 +665,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], Any]] = {
     "submit": cmd_submit,
     "status": cmd_status,
     "jobs": cmd_jobs,
+    "store": cmd_store,
     "drop": cmd_drop,
     "fetch": cmd_fetch,
     "watch": cmd_watch,

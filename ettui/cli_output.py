@@ -40,6 +40,8 @@ def job_json(job: Job) -> dict[str, Any]:
         "download_path": job.download_path,
         "sha256": job.sha256,
         "expires_at": iso(job.expires_at),
+        "submitted_by": job.submitted_by,
+        "fetched_by": job.fetched_by,
         "history": [{"at": iso(h.at), "status": h.status_raw} for h in job.history],
     }
 

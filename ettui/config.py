@@ -140,6 +140,20 @@ class Profile:
     """A private key file; with no password and no key, ssh-agent is used."""
     known_hosts: str | None = None
     """known_hosts file checked for the drop's host key; hashed entries work (unset: ettui's own, see ``ettui config path``)."""
+    drop_protocol: str = "sftp"
+    """How the drop is reached: ``sftp`` (SSH, the ``sftp_*`` keys) or ``ftps`` (FTP over explicit TLS, the ``ftps_*`` keys)."""
+    ftps_host: str = "ftp1.exacttarget.com"
+    """The FTPS drop's host (the legacy bulk-async "secure FTP site")."""
+    ftps_port: int = 21
+    """The FTPS control port; explicit TLS (``AUTH TLS``) is always used, on 21 as elsewhere."""
+    ftps_username: str = ""
+    """The FTP user name ExactTarget issued."""
+    ftps_password: SecretSource = field(default_factory=SecretSource)
+    """The FTP password, from ``ftps_password_env``, ``_command`` or ``_keyring``."""
+    ftps_ca_file: str | None = None
+    """A PEM file of CA certificates to verify the server against instead of the system's."""
+    ftps_fingerprint: str | None = None
+    """Pin the server certificate: ``SHA256:...`` (or hex); then no CA check is made, only this match."""
     drop_folder: str = "/"
     """Where bulk async zips land (the root, or ``/<MID>``)."""
     export_folder: str = "/Export"
@@ -166,8 +180,8 @@ class Profile:
     """Seconds a download may receive nothing before it counts as a dead connection."""
     submit_retries: int = 4
     """How often a throttled submit is retried (with back-off and jitter)."""
-    sftp_max_connections: int = 10
-    """Connections all ettui processes on this host open to one drop account at once."""
+    drop_max_connections: int = 10
+    """Connections all ettui processes on this host open to one drop account at once, SFTP or FTPS (older name: ``sftp_max_connections``, still read)."""
     download_dir: str | None = None
     """Where fetched files go (unset: the platform downloads folder ``/ettui``)."""
     auto_fetch: bool = False
@@ -227,6 +241,80 @@ class SandboxSettings:
 
 
 @dataclass(frozen=True)
+class StoreSettings:
+    """Where the job history lives: unset, the local SQLite file; a URL, a shared PostgreSQL database."""
+
+    url: str | None = None
+    """``postgresql://USER@HOST:PORT/DBNAME`` (team mode), never with a password in it."""
+    password: SecretSource = field(default_factory=SecretSource)
+    """From ``password_env`` / ``password_command`` / ``password_keyring``; none: libpq's own (``.pgpass``, trust)."""
+    lease_seconds: float = 30.0
+    """How long a poller's claim on a live job lasts without renewal (another process takes over after it)."""
+
+    @property
+    def location(self) -> str:
+        """The URL without any password, for messages and logs."""
+        return redact_url(self.url or "")
+
+
+def redact_url(url: str) -> str:
+    """A database URL with any password (and query string) removed, safe for messages and logs."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.password is None and not parts.query:
+        return url
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = (f"{parts.username}@" if parts.username else "") + host + (f":{parts.port}" if parts.port else "")
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+def _store(problems: "_Problems", table: Any) -> StoreSettings:
+    """The ``[store]`` table (team mode), every problem recorded; a bad table gives the local store."""
+    where = "[store]"
+    if not isinstance(table, dict):
+        problems.add(where, "must be a table of keys")
+        return StoreSettings()
+    before = len(problems.items)
+    sources: dict[str, str] = {}
+    for key, value in table.items():
+        if key == "password":
+            problems.add(where, "`password` must not hold the secret itself; use `password_env` or `password_command`")
+        elif key in ("password_env", "password_command", "password_keyring"):
+            source = key.rsplit("_", 1)[1]
+            broken = "should be a string" if not isinstance(value, str) else _secret_problem(source, value)
+            if broken:
+                problems.add(where, f"`{key}` {broken}")
+            else:
+                sources[source] = value
+        elif key not in ("url", "lease_seconds"):
+            problems.add(where, f"unknown key `{key}` (see docs/config.md)")
+    url = table.get("url")
+    if url is not None:
+        from urllib.parse import urlsplit
+
+        if not isinstance(url, str) or not url.startswith(("postgresql://", "postgres://")):
+            problems.add(where, "`url` should read postgresql://USER@HOST:PORT/DBNAME")
+        else:
+            try:
+                has_password = urlsplit(url).password is not None or "password=" in url
+            except ValueError:
+                problems.add(where, "`url` is not a valid URL; it should read postgresql://USER@HOST:PORT/DBNAME")
+            else:
+                if has_password:
+                    problems.add(where, "`url` must not hold the password; use `password_env` or `password_command`")
+    lease = table.get("lease_seconds", 30.0)
+    if isinstance(lease, bool) or not isinstance(lease, (int, float)) or lease < 5:
+        problems.add(where, "`lease_seconds` should be a number of seconds, at least 5")
+    if len(problems.items) > before:
+        return StoreSettings()
+    password = SecretSource(env=sources.get("env"), command=sources.get("command"), keyring=sources.get("keyring"))
+    return StoreSettings(url=url, password=password, lease_seconds=float(lease))
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole config file, parsed."""
 
@@ -236,6 +324,7 @@ class Config:
     profiles: dict[str, Profile]
     ui: UiSettings = field(default_factory=UiSettings)
     sandbox: SandboxSettings = field(default_factory=SandboxSettings)
+    store: StoreSettings = field(default_factory=StoreSettings)
 
     def with_dialect(self, name: str | None, dialect: str) -> Profile:
         """The profile speaking ``dialect``: the built-in sandbox twin, or a renamed copy."""
@@ -272,9 +361,16 @@ def builtin_profiles() -> dict[str, Profile]:
     return {SANDBOX: sandbox_profile("xml"), SANDBOX_SOAP: sandbox_profile("soap")}
 
 
-_SECRET_KEYS = ("api_password", "sftp_password", "client_secret")
+_SECRET_KEYS = ("api_password", "sftp_password", "client_secret", "ftps_password")
 _SECRET_SOURCES = ("env", "command", "keyring")
-_SECRET_NAMES = {"api_password": "API password", "sftp_password": "SFTP password", "client_secret": "OAuth client secret"}
+_OLD_NAMES = {"sftp_max_connections": "drop_max_connections"}
+"""Profile keys renamed since they were documented, still read under the old name."""
+_SECRET_NAMES = {
+    "api_password": "API password",
+    "sftp_password": "SFTP password",
+    "client_secret": "OAuth client secret",
+    "ftps_password": "FTPS password",
+}
 
 
 # -- validation ---------------------------------------------------------------
@@ -304,11 +400,13 @@ def _fields(cls: type) -> dict[str, str]:
     return {f.name: str(f.type) for f in dataclasses.fields(cls)}
 
 
-def _plain_value(problems: _Problems, where: str, section: str, key: str, value: Any, annotation: str) -> Any:
-    """The checked value of one ordinary key, or ``_BAD`` after recording why not."""
+def _plain_value(
+    problems: _Problems, where: str, section: str, key: str, value: Any, annotation: str, field_name: str | None = None
+) -> Any:
+    """The checked value of one ordinary key (``field_name`` when the key is an older name), or ``_BAD`` after recording why not."""
     value, wrong = typed_value(value, annotation)
     if wrong is None:
-        rule = RULES.get(section, {}).get(key)
+        rule = RULES.get(section, {}).get(field_name or key)
         broken = rule.problem(value) if rule else None
         if broken:
             wrong = f"{broken}, not {value!r}"
@@ -370,6 +468,14 @@ def _profile(problems: _Problems, name: str, table: Any) -> Profile | None:
             checked = _plain_value(problems, where, "profiles", key, value, fields[key])
             if checked is not _BAD:
                 kwargs[key] = checked
+        elif key in _OLD_NAMES:
+            new = _OLD_NAMES[key]
+            if new in table:
+                problems.add(where, f"`{key}` and `{new}` are both set; `{key}` is the older name of `{new}`, keep that one")
+                continue
+            checked = _plain_value(problems, where, "profiles", key, value, fields[new], new)
+            if checked is not _BAD:
+                kwargs[new] = checked
         else:
             problems.add(where, f"unknown key `{key}` (see docs/config.md)")
     for secret_name, given in sources.items():
@@ -443,7 +549,7 @@ def _validate(problems: _Problems, data: dict[str, Any]) -> Config:
     profiles = builtin_profiles()
     raw_profiles = data.get("profiles", {})
     names = set(profiles) | (set(raw_profiles) if isinstance(raw_profiles, dict) else set())
-    default, ui, sandbox = SANDBOX, UiSettings(), SandboxSettings()
+    default, ui, sandbox, store = SANDBOX, UiSettings(), SandboxSettings(), StoreSettings()
     for key, value in data.items():
         if key == "default_profile":
             if not isinstance(value, str):
@@ -464,9 +570,12 @@ def _validate(problems: _Problems, data: dict[str, Any]) -> Config:
             ui = _settings(problems, "ui", UiSettings, value)
         elif key == "sandbox":
             sandbox = _settings(problems, "sandbox", SandboxSettings, value)
+        elif key == "store":
+            store = _store(problems, value)
         else:
             problems.add(None, f"unknown top-level key `{key}` (see docs/config.md)")
-    return Config(path=problems.path, exists=True, default_profile=default, profiles=profiles, ui=ui, sandbox=sandbox)
+    return Config(path=problems.path, exists=True, default_profile=default, profiles=profiles, ui=ui, sandbox=sandbox,
+                  store=store)  # fmt: skip
 
 
 class ConfigProblems(ConfigError):

@@ -12,6 +12,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from ettui.model import DIALECTS
+
 
 @dataclass(frozen=True)
 class Rule:
@@ -44,9 +46,11 @@ PORT = Rule(minimum=1, maximum=65535)
 
 RULES: dict[str, dict[str, Rule]] = {
     "profiles": {
-        "dialect": Rule(choices=("xml", "soap")),
+        "dialect": Rule(choices=DIALECTS),
         "soap_auth": Rule(choices=("usernametoken", "oauth")),
         "sftp_port": PORT,
+        "drop_protocol": Rule(choices=("sftp", "ftps")),
+        "ftps_port": PORT,
         "retention_hours": POSITIVE,
         "export_retention_hours": POSITIVE,
         "poll_initial": POSITIVE,
@@ -58,7 +62,7 @@ RULES: dict[str, dict[str, Rule]] = {
         "transfer_stall_timeout": POSITIVE,
         "max_reply_bytes": Rule(minimum=1),
         "submit_retries": NOT_NEGATIVE,
-        "sftp_max_connections": Rule(minimum=1),
+        "drop_max_connections": Rule(minimum=1),
     },
     "ui": {"expiring_soon_hours": POSITIVE},
     "sandbox": {

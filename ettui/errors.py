@@ -137,25 +137,94 @@ class DropError(EttuiError):
     exit_code = ExitCode.DROP
 
 
-class HostKeyUnknown(DropError):
-    """The SFTP server's host key is not in known_hosts (trust on first use)."""
+class ServerIdentityUnknown(DropError):
+    """The drop server's identity (SSH host key or TLS certificate) was never seen: trust on first use.
 
-    title = "Unknown host key"
+    Front ends show ``fingerprint`` and ``description``, and on the user's yes
+    accept it for the session (``Session.accept_identity``), saving
+    ``save_line`` to ``save_to`` when asked to remember it.
+    """
 
-    def __init__(self, message: str, *, host: str, port: int, fingerprint: str, key_line: str) -> None:
+    title = "Unknown server identity"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        host: str,
+        port: int,
+        fingerprint: str,
+        kind: str,
+        description: tuple[str, ...] = (),
+        save_line: str = "",
+        save_to: str = "",
+    ) -> None:
         super().__init__(message)
         self.host = host
         self.port = port
         self.fingerprint = fingerprint
-        """``SHA256:...`` as OpenSSH prints it."""
+        """``SHA256:...`` (unpadded base64, as OpenSSH prints it)."""
+        self.kind = kind
+        """What the identity is, in the user's words: ``host key`` or ``certificate``."""
+        self.description = description
+        """Lines to show beside the fingerprint (a certificate's subject, issuer, validity)."""
+        self.save_line = save_line
+        """The entry that trusts this identity, in the format of ``save_to``."""
+        self.save_to = save_to
+        """The file accepted identities are appended to (known_hosts, known_certs)."""
+
+
+class ServerIdentityChanged(DropError):
+    """The drop server's identity differs from the trusted (or pinned) one: a hard error, never accepted."""
+
+    title = "Server identity changed"
+
+
+class HostKeyUnknown(ServerIdentityUnknown):
+    """The SFTP server's host key is not in known_hosts (trust on first use)."""
+
+    title = "Unknown host key"
+
+    def __init__(
+        self, message: str, *, host: str, port: int, fingerprint: str, key_line: str, save_to: str = ""
+    ) -> None:
+        super().__init__(
+            message, host=host, port=port, fingerprint=fingerprint, kind="host key", save_line=key_line, save_to=save_to
+        )
         self.key_line = key_line
         """The public key in OpenSSH format, ready to save to known_hosts."""
 
 
-class HostKeyChanged(DropError):
+class HostKeyChanged(ServerIdentityChanged):
     """The SFTP server's host key differs from the one in known_hosts: a hard error."""
 
     title = "Host key changed"
+
+
+class CertificateUnknown(ServerIdentityUnknown):
+    """The FTPS server's certificate is neither CA-verified, pinned nor in known_certs (trust on first use)."""
+
+    title = "Unknown certificate"
+
+    def __init__(
+        self, message: str, *, host: str, port: int, fingerprint: str, description: tuple[str, ...], save_line: str, save_to: str
+    ) -> None:
+        super().__init__(
+            message,
+            host=host,
+            port=port,
+            fingerprint=fingerprint,
+            kind="certificate",
+            description=description,
+            save_line=save_line,
+            save_to=save_to,
+        )
+
+
+class CertificateChanged(ServerIdentityChanged):
+    """The FTPS server's certificate differs from the pinned or remembered one: a hard error."""
+
+    title = "Certificate changed"
 
 
 TRANSIENT = (ThrottledError, ApiConnectionError, MalformedReplyError)

@@ -7,8 +7,10 @@ timezone-aware UTC ``datetime`` objects throughout.
 from __future__ import annotations
 
 import enum
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from typing import Literal, get_args
 
 
 def utcnow() -> datetime:
@@ -63,12 +65,26 @@ class JobStatus(str, enum.Enum):
         }
         return aliases.get(text, cls.UNKNOWN)
 
+    @classmethod
+    def from_word(cls, word: str) -> "JobStatus | None":
+        """The status an operator typed (``error``, ``Complete``, ``in process``); None if none is meant.
 
-class Dialect(str, enum.Enum):
-    """Which vendor API a profile speaks."""
+        Unlike ``parse`` (for reply text, where anything unknown is ``UNKNOWN``),
+        a word that names no status is the operator's mistake, not a status.
+        """
+        text = word.strip().lower()
+        named = next((status for status in cls if status.value.lower() == text), None)
+        if named is not None:
+            return named
+        status = cls.parse(text)
+        return None if status is cls.UNKNOWN else status
 
-    XML = "xml"
-    SOAP = "soap"
+
+Dialect = Literal["xml", "soap"]
+"""Which vendor API a profile speaks: the legacy XML API or the SOAP API."""
+
+DIALECTS: tuple[Dialect, ...] = get_args(Dialect)
+"""Every dialect, for choices in the CLI and the config rules."""
 
 
 @dataclass(frozen=True)
@@ -154,6 +170,10 @@ class Job:
     """Polls that failed in a row since the last answer (shown on the board with ``last_error``)."""
     version: int = 0
     """The store's change counter at this job's last write (newer writes have higher numbers)."""
+    submitted_by: str | None = None
+    """Who submitted it (``user@host``); shared stores show whose job it is."""
+    fetched_by: str | None = None
+    """Who last downloaded its output (``user@host``)."""
     history: list[StatusChange] = field(default_factory=list)
 
     @property
@@ -207,6 +227,26 @@ class Expiry:
 
 SECONDS_PER_UNIT: dict[str, int] = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 """Duration suffixes users type (``30m``, ``6h``, ``2d``, ``1w``) in filters and ``--since``."""
+
+_DURATION = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*", re.IGNORECASE)
+
+
+def parse_duration(text: str, *, bare_unit: str | None = None) -> timedelta | None:
+    """``30m``, ``6h``, ``2d``, ``1w`` as a timedelta; None when ``text`` is not a duration.
+
+    Args:
+        text: What the user typed, e.g. ``--since 2d`` or the ``6h`` of ``expires<6h``.
+        bare_unit: The unit of a bare number (the board's filter reads
+            ``expires<6`` as hours); None: a bare number is not a duration.
+    """
+    match = _DURATION.fullmatch(text)
+    if match is None:
+        return None
+    number, unit = match.groups()
+    unit = unit.lower() or bare_unit
+    if unit is None:
+        return None
+    return timedelta(seconds=float(number) * SECONDS_PER_UNIT[unit])
 
 
 def format_duration(delta: timedelta) -> str:

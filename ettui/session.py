@@ -8,9 +8,10 @@ endpoint at it, so the same client code runs as against a real account.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import random
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -24,19 +25,22 @@ from ettui.errors import (
     ConfigError,
     DropError,
     EttuiError,
-    HostKeyUnknown,
+    ServerIdentityUnknown,
     ThrottledError,
 )
-from ettui.jobs.base import AsyncJobStore, open_store
+from ettui.jobs.base import AsyncJobStore, holder_id, open_store, whoami
 from ettui.jobs.poller import JobEvent, Poller
 from ettui.model import BatchRequest, DropFile, Job, JobStatus, Progress
 
 if TYPE_CHECKING:
-    from ettui.drop.client import DropClient, RemoteEntry
+    from ettui.drop.transport import DropTransport, RemoteEntry
     from ettui.output import AnyReader
     from ettui.sandbox import Sandbox, SandboxOptions
 
 ProgressCallback = Callable[[Progress], None]
+
+FETCH_CLAIM_SECONDS = 120.0
+"""A fetch claim's lease (renewed every third of it while the download runs; a crashed fetch frees it after this)."""
 
 
 @dataclass(frozen=True)
@@ -153,11 +157,11 @@ class Session:
         self.poller = poller
         self.clock = clock
         self.sandbox = sandbox
-        self._drop: DropClient | None = None
+        self._drop: DropTransport | None = None
         self._drop_lock = asyncio.Lock()
         self._accepted_fingerprint: str | None = None
-        self._sftp_password: str | None = None
-        self._sftp_password_known = False
+        self._drop_password_value: str | None = None
+        self._drop_password_known = False
         self._background: set[asyncio.Task[Any]] = set()
         self.pending_submits: dict[int, Job] = {}
         """Write-ahead jobs whose submit is under way (left Unconfirmed if the process stops now)."""
@@ -224,6 +228,7 @@ class Session:
             initial=profile.poll_initial,
             cap=profile.poll_max,
             concurrency=profile.poll_concurrency,
+            lease_seconds=config.store.lease_seconds,
         )
         session = cls(config, profile, api=client, store=store, poller=poller, clock=clock, sandbox=sandbox)
         if api:
@@ -309,6 +314,7 @@ class Session:
             request_doc=self.api.preview(request),
             params=dict(request.params),
             replaces_id=replaces.id if replaces is not None else None,
+            submitted_by=whoami(),
         )
         self.pending_submits[job.id] = job
         try:
@@ -519,48 +525,45 @@ class Session:
 
     # -- the drop ------------------------------------------------------------
 
-    async def _drop_client(self) -> "DropClient":
-        from ettui.drop.client import DropClient
+    async def _drop_client(self) -> "DropTransport":
+        from ettui.drop.factory import open_transport
 
         async with self._drop_lock:
             if self._drop is not None and not self._drop.connected:
                 await self._drop.close()
                 self._drop = None
             if self._drop is None:
-                p = self.profile
                 password = await self._drop_password()
-                client = DropClient(
-                    p.sftp_host,
-                    p.sftp_port,
-                    p.sftp_username,
-                    password=password,
-                    key_file=p.sftp_key_file,
-                    known_hosts=p.known_hosts_path,
-                    accept_fingerprint=self._accepted_fingerprint,
-                    connect_timeout=p.connect_timeout,
-                    stall_timeout=p.transfer_stall_timeout,
-                    max_connections=p.sftp_max_connections,
-                )
+                client = open_transport(self.profile, accept_fingerprint=self._accepted_fingerprint, password=password)
                 await client.connect()
                 self._drop = client
             return self._drop
 
     async def _drop_password(self) -> str | None:
-        """The SFTP password, resolved once per session in a thread (a reconnect does not run the command again)."""
-        if not self._sftp_password_known:
-            source = self.profile.sftp_password
+        """The drop's password (SFTP or FTPS, as the profile's ``drop_protocol`` says), resolved once per
+        session in a thread: a ``*_password_command`` never blocks the loop, and a reconnect does not run it again."""
+        if not self._drop_password_known:
+            p = self.profile
+            source, what = (p.ftps_password, "FTPS password") if p.drop_protocol == "ftps" else (p.sftp_password, "SFTP password")
             if source.configured:
-                self._sftp_password = await asyncio.to_thread(source.resolve, "SFTP password")
-            self._sftp_password_known = True
-        return self._sftp_password
+                self._drop_password_value = await asyncio.to_thread(source.resolve, what)
+            self._drop_password_known = True
+        return self._drop_password_value
 
-    def accept_host_key(self, error: HostKeyUnknown, *, save: bool) -> None:
-        """Trust-on-first-use: accept the key for this session, and save it if asked."""
-        from ettui.drop.client import trust_host_key
+    def accept_identity(self, error: ServerIdentityUnknown, *, save: bool) -> None:
+        """Trust-on-first-use of a host key or certificate: accept it for this session, save it if asked."""
+        from ettui.drop.factory import trust_identity
 
         self._accepted_fingerprint = error.fingerprint
         if save:
-            trust_host_key(self.profile.known_hosts_path, error.host, error.port, error.key_line)
+            trust_identity(self.profile, error)
+
+    accept_host_key = accept_identity
+    """The older name, kept for the host-key dialog."""
+
+    def _drop_host(self) -> str:
+        p = self.profile
+        return p.ftps_host if p.drop_protocol == "ftps" else p.sftp_host
 
     async def _reset_drop(self) -> None:
         async with self._drop_lock:
@@ -570,7 +573,7 @@ class Session:
 
     async def _list_folders(self, folders: list[str]) -> list["RemoteEntry"]:
         """Entries of the drop folders; a missing optional folder (member ID, Export) is skipped."""
-        from ettui.drop.client import RemoteFileMissing
+        from ettui.drop.transport import RemoteFileMissing
 
         client = await self._drop_client()
         entries: list[RemoteEntry] = []
@@ -589,7 +592,7 @@ class Session:
             folders.append(self.profile.drop_folder.rstrip("/") + "/" + self.profile.member_id)
         if self.profile.export_folder:
             folders.append(self.profile.export_folder)
-        from ettui.drop.client import DropConnectionLost
+        from ettui.drop.transport import DropConnectionLost
 
         folders = list(dict.fromkeys(folders))
         try:
@@ -601,7 +604,7 @@ class Session:
                 entries = await self._list_folders(folders)
             except OSError as exc:
                 raise DropError(
-                    f"The drop at {self.profile.sftp_host} could not be listed ({exc}); check the connection and try again."
+                    f"The drop at {self._drop_host()} could not be listed ({exc}); check the connection and try again."
                 ) from None
         files: list[DropFile] = []
         seen: set[str] = set()
@@ -651,9 +654,14 @@ class Session:
             remote = await self._locate(job)
         assert remote is not None
         dest = dest or self.profile.download_path
-        result = await fetch_file(self._drop_client, remote, dest, progress=progress, retries=retries)
-        if job is not None:
-            job = await self.store.record_download(job.id, path=str(result.path), sha256=result.sha256)
+        if job is None:
+            result = await fetch_file(self._drop_client, remote, dest, progress=progress, retries=retries)
+        else:
+            async with self._fetch_claim(job):
+                result = await fetch_file(self._drop_client, remote, dest, progress=progress, retries=retries)
+            job = await self.store.record_download(
+                job.id, path=str(result.path), sha256=result.sha256, fetched_by=whoami()
+            )
             self.poller.announce(JobEvent("updated", job))
         extract_dir: Path | None = None
         files: list[Path] = []
@@ -662,6 +670,33 @@ class Session:
         if job is not None:
             job = await self.store.get(job.id)
         return FetchOutcome(job, result.path, result.sha256, result.size, extract_dir, files)
+
+    @contextlib.asynccontextmanager
+    async def _fetch_claim(self, job: Job) -> AsyncIterator[None]:
+        """Hold the job's fetch claim for the download (renewed meanwhile), so a teammate is told, not duplicated."""
+        holder = holder_id()
+        who = await self.store.claim_fetch(job.id, holder=holder, lease_seconds=FETCH_CLAIM_SECONDS)
+        if who is not None:
+            raise DropError(
+                f"{job.label.capitalize()} is being fetched by {who} right now; wait for that download "
+                "(`ettui jobs` shows it Downloaded when done) or try again in a few minutes."
+            )
+
+        async def renew() -> None:
+            while True:
+                await asyncio.sleep(FETCH_CLAIM_SECONDS / 3)
+                with contextlib.suppress(Exception):  # a lapse only lets a teammate start too
+                    await self.store.claim_fetch(job.id, holder=holder, lease_seconds=FETCH_CLAIM_SECONDS)
+
+        renewing = asyncio.get_running_loop().create_task(renew())
+        try:
+            yield
+        finally:
+            renewing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await renewing
+            with contextlib.suppress(Exception):  # it runs out on its own
+                await self.store.release_fetch(job.id, holder=holder)
 
     async def _resolve_target(self, target: Job | DropFile | str) -> tuple[Job | None, str | None]:
         if isinstance(target, Job):

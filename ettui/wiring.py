@@ -72,16 +72,8 @@ def sandbox_options(config: Config, **overrides: Any) -> "SandboxOptions":
     """The sandbox's options from the config's ``[sandbox]`` table; ``overrides`` win."""
     from ettui.sandbox import SandboxOptions
 
-    s = config.sandbox
-    settings: dict[str, Any] = {
-        "root": paths.ensure_private_dir(paths.sandbox_dir()),
-        "seed": s.seed,
-        "time_scale": s.time_scale,
-        "error_share": s.error_share,
-        "scheduled_seconds": s.scheduled_seconds,
-        "processing_seconds": s.processing_seconds,
-        "records": s.records,
-    }
+    settings: dict[str, Any] = {f.name: getattr(config.sandbox, f.name) for f in dataclasses.fields(config.sandbox)}
+    settings["root"] = paths.ensure_private_dir(paths.sandbox_dir())
     settings.update({key: value for key, value in overrides.items() if value is not None})
     return SandboxOptions(**settings)
 
@@ -114,6 +106,12 @@ async def start_sandbox(
         sftp_username=info.sftp_username,
         sftp_password=SecretSource(literal=info.sftp_password),
         known_hosts=str(known_hosts),
+        # FTPS too, so a sandbox profile can use either drop_protocol; its certificate is pinned.
+        ftps_host=info.sftp_host,
+        ftps_port=info.ftps_port,
+        ftps_username=info.ftps_username,
+        ftps_password=SecretSource(literal=info.ftps_password),
+        ftps_fingerprint=info.ftps_cert_fingerprint,
         retention_hours=options.retention_hours,
         export_retention_hours=options.export_retention_hours,
     )

@@ -11,7 +11,7 @@ import enum
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
-from ettui.model import BatchRequest, Inquiry, SubmitResult
+from ettui.model import BatchRequest, Dialect, Inquiry, SubmitResult
 
 
 class ParamKind(str, enum.Enum):
@@ -66,7 +66,7 @@ class CallSpec:
 class BatchApi(Protocol):
     """A vendor API that queues batch exports and reports their status."""
 
-    dialect: str
+    dialect: Dialect
 
     def calls(self) -> list[CallSpec]:
         """The catalogue of calls this dialect offers."""

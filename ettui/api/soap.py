@@ -58,6 +58,7 @@ from zeep.wsse import UsernameToken as _ZeepUsernameToken
 
 from ettui.api.base import CallSpec
 from ettui.api.reply_values import file_name_problem, is_request_id, shown
+from ettui.api.secrets import MASK, mask_secrets
 from ettui.api.soap_auth import FUELOAUTH_NS, TokenSource
 from ettui.api.soap_catalogue import CALLS, resolve
 from ettui.api.soap_reply import body_child as _body_child
@@ -75,7 +76,7 @@ from ettui.errors import (
     ThrottledError,
     ValidationError,
 )
-from ettui.model import BatchRequest, Inquiry, JobStatus, SubmitResult
+from ettui.model import BatchRequest, Dialect, Inquiry, JobStatus, SubmitResult
 from ettui.safetext import clean
 
 __all__ = ["SoapApi", "UsernameToken", "OAuth", "PACKAGED_WSDL", "PARTNER_NS", "MASK", "STATUS_PROPERTIES"]
@@ -84,7 +85,6 @@ log = logging.getLogger(__name__)
 
 PARTNER_NS = "http://exacttarget.com/wsdl/partnerAPI"
 PACKAGED_WSDL = Path(__file__).resolve().parent / "wsdl" / "partner-subset.wsdl"
-MASK = "********"
 SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
 
 STATUS_PROPERTIES = ("TaskID", "Status", "StatusMessage", "ErrorMsg", "StartDate", "CompletedDate")
@@ -135,7 +135,7 @@ class _Reply:
 class SoapApi:
     """``BatchApi`` over the SOAP partner API: tracking extracts and their status."""
 
-    dialect = "soap"
+    dialect: Dialect = "soap"
 
     def __init__(
         self,
@@ -219,6 +219,16 @@ class SoapApi:
         client, transport = await asyncio.to_thread(build_client, wsdl, auth, limits=limits, cache_dir=cache_dir)
         return cls(client, transport, url, auth, connect_timeout=connect_timeout, read_timeout=read_timeout,
                    today=today, max_range_days=max_range_days, monotonic=monotonic)
+
+    @property
+    def transport(self) -> SoapTransport:
+        """The transport every SOAP call goes through: its limits, its WSDL download count."""
+        return self._transport
+
+    @property
+    def tokens(self) -> TokenSource | None:
+        """The OAuth token source (its fetch count, its current token); None with UsernameToken."""
+        return self._tokens
 
     def __repr__(self) -> str:
         return f"SoapApi(url={self.url!r}, auth={self.auth!r})"
@@ -359,17 +369,13 @@ class SoapApi:
         return self._scrub(etree.tostring(clean, encoding="unicode"))
 
     def _scrub(self, text: str) -> str:
-        for secret in self._secrets():
-            text = text.replace(secret, MASK)
-        return text
-
-    def _secrets(self) -> list[str]:
+        """``text`` with the password, client secret and access token masked."""
         found: list[str] = []
-        if isinstance(self.auth, UsernameToken) and self.auth.password:
+        if isinstance(self.auth, UsernameToken):
             found.append(self.auth.password)
         if self._tokens is not None:
             found.extend(self._tokens.secrets)
-        return sorted(found, key=len, reverse=True)
+        return mask_secrets(text, found)
 
     # -- the wire --------------------------------------------------------------
 

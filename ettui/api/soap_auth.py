@@ -22,6 +22,7 @@ from typing import Any
 
 import httpx
 
+from ettui.api.secrets import mask_secrets
 from ettui.api.wire import Limits, Peer, post
 from ettui.errors import AuthError, MalformedReplyError, ThrottledError
 
@@ -153,6 +154,4 @@ class TokenSource:
         log.info("OAuth token for %s fetched from %s (expires in %.0f s)", self.client_id, self.host, lifetime)
 
     def _scrub(self, text: str) -> str:
-        for secret in self.secrets:
-            text = text.replace(secret, "********")
-        return text
+        return mask_secrets(text, self.secrets)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from lxml import etree
 
+from ettui.api.xmlsafe import local_name, local_tag
 from ettui.safetext import clean
 
 __all__ = ["read_retrieve", "read_extract", "ExtractReply", "body_child", "find_fault", "XSI_TYPE"]
@@ -51,14 +52,14 @@ def read_extract(root: etree._Element) -> ExtractReply | None:
     recorded.
     """
     message = body_child(root)
-    if message is None or _local(message) != "extractresponsemsg":
+    if message is None or local_name(message) != "extractresponsemsg":
         return None
     overall = request_id = result_id = status_message = error_code = ""
     first_result = True
     for child in message:
         if not isinstance(child.tag, str):
             continue
-        name = _local(child)
+        name = local_name(child)
         if name == "overallstatus":
             overall = (child.text or "").strip()
         elif name == "requestid":
@@ -67,7 +68,7 @@ def read_extract(root: etree._Element) -> ExtractReply | None:
             for part in child:
                 if not isinstance(part.tag, str):
                     continue
-                part_name = _local(part)
+                part_name = local_name(part)
                 if part_name not in _RESULT_DECLARED:
                     _note_undeclared(f"ExtractResult/{part.tag.rpartition('}')[2]}")
                 elif first_result and part_name == "requestid":
@@ -101,7 +102,7 @@ def read_retrieve(root: etree._Element) -> tuple[str, str, list[dict[str, str]]]
     overall = request_id = ""
     rows: list[dict[str, str]] = []
     for child in message:
-        name = _local(child)
+        name = local_name(child)
         if name == "overallstatus":
             overall = (child.text or "").strip()
         elif name == "requestid":
@@ -111,26 +112,20 @@ def read_retrieve(root: etree._Element) -> tuple[str, str, list[dict[str, str]]]
     return overall, request_id, rows
 
 
-def _local(element: etree._Element) -> str:
-    """Lower-cased local name by string slicing: the status read runs on every poll."""
-    tag = element.tag
-    return tag.rpartition("}")[2].lower() if isinstance(tag, str) else ""
-
-
 def _row(result: etree._Element) -> dict[str, str]:
     row: dict[str, str] = {}
     for child in result:
         if not isinstance(child.tag, str):
             continue
-        if _local(child) == "properties":
+        if local_name(child) == "properties":
             for prop in child:
-                if _local(prop) != "property":
+                if local_name(prop) != "property":
                     continue
-                parts = {_local(part): (part.text or "").strip() for part in prop}
+                parts = {local_name(part): (part.text or "").strip() for part in prop}
                 if parts.get("name"):
                     row[parts["name"]] = parts.get("value", "")
         elif len(child) == 0 and child.text and child.text.strip():
-            row.setdefault(child.tag.rpartition("}")[2], child.text.strip())
+            row.setdefault(local_tag(child.tag), child.text.strip())
     kind = result.get(XSI_TYPE)
     if kind:
         row.setdefault("_type", kind.rsplit(":", 1)[-1])
@@ -138,7 +133,7 @@ def _row(result: etree._Element) -> dict[str, str]:
 
 
 def body_child(root: etree._Element) -> etree._Element | None:
-    body = next((child for child in root if _local(child) == "body"), None)
+    body = next((child for child in root if local_name(child) == "body"), None)
     if body is None:
         return None
     return next((child for child in body if isinstance(child.tag, str)), None)
@@ -147,9 +142,9 @@ def body_child(root: etree._Element) -> etree._Element | None:
 def find_fault(root: etree._Element) -> tuple[str, str] | None:
     """(faultcode, faultstring) of a SOAP 1.1 or 1.2 fault in the body, or None."""
     child = body_child(root)
-    if child is None or _local(child) != "fault":
+    if child is None or local_name(child) != "fault":
         return None
-    texts = {_local(e): (e.text or "").strip() for e in child.iter() if isinstance(e.tag, str)}
+    texts = {local_name(e): (e.text or "").strip() for e in child.iter() if isinstance(e.tag, str)}
     code = texts.get("faultcode") or texts.get("value", "")
     message = texts.get("faultstring") or texts.get("text", "")
     return code, message

@@ -37,6 +37,7 @@ from ettui.api.catalogue import (
 )
 from ettui.api.dates import FORMS_HINT, format_date, parse_date
 from ettui.api.reply_values import file_name_problem, is_batch_id, shown
+from ettui.api.secrets import MASK, mask_secrets
 from ettui.api.wire import GATEWAY_UNSURE, Limits, Peer, Reply, post
 from ettui.api.xmlsafe import XmlRejected, local_name, parse_xml
 from ettui.errors import (
@@ -48,14 +49,11 @@ from ettui.errors import (
     ThrottledError,
     ValidationError,
 )
-from ettui.model import BatchRequest, Inquiry, JobStatus, SubmitResult
+from ettui.model import BatchRequest, Dialect, Inquiry, JobStatus, SubmitResult
 
 __all__ = ["XmlApi", "MASK", "build_document", "encode_form"]
 
 log = logging.getLogger(__name__)
-
-MASK = "********"
-"""What stands in for the password in every document a person or the store sees."""
 
 _DECLARATION = '<?xml version="1.0" encoding="UTF-8"?>\n'
 _MAX_TEXT = 200
@@ -124,7 +122,7 @@ def encode_form(document: str) -> bytes:
 class XmlApi:
     """``BatchApi`` for the legacy XML API: calls C1-C8 and Batch Inquire over HTTP(S)."""
 
-    dialect = "xml"
+    dialect: Dialect = "xml"
 
     def __init__(
         self,
@@ -324,6 +322,11 @@ class XmlApi:
             reply=reply,
         )
 
+    @property
+    def closed(self) -> bool:
+        """True once the HTTP client is closed (by ``aclose`` when this object created it)."""
+        return self._client.is_closed
+
     async def aclose(self) -> None:
         """Close the HTTP client if this object created it."""
         if self._owns_client:
@@ -399,19 +402,8 @@ class XmlApi:
         )
 
     def _scrub(self, text: str) -> str:
-        """``text`` with every spelling of the password (plain, XML-escaped, URL-encoded) masked."""
-        password = self.__password
-        if not password or not text:
-            return text
-        spellings = {
-            password,
-            _xml_escape(password),
-            urllib.parse.quote(password, safe=""),
-            urllib.parse.quote_plus(password),
-        }
-        for spelling in sorted(spellings, key=len, reverse=True):
-            text = text.replace(spelling, MASK)
-        return text
+        """``text`` with every spelling of the password masked."""
+        return mask_secrets(text, [self.__password])
 
 
 def _normalise(call: XmlCall, params: dict[str, str]) -> dict[str, str]:
@@ -453,5 +445,3 @@ def _lower_first(text: str) -> str:
     return text[:1].lower() + text[1:]
 
 
-def _xml_escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")

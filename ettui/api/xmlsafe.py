@@ -19,7 +19,7 @@ from typing import TypedDict
 
 from lxml import etree
 
-__all__ = ["HARDENED_OPTIONS", "XmlRejected", "hardened_parser", "parse_xml", "local_name"]
+__all__ = ["HARDENED_OPTIONS", "XmlRejected", "hardened_parser", "parse_xml", "local_name", "local_tag"]
 
 # A DOCTYPE can only appear before the root element, but comments and PIs may
 # precede it, so search the whole prologue region generously. Matching bytes
@@ -101,13 +101,17 @@ def parse_xml(data: bytes | str) -> etree._Element:
     return root
 
 
+def local_tag(tag: str) -> str:
+    """A tag or attribute name without its ``{namespace}``, case kept (column names keep theirs)."""
+    return tag.rpartition("}")[2]
+
+
 def local_name(element: etree._Element) -> str:
     """The element's tag without namespace, lower-cased ('' for comments and PIs).
 
     The vendor's replies are inconsistent about case (``batchID``/``batchid``,
     ``Batch``/``batch``), so every lookup compares lower-cased local names.
+    String slicing, not ``etree.QName``: the status read runs on every poll.
     """
     tag = element.tag
-    if not isinstance(tag, str):
-        return ""
-    return etree.QName(tag).localname.lower()
+    return local_tag(tag).lower() if isinstance(tag, str) else ""

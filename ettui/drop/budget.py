@@ -93,7 +93,7 @@ class ConnectionBudget:
             if not said:
                 said = True
                 self._on_wait(
-                    f"all {self.limit} connections to {self.user}@{self.host} allowed by sftp_max_connections are in use "
+                    f"all {self.limit} connections to {self.user}@{self.host} allowed by drop_max_connections are in use "
                     "by other ettui processes; waiting for one to be free."
                 )
             await asyncio.sleep(self._poll)

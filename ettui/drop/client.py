@@ -46,14 +46,20 @@ from ettui.drop.hostkeys import (
 from ettui.errors import DropError, HostKeyChanged, HostKeyUnknown
 from ettui.drop.progress import ProgressCallback, ProgressMeter
 from ettui.drop.budget import ConnectionBudget, Slot
+from ettui.drop.transport import (
+    Digest,
+    DropConnectionLost,
+    DropStalled,
+    DropUnreachable,
+    LocalWriteError,
+    LoginRefused,
+    RemoteEntry,
+    RemoteFileMissing,
+    REFUSED_LOGINS,
+    allow_login_again,
+)
 
 T = TypeVar("T")
-
-
-class Digest(Protocol):
-    """What ``download`` feeds the bytes to, in file order (``hashlib.sha256()`` is one)."""
-
-    def update(self, data: bytes, /) -> None: ...
 
 __all__ = [
     "DropClient",
@@ -113,8 +119,8 @@ MAX_IN_FLIGHT = 48 * 1024 * 1024
 SYNC_EVERY = 32 * 1024 * 1024
 """Bytes between background ``fdatasync`` calls during a download."""
 
-_REFUSED: dict[tuple[str, int, str, str], str] = {}
-"""Logins the drop refused in this process (host, port, user, credential hash) and the sentence said."""
+_REFUSED = REFUSED_LOGINS
+"""Logins the drop refused in this process (shared with the FTPS client)."""
 
 
 @dataclass(frozen=True)
@@ -162,54 +168,6 @@ def plan_transfer(
 
 MAX_PKTSIZE = 256 * 1024
 """Channel packet size we accept: fewer, bigger packets cost less Python per byte."""
-
-
-class DropConnectionLost(DropError):
-    """The connection broke mid-operation; retrying with a new connection may succeed."""
-
-    title = "Connection lost"
-
-
-class DropUnreachable(DropError):
-    """The drop could not be reached (refused, timed out, reset during the handshake)."""
-
-    title = "Drop unreachable"
-
-
-class RemoteFileMissing(DropError):
-    """The remote file (or folder) is not on the drop: expired, swept, or never there."""
-
-    title = "File not on the drop"
-
-
-class DropStalled(DropConnectionLost):
-    """No byte arrived for ``stall_timeout`` seconds: the connection is treated as dead."""
-
-    title = "Transfer stalled"
-
-
-class LoginRefused(DropError):
-    """The drop refused the password or key; never retried (the vendor locks the user)."""
-
-    title = "Login refused"
-
-
-class LocalWriteError(DropError):
-    """Writing the local copy failed (disk full, permission denied): retrying will not help."""
-
-    title = "Cannot write the download"
-
-
-@dataclass(frozen=True)
-class RemoteEntry:
-    """One entry of a remote folder, as the drop reports it."""
-
-    name: str
-    path: str
-    size: int
-    mtime: datetime
-    """Modification time, timezone-aware UTC."""
-    is_dir: bool
 
 
 class DropClient:
@@ -461,6 +419,10 @@ class DropClient:
         self._last_used = time.monotonic()
         return sftp
 
+    def is_transient(self, exc: BaseException) -> bool:
+        """A broken SSH connection (see ``is_connection_error``) is worth a new connection."""
+        return is_connection_error(exc)
+
     def _session(self) -> asyncssh.SFTPClient:
         if self._sftp is None or not self.connected:
             raise DropConnectionLost(f"The connection to the drop at {self.host}:{self.port} is not open.")
@@ -631,17 +593,6 @@ class DropClient:
         if isinstance(exc, asyncssh.SFTPError):
             return DropError(f"The drop at {self.host} refused the {what} {path}: {_reason(exc)}.")
         return exc
-
-
-def allow_login_again(host: str, port: int, username: str) -> None:
-    """Forget refused logins to ``username@host:port`` in this process: the operator's explicit "try again".
-
-    Until this is called (or the credentials change), a client never offers
-    credentials the drop refused, so a UI retrying in the background cannot
-    walk the account into the vendor's 30-minute lockout.
-    """
-    for key in [k for k in _REFUSED if k[:3] == (host, port, username)]:
-        del _REFUSED[key]
 
 
 def is_connection_error(exc: BaseException) -> bool:

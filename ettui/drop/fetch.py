@@ -39,20 +39,19 @@ from pathlib import Path
 from typing import Any
 
 from ettui.drop.progress import ProgressCallback
-from ettui.drop.client import (
-    DropClient,
+from ettui.drop.client import is_own_file, local_error
+from ettui.drop.transport import (
     DropConnectionLost,
+    DropTransport,
     DropUnreachable,
     LocalWriteError,
     RemoteEntry,
-    is_own_file,
-    local_error,
 )
 from ettui import paths
 from ettui.errors import DropError
 
-ClientSource = Callable[[], Awaitable[DropClient]] | DropClient
-"""A connected-or-connectable client, or an async factory returning one (e.g. ``Session._drop_client``)."""
+ClientSource = Callable[[], Awaitable[DropTransport]] | DropTransport
+"""A connected-or-connectable transport (SFTP or FTPS), or an async factory returning one (e.g. ``Session._drop_client``)."""
 
 Sleep = Callable[[float], Awaitable[Any]]
 
@@ -81,7 +80,7 @@ async def fetch_file(
 ) -> FetchResult:
     """Download ``remote_path`` into ``dest_dir``, resumably, then verify and rename.
 
-    ``client_factory`` is a ``DropClient`` or an async callable returning one;
+    ``client_factory`` is a drop transport (``DropTransport``) or an async callable returning one;
     a client that is not connected is connected here, and after a break it is
     closed so the next attempt reconnects. The client is never closed at the end
     (its owner decides).
@@ -139,7 +138,7 @@ async def _fetch(
     resumed = False
     digest = _Sha256()
     while True:
-        client: DropClient | None = None
+        client: DropTransport | None = None
         before = _size(part)
         changed = False
         try:
@@ -202,8 +201,8 @@ async def _fetch(
         return FetchResult(final, digest.hexdigest(), entry.size)
 
 
-async def _client(source: ClientSource) -> DropClient:
-    client = source if isinstance(source, DropClient) else await source()
+async def _client(source: ClientSource) -> DropTransport:
+    client = source if isinstance(source, DropTransport) else await source()
     if not client.connected:
         await client.connect()
     return client

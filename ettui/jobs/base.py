@@ -21,12 +21,28 @@ Semantics every backend keeps (no SQLite-only behaviour is promised here):
   LISTEN), or after ``timeout`` seconds; readers then call ``changes``.
 * Writes return the job as written (with its new ``version``), so the writer
   can announce it and will not mistake its own write for another's.
+* **Leases.** Each live job is polled by one process across everyone who
+  shares the store: a poller ``claim``s the jobs it is about to poll for a
+  holder id and a lease time, ``renew``s them while it runs and ``release``s
+  them when it stops; a lease that runs out (its holder died) can be taken by
+  anyone. Lease times are the store's own wall clock (the database's, for a
+  shared server), never a caller's clock, and lease writes are not changes.
+* **Fetch claims.** ``claim_fetch`` marks a job's file as being downloaded
+  by someone, so a second operator is told who instead of fetching it too.
+* **Who did what.** ``submitted_by`` and ``fetched_by`` (``whoami()``:
+  ``user@host``) are kept on the job.
+* **Health.** ``status`` is ``None`` while the store works, else a short
+  text for the board (``"store: reconnecting"``); after a reconnect,
+  ``wait_for_change`` returns so readers resync through ``changes``.
 * Times are aware UTC datetimes; ``list`` orders by ``"<column> asc|desc"``.
 """
 
 from __future__ import annotations
 
 import builtins
+import getpass
+import os
+import socket
 from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
@@ -55,6 +71,7 @@ class AsyncJobStore(Protocol):
         submitted_at: datetime,
         request_doc: str,
         params: dict[str, str],
+        submitted_by: str | None = None,
     ) -> Job:
         """Record a job the service accepted (Scheduled). Durable when it returns."""
         ...
@@ -69,6 +86,7 @@ class AsyncJobStore(Protocol):
         request_doc: str,
         params: dict[str, str],
         replaces_id: int | None = None,
+        submitted_by: str | None = None,
     ) -> Job:
         """The write-ahead record of a request about to leave (Unconfirmed, no batch ID). Durable."""
         ...
@@ -107,8 +125,8 @@ class AsyncJobStore(Protocol):
         """Record a poll, the next one, and its error (counted into ``poll_failures``; ``None`` resets)."""
         ...
 
-    async def record_download(self, job_id: int, *, path: str, sha256: str) -> Job:
-        """Record where the job's verified file was saved and its SHA-256."""
+    async def record_download(self, job_id: int, *, path: str, sha256: str, fetched_by: str | None = None) -> Job:
+        """Record where the job's verified file was saved, its SHA-256, and who fetched it."""
         ...
 
     async def record_extract(self, job_id: int, *, path: str) -> Job:
@@ -158,6 +176,41 @@ class AsyncJobStore(Protocol):
         """Jobs the poller asks about (Scheduled, Processing, Unknown), oldest first."""
         ...
 
+    async def import_job(self, job: Job) -> bool:
+        """Copy a job (with its history) from another store; False when it is already here.
+
+        Keyed on profile + batch ID, or for an Unconfirmed job on its request
+        (profile, call, submission time, request document): importing twice adds nothing.
+        """
+        ...
+
+    # -- leases -------------------------------------------------------------------
+
+    async def claim(self, job_ids: Iterable[int], *, holder: str, lease_seconds: float) -> set[int]:
+        """Take or renew the poll lease of these live jobs; returns the ids ``holder`` now holds.
+
+        A job is taken when nobody holds it, ``holder`` already does, or its
+        lease ran out. Jobs another holder has (or is claiming right now) are
+        skipped, never waited for.
+        """
+        ...
+
+    async def renew(self, *, holder: str, lease_seconds: float) -> set[int]:
+        """Extend every live job's lease ``holder`` still has; returns their ids."""
+        ...
+
+    async def release(self, *, holder: str, job_ids: Iterable[int] | None = None) -> None:
+        """Give up ``holder``'s leases (these jobs, or all), so another process may poll them at once."""
+        ...
+
+    async def claim_fetch(self, job_id: int, *, holder: str, lease_seconds: float) -> str | None:
+        """Claim the job's file for a download: ``None`` when ``holder`` has it, else who is fetching it."""
+        ...
+
+    async def release_fetch(self, job_id: int, *, holder: str) -> None:
+        """End ``holder``'s fetch claim on the job (a no-op if it is not theirs)."""
+        ...
+
     # -- other processes --------------------------------------------------------
 
     async def changes(self, since: int) -> tuple[builtins.list[Job], int]:
@@ -171,6 +224,16 @@ class AsyncJobStore(Protocol):
     # -- lifecycle ----------------------------------------------------------------
 
     @property
+    def status(self) -> str | None:
+        """``None`` while the store works; else what the board shows (``"store: reconnecting"``)."""
+        ...
+
+    @property
+    def schema_version(self) -> int:
+        """The schema version the store is at (after ``open_store`` migrated it)."""
+        ...
+
+    @property
     def location(self) -> str:
         """Where the store is, for messages (a path, or a URL without its password)."""
         ...
@@ -180,13 +243,33 @@ class AsyncJobStore(Protocol):
         ...
 
 
-async def open_store(config: "Config | None" = None, *, path: Path | None = None) -> AsyncJobStore:
-    """The job store the config names: today always the local SQLite file.
+def whoami() -> str:
+    """This operator as ``user@host`` (what ``submitted_by`` / ``fetched_by`` record)."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # no login name and no passwd entry (some containers)
+        user = str(os.getuid()) if hasattr(os, "getuid") else "unknown"
+    return f"{user}@{socket.gethostname()}"
 
-    ``path`` overrides the file (tests, ``--store``); otherwise ``paths.job_store()``.
-    A team backend (issue 13) is chosen here from the config, and only here.
+
+def holder_id() -> str:
+    """A lease holder id unique to this process: ``user@host (pid N)`` (shown to the others)."""
+    return f"{whoami()} (pid {os.getpid()})"
+
+
+async def open_store(config: "Config | None" = None, *, path: Path | None = None) -> AsyncJobStore:
+    """The job store the config names: the shared PostgreSQL store of ``[store] url``, else the local SQLite file.
+
+    ``path`` forces a local SQLite file (tests, ``import-sqlite``); otherwise
+    ``paths.job_store()``. The backend is chosen here, and only here; opening
+    applies pending migrations. psycopg is imported only when a URL is set.
     """
     from ettui import paths
+
+    if path is None and config is not None and config.store.url:
+        from ettui.jobs.postgres import PostgresStore
+
+        return await PostgresStore.open(config.store)
     from ettui.jobs.sqlite import SqliteStore
 
     return await SqliteStore.open(path or paths.job_store())

@@ -40,9 +40,25 @@ job another process submitted, polled to a new status, finished or dismissed
 is announced like one of ours (``submitted`` / ``status``, or ``updated``
 when only its details changed), and joins or leaves the schedule.
 
+Leases. Several processes (hosts, for a shared PostgreSQL store) may follow
+the same profile; each live job is polled by exactly one of them. Before a
+job's poll the poller ``claim``s it for its holder id (``user@host (pid N)``);
+a job another holder has is skipped, and tried again a quarter of the lease
+time later, while the holder's results arrive through the change feed (its
+next poll time included). A renewal task extends the poller's leases every
+quarter of ``lease_seconds`` and ``stop`` releases them, so another process
+takes over at once; a holder that dies stops renewing, and its leases (three
+quarters of ``lease_seconds`` long) run out, so another process polls the job
+within ``lease_seconds`` of the death. Lease times are the store's wall clock
+(one clock for every host), so the renewal task sleeps in real time.
+
+Store health. When the store's ``status`` changes (a shared store lost its
+connection: ``"store: reconnecting"``), a ``store`` event (``note``: the
+status, ``None`` when back) is published, and once back the poller resyncs.
+
 The store is the async job-store interface, so no store call waits on the
 event loop. Time comes only from the injected clock (the change feed's own
-short waits are the store's business).
+short waits and lease renewals are the store's business).
 """
 
 from __future__ import annotations
@@ -59,13 +75,14 @@ from typing import Any, Literal
 from ettui.api.base import BatchApi
 from ettui.clock import Clock
 from ettui.errors import TRANSIENT, EttuiError, ThrottledError
-from ettui.jobs.base import AsyncJobStore
+from ettui.jobs.base import AsyncJobStore, holder_id
 from ettui.model import Inquiry, Job, JobStatus
 
 log = logging.getLogger(__name__)
 
 EventKind = Literal[
-    "submitted", "submitting", "discarded", "status", "updated", "polled", "error", "throttled", "paused", "resumed"
+    "submitted", "submitting", "discarded", "status", "updated", "polled", "error", "throttled", "paused", "resumed",
+    "store",
 ]
 
 CHANGE_FEED_WAIT = 1.0
@@ -85,7 +102,9 @@ class JobEvent:
     known), ``updated`` (another process changed the job's details),
     ``polled`` (answered, unchanged), ``error`` (the poll failed; the job
     keeps its status), ``throttled`` (an HTTP 500: the profile pauses),
-    ``paused`` / ``resumed`` (``job`` is None).
+    ``paused`` / ``resumed`` (``job`` is None), ``store`` (the store's
+    health changed: ``note`` is its status, e.g. "store: reconnecting", or
+    None when it works again; ``job`` is None).
     """
 
     kind: EventKind
@@ -120,6 +139,8 @@ class Poller:
         jitter: Each delay is scaled by a random factor in ``[1 - jitter, 1 + jitter]``.
         rng: Random source for the jitter (seed it in tests).
         semaphore: Share one limit across several profiles' pollers.
+        holder: This poller's lease holder id (default: ``user@host (pid N)``).
+        lease_seconds: Another process takes over a job within this long after its holder died.
     """
 
     def __init__(
@@ -135,7 +156,11 @@ class Poller:
         jitter: float = 0.1,
         rng: random.Random | None = None,
         semaphore: asyncio.Semaphore | None = None,
+        holder: str | None = None,
+        lease_seconds: float = 30.0,
     ) -> None:
+        if lease_seconds <= 0:
+            raise ValueError("the lease time must be positive")
         if initial <= 0 or cap < initial:
             raise ValueError("poll intervals need 0 < initial <= cap")
         if concurrency < 1:
@@ -176,6 +201,13 @@ class Poller:
         self._feed_task: asyncio.Task[None] | None = None
         self._versions: dict[int, int] = {}
         self._known: dict[int, JobStatus] = {}
+        # Leases: who we are, how long, and the jobs we hold with the loop
+        # time (monotonic) by which we must have renewed them.
+        self.holder = holder or holder_id()
+        self.lease_seconds = lease_seconds
+        self._held: dict[int, float] = {}
+        self._renew_task: asyncio.Task[None] | None = None
+        self._store_status: str | None = None
 
     # -- observation --------------------------------------------------------
 
@@ -278,17 +310,75 @@ class Poller:
             self._task = loop.create_task(self.run(), name=f"poller:{self.profile}")
         if self._feed_task is None or self._feed_task.done():
             self._feed_task = loop.create_task(self.follow_changes(), name=f"changes:{self.profile}")
+        if self._renew_task is None or self._renew_task.done():
+            self._renew_task = loop.create_task(self.renew_leases(), name=f"leases:{self.profile}")
 
     async def stop(self) -> None:
-        """Stop the loop and wait for it; requests in flight are cancelled."""
+        """Stop the loop and wait for it; requests in flight are cancelled; leases are released."""
         task, self._task = self._task, None
         feed, self._feed_task = self._feed_task, None
-        pending: list[asyncio.Task[Any]] = [*self._tasks, *(t for t in (task, feed) if t is not None)]
+        renew, self._renew_task = self._renew_task, None
+        pending: list[asyncio.Task[Any]] = [*self._tasks, *(t for t in (task, feed, renew) if t is not None)]
         for each in pending:
             each.cancel()
         for each in pending:
             with contextlib.suppress(asyncio.CancelledError):
                 await each
+        held, self._held = list(self._held), {}
+        if held:
+            try:
+                await self.store.release(holder=self.holder, job_ids=held)
+            except Exception:  # they run out on their own within the lease time
+                log.warning("releasing the poll leases of profile %s failed", self.profile, exc_info=True)
+
+    # -- leases -----------------------------------------------------------------
+
+    @property
+    def _lease_length(self) -> float:
+        """The lease written to the store: three renewals fit in it, and death + lease + one retry <= lease_seconds."""
+        return self.lease_seconds * 0.75
+
+    @property
+    def _lease_retry(self) -> float:
+        """How long to wait before trying again to claim a job another process holds."""
+        return self.lease_seconds / 4
+
+    async def renew_leases(self) -> None:
+        """Extend this poller's leases every quarter of the lease time, until stopped."""
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(self._lease_retry)  # the store's clock: real time
+            if not self._held:
+                continue
+            try:
+                kept = await self.store.renew(holder=self.holder, lease_seconds=self._lease_length)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.warning("renewing the poll leases of profile %s failed", self.profile, exc_info=True)
+                continue
+            until = loop.time() + self._lease_length
+            self._held = {job_id: until for job_id in self._held if job_id in kept}
+
+    async def _claim(self, slots: list[_Slot]) -> list[_Slot]:
+        """The due slots whose jobs this poller holds (claimed now if needed); the others wait a retry."""
+        loop = asyncio.get_running_loop()
+        margin = loop.time() + self._lease_retry  # a lease about to run out is claimed again
+        need = [s.job.id for s in slots if self._held.get(s.job.id, 0.0) < margin]
+        if need:
+            got = await self.store.claim(need, holder=self.holder, lease_seconds=self._lease_length)
+            until = loop.time() + self._lease_length
+            for job_id in need:
+                if job_id in got:
+                    self._held[job_id] = until
+                else:
+                    self._held.pop(job_id, None)
+        mine = [s for s in slots if s.job.id in self._held]
+        retry = self.clock.now() + timedelta(seconds=self._lease_retry)
+        for slot in slots:
+            if slot.job.id not in self._held:
+                slot.due = max(slot.due, retry)  # another process polls it; its results come by the feed
+        return mine
 
     # -- other processes ------------------------------------------------------
 
@@ -305,12 +395,22 @@ class Poller:
         while True:
             try:
                 await self.store.wait_for_change(CHANGE_FEED_WAIT)
+                self._check_store_status()
                 cursor = await self.apply_changes(cursor)
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("reading the job store's changes failed")
                 await asyncio.sleep(CHANGE_FEED_WAIT)
+
+    def _check_store_status(self) -> None:
+        status = self.store.status
+        if status != self._store_status:
+            self._store_status = status
+            self._emit(JobEvent("store", note=status))
+            if status is None:
+                self._resync = True  # back: re-read the live jobs, as at start
+                self._poke()
 
     async def apply_changes(self, cursor: int) -> int:
         """Read the change feed after ``cursor`` once, announce it; returns the next cursor."""
@@ -335,6 +435,8 @@ class Poller:
                 self._slots[job.id] = self._resume_slot(job, self.clock.now())
                 self._poke()
             else:
+                if job.next_poll_at is not None and job.last_poll_at != slot.job.last_poll_at:
+                    slot.due = job.next_poll_at  # another process polled it: follow its schedule
                 slot.job = job
         elif slot is not None:
             del self._slots[job.id]  # finished (or dismissed) elsewhere
@@ -418,6 +520,8 @@ class Poller:
         if self._throttled(now):
             return []
         due = sorted((s for s in self._slots.values() if s.due <= now and not s.in_flight), key=lambda s: s.due)
+        if due:
+            due = await self._claim(due)
         tasks = []
         for slot in due:
             slot.in_flight = True
@@ -539,6 +643,7 @@ class Poller:
             self._throttle_interval = 0.0
         if job.next_poll_at is None:
             self._slots.pop(job_id, None)  # terminal: never polled again
+            self._held.pop(job_id, None)
         else:
             slot.job, slot.due = job, job.next_poll_at
             slot.interval = self.initial if changed else unchanged_interval

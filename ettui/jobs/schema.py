@@ -134,12 +134,27 @@ _V4: Migration = (
     "CREATE INDEX jobs_version ON jobs (version)",
 )
 
-MIGRATIONS: list[Migration] = [_V1, _V2, _V3, _V4]
+_V5: Migration = (
+    # v5: team mode (issue 13). Who did what (``user@host``), and leases: the
+    # poller that holds ``lease_holder`` until ``lease_until`` is the only one
+    # polling the job (several local processes share one file too); a fetch
+    # holds ``fetching_by`` until ``fetching_until`` so two operators do not
+    # download the same output at once. Lease writes do not move ``version``:
+    # they are nobody's news.
+    "ALTER TABLE jobs ADD COLUMN submitted_by TEXT",
+    "ALTER TABLE jobs ADD COLUMN fetched_by TEXT",
+    "ALTER TABLE jobs ADD COLUMN lease_holder TEXT",
+    "ALTER TABLE jobs ADD COLUMN lease_until TEXT",
+    "ALTER TABLE jobs ADD COLUMN fetching_by TEXT",
+    "ALTER TABLE jobs ADD COLUMN fetching_until TEXT",
+)
+
+MIGRATIONS: list[Migration] = [_V1, _V2, _V3, _V4, _V5]
 """``MIGRATIONS[i]`` upgrades a file from ``user_version`` i to i + 1."""
 
 SCHEMA_VERSION = len(MIGRATIONS)
 
-COLUMNS = _V3_COLUMNS + ", replaces_id, poll_failures, version"
+COLUMNS = _V3_COLUMNS + ", replaces_id, poll_failures, version, submitted_by, fetched_by"
 
 ORDER_COLUMNS = frozenset(
     {
@@ -192,7 +207,7 @@ def row_to_job(row: tuple[Any, ...]) -> Job:
     """A ``COLUMNS`` row as a Job (positional: this runs once per row of every list)."""
     (job_id, profile, dialect, call, batch_id, submitted, status, status_raw, changed, request_doc,
      params_json, file_name, last_poll, next_poll, last_error, download_path, extract_dir, sha256,
-     expires, replaces_id, poll_failures, version) = row  # fmt: skip
+     expires, replaces_id, poll_failures, version, submitted_by, fetched_by) = row  # fmt: skip
     parse = datetime.fromisoformat  # stored text always carries +00:00
     return Job(
         id=job_id,
@@ -217,4 +232,6 @@ def row_to_job(row: tuple[Any, ...]) -> Job:
         replaces_id=replaces_id,
         poll_failures=poll_failures,
         version=version,
+        submitted_by=submitted_by,
+        fetched_by=fetched_by,
     )

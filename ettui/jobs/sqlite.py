@@ -62,6 +62,14 @@ class SqliteStore:
     def location(self) -> str:
         return str(self.sync.path)
 
+    @property
+    def status(self) -> str | None:
+        return None  # a local file has no connection to lose
+
+    @property
+    def schema_version(self) -> int:
+        return self.sync.schema_version
+
     async def _run(self, fn: Callable[..., _T], /, *args: Any, **kwargs: Any) -> _T:
         loop = asyncio.get_running_loop()
         self._loop = loop
@@ -108,10 +116,11 @@ class SqliteStore:
         submitted_at: datetime,
         request_doc: str,
         params: dict[str, str],
+        submitted_by: str | None = None,
     ) -> Job:
         return await self._run(
             self.sync.add, profile=profile, dialect=dialect, call=call, batch_id=batch_id,
-            submitted_at=submitted_at, request_doc=request_doc, params=params,
+            submitted_at=submitted_at, request_doc=request_doc, params=params, submitted_by=submitted_by,
         )
 
     async def add_unconfirmed(
@@ -124,11 +133,12 @@ class SqliteStore:
         request_doc: str,
         params: dict[str, str],
         replaces_id: int | None = None,
+        submitted_by: str | None = None,
     ) -> Job:
         return await self._run(
             self.sync.add, profile=profile, dialect=dialect, call=call, batch_id=None,
             submitted_at=submitted_at, request_doc=request_doc, params=params,
-            status=JobStatus.UNCONFIRMED, replaces_id=replaces_id,
+            status=JobStatus.UNCONFIRMED, replaces_id=replaces_id, submitted_by=submitted_by,
         )
 
     async def confirm(self, job_id: int, *, batch_id: str, at: datetime, request_doc: str | None = None) -> Job:
@@ -162,8 +172,10 @@ class SqliteStore:
     async def record_poll(self, job_id: int, *, at: datetime, next_at: datetime | None, error: str | None = None) -> Job:
         return await self._then_get(job_id, self.sync.record_poll, job_id, at=at, next_at=next_at, error=error)
 
-    async def record_download(self, job_id: int, *, path: str, sha256: str) -> Job:
-        return await self._then_get(job_id, self.sync.record_download, job_id, path=path, sha256=sha256)
+    async def record_download(self, job_id: int, *, path: str, sha256: str, fetched_by: str | None = None) -> Job:
+        return await self._then_get(
+            job_id, self.sync.record_download, job_id, path=path, sha256=sha256, fetched_by=fetched_by
+        )
 
     async def record_extract(self, job_id: int, *, path: str) -> Job:
         return await self._then_get(job_id, self.sync.record_extract, job_id, path=path)
@@ -182,6 +194,26 @@ class SqliteStore:
             return job
 
         return await self._run(both)
+
+    async def import_job(self, job: Job) -> bool:
+        return await self._run(self.sync.import_job, job)
+
+    # -- leases -----------------------------------------------------------------------
+
+    async def claim(self, job_ids: Iterable[int], *, holder: str, lease_seconds: float) -> set[int]:
+        return await self._run(self.sync.claim, list(job_ids), holder=holder, lease_seconds=lease_seconds)
+
+    async def renew(self, *, holder: str, lease_seconds: float) -> set[int]:
+        return await self._run(self.sync.renew, holder=holder, lease_seconds=lease_seconds)
+
+    async def release(self, *, holder: str, job_ids: Iterable[int] | None = None) -> None:
+        await self._run(self.sync.release, holder=holder, job_ids=None if job_ids is None else list(job_ids))
+
+    async def claim_fetch(self, job_id: int, *, holder: str, lease_seconds: float) -> str | None:
+        return await self._run(self.sync.claim_fetch, job_id, holder=holder, lease_seconds=lease_seconds)
+
+    async def release_fetch(self, job_id: int, *, holder: str) -> None:
+        await self._run(self.sync.release_fetch, job_id, holder=holder)
 
     # -- reading --------------------------------------------------------------------
 

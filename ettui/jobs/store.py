@@ -56,7 +56,7 @@ import threading
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -96,6 +96,11 @@ class StoreError(EttuiError):
 
 
 # --- the store ----------------------------------------------------------------
+
+
+def _lease_text(epoch: float) -> str:
+    """A wall-clock time (seconds since the epoch) as stored text, for leases."""
+    return to_text(datetime.fromtimestamp(epoch, timezone.utc))
 
 
 class JobStore:
@@ -251,6 +256,7 @@ class JobStore:
         params: dict[str, str],
         status: JobStatus = JobStatus.SCHEDULED,
         replaces_id: int | None = None,
+        submitted_by: str | None = None,
     ) -> Job:
         """Record a job. Durable (fsynced) when it returns.
 
@@ -267,8 +273,8 @@ class JobStore:
             with self._write(durable=True) as conn:
                 cur = conn.execute(
                     "INSERT INTO jobs (profile, dialect, call, batch_id, submitted_at, status, status_raw, "
-                    "status_changed_at, request_doc, params_json, replaces_id, version) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "status_changed_at, request_doc, params_json, replaces_id, version, submitted_by) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         profile,
                         dialect,
@@ -282,6 +288,7 @@ class JobStore:
                         json.dumps(params, sort_keys=True),
                         replaces_id,
                         self._next_version(conn),
+                        submitted_by,
                     ),
                 )
                 job_id = int(cur.lastrowid or 0)
@@ -444,9 +451,13 @@ class JobStore:
             error,
         )
 
-    def record_download(self, job_id: int, *, path: str | os.PathLike[str], sha256: str) -> None:
-        """Record where the job's file was saved and its SHA-256."""
-        self._update(job_id, "download_path = ?, sha256 = ?", os.fspath(path), sha256)
+    def record_download(
+        self, job_id: int, *, path: str | os.PathLike[str], sha256: str, fetched_by: str | None = None
+    ) -> None:
+        """Record where the job's file was saved, its SHA-256 and who fetched it."""
+        self._update(
+            job_id, "download_path = ?, sha256 = ?, fetched_by = coalesce(?, fetched_by)", os.fspath(path), sha256, fetched_by
+        )
 
     def record_extract(self, job_id: int, *, path: str | os.PathLike[str]) -> None:
         """Record the folder the job's zip was extracted into."""
@@ -461,6 +472,109 @@ class JobStore:
             cur = conn.execute(f"UPDATE jobs SET {sets}, version = ? WHERE id = ?", (*args, self._next_version(conn), job_id))
             if cur.rowcount == 0:
                 raise KeyError(f"no job {job_id}")
+
+    # -- leases --
+
+    def claim(self, job_ids: Iterable[int], *, holder: str, lease_seconds: float) -> set[int]:
+        """Take or renew the poll lease of these live jobs (see ``AsyncJobStore.claim``)."""
+        ids = sorted(set(job_ids))
+        if not ids:
+            return set()
+        now = time.time()
+        held: set[int] = set()
+        with self._write() as conn:
+            for start in range(0, len(ids), 500):
+                chunk = ids[start : start + 500]
+                rows = conn.execute(
+                    f"UPDATE jobs SET lease_holder = ?, lease_until = ? WHERE id IN ({', '.join('?' * len(chunk))}) "
+                    f"AND {LIVE_SQL} AND (lease_holder IS NULL OR lease_holder = ? OR lease_until < ?) RETURNING id",
+                    (holder, _lease_text(now + lease_seconds), *chunk, holder, _lease_text(now)),
+                ).fetchall()
+                held.update(int(r[0]) for r in rows)
+        return held
+
+    def renew(self, *, holder: str, lease_seconds: float) -> set[int]:
+        """Extend every live lease ``holder`` still has; returns their ids."""
+        with self._write() as conn:
+            rows = conn.execute(
+                f"UPDATE jobs SET lease_until = ? WHERE lease_holder = ? AND {LIVE_SQL} RETURNING id",
+                (_lease_text(time.time() + lease_seconds), holder),
+            ).fetchall()
+        return {int(r[0]) for r in rows}
+
+    def release(self, *, holder: str, job_ids: Iterable[int] | None = None) -> None:
+        """Give up ``holder``'s leases (these jobs, or all)."""
+        with self._write() as conn:
+            if job_ids is None:
+                conn.execute("UPDATE jobs SET lease_holder = NULL, lease_until = NULL WHERE lease_holder = ?", (holder,))
+                return
+            for job_id in set(job_ids):
+                conn.execute(
+                    "UPDATE jobs SET lease_holder = NULL, lease_until = NULL WHERE id = ? AND lease_holder = ?",
+                    (job_id, holder),
+                )
+
+    def claim_fetch(self, job_id: int, *, holder: str, lease_seconds: float) -> str | None:
+        """Claim the job's file for a download: ``None`` when ``holder`` has it, else who is fetching it."""
+        now = time.time()
+        with self._write() as conn:
+            row = conn.execute("SELECT fetching_by, fetching_until FROM jobs WHERE id = ?", (job_id,)).fetchone()
+            if row is None:
+                raise KeyError(f"no job {job_id}")
+            if row[0] and row[0] != holder and row[1] and row[1] >= _lease_text(now):
+                return str(row[0])
+            conn.execute(
+                "UPDATE jobs SET fetching_by = ?, fetching_until = ? WHERE id = ?",
+                (holder, _lease_text(now + lease_seconds), job_id),
+            )
+        return None
+
+    def release_fetch(self, job_id: int, *, holder: str) -> None:
+        """End ``holder``'s fetch claim on the job."""
+        with self._write() as conn:
+            conn.execute(
+                "UPDATE jobs SET fetching_by = NULL, fetching_until = NULL WHERE id = ? AND fetching_by = ?",
+                (job_id, holder),
+            )
+
+    # -- copying --
+
+    def import_job(self, job: Job) -> bool:
+        """Copy a job with its history from another store; False if it is here already (see ``AsyncJobStore``)."""
+        with self._write(durable=True) as conn:
+            if job.batch_id is not None:
+                found = conn.execute(
+                    "SELECT 1 FROM jobs WHERE profile = ? AND batch_id = ?", (job.profile, job.batch_id)
+                ).fetchone()
+            else:
+                found = conn.execute(
+                    "SELECT 1 FROM jobs WHERE profile = ? AND batch_id IS NULL AND call = ? AND submitted_at = ? "
+                    "AND request_doc = ?",
+                    (job.profile, job.call, to_text(job.submitted_at), job.request_doc),
+                ).fetchone()
+            if found:
+                return False
+
+            def text(at: datetime | None) -> str | None:
+                return to_text(at) if at else None
+
+            cur = conn.execute(
+                "INSERT INTO jobs (profile, dialect, call, batch_id, submitted_at, status, status_raw, status_changed_at, "
+                "request_doc, params_json, file_name, last_poll_at, next_poll_at, last_error, download_path, "
+                "extract_dir, sha256, expires_at, poll_failures, version, submitted_by, fetched_by) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (job.profile, job.dialect, job.call, job.batch_id, to_text(job.submitted_at), job.status.value,
+                 job.status_raw, text(job.status_changed_at), job.request_doc, json.dumps(job.params, sort_keys=True),
+                 job.file_name, text(job.last_poll_at), text(job.next_poll_at), job.last_error, job.download_path,
+                 job.extract_dir, job.sha256, text(job.expires_at), job.poll_failures, self._next_version(conn),
+                 job.submitted_by, job.fetched_by),
+            )
+            new_id = int(cur.lastrowid or 0)
+            conn.executemany(
+                "INSERT INTO status_history (job_id, at, status, status_raw) VALUES (?, ?, ?, ?)",
+                [(new_id, to_text(h.at), h.status.value, h.status_raw) for h in job.history],
+            )
+        return True
 
     # -- reading --
 

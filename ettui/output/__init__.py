@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import zipfile
 from pathlib import Path
-from typing import Union
 
-from ettui.output.csvreader import CsvOutputReader, zip_members
+from ettui.output.base import Row, RowReader, zip_members
+from ettui.output.csvreader import CsvOutputReader
 from ettui.output.reader import OutputReader
 
-AnyReader = Union[OutputReader, CsvOutputReader]
+AnyReader = RowReader
+"""The protocol's former name; ``session.py`` still uses it."""
 
 
 def output_members(path: Path) -> list[str]:
@@ -20,7 +21,7 @@ def output_members(path: Path) -> list[str]:
     return [n for n in zip_members(path) if n.lower().endswith((".xml", ".csv"))]
 
 
-def open_output(path: Path, member: str | None = None) -> AnyReader:
+def open_output(path: Path, member: str | None = None) -> RowReader:
     """The right streaming reader for an output file, a zip, or one member of a zip."""
     path = Path(path)
     name = member
@@ -33,4 +34,4 @@ def open_output(path: Path, member: str | None = None) -> AnyReader:
     return OutputReader(path, member)
 
 
-__all__ = ["AnyReader", "CsvOutputReader", "OutputReader", "open_output", "output_members"]
+__all__ = ["AnyReader", "CsvOutputReader", "OutputReader", "Row", "RowReader", "open_output", "output_members"]

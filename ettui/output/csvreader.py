@@ -14,18 +14,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
+from ettui.output.base import Row, zip_members
 from ettui.output.stream import DAMAGED, OutputError, batched, damaged
-
-Row = dict[str, str]
-
-
-def zip_members(path: Path) -> list[str]:
-    """Every file member of a zip, in archive order."""
-    try:
-        with zipfile.ZipFile(path) as archive:
-            return [i.filename for i in archive.infolist() if not i.is_dir()]
-    except (zipfile.BadZipFile, OSError) as exc:
-        raise OutputError(f"{path.name} is not a readable zip ({exc}); fetch it again.") from exc
 
 
 class CsvOutputReader:

@@ -53,6 +53,8 @@ from typing import IO, cast
 
 from lxml import etree
 
+from ettui.api.xmlsafe import local_tag
+from ettui.output.base import Row, zip_members
 from ettui.output.stream import OutputError, PrefixedStream, batched, guarded_stream, parser_options
 
 DISCOVERY_ELEMENTS = 4000
@@ -60,8 +62,6 @@ DISCOVERY_ELEMENTS = 4000
 
 DISCOVERY_CHUNK = 64 * 1024
 """Bytes fed to the discovery parser at a time."""
-
-Row = dict[str, str]
 
 
 class _Missing(str):
@@ -77,11 +77,6 @@ MISSING: str = _Missing("")
 # ------------------------------------------------------------------ discovery
 
 
-def _local(tag: str) -> str:
-    """A tag without its ``{namespace}``."""
-    return tag.rpartition("}")[2]
-
-
 def _attributes(elem: etree._Element) -> list[tuple[str, str]]:
     """The element's attributes as (name, value) pairs, in document order."""
     # lxml-stubs says ``str | bytes``; on Python 3 lxml always returns str here.
@@ -93,7 +88,7 @@ def _path(elem: etree._Element) -> tuple[str, ...]:
     names: list[str] = []
     node: etree._Element | None = elem
     while node is not None:
-        names.append(_local(node.tag).lower())
+        names.append(local_tag(node.tag).lower())
         node = node.getparent()
     return tuple(reversed(names))
 
@@ -108,7 +103,7 @@ def discover(root: etree._Element) -> etree._Element | None:
     for parent in root.iter():
         groups: dict[str, list[etree._Element]] = {}
         for child in parent:
-            groups.setdefault(_local(child.tag).lower(), []).append(child)
+            groups.setdefault(local_tag(child.tag).lower(), []).append(child)
         for members in groups.values():
             order += 1
             if len(members) < 2:
@@ -171,11 +166,7 @@ class OutputReader:
         """XML members of a zip source (every file member if none ends in .xml); [] for XML."""
         if not self._is_zip:
             return []
-        try:
-            with zipfile.ZipFile(self.source) as archive:
-                files = [i.filename for i in archive.infolist() if not i.is_dir()]
-        except (zipfile.BadZipFile, OSError) as exc:
-            raise OutputError(f"{self.source.name} is not a readable zip ({exc}); fetch it again.") from exc
+        files = zip_members(self.source)
         xml = [n for n in files if n.lower().endswith(".xml")]
         return xml or files
 
@@ -240,9 +231,9 @@ class OutputReader:
             root = last.getroottree().getroot() if last is not None else None
             record = discover(root) if root is not None else None
             if root is not None and record is not None:
-                self._record_tag = _local(record.tag).lower()
+                self._record_tag = local_tag(record.tag).lower()
                 self._parent_path = _path(record)[:-1]
-                spellings = {_local(e.tag) for e in root.iter() if _local(e.tag).lower() == self._record_tag}
+                spellings = {local_tag(e.tag) for e in root.iter() if local_tag(e.tag).lower() == self._record_tag}
                 self._record_spellings = sorted(spellings)
             self._discovered = True
 
@@ -309,7 +300,7 @@ class OutputReader:
             # Records under another parent with the same path whose spelling the
             # window never saw: rare, read last rather than lost.
             for elem in list(root.iter()):
-                if _local(elem.tag).lower() == record_tag and _path(elem)[:-1] == parent_path:
+                if local_tag(elem.tag).lower() == record_tag and _path(elem)[:-1] == parent_path:
                     yield elem
 
     def _values(self, record: etree._Element) -> list[str]:
@@ -317,7 +308,7 @@ class OutputReader:
         values: list[str] = [MISSING] * len(self._columns)
         if record.attrib:  # attributes come first in the document, so first in columns
             for attr, value in _attributes(record):
-                self._put("@" + _local(attr), value, values)
+                self._put("@" + local_tag(attr), value, values)
         top = self._top
         # The hot loop: one plain leaf per iteration, nothing but lookups and stores.
         for child in record:
@@ -326,22 +317,22 @@ class OutputReader:
                 continue
             index = top.get(child.tag)
             if index is None:
-                index = top[child.tag] = self._column(_local(child.tag))
+                index = top[child.tag] = self._column(local_tag(child.tag))
             try:
                 if values[index] is MISSING:
                     values[index] = child.text or ""
                     continue
             except IndexError:  # a column newer than this row's list
-                self._put(_local(child.tag), child.text or "", values)
+                self._put(local_tag(child.tag), child.text or "", values)
                 continue
-            self._put(_local(child.tag), child.text or "", values)  # a repeated name
+            self._put(local_tag(child.tag), child.text or "", values)  # a repeated name
         return values
 
     def _flatten(self, elem: etree._Element, prefix: str, values: list[str]) -> None:
         """Slow path: a child with attributes or children of its own."""
-        name = prefix + _local(elem.tag)
+        name = prefix + local_tag(elem.tag)
         for attr, value in _attributes(elem):
-            self._put(f"{name}@{_local(attr)}", value, values)
+            self._put(f"{name}@{local_tag(attr)}", value, values)
         if len(elem):
             for child in elem:
                 self._flatten(child, name + ".", values)
@@ -407,6 +398,6 @@ def _leftovers(
         child = parent[0]
         if child is before:
             return
-        if _local(child.tag).lower() == record_tag:
+        if local_tag(child.tag).lower() == record_tag:
             yield child
         parent.remove(child)

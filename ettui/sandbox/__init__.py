@@ -1,15 +1,15 @@
 """The sandbox: an in-process peer of the ExactTarget endpoints on 127.0.0.1.
 
-``async with Sandbox(SandboxOptions(root=...)) as sb:`` starts the XML API
-(and any installed extension such as SOAP) over HTTP, the SFTP drop over SSH,
-a ticker that completes jobs and a retention sweeper; ``sb.info`` says how to
+``async with Sandbox(SandboxOptions(root=...)) as sb:`` starts the XML and
+SOAP APIs over HTTP, the drop over SFTP (SSH) and over FTPS (explicit TLS), a
+ticker that completes jobs and a retention sweeper; ``sb.info`` says how to
 connect. It is a peer, not a mock: it never imports ettui's client layers
 (``ettui.api``, ``ettui.jobs``, ``ettui.drop``, ``ettui.ui``), so the client
 talks to it exactly as it would to the vendor.
 
 Files under ``root`` (mode 0700): ``drop/`` (the served tree), ``work/``
-(zips being written, renamed into ``drop/`` when whole), the SSH host key and
-``credentials.json`` (0600), the passwords generated for this root.
+(zips being written, renamed into ``drop/`` when whole), the SSH host key, the
+FTPS certificate and ``credentials.json`` (0600), the passwords generated for this root.
 """
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ import asyncio
 import contextlib
 import dataclasses
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import asyncssh
 from aiohttp import web
@@ -30,58 +30,14 @@ from ettui.sandbox.clock import ScaledClock
 from ettui.sandbox.credentials import load_credentials
 from ettui.sandbox.faults import Faults
 from ettui.sandbox.journal import clock_start
-from ettui.sandbox.queue import QueueSettings, RetentionPolicy, SandboxBatch, SandboxQueue, sweep
+from ettui.sandbox.options import SandboxOptions
+from ettui.sandbox.queue import RetentionPolicy, SandboxBatch, SandboxQueue, sweep
+
+if TYPE_CHECKING:
+    from ettui.sandbox.ftps import FtpsDropServer
 
 TICK_SECONDS = 0.25
 """Real seconds between ticker passes that complete due jobs without an inquiry."""
-
-
-@dataclass
-class SandboxOptions:
-    """Everything a sandbox run can be told; every field has a usable default but ``root``."""
-
-    root: Path
-    """Holds the drop folder, the work folder and the persistent SSH host key."""
-    seed: int = 1
-    """Makes batch IDs, output records and fault draws reproducible."""
-    time_scale: float = 1.0
-    """Sandbox seconds per real second (3600: an hour a second, for demos)."""
-    http_port: int = 0
-    sftp_port: int = 0
-    host: str = "127.0.0.1"
-    api_username: str = "sandbox-api"
-    api_password: str | None = None
-    """None: the password generated for ``root`` (``credentials.json``, 0600)."""
-    sftp_username: str = "sandbox-drop"
-    sftp_password: str | None = None
-    """None: the password generated for ``root``."""
-    member_id: str = "10012345"
-    multi_account: bool = False
-    """True: outputs go to a member-ID subfolder, as for a multi-account FTP login."""
-    scheduled_seconds: float = 4.0
-    processing_seconds: float = 8.0
-    error_share: float = 0.0
-    """Initial ``Faults.error_share``: share of jobs ending in Error."""
-    records: int = 200
-    """Records per output file, unless ``record_bytes`` is set."""
-    record_bytes: int | None = None
-    """Target uncompressed size of each output XML (up to hundreds of MB)."""
-    retention_hours: float = 72.0
-    export_retention_hours: float = 504.0
-    """Retention for files under ``/Export`` (21 days)."""
-    authorized_keys: Path | None = None
-    """An OpenSSH authorized_keys file enabling public-key login to the drop."""
-    sweep_interval_seconds: float = 1.0
-    """Real seconds between retention sweeps."""
-    sftp_max_connections: int = 10
-    """Connections one drop user may hold at once; the next is disconnected (0: no limit)."""
-    sftp_lockout_failures: int = 3
-    """Bad passwords in a row that lock the drop user out (0: never)."""
-    sftp_lockout_minutes: float = 30.0
-    """How long the lockout lasts, on the sandbox clock."""
-    sftp_idle_close_seconds: float = 600.0
-    """Real seconds without traffic after which the drop closes a connection (0: never)."""
-    faults: Faults = field(default_factory=Faults)
 
 
 @dataclass(frozen=True)
@@ -99,6 +55,12 @@ class SandboxInfo:
     host_key_fingerprint: str
     drop_dir: str
     member_id: str
+    ftps_port: int
+    """The FTPS drop on ``sftp_host``: explicit TLS, passive, TLS session reuse required."""
+    ftps_username: str
+    ftps_password: str
+    ftps_cert_fingerprint: str
+    """``SHA256:...`` of the sandbox's self-signed certificate (kept in the root)."""
 
     def as_json(self) -> dict[str, Any]:
         """Exactly the fields above, JSON-ready."""
@@ -115,11 +77,12 @@ class Sandbox:
         self.work_dir = self.root / "work"
         self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
         generated = None
-        if options.api_password is None or options.sftp_password is None:
+        if options.api_password is None or options.sftp_password is None or options.ftps_password is None:
             generated = load_credentials(self.root)
         self.api_password: str = options.api_password or (generated.api_password if generated else "")
         """The API password in force (the option, else this root's generated one)."""
         self.sftp_password: str = options.sftp_password or (generated.sftp_password if generated else "")
+        self.ftps_password: str = options.ftps_password or (generated.sftp_password if generated else "")
         """The drop password in force."""
         self.clock = ScaledClock(options.time_scale, start=clock_start(self.root / "clock.json", options.time_scale))
         self.faults = options.faults
@@ -136,26 +99,15 @@ class Sandbox:
         if options.error_share:
             self.faults.error_share = options.error_share
         self.queue = SandboxQueue(
-            QueueSettings(
-                drop_dir=self.drop_dir,
-                work_dir=self.work_dir,
-                seed=options.seed,
-                member_id=options.member_id,
-                multi_account=options.multi_account,
-                scheduled_seconds=options.scheduled_seconds,
-                processing_seconds=options.processing_seconds,
-                records=options.records,
-                record_bytes=options.record_bytes,
-                journal=self.root / "batches.jsonl",
-            ),
-            self.clock,
-            self.faults,
+            options, self.clock, self.faults,
+            drop_dir=self.drop_dir, work_dir=self.work_dir, journal=self.root / "batches.jsonl",
         )
         self.retention = RetentionPolicy(options.retention_hours, options.export_retention_hours)
         self.app: web.Application | None = None
         self._info: SandboxInfo | None = None
         self._runner: web.AppRunner | None = None
         self._sftp: asyncssh.SSHAcceptor | None = None
+        self.ftps: FtpsDropServer | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
     @property
@@ -169,18 +121,17 @@ class Sandbox:
         """Delete drop files past retention now (sandbox clock); return their drop paths."""
         return sweep(self.drop_dir, self.clock.now(), self.retention)
 
-    def batch(self, batch_id: int) -> SandboxBatch | None:
-        """Shortcut for ``queue.get``."""
-        return self.queue.get(batch_id)
-
     async def __aenter__(self) -> "Sandbox":
         # Imported here so `import ettui.sandbox` stays cheap and cycle-free.
-        from ettui.sandbox.http import SOAP_PATH, XML_API_PATH, build_app
+        from ettui.sandbox.http import XML_API_PATH, build_app
+        from ettui.sandbox.soap import SOAP_PATH
+        from ettui.sandbox.ftps import FtpsDropServer, load_cert
         from ettui.sandbox.sftp import bound_port, fingerprint, load_host_key, start_sftp_server
 
         for folder in (self.root, self.drop_dir, self.work_dir):
             folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         host_key = load_host_key(self.root)
+        cert, cert_key, cert_fingerprint = load_cert(self.root)
         opts = self.options
         try:
             self.app = build_app(self)
@@ -201,6 +152,19 @@ class Sandbox:
                 limits=self.drop_limits,
                 now=self.clock.now,
             )
+            self.ftps = FtpsDropServer(
+                host=opts.host,
+                port=opts.ftps_port,
+                drop_dir=self.drop_dir,
+                cert=cert,
+                key=cert_key,
+                username=opts.ftps_username,
+                password=self.ftps_password,
+                faults=self.faults,
+                limits=self.drop_limits,
+                now=self.clock.now,
+            )
+            await self.ftps.start()
         except BaseException:
             await self._stop()
             raise
@@ -217,6 +181,10 @@ class Sandbox:
             host_key_fingerprint=fingerprint(host_key),
             drop_dir=str(self.drop_dir),
             member_id=opts.member_id,
+            ftps_port=self.ftps.port,
+            ftps_username=opts.ftps_username,
+            ftps_password=self.ftps_password,
+            ftps_cert_fingerprint=cert_fingerprint,
         )
         # known_hosts form, so the in-process owner can trust the key it holds.
         self.known_hosts_line = f"[{opts.host}]:{self._info.sftp_port} " + host_key.export_public_key().decode().strip()
@@ -235,6 +203,9 @@ class Sandbox:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._tasks = []
+        if self.ftps is not None:
+            await self.ftps.close()
+            self.ftps = None
         if self._sftp is not None:
             self._sftp.close()
             await self._sftp.wait_closed()

@@ -30,6 +30,7 @@ from ettui.sandbox.clock import ScaledClock
 from ettui.sandbox.data import OutputRequest, write_zip
 from ettui.sandbox.faults import Faults
 from ettui.sandbox.journal import Journal
+from ettui.sandbox.options import SandboxOptions
 
 SCHEDULED = "Scheduled"
 PROCESSING = "Processing"
@@ -70,41 +71,36 @@ class SandboxBatch:
         return f"{folder}/{self.file_name}"
 
 
-@dataclass
-class QueueSettings:
-    """How the queue behaves; the sandbox fills it from its options."""
-
-    drop_dir: Path
-    work_dir: Path
-    """Where zips are written before the rename; must be on the drop's file system."""
-    seed: int = 1
-    member_id: str = "10012345"
-    multi_account: bool = False
-    scheduled_seconds: float = 4.0
-    processing_seconds: float = 8.0
-    records: int = 200
-    record_bytes: int | None = None
-    journal: Path | None = None
-    """Shared state file (see ``journal.py``); None keeps the queue in memory only."""
-
-
 class SandboxQueue:
     """Accepts jobs, moves them through their states and writes their output."""
 
-    def __init__(self, settings: QueueSettings, clock: ScaledClock, faults: Faults) -> None:
-        self.settings = settings
+    def __init__(
+        self,
+        options: SandboxOptions,
+        clock: ScaledClock,
+        faults: Faults,
+        *,
+        drop_dir: Path,
+        work_dir: Path,
+        journal: Path | None = None,
+    ) -> None:
+        """``work_dir`` is where zips are written before the rename (on the drop's file system);
+        ``journal`` is the state file other processes share (``journal.py``), None for memory only."""
+        self.options = options
         self.clock = clock
         self.faults = faults
+        self.drop_dir = drop_dir
+        self.work_dir = work_dir
         self._batches: dict[int, SandboxBatch] = {}
         self._pending: dict[int, asyncio.Future[int]] = {}
-        self._next_id = FIRST_BATCH_ID + (settings.seed % 1000) * 1000
+        self._next_id = FIRST_BATCH_ID + (options.seed % 1000) * 1000
         # Jobs not yet terminal, so the ticker does not scan finished ones.
         self._open: set[int] = set()
         self._names: set[tuple[str, str]] = set()
         # Our own small pool: a burst of finishing jobs must not starve the loop's
         # default executor, which the client side may share in tests and demos.
         self._writers = ThreadPoolExecutor(max_workers=2, thread_name_prefix="sandbox-writer")
-        self._journal = Journal(settings.journal) if settings.journal else None
+        self._journal = Journal(journal) if journal else None
         self._sync()
 
     def _sync(self) -> None:
@@ -166,9 +162,9 @@ class SandboxQueue:
         batch_id = self._next_id
         self._next_id += 1
         now = self.clock.now()
-        due = now + timedelta(seconds=self.settings.scheduled_seconds + self.settings.processing_seconds)
+        due = now + timedelta(seconds=self.options.scheduled_seconds + self.options.processing_seconds)
         folder = "/" + folder.strip("/")
-        if folder == "/" and self.settings.multi_account:
+        if folder == "/" and self.options.multi_account:
             folder = f"/{member_id}"
         if output_name:
             name = output_name
@@ -180,7 +176,7 @@ class SandboxQueue:
                 due += timedelta(milliseconds=1)
                 name = _bulkasync_name(member_id, due)
         self._names.add((folder, name))
-        draw = random.Random(f"{self.settings.seed}:{batch_id}:error").random()
+        draw = random.Random(f"{self.options.seed}:{batch_id}:error").random()
         batch = SandboxBatch(
             batch_id=batch_id,
             kind=kind,
@@ -205,8 +201,9 @@ class SandboxQueue:
     def get(self, batch_id: int) -> SandboxBatch | None:
         """The job with its status brought up to the clock; None when unknown.
 
-        Called from the event loop; it may start the job's file writer thread
-        but never blocks on disk.
+        Called from the event loop. It reads the journal's new lines (small
+        reads, and a failed or finished job may append one) on the loop; the
+        output zip itself is written by a writer thread it may start.
         """
         if batch_id not in self._batches or batch_id in self._open:
             self._sync()  # another process may have accepted or finished it
@@ -247,7 +244,7 @@ class SandboxQueue:
     # ------------------------------------------------------------ internals
 
     def _refresh(self, batch: SandboxBatch, now: datetime) -> None:
-        scheduled_end = batch.submitted_at + timedelta(seconds=self.settings.scheduled_seconds)
+        scheduled_end = batch.submitted_at + timedelta(seconds=self.options.scheduled_seconds)
         if now < scheduled_end:
             batch.status = SCHEDULED
             return
@@ -272,16 +269,16 @@ class SandboxQueue:
             params=batch.params,
             batch_id=batch.batch_id,
             member_id=batch.member_id,
-            seed=self.settings.seed,
+            seed=self.options.seed,
             completed_at=batch.due_at,
             member_name=batch.file_name.rsplit(".", 1)[0] + ".xml",
             records=batch.records if batch.records is not None else (
-                None if self.settings.record_bytes else self.settings.records),
-            target_bytes=None if batch.records is not None else self.settings.record_bytes,
+                None if self.options.record_bytes else self.options.records),
+            target_bytes=None if batch.records is not None else self.options.record_bytes,
         )
-        target = self.settings.drop_dir / batch.folder.strip("/") / batch.file_name
+        target = self.drop_dir / batch.folder.strip("/") / batch.file_name
         # The pid keeps two processes that share the root from writing one temp file.
-        temp = self.settings.work_dir / f".{batch.batch_id}.{os.getpid()}.zip.tmp"
+        temp = self.work_dir / f".{batch.batch_id}.{os.getpid()}.zip.tmp"
         loop = asyncio.get_running_loop()
         future = loop.run_in_executor(self._writers, _write_atomically, request, temp, target, batch.due_at)
         self._pending[batch.batch_id] = future

@@ -175,7 +175,7 @@ class SoapEndpoint:
         if name == "ExtractRequestMsg":
             return _envelope(self._extract(message))
         if name == "RetrieveRequestMsg":
-            return _envelope(self._retrieve(message))
+            return _envelope(self.retrieve(message))
         raise SoapFault("soap:Client", f"The operation {name} is not supported by the sandbox.")
 
     def _check_auth(self, header: etree._Element | None) -> None:
@@ -258,7 +258,8 @@ class SoapEndpoint:
 
     # -- Retrieve -----------------------------------------------------------
 
-    def _retrieve(self, message: etree._Element) -> etree._Element:
+    def retrieve(self, message: etree._Element) -> etree._Element:
+        """The ``RetrieveResponseMsg`` for a ``RetrieveRequestMsg`` (no envelope, no auth check)."""
         request = message.find(_q("RetrieveRequest"))
         if request is None:
             raise SoapFault("soap:Client", "RetrieveRequestMsg needs a RetrieveRequest.")

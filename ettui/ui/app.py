@@ -499,6 +499,8 @@ class EttuiApp(App[int]):
             parts.append("read-only")
         if self.session.paused:
             parts.append("POLLING PAUSED")
+        if self.session.store.status:
+            parts.append(self.session.store.status)  # "store: reconnecting" (a shared store's connection dropped)
         self.sub_title = " · ".join(parts)
 
     @work(exclusive=True, group="load-jobs")
@@ -541,6 +543,12 @@ class EttuiApp(App[int]):
         if event.kind in ("paused", "resumed"):
             self._update_subtitle()
             self.activity.record(f"Polling {event.kind}")
+            return
+        if event.kind == "store":
+            self._update_subtitle()
+            self.activity.record(f"Job store: {event.note or 'connected again'}")
+            if event.note is None:
+                self.load_jobs()  # back after a reconnect: a full resync
             return
         if event.kind in ("status", "polled", "submitted"):
             if self.api_health.ok(self.now()):

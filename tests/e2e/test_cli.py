@@ -8,7 +8,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 
 
 def run(args: list[str], home: Path, timeout: float = 90, **kw: object) -> subprocess.CompletedProcess[str]:

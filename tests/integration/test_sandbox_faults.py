@@ -138,40 +138,14 @@ async def test_output_by_target_bytes_and_csv_extract(tmp_path: Path) -> None:
             assert all(",Open" in line and ",10/2" in line for line in lines[1:])
 
 
-async def test_extension_hook_installs_routes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import importlib.machinery
-    import sys
-    import types
-
-    from aiohttp import web
-
-    seen: list[object] = []
-    module = types.ModuleType("ettui_test_soap_stub")
-    module.__spec__ = importlib.machinery.ModuleSpec("ettui_test_soap_stub", None)
-
-    def install(app: web.Application, sandbox: object) -> None:
-        seen.append(sandbox)
-        async def soap(request: web.Request) -> web.Response:
-            return web.Response(text="soap")
-
-        app.router.add_post("/Service.asmx", soap)
-
-    module.install = install  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "ettui_test_soap_stub", module)
-    monkeypatch.setattr("ettui.sandbox.http.EXTENSIONS", ("ettui_test_soap_stub", "ettui.sandbox.nothing_here"))
-    async with Sandbox(SandboxOptions(root=tmp_path / "sb")) as sb:
-        assert seen == [sb]
-        async with httpx.AsyncClient() as http:
-            assert (await http.post(sb.info.soap_url)).text == "soap"
-
-
 async def test_run_forever_reports_info(tmp_path: Path) -> None:
     ready: asyncio.Future[SandboxInfo] = asyncio.get_running_loop().create_future()
     task = asyncio.create_task(run_forever(SandboxOptions(root=tmp_path / "sb"), ready.set_result))
     info = await asyncio.wait_for(ready, 10)
     assert set(info.as_json()) == {"xml_api_url", "soap_url", "sftp_host", "sftp_port", "api_username",
                                    "api_password", "sftp_username", "sftp_password",
-                                   "host_key_fingerprint", "drop_dir", "member_id"}
+                                   "host_key_fingerprint", "drop_dir", "member_id",
+                                   "ftps_port", "ftps_username", "ftps_password", "ftps_cert_fingerprint"}
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task

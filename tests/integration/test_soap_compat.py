@@ -105,13 +105,13 @@ async def recording_client(sb: Sandbox, sent: list[bytes], *, wsdl: str | None =
     if oauth:
         auth = OAuth(sb.info.soap_url.rsplit("/", 1)[0] + "/v2/token", sb.info.api_username, sb.info.api_password)
     api = await SoapApi.create(sb.info.soap_url, wsdl=wsdl, auth=auth, today=lambda: date(2012, 3, 15))
-    original = api._transport.send
+    original = api.transport.send
 
     async def spy(url: str, content: bytes, headers: dict[str, str], **kw: str) -> Any:
         sent.append(content)  # the token call does not go through send
         return await original(url, content, headers, **kw)
 
-    api._transport.send = spy  # type: ignore[method-assign]
+    api.transport.send = spy  # type: ignore[method-assign]
     return api
 
 
@@ -164,7 +164,7 @@ async def test_sandbox_replies_validate_against_the_vendor_schema(sandbox: Sandb
     inquiry = await api.inquire(result.batch_id)  # ObjectExtension form: a vendor type
     assert_valid(vendor_schema, body_of(inquiry.reply.encode()))
     await api.aclose()
-    described = endpoint(sandbox)._retrieve(etree.fromstring(
+    described = endpoint(sandbox).retrieve(etree.fromstring(
         f'<RetrieveRequestMsg xmlns="{PARTNER}"><RetrieveRequest><ObjectType>ExtractDescription</ObjectType>'
         "</RetrieveRequest></RetrieveRequestMsg>"))
     assert_valid(vendor_schema, described)
@@ -186,7 +186,7 @@ async def test_vendor_wsdl_typed_read_fails_on_the_addition_but_ettui_reads_both
         endpoint(sandbox).status_form = form
         inquiry = await ours.inquire(result.batch_id)
         assert inquiry.status is JobStatus.SCHEDULED and f'xsi:type="{form}"' in inquiry.reply
-    assert ours._transport.downloads == 0  # the vendor WSDL loaded without touching the network
+    assert ours.transport.downloads == 0  # the vendor WSDL loaded without touching the network
     await ours.aclose()
 
 

@@ -96,13 +96,13 @@ async def test_continue_request_paging(sandbox: Sandbox) -> None:
     endpoint(sandbox).page_size = 0  # every row on a later page: the client must follow ContinueRequest
     sent: list[bytes] = []
     api = await client(sandbox)
-    original = api._transport.send
+    original = api.transport.send
 
     async def spy(url: str, content: bytes, headers: dict[str, str], **kw: str) -> object:
         sent.append(content)
         return await original(url, content, headers, **kw)
 
-    api._transport.send = spy  # type: ignore[method-assign,assignment]
+    api.transport.send = spy  # type: ignore[method-assign,assignment]
     result = await api.submit(EXTRACT)
     inquiry = await api.inquire(result.batch_id)
     await api.aclose()
@@ -114,7 +114,7 @@ async def test_oauth_token_expires_on_the_sandbox_clock_and_is_replayed(sandbox:
     api = await client(sandbox, OAuth(token_url(sandbox), sandbox.info.api_username, sandbox.info.api_password))
     result = await api.submit(EXTRACT)
     assert MASK in result.request_doc
-    tokens = api._tokens
+    tokens = api.tokens
     assert tokens is not None and tokens.fetches == 1
     sandbox.clock.advance(endpoint(sandbox).token_lifetime + 1)  # the server now says "Token Expired"
     inquiry = await api.inquire(result.batch_id)

@@ -68,3 +68,32 @@ async def test_cancel_keeps_the_drop_closed_and_does_not_nag(tmp_path: Path) -> 
             await pilot.press("R")  # asking explicitly asks again
             await wait_for(pilot, lambda: isinstance(app.screen, HostKeyScreen), "the modal on manual refresh")
             assert sum(isinstance(s, HostKeyScreen) for s in app.screen_stack) == 1
+
+
+async def test_unknown_ftps_certificate_modal_then_accept_saves_to_known_certs(tmp_path: Path) -> None:
+    """The same flow on an FTPS drop: the modal shows the certificate's fingerprint and subject."""
+    import dataclasses
+
+    from ettui.drop.certs import known_certs_path
+
+    async with Sandbox(SandboxOptions(root=tmp_path / "sb")) as sb:
+        info = sb.info
+        profile = dataclasses.replace(
+            account_profile(sb, tmp_path),
+            drop_protocol="ftps",
+            ftps_host=info.sftp_host,
+            ftps_port=info.ftps_port,
+            ftps_username=info.ftps_username,
+            ftps_password=SecretSource(literal=info.ftps_password),
+        )
+        app = app_for(profile, tmp_path)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await wait_for(pilot, lambda: isinstance(app.screen, HostKeyScreen), "the certificate modal")
+            modal = app.screen
+            assert isinstance(modal, HostKeyScreen)
+            assert modal.kind == "certificate" and modal.fingerprint == info.ftps_cert_fingerprint
+            assert any("ettui sandbox drop" in line for line in modal.details)
+            await pilot.press("a")
+            await wait_for(pilot, lambda: known_certs_path().exists(), "the certificate to be saved")
+            assert f"{info.sftp_host}:{info.ftps_port} {info.ftps_cert_fingerprint}" in known_certs_path().read_text()
+            await wait_for(pilot, lambda: bool(app.drop.files) or not isinstance(app.screen, HostKeyScreen), "the drop to load")

@@ -29,6 +29,11 @@ BAD_VALUES = [
     (P + "sftp_port = 99999999\n", "profile 'prod'", "`sftp_port`", "between 1 and 65535"),
     (P + "sftp_port = 0\n", "profile 'prod'", "`sftp_port`", "between 1 and 65535"),
     (P + "sftp_port = 'twenty-two'\n", "profile 'prod'", "`sftp_port`", "whole number"),
+    (P + "drop_protocol = 'ftp'\n", "profile 'prod'", "`drop_protocol`", 'must be "sftp" or "ftps"'),
+    (P + "ftps_port = 70000\n", "profile 'prod'", "`ftps_port`", "between 1 and 65535"),
+    (P + "ftps_port = 0\n", "profile 'prod'", "`ftps_port`", "between 1 and 65535"),
+    (P + "ftps_password_env = 'X'\nftps_password_command = 'pass x'\n", "profile 'prod'", "`ftps_password_env`", "FTPS password"),
+    (P + "ftps_password = 'hunter2'\n", "profile 'prod'", "`ftps_password`", "must not hold the secret"),
     (P + "connect_timeout = -1\n", "profile 'prod'", "`connect_timeout`", "more than 0"),
     (P + "request_deadline = inf\n", "profile 'prod'", "`request_deadline`", "finite number"),
     (P + "read_timeout = nan\n", "profile 'prod'", "`read_timeout`", "finite number"),
@@ -38,6 +43,8 @@ BAD_VALUES = [
     (P + "max_reply_bytes = 0\n", "profile 'prod'", "`max_reply_bytes`", "at least 1"),
     (P + "submit_retries = -1\n", "profile 'prod'", "`submit_retries`", "at least 0"),
     (P + "sftp_max_connections = 0\n", "profile 'prod'", "`sftp_max_connections`", "at least 1"),
+    (P + "drop_max_connections = 0\n", "profile 'prod'", "`drop_max_connections`", "at least 1"),
+    (P + "drop_max_connections = 4\nsftp_max_connections = 4\n", "profile 'prod'", "`sftp_max_connections`", "older name"),
     (P + "retention_hours = 0\n", "profile 'prod'", "`retention_hours`", "more than 0"),
     (P + "export_retention_hours = -1\n", "profile 'prod'", "`export_retention_hours`", "more than 0"),
     (P + "poll_initial = 0\n", "profile 'prod'", "`poll_initial`", "more than 0"),
@@ -148,6 +155,7 @@ def test_good_values_at_the_edges_are_accepted(tmp_path: Path) -> None:
 [profiles.prod]
 sftp_port = 65535
 submit_retries = 0
+sftp_max_connections = 3
 api_password_command = "pass show 'et/api key'"
 [ui]
 theme = "nord"
@@ -161,6 +169,7 @@ scheduled_seconds = 0
     )
     cfg = config.load(path)
     assert cfg.profile("prod").sftp_port == 65535
+    assert cfg.profile("prod").drop_max_connections == 3, "the older key name still works"
     assert cfg.ui.theme == "nord" and cfg.ui.keymap["download"] == "ctrl+d,f6"
     assert cfg.ui.keymap["help"] == "question_mark", "stored as Textual matches it"
     assert cfg.sandbox.error_share == 1.0

@@ -462,4 +462,4 @@ async def test_shared_client_is_left_open(canned: Canned) -> None:
 async def test_own_client_is_closed(canned: Canned) -> None:
     api = XmlApi(canned.url, USERNAME, PASSWORD)
     await api.aclose()
-    assert api._client.is_closed
+    assert api.closed

@@ -40,6 +40,9 @@ def job_summary(job: Job, now: datetime, landed: DropFile | None = None) -> Rend
     add("Profile", f"{job.profile} ({job.dialect})")
     add("Status", status_text(job.status, job.status_raw))
     add("Submitted", f"{job.submitted_at:%Y-%m-%d %H:%M:%S} UTC ({since(job.submitted_at, now)} ago)")
+    if job.submitted_by or job.fetched_by:
+        # Written by other hosts of a shared store: shown as plain, safe text (add cleans it).
+        add("Who", f"submitted by {job.submitted_by or '?'}" + (f", fetched by {job.fetched_by}" if job.fetched_by else ""))
     if job.params:
         add("Parameters", ", ".join(f"{k}={v}" for k, v in job.params.items()))
     add("File", job.file_name or "-")

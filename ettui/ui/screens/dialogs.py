@@ -80,22 +80,39 @@ class HostKeyScreen(ModalScreen[str | None]):
         Binding("escape,c", "choose(None)", "Cancel", id="hostkey.cancel"),
     ]
 
-    def __init__(self, host: str, port: int, fingerprint: str) -> None:
+    def __init__(
+        self, host: str, port: int, fingerprint: str, *, kind: str = "host key", details: tuple[str, ...] = ()
+    ) -> None:
         super().__init__()
         self.host = host
         self.port = port
         self.fingerprint = fingerprint
+        self.kind = kind
+        """``host key`` (SFTP) or ``certificate`` (FTPS)."""
+        self.details = details
+        """A certificate's subject, issuer and validity (text from the server: shown as plain text)."""
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Label("Unknown host key", classes="dialog-title")
-            yield Static(
-                clean_text(
-                    f"The drop at {self.host} port {self.port} presented a key that is not in known_hosts. "
-                    "Compare this fingerprint with the one your administrator published before trusting it:"
+            if self.kind == "host key":
+                yield Label("Unknown host key", classes="dialog-title")
+                yield Static(
+                    clean_text(
+                        f"The drop at {self.host} port {self.port} presented a key that is not in known_hosts. "
+                        "Compare this fingerprint with the one your administrator published before trusting it:"
+                    )
                 )
-            )
+            else:
+                yield Label(f"Unknown {self.kind}", classes="dialog-title")
+                yield Static(
+                    clean_text(
+                        f"The drop at {self.host} port {self.port} presented a TLS {self.kind} that no trusted CA signed "
+                        "and ettui has not seen. Compare this fingerprint with the one your administrator published before trusting it:"
+                    )
+                )
             yield Static(clean_text(self.fingerprint), id="fingerprint")
+            for line in self.details:
+                yield Static(clean_text(line))
             with Horizontal():
                 yield Button("Accept and save (a)", id="save", variant="warning")
                 yield Button("Connect once (o)", id="once")

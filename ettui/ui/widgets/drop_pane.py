@@ -28,7 +28,7 @@ from textual.message import Message
 from textual.timer import Timer
 from textual.widgets import Static
 
-from ettui.errors import EttuiError, HostKeyUnknown
+from ettui.errors import EttuiError, ServerIdentityUnknown
 from ettui.model import DropFile, Job, Progress, format_duration
 from ettui.ui.activity_log import ActivityLog
 from ettui.ui.formatting import plural
@@ -174,7 +174,7 @@ class DropPane(Vertical):
             return
         try:
             files = await session.drop_files()
-        except HostKeyUnknown as exc:
+        except ServerIdentityUnknown as exc:
             self.ask_host_key(exc, self.refresh_drop, manual=manual)
             return
         except EttuiError as exc:
@@ -251,7 +251,7 @@ class DropPane(Vertical):
 
     # -- host keys --------------------------------------------------------------
 
-    def ask_host_key(self, error: HostKeyUnknown, retry: Callable[[], object], *, manual: bool = True) -> None:
+    def ask_host_key(self, error: ServerIdentityUnknown, retry: Callable[[], object], *, manual: bool = True) -> None:
         """The trust-on-first-use modal; on accept, trust the key and retry.
 
         One modal at a time, and a key the user refused is not asked about
@@ -265,14 +265,16 @@ class DropPane(Vertical):
         def answered(choice: str | None) -> None:
             if choice is None or self.session is None:
                 self._refused_keys.add(error.fingerprint)
-                self.notify("Host key not trusted; the drop stays closed (R asks again).", severity="warning")
+                self.notify(f"{error.kind.capitalize()} not trusted; the drop stays closed (R asks again).", severity="warning")
                 return
             self._refused_keys.discard(error.fingerprint)
-            self.session.accept_host_key(error, save=choice == "save")
-            self.activity.record(f"Host key {error.fingerprint} for {error.host} accepted ({choice})")
+            self.session.accept_identity(error, save=choice == "save")
+            self.activity.record(f"{error.kind.capitalize()} {error.fingerprint} for {error.host} accepted ({choice})")
             retry()
 
-        self.app.push_screen(HostKeyScreen(error.host, error.port, error.fingerprint), answered)
+        self.app.push_screen(
+            HostKeyScreen(error.host, error.port, error.fingerprint, kind=error.kind, details=error.description), answered
+        )
 
     # -- targets ----------------------------------------------------------------
 
@@ -327,7 +329,7 @@ class DropPane(Vertical):
         extract = session.profile.extract_after_download
         try:
             outcome = await session.fetch(target, extract=extract, progress=lambda p: self._on_progress(key, p))
-        except HostKeyUnknown as exc:
+        except ServerIdentityUnknown as exc:
             self.browser.update_transfer(key, state="queued")
             self.ask_host_key(exc, lambda: self.download(job, drop_file))
             return
