@@ -406,7 +406,7 @@ class SoapApi:
             response = await self._post(operation, message)
             text = self._scrub(response.content.decode("utf-8", errors="replace"))
             try:
-                root = parse_xml(response.content)
+                root = await asyncio.to_thread(parse_xml, response.content)  # never on the loop: a big reply takes a second
             except XmlRejected as exc:
                 if response.status_code == 500:
                     raise self._throttled(operation) from None

@@ -16,6 +16,7 @@ all scrubbed of it.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import urllib.parse
@@ -335,7 +336,7 @@ class XmlApi:
         reply = self._scrub(response.text)
         root: etree._Element | None
         try:
-            root = parse_xml(response.content)
+            root = await asyncio.to_thread(parse_xml, response.content, max_elements=MAX_REPLY_ELEMENTS)  # never on the loop
         except XmlRejected as exc:
             if not response.is_success:
                 root = None  # the HTTP status says enough; see below
@@ -431,6 +432,10 @@ def _normalise(call: XmlCall, params: dict[str, str]) -> dict[str, str]:
         if value:  # an empty form field means "not given"
             given[spec.name] = value
     return given
+
+
+MAX_REPLY_ELEMENTS = 10_000
+"""An XML API reply holds a few dozen elements; each lookup walks them all in Python."""
 
 
 def _find(root: etree._Element, *names: str) -> etree._Element | None:
