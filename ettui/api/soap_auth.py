@@ -25,7 +25,7 @@ import httpx
 from ettui.api.wire import Limits, Peer, post
 from ettui.errors import AuthError, MalformedReplyError, ThrottledError
 
-__all__ = ["TokenSource", "FUELOAUTH_NS"]
+__all__ = ["FUELOAUTH_NS", "TokenSource"]
 
 log = logging.getLogger(__name__)
 

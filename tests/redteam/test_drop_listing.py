@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -32,11 +33,9 @@ async def test_one_name_that_is_not_utf8_does_not_hide_the_others(tmp_path: Path
     root = tmp_path / "remote"
     root.mkdir()
     (root / "10012345_tracking.zip").write_bytes(EMPTY_ZIP)
-    with open(bytes(root) + b"/evil\x9b31m\xff.zip", "wb") as f:  # a raw C1 CSI byte: not UTF-8
-        f.write(EMPTY_ZIP)
-    async with S.sftp_server(root) as srv:
-        async with _client(srv, tmp_path, stall_timeout=5) as client:
-            names = [e.name for e in await client.list("/")]
+    (root / os.fsdecode(b"evil\x9b31m\xff.zip")).write_bytes(EMPTY_ZIP)  # a raw C1 CSI byte: not UTF-8
+    async with S.sftp_server(root) as srv, _client(srv, tmp_path, stall_timeout=5) as client:
+        names = [e.name for e in await client.list("/")]
     assert "10012345_tracking.zip" in names
     assert len(names) == 2
 
@@ -47,8 +46,7 @@ def test_drop_ls_on_the_sandbox_with_a_name_that_is_not_utf8(tmp_path: Path) -> 
     drop = home / "state" / "sandbox" / "drop"
     drop.mkdir(parents=True)
     (drop / "ok.zip").write_bytes(EMPTY_ZIP)
-    with open(bytes(drop) + b"/a\x9bb\x1b]52;c;eA==\x07.zip", "wb") as f:
-        f.write(EMPTY_ZIP)
+    (drop / os.fsdecode(b"a\x9bb\x1b]52;c;eA==\x07.zip")).write_bytes(EMPTY_ZIP)
     done = run_cli(["drop", "ls"], home)
     assert_terminal_safe(done.stdout + done.stderr, "drop ls")
     assert done.returncode == 0, done.stderr
@@ -76,12 +74,11 @@ async def test_an_endless_listing_is_cut_short_and_said_truthfully(tmp_path: Pat
     monkeypatch.setattr(S.FaultySFTPServer, "scandir", _Endless.scandir)
     root = tmp_path / "remote"
     root.mkdir()
-    async with S.sftp_server(root) as srv:
-        async with _client(srv, tmp_path, stall_timeout=8) as client:
-            started = time.monotonic()
-            with pytest.raises(DropError) as info:
-                await client.list("/")
-            took = time.monotonic() - started
+    async with S.sftp_server(root) as srv, _client(srv, tmp_path, stall_timeout=8) as client:
+        started = time.monotonic()
+        with pytest.raises(DropError) as info:
+            await client.list("/")
+        took = time.monotonic() - started
     assert "sent nothing" not in info.value.message, info.value.message
     assert took < 6, f"the endless listing was read for {took:.1f} s"
 
@@ -99,7 +96,6 @@ async def test_a_planted_sidecar_of_deep_json_only_restarts_the_download(tmp_pat
     dest.mkdir(mode=0o700)
     (dest / "out.zip.part").write_bytes(b"PK")
     (dest / "out.zip.part.json").write_text("[" * 60_000)
-    async with S.sftp_server(root) as srv:
-        async with _client(srv, tmp_path, stall_timeout=5) as client:
-            result = await fetch_file(client, "/out.zip", dest)
+    async with S.sftp_server(root) as srv, _client(srv, tmp_path, stall_timeout=5) as client:
+        result = await fetch_file(client, "/out.zip", dest)
     assert result.path.read_bytes() == EMPTY_ZIP
