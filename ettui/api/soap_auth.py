@@ -121,7 +121,7 @@ class TokenSource:
                                  call="token", code="500")
         try:
             answer = response.json()
-        except ValueError:
+        except (ValueError, RecursionError):  # deep nesting ("[[[[...") is a RecursionError, not a ValueError
             answer = None
         if response.status_code in (400, 401, 403):
             reason = ""

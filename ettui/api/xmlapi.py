@@ -37,7 +37,7 @@ from ettui.api.catalogue import (
     find_call,
 )
 from ettui.api.dates import FORMS_HINT, format_date, parse_date
-from ettui.api.reply_values import file_name_problem, is_batch_id, shown
+from ettui.api.reply_values import excerpt, file_name_problem, is_batch_id, shown
 from ettui.api.wire import GATEWAY_UNSURE, Limits, Peer, Reply, post
 from ettui.api.xmlsafe import XmlRejected, local_name, parse_xml
 from ettui.errors import (
@@ -294,7 +294,7 @@ class XmlApi:
         batch = _find(root, "batch")
         scope = batch if batch is not None else root
         status_element = _find(scope, "status")
-        status_raw = _text(status_element)
+        status_raw = excerpt(_text(status_element), 100)
         if status_element is None:
             raise MalformedReplyError(
                 f"The Batch Inquire reply from {self.host} for batch {wanted} has no status; ettui will ask again later.",
@@ -321,7 +321,7 @@ class XmlApi:
             status=JobStatus.parse(status_raw),
             status_raw=status_raw,
             file_name=file_name,
-            message=self._scrub(_text(_find(scope, "message", "errormsg", "error_message", "description"))) or None,
+            message=excerpt(self._scrub(_text(_find(scope, "message", "errormsg", "error_message", "description")))) or None,
             reply=reply,
         )
 
@@ -384,8 +384,8 @@ class XmlApi:
         error = _find(root, "error")
         if error is None:
             return
-        code = _text(error) or None
-        description = self._scrub(_text(_find(root, "error_description"))).rstrip(". ") or "no description given"
+        code = excerpt(self._scrub(_text(error)), 40) or None
+        description = excerpt(self._scrub(_text(_find(root, "error_description")))).rstrip(". ") or "no description given"
         suffix = f" (error {code})" if code else ""
         if _LOGIN_WORDS.search(description):
             raise AuthError(
