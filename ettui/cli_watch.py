@@ -21,6 +21,7 @@ import sys
 from typing import TextIO
 
 from ettui import config as config_mod
+from ettui.safetext import clean
 from ettui.watch import Watcher, WatchEvent
 
 _PRIORITY = {"error": 3, "warning": 4, "info": 6}
@@ -57,8 +58,9 @@ class EventPrinter:
             self._line(self.err if problem else self.out, event)
 
     def _line(self, stream: TextIO, event: WatchEvent) -> None:
-        # event.message is display-safe (the watcher cleaned every remote value).
-        text = f"{event.profile} {event.kind}: {event.message}"
+        # The watcher cleans remote values, but a profile name (a shared team
+        # config) reaches here raw, in the line and in messages that quote it.
+        text = clean(f"{event.profile} {event.kind}: {event.message}")
         if self._journal[id(stream)]:
             text = f"<{_PRIORITY[event.level]}>{text}"
         elif self._colour[id(stream)] and event.level in _COLOUR:

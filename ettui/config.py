@@ -442,6 +442,24 @@ def _secret_problem(source: str, value: str) -> str | None:
     return None
 
 
+def _url_problem(url: str) -> str | None:
+    """``must be ...`` when ``url`` is not an http(s) URL the API layer would accept, else None."""
+    from urllib.parse import urlsplit
+
+    if any(ord(c) <= 0x20 or 0x7F <= ord(c) <= 0x9F for c in url):
+        return f"must be an http(s) URL without spaces or control characters, not {url!r}"
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return f"must be an http(s) URL, not {url!r}"
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        return f"must be an http(s) URL with a host, not {url!r}"
+    if port is not None and not 1 <= port <= 65535:
+        return f"must name a port between 1 and 65535, not {url!r}"
+    return None
+
+
 def _profile(problems: _Problems, name: str, table: Any) -> Profile | None:
     where = f"profile {name!r}"
     if not isinstance(table, dict):
@@ -487,6 +505,12 @@ def _profile(problems: _Problems, name: str, table: Any) -> Profile | None:
             missing.append("client_secret_env, _command or _keyring")
         if missing:
             problems.add(where, f"`soap_auth` is \"oauth\" but {', '.join(missing)} {'is' if len(missing) == 1 else 'are'} not set")
+    if not kwargs.get("sandbox") and name not in (SANDBOX, SANDBOX_SOAP):
+        # The API refuses these at the first call; config check must say so first.
+        for key in ("endpoint", "soap_url", "auth_url"):
+            url = kwargs.get(key)
+            if isinstance(url, str) and (wrong := _url_problem(url)):
+                problems.add(where, f"`{key}` {wrong}")
     poll_initial = kwargs.get("poll_initial", Profile.poll_initial)
     if kwargs.get("poll_max", Profile.poll_max) < poll_initial:
         problems.add(where, f"`poll_max` must be at least poll_initial ({poll_initial:g})")
