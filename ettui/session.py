@@ -8,10 +8,11 @@ endpoint at it, so the same client code runs as against a real account.
 from __future__ import annotations
 
 import asyncio
+import logging
 import contextlib
 import dataclasses
 import random
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -118,6 +119,11 @@ class ApiNotOpened:
     async def aclose(self) -> None:
         pass
 
+
+log = logging.getLogger(__name__)
+
+CLOSE_STEP_DEADLINE = 10.0
+"""Longest wait for each part of a session to close (seconds)."""
 
 @dataclass(frozen=True)
 class FetchOutcome:
@@ -248,18 +254,29 @@ class Session:
                 remember(job.batch_id, name)
 
     async def close(self) -> None:
-        """Stop polling, close connections and the store, stop the sandbox."""
-        await self.poller.stop()
+        """Stop polling, close connections and the store, stop the sandbox.
+
+        Every step has a deadline (``CLOSE_STEP_DEADLINE``): a peer or store
+        that does not answer while ettui exits must not keep the process alive.
+        """
+        await self._bounded("the poller", self.poller.stop())
         if self._drop is not None:
-            await self._drop.close()
+            await self._bounded("the drop connection", self._drop.close())
             self._drop = None
         # Expiry writes started from event callbacks: finish them (a failure there must not stop the close).
-        await asyncio.gather(*self._background, return_exceptions=True)
-        await self.api.aclose()
-        await self.store.aclose()
+        await self._bounded("the last store writes", asyncio.gather(*self._background, return_exceptions=True))
+        await self._bounded("the API client", self.api.aclose())
+        await self._bounded("the job store", self.store.aclose())
         if self.sandbox is not None:
-            await self.sandbox.__aexit__(None, None, None)
+            await self._bounded("the sandbox", self.sandbox.__aexit__(None, None, None))
             self.sandbox = None
+
+    async def _bounded(self, what: str, step: Awaitable[Any]) -> None:
+        try:
+            async with asyncio.timeout(CLOSE_STEP_DEADLINE):
+                await step
+        except TimeoutError:
+            log.warning("closing %s took longer than %g s; ettui exits without waiting for it", what, CLOSE_STEP_DEADLINE)
 
     async def __aenter__(self) -> "Session":
         return self
