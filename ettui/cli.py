@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -24,10 +25,11 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from ettui import __version__, config as config_mod, paths
+from ettui import __version__, paths
+from ettui import config as config_mod
+from ettui.cli_output import ProgressBar, drop_json, job_json, jobs_table, print_json, text_table
 from ettui.config_rules import RULES
 from ettui.errors import ConfigError, EttuiError, ExitCode, HostKeyUnknown, ServerIdentityUnknown, library_error
-from ettui.cli_output import ProgressBar, drop_json, job_json, jobs_table, print_json, text_table
 from ettui.model import DIALECTS, BatchRequest, JobStatus, format_duration, parse_duration
 from ettui.safetext import clean, clean_cells, clean_json
 
@@ -216,26 +218,25 @@ async def cmd_status(args: argparse.Namespace) -> int:
             jobs = await session.jobs(status=open_statuses) or await session.jobs(limit=20)
         ids = [j.id for j in jobs]
         live = [j.id for j in jobs if j.status.polled]
-        if live:
-            if args.watch:
-                last: dict[int, str] = {}
+        if live and args.watch:
+            last: dict[int, str] = {}
 
-                def show(job: Any) -> None:
-                    if args.json or job is None or job.id not in ids or last.get(job.id) == job.status_raw:
-                        return
-                    last[job.id] = job.status_raw
-                    line = f"{session.clock.now():%H:%M:%S}  {job.batch_id}  {job.call}  {job.status_raw}" + (f"  {job.file_name}" if job.file_name else "")
-                    print(clean(line), flush=True)
+            def show(job: Any) -> None:
+                if args.json or job is None or job.id not in ids or last.get(job.id) == job.status_raw:
+                    return
+                last[job.id] = job.status_raw
+                line = f"{session.clock.now():%H:%M:%S}  {job.batch_id}  {job.call}  {job.status_raw}" + (f"  {job.file_name}" if job.file_name else "")
+                print(clean(line), flush=True)
 
-                unsubscribe = session.subscribe(lambda event: show(event.job))
-                try:
-                    for job in jobs:
-                        show(job)
-                    await session.wait_until_terminal(live, timeout=args.timeout)
-                except asyncio.TimeoutError:
-                    raise EttuiError(f"Jobs still not finished after {args.timeout:.0f} s; run `ettui status --watch` again later.") from None
-                finally:
-                    unsubscribe()
+            unsubscribe = session.subscribe(lambda event: show(event.job))
+            try:
+                for job in jobs:
+                    show(job)
+                await session.wait_until_terminal(live, timeout=args.timeout)
+            except TimeoutError:
+                raise EttuiError(f"Jobs still not finished after {args.timeout:.0f} s; run `ettui status --watch` again later.") from None
+            finally:
+                unsubscribe()
         failures: list[EttuiError] = []
         if live and not args.watch:
             failures = await session.refresh(live)
@@ -527,10 +528,8 @@ async def cmd_sandbox(args: argparse.Namespace) -> int:
         import signal
 
         for sig in (signal.SIGINT, signal.SIGTERM):
-            try:
+            with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, stop.set)
-            except (NotImplementedError, RuntimeError):
-                pass
         await stop.wait()
     return ExitCode.OK
 

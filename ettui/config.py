@@ -269,7 +269,7 @@ def redact_url(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
-def _store(problems: "_Problems", table: Any) -> StoreSettings:
+def _store(problems: _Problems, table: Any) -> StoreSettings:
     """The ``[store]`` table (team mode), every problem recorded; a bad table gives the local store."""
     where = "[store]"
     if not isinstance(table, dict):

@@ -30,9 +30,9 @@ def _request(dialect: str, today: str, week_ago: str) -> BatchRequest:
 
 async def run_demo(args: argparse.Namespace) -> int:
     """Submit a C1 (or a SOAP tracking extract), poll, fetch, verify, extract, preview."""
+    from ettui.safetext import clean
     from ettui.sandbox import SandboxOptions
     from ettui.session import Session
-    from ettui.safetext import clean
 
     with tempfile.TemporaryDirectory(prefix="ettui-demo-") as tmp:
         root = Path(args.root).expanduser() if args.root else Path(tmp)

@@ -13,7 +13,7 @@ import re
 
 from ettui.safetext import clean, is_clean
 
-__all__ = ["is_batch_id", "is_request_id", "file_name_problem", "shown"]
+__all__ = ["file_name_problem", "is_batch_id", "is_request_id", "shown"]
 
 MAX_BATCH_ID_DIGITS = 19
 """Fits a signed 64-bit integer, the widest ID the vendor could use (spec §2.3: ``<batchID>552210</batchID>``)."""

@@ -79,7 +79,7 @@ from ettui.errors import (
 from ettui.model import BatchRequest, Dialect, Inquiry, JobStatus, SubmitResult
 from ettui.safetext import clean
 
-__all__ = ["SoapApi", "UsernameToken", "OAuth", "PACKAGED_WSDL", "PARTNER_NS", "MASK", "STATUS_PROPERTIES"]
+__all__ = ["MASK", "PACKAGED_WSDL", "PARTNER_NS", "STATUS_PROPERTIES", "OAuth", "SoapApi", "UsernameToken"]
 
 log = logging.getLogger(__name__)
 
@@ -192,7 +192,7 @@ class SoapApi:
         today: Callable[[], date] | None = None,
         max_range_days: int | None = None,
         monotonic: Callable[[], float] = time.monotonic,
-    ) -> "SoapApi":
+    ) -> SoapApi:
         """Build the zeep client off the event loop and return the API.
 
         Args:

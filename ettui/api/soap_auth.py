@@ -26,7 +26,7 @@ from ettui.api.secrets import mask_secrets
 from ettui.api.wire import Limits, Peer, post
 from ettui.errors import AuthError, MalformedReplyError, ThrottledError
 
-__all__ = ["TokenSource", "FUELOAUTH_NS"]
+__all__ = ["FUELOAUTH_NS", "TokenSource"]
 
 log = logging.getLogger(__name__)
 

@@ -51,7 +51,7 @@ from ettui.errors import (
 )
 from ettui.model import BatchRequest, Dialect, Inquiry, JobStatus, SubmitResult
 
-__all__ = ["XmlApi", "MASK", "build_document", "encode_form"]
+__all__ = ["MASK", "XmlApi", "build_document", "encode_form"]
 
 log = logging.getLogger(__name__)
 

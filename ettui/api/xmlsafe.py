@@ -14,12 +14,11 @@ into its own place in the ``ettui.errors`` family with its own wording.
 from __future__ import annotations
 
 import re
-
 from typing import TypedDict
 
 from lxml import etree
 
-__all__ = ["HARDENED_OPTIONS", "XmlRejected", "hardened_parser", "parse_xml", "local_name", "local_tag"]
+__all__ = ["HARDENED_OPTIONS", "XmlRejected", "hardened_parser", "local_name", "local_tag", "parse_xml"]
 
 # A DOCTYPE can only appear before the root element, but comments and PIs may
 # precede it, so search the whole prologue region generously. Matching bytes

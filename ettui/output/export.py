@@ -225,8 +225,8 @@ def format_table(rows: Sequence[dict[str, str]], columns: Sequence[str], width: 
         if widths[widest] <= 3:
             break
         widths[widest] -= 1
-    lines = [gap.join(_fit(c, w) for c, w in zip(columns, widths)).rstrip()]
+    lines = [gap.join(_fit(c, w) for c, w in zip(columns, widths, strict=True)).rstrip()]
     lines.append(gap.join("-" * w for w in widths))
     for row in rows:
-        lines.append(gap.join(_fit(row.get(c, ""), w) for c, w in zip(columns, widths)).rstrip())
+        lines.append(gap.join(_fit(row.get(c, ""), w) for c, w in zip(columns, widths, strict=True)).rstrip())
     return "\n".join(lines) + "\n"

@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 
-
 def run(args: list[str], home: Path, timeout: float = 90, **kw: object) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "ETTUI_HOME": str(home), "PYTHONUNBUFFERED": "1"}
     env.pop("ETTUI_CONFIG", None)

@@ -118,7 +118,7 @@ async def test_twelve_concurrent_fetches_hold_at_most_ten_connections(tmp_path: 
             for name in files
         ]
         results = await asyncio.wait_for(asyncio.gather(*(p.communicate() for p in procs)), 300)
-        for proc, (name, data), (out, err) in zip(procs, files.items(), results):
+        for proc, (_name, data), (out, err) in zip(procs, files.items(), results, strict=True):
             assert proc.returncode == 0, err.decode()
             assert hashlib.sha256(data).hexdigest() in out.decode()
             assert all("waiting for one to be free" in line for line in err.decode().splitlines()), err.decode()

@@ -257,7 +257,7 @@ class Account:
         self.part = self.downloads / (file_name + ".part")
         self.final = self.downloads / file_name
 
-    def watch(self, *args: str) -> "Watching":
+    def watch(self, *args: str) -> Watching:
         return Watching(["--config", str(self.config), "watch", "--json", *args], env_for(self.home, **self.env))
 
 

@@ -70,18 +70,18 @@ class FaultySFTPServer(asyncssh.SFTPServer):
             faults.stalls += 1
             return asyncio.get_running_loop().create_future()
         stall = faults.stall_after_bytes
-        if stall is not None and (faults.max_stalls is None or faults.stalls < faults.max_stalls):
-            if self._served + size > stall:
-                if not getattr(self, "_stalled", False):
-                    self._stalled = True
-                    faults.stalls += 1
-                return asyncio.get_running_loop().create_future()  # never answered
+        if (stall is not None and (faults.max_stalls is None or faults.stalls < faults.max_stalls)
+                and self._served + size > stall):
+            if not getattr(self, "_stalled", False):
+                self._stalled = True
+                faults.stalls += 1
+            return asyncio.get_running_loop().create_future()  # never answered
         limit = faults.drop_after_bytes
-        if limit is not None and (faults.max_drops is None or faults.drops < faults.max_drops):
-            if self._served + size > limit:
-                faults.drops += 1
-                self.channel.get_connection().abort()
-                raise asyncssh.SFTPConnectionLost("dropped by the test")
+        if (limit is not None and (faults.max_drops is None or faults.drops < faults.max_drops)
+                and self._served + size > limit):
+            faults.drops += 1
+            self.channel.get_connection().abort()
+            raise asyncssh.SFTPConnectionLost("dropped by the test")
         data = super().read(file_obj, offset, size)
         assert isinstance(data, bytes)
         self._served += len(data)

@@ -111,7 +111,7 @@ async def submit(http: httpx.AsyncClient, sb: Sandbox, system: str) -> int:
     return int(root.findtext(".//batchID") or 0)
 
 
-@pytest.mark.parametrize("system,element", [
+@pytest.mark.parametrize(("system", "element"), [
     (C1, "tracking"), (C2, "tracking"), (C3, "subscriber"), (C4, "tracking"),
     (C5, "tracking"), (C6, "tracking"), (C7, "tracking"), (C8, "list"),
 ])
@@ -193,7 +193,7 @@ async def test_multi_account_subfolder_and_determinism(tmp_path: Path, http: htt
     assert contents[0] == contents[1]
 
 
-@pytest.mark.parametrize("system,code", [
+@pytest.mark.parametrize(("system", "code"), [
     (C1.replace("<daterange>\n    <startdate>3/1/2012</startdate>\n    <enddate>3/7/2012</enddate>\n  </daterange>", ""), 306),
     (C1.replace("3/7/2012", "2/7/2012"), 307),
     (C1.replace("3/7/2012", "2012-03-07"), 305),
@@ -224,7 +224,7 @@ async def test_zero_padded_dates_accepted(sandbox: Sandbox, http: httpx.AsyncCli
     await submit(http, sandbox, C1.replace("3/1/2012", "03/01/2012").replace("3/7/2012", "03/07/2012"))
 
 
-@pytest.mark.parametrize("xml,code", [
+@pytest.mark.parametrize(("xml", "code"), [
     ("<exacttarget><authorization>", 301),
     ("not xml at all", 301),
     ('<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><exacttarget>&e;</exacttarget>', 301),

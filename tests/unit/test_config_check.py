@@ -132,7 +132,7 @@ time_scale = 0
     _, problems = config.check(path)
     keys_in_order = ["`sftp_port`", "`connect_timeout`", "`api_password_env`", "`theme`", "`expiring_soon_hours`", "`time_scale`"]
     assert len(problems) == len(keys_in_order)
-    for sentence, key in zip(problems, keys_in_order):
+    for sentence, key in zip(problems, keys_in_order, strict=True):
         assert key in sentence
     with pytest.raises(config.ConfigProblems) as refused:
         config.load(path)

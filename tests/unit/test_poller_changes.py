@@ -53,6 +53,6 @@ async def test_its_own_writes_are_not_announced_twice(tmp_path: Path) -> None:
         poller.track(job)
         poller.poll_now(job.id)
         assert await poller.sweep_once() == 1
-        _, cursor = await poller.store.changes(0)
+        _, _cursor = await poller.store.changes(0)
         await poller.apply_changes(0)
         assert events.kinds == ["submitted", "status"], "the feed's copy of our own poll is not news"

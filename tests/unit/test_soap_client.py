@@ -113,7 +113,7 @@ async def server() -> AsyncIterator[tuple[Script, str]]:
     await runner.cleanup()
 
 
-def HANG(_request: bytes) -> web.Response:  # noqa: N802 - a sentinel reply
+def HANG(_request: bytes) -> web.Response:
     return web.Response(status=200, text="late")
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -14,7 +14,7 @@ from ettui.jobs.sqlite import SqliteStore
 from ettui.jobs.store import SCHEMA_VERSION, JobStore, StoreError, to_text
 from ettui.model import JobStatus
 
-T0 = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
 
 async def unconfirmed(store: AsyncJobStore, *, replaces_id: int | None = None):
