@@ -7,9 +7,10 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 
-def run(args: list[str], home: Path, timeout: float = 90, **kw: object) -> subprocess.CompletedProcess[str]:
+def run(args: list[str], home: Path, timeout: float = 90, **kw: Any) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "ETTUI_HOME": str(home), "PYTHONUNBUFFERED": "1"}
     env.pop("ETTUI_CONFIG", None)
     return subprocess.run(

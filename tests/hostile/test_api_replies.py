@@ -110,6 +110,7 @@ async def test_tui_board_and_toasts_survive(tmp_path: Path, field: str, monkeypa
             details = app.screen.query_one("#job-details")
             shown = lines_text(widget_lines(details))
             assert_no_escape(shown, "the details")
+            assert job.batch_id is not None
             assert job.batch_id in shown
             await pilot.press("escape")
             await pilot.pause()

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from textual.screen import Screen
 
 from ettui.output import open_output
 from ettui.safetext import clean
@@ -143,7 +144,10 @@ async def test_dialogs_show_hostile_text_as_text(tmp_path: Path) -> None:
             ConfirmScreen(f"Extract {hostile}", f"{hostile} exists; extracting again overwrites its files. Extract?", "Extract"),
         ):
             app.push_screen(screen)
-            await wait_for(pilot, lambda shown=screen: app.screen is shown and shown.query("Static"), "the dialog")
+            def dialog_shown(shown: Screen[Any] = screen) -> bool:
+                return app.screen is shown and bool(shown.query("Static"))
+
+            await wait_for(pilot, dialog_shown, "the dialog")
             await pilot.pause()
             lines = [line for widget in screen.query("Static, Label") for line in widget_lines(widget)]
             shown = lines_text(lines)

@@ -18,7 +18,7 @@ import shutil
 import signal
 import socket
 import subprocess
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -64,7 +64,7 @@ class FaultySFTPServer(asyncssh.SFTPServer):
             self._faults.writes.append(f"open-for-write {path!r}")
         return super().open(path, pflags, attrs)
 
-    def read(self, file_obj: object, offset: int, size: int) -> object:
+    def read(self, file_obj: object, offset: int, size: int) -> bytes | Awaitable[bytes]:
         faults = self._faults
         if faults.stall_at_offset is not None and offset + size > faults.stall_at_offset:
             faults.stalls += 1
@@ -239,7 +239,7 @@ class OpenSSHServer:
             stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
         )
         assert self.proc.stderr is not None
-        seen = []
+        seen: list[bytes] = []
         while True:
             line = await asyncio.wait_for(self.proc.stderr.readline(), 20)
             if not line:

@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import os
 import socket
+from collections.abc import AsyncIterator
 from datetime import UTC
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from tests.integration.sshd import PASSWORD, USER, InProcessServer, sftp_server
 
 
 @pytest.fixture
-async def server(tmp_path: Path) -> InProcessServer:
+async def server(tmp_path: Path) -> AsyncIterator[InProcessServer]:
     root = tmp_path / "remote"
     (root / "10012345").mkdir(parents=True)
     (root / "out.zip").write_bytes(b"PK" + os.urandom(1000))

@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import stat
+from collections.abc import AsyncIterator
 from datetime import UTC
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from tests.integration.test_drop_fetch import Recorder, Sleeps, leftovers, make_
 
 
 @pytest.fixture
-async def server(tmp_path: Path) -> InProcessServer:
+async def server(tmp_path: Path) -> AsyncIterator[InProcessServer]:
     root = tmp_path / "remote"
     root.mkdir()
     async with sftp_server(root) as srv:

@@ -7,6 +7,7 @@ import os
 import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import asyncssh
 import pytest
@@ -35,7 +36,7 @@ async def sandbox(tmp_path: Path, client_key: Path) -> AsyncIterator[Sandbox]:
         yield sb
 
 
-def connect(sb: Sandbox, **kwargs: object) -> asyncssh.connection._ConnectionContextManager:
+def connect(sb: Sandbox, **kwargs: Any) -> Any:
     return asyncssh.connect(sb.info.sftp_host, sb.info.sftp_port, username=sb.info.sftp_username,
                             known_hosts=None, **kwargs)  # type: ignore[arg-type]
 

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from ettui.output.export import export_csv, export_jsonl, format_table
-from ettui.output.reader import OutputError, OutputReader
+from ettui.output.reader import OutputReader
+from ettui.output.stream import OutputError
 
 
 def source(tmp_path: Path, xml: str) -> OutputReader:

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from ettui.errors import DropError
-from ettui.output.reader import OutputError, OutputReader
-from ettui.output.stream import guarded_stream
+from ettui.output.reader import OutputReader
+from ettui.output.stream import OutputError, guarded_stream
 
 
 def write(tmp_path: Path, xml: str, name: str = "out.xml") -> Path:

@@ -8,12 +8,12 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from test_poller_support import T0, Recorder, ScriptedApi, add_job, as_async, make_poller, store_at
 
 from ettui.clock import ManualClock
 from ettui.errors import ApiConnectionError, AuthError, MalformedReplyError, ServiceError, ThrottledError
 from ettui.jobs.poller import Poller
 from ettui.model import JobStatus
+from tests.unit.test_poller_support import T0, Recorder, ScriptedApi, add_job, as_async, make_poller, store_at
 
 
 @pytest.fixture
@@ -254,7 +254,8 @@ async def test_a_shared_semaphore_limits_several_profiles_together(store, clock)
     api = ScriptedApi("Scheduled")
     shared = asyncio.Semaphore(3)
     pollers = [
-        Poller(as_async(store), api, name, clock=clock, semaphore=shared, jitter=0.0) for name in ("a", "b")
+        Poller(as_async(store), api, name, clock=clock, semaphore=shared, jitter=0.0)  # type: ignore[arg-type]
+        for name in ("a", "b")
     ]
     for i in range(20):
         add_job(store, str(i), profile="a" if i % 2 else "b")

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from test_poller_support import T0, Recorder, ScriptedApi, add_job, make_poller, store_at
-
 from ettui.clock import ManualClock
 from ettui.jobs.store import JobStore
 from ettui.model import JobStatus
+from tests.unit.test_poller_support import T0, Recorder, ScriptedApi, add_job, make_poller, store_at
 
 
 async def test_a_job_finished_by_another_process_is_announced_while_paused(tmp_path: Path) -> None:
