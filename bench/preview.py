@@ -169,7 +169,8 @@ def main() -> None:
                 best["seconds"] = fig["seconds"]
     for name, fig in results.items():
         rate = xml_bytes / fig["seconds"] / 1e6
-        print(f"{name:9} {fig['seconds']:8.3f} s  {rate:7.1f} MB/s  rows {int(fig['rows']):>11,}  peak RSS {fig['peak_rss_mb']:6.1f} MB")
+        print(f"{name:9} {fig['seconds']:8.3f} s  {rate:7.1f} MB/s  rows {int(fig['rows']):>11,}"
+              f"  peak RSS {fig['peak_rss_mb']:6.1f} MB")
     export = results["export"]["seconds"]
     first = results["first"]["seconds"]
     peak = max(fig["peak_rss_mb"] for name, fig in results.items() if name in ("first", "export"))

@@ -272,7 +272,8 @@ async def postgres_measure(url: str, count: int) -> None:
         for job in live[:300]:
             await store.record_status(job.id, job.status, job.status_raw, end,
                                       next_poll=(end + timedelta(seconds=5), end + timedelta(seconds=5)))  # fmt: skip
-        print(f"record_status with next_poll (one poll's write): {(time.perf_counter() - t1) / min(300, len(live)) * 1000:.2f} ms per job")
+        per_job = (time.perf_counter() - t1) / min(300, len(live))
+        print(f"record_status with next_poll (one poll's write): {per_job * 1000:.2f} ms per job")
         ids = [j.id for j in live[:200]]
         t1 = time.perf_counter()
         await store.claim(ids, holder="bench", lease_seconds=30)

@@ -103,7 +103,8 @@ class ProgressBar:
 
         # stderr, so stdout stays the command's result even on a terminal.
         self._progress = Progress(
-            "[progress.description]{task.description}", BarColumn(), DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn(),
+            "[progress.description]{task.description}",
+            BarColumn(), DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn(),
             transient=True,
             console=Console(stderr=True),
         )

@@ -43,7 +43,8 @@ async def run_demo(args: argparse.Namespace) -> int:
             poll_initial=0.2,
             poll_max=1.0,
         )
-        cfg = config_mod.Config(path=root / "none.toml", exists=False, default_profile=profile.name, profiles={profile.name: profile})
+        cfg = config_mod.Config(path=root / "none.toml", exists=False, default_profile=profile.name,
+                                profiles={profile.name: profile})
         options = SandboxOptions(root=root / "sandbox", scheduled_seconds=0.5, processing_seconds=1.0, records=500)
         def say(text: str) -> None:
             if not args.json:

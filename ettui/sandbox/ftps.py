@@ -510,7 +510,8 @@ class FtpsDropServer:
         self._sessions.add(session)
         try:
             await session.run()
-        except (TimeoutError, OSError, ssl.SSLError, asyncio.IncompleteReadError, UnicodeError):  # ConnectionAbortedError is an OSError
+        # ConnectionAbortedError is an OSError.
+        except (TimeoutError, OSError, ssl.SSLError, asyncio.IncompleteReadError, UnicodeError):
             pass  # the client went away, idled out, or spoke no TLS
         finally:
             await session.close()

@@ -364,7 +364,8 @@ class Watcher:
         if job.id in w.announced:
             return
         w.announced.add(job.id)
-        self._say(w, "submitted", f"Batch {clean(job.batch_id)} ({clean(job.call)}) was submitted elsewhere; watching it.", job=job)
+        self._say(w, "submitted", f"Batch {clean(job.batch_id)} ({clean(job.call)}) was submitted elsewhere; watching it.",
+                  job=job)
 
     def _retry_due(self, w: _ProfileWatch) -> bool:
         now = time.monotonic()
@@ -398,7 +399,8 @@ class Watcher:
                 job = await w.job(f.job_id)
                 if job is None or (job.download_path and job.sha256):
                     continue
-            elif not (w.session.profile.auto_fetch_unknown and VENDOR_NAME.fullmatch(f.name)) or self.state.fetched(_fetched_key(w.name, f)) is not None:
+            elif (not (w.session.profile.auto_fetch_unknown and VENDOR_NAME.fullmatch(f.name))
+                  or self.state.fetched(_fetched_key(w.name, f)) is not None):
                 continue
             if not f.listed and f.expires_at <= now:
                 if _file_key(f) in w.warned or _file_key(f) in w.retries:
@@ -479,7 +481,8 @@ class Watcher:
         else:
             then = f"retrying in {delay:.0f} s."
         self._say(w, "failed", f"Fetching {clean(f.name)} failed: {_sentence(w, exc)} — {then}", level="error",
-                  file=f.name, batch_id=f.batch_id, details={"attempts": retry.attempts, "retry_in": None if key in w.given_up else delay})
+                  file=f.name, batch_id=f.batch_id,
+                  details={"attempts": retry.attempts, "retry_in": None if key in w.given_up else delay})
 
     async def _expiring_unfetched(self, w: _ProfileWatch) -> list[Job]:
         """Jobs of the profile whose file nobody fetched and that expire within ``[ui] expiring_soon_hours``."""
@@ -535,7 +538,8 @@ class Watcher:
                 continue
             env = {str(k): str(v) for k, v in (entry.get("env") or {}).items()}
             if not Path(env.get("ETTUI_FILE", "")).exists():
-                self._say(w, "hook", f"The hook for {clean(Path(env.get('ETTUI_FILE', '?')).name)} is not run again: the file is gone.",
+                gone = clean(Path(env.get("ETTUI_FILE", "?")).name)
+                self._say(w, "hook", f"The hook for {gone} is not run again: the file is gone.",
                           level="warning")
                 continue
             await self._run_hook(w.name, w.session.profile.on_fetched, env)
@@ -545,7 +549,9 @@ class Watcher:
         zip_path = Path(env["ETTUI_FILE"])
         key = _hook_key(profile, zip_path, env["ETTUI_SHA256"])
         w = next(x for x in self._watches if x.name == profile)
-        record: dict[str, Any] = {"profile": profile, "command": command, "env": env, "status": "pending", "at": w.now().isoformat()}
+        record: dict[str, Any] = {
+            "profile": profile, "command": command, "env": env, "status": "pending", "at": w.now().isoformat(),
+        }
         await asyncio.to_thread(self.state.update, "hooks", key, record)
         outcome = await run_hook(command, env, self.hook_timeout)
         record.update(status=outcome.status, exit=outcome.exit, output=outcome.output, at=w.now().isoformat())

@@ -157,5 +157,6 @@ def test_soap_tracking_extract_submit_watch_fetch(tmp_path: Path) -> None:
     assert fetched.returncode == 0, fetched.stderr
     files = [Path(p).name for p in json.loads(fetched.stdout)["files"]]
     assert "Sent.csv" in files
-    preview = run(["preview", str(tmp_path / "dl" / "ops_week.zip"), "--member", "Opens.csv", "--format", "jsonl", "--limit", "1"], tmp_path)
+    preview = run(["preview", str(tmp_path / "dl" / "ops_week.zip"), "--member", "Opens.csv",
+                   "--format", "jsonl", "--limit", "1"], tmp_path)
     assert preview.returncode == 0 and json.loads(preview.stdout)["EventType"] == "Open"

@@ -1,4 +1,5 @@
-"""The headless commands against a hostile API: a slowloris ends within the request deadline (exit 5), a bad file name is the job's error.
+"""The headless commands against a hostile API: a slowloris ends within the request deadline (exit 5),
+a bad file name is the job's error.
 
 The hostile server (``tests/integration/hostile_http.py``) runs on its own
 loop in a thread; ``ettui.cli.main`` runs in the test's thread as the console

@@ -236,7 +236,8 @@ class Account:
             "poll_initial": 0.1, "poll_max": 0.5, "auto_fetch": True, "download_dir": str(self.downloads),
         }
         self.config = tmp_path / "config.toml"
-        self.config.write_text('default_profile = "acct"\n[profiles.acct]\n' + "".join(f"{k} = {json.dumps(v)}\n" for k, v in values.items()))
+        keys = "".join(f"{k} = {json.dumps(v)}\n" for k, v in values.items())
+        self.config.write_text('default_profile = "acct"\n[profiles.acct]\n' + keys)
         self.config.chmod(0o600)
         self.env = {"ET_TEST_API_PW": info.api_password, "ET_TEST_SFTP_PW": info.sftp_password}
         self.sandbox = sb
@@ -247,9 +248,11 @@ class Account:
         assert done.returncode == 0, done.stderr
         self.batch_id = done.stdout.strip()
         if wait:
-            waited = run(["--config", str(self.config), "status", "--watch", "--timeout", "60", self.batch_id], self.home, env=self.env)
+            waited = run(["--config", str(self.config), "status", "--watch", "--timeout", "60", self.batch_id], self.home,
+                         env=self.env)
             assert waited.returncode == 0, waited.stderr
-            (job,) = json.loads(run(["--config", str(self.config), "status", "--json", self.batch_id], self.home, env=self.env).stdout)
+            (job,) = json.loads(run(["--config", str(self.config), "status", "--json", self.batch_id], self.home,
+                                    env=self.env).stdout)
             self.locate(job["file_name"])
         return self.batch_id
 
@@ -505,7 +508,8 @@ def test_a_hook_a_stop_interrupted_runs_again_at_the_next_start(tmp_path: Path, 
     assert len(list(seen.glob("*.json"))) == 1
 
 
-def test_exit_when_idle_does_not_wait_forever_for_a_job_it_cannot_check(tmp_path: Path, sandbox: Sandbox, faults: HideOnDrop) -> None:
+def test_exit_when_idle_does_not_wait_forever_for_a_job_it_cannot_check(tmp_path: Path, sandbox: Sandbox,
+                                                                        faults: HideOnDrop) -> None:
     acct = Account(tmp_path, sandbox)
     batch_id = acct.submit(wait=False)
     faults.malformed_share = 1.0  # every status reply is cut off mid-document

@@ -73,7 +73,8 @@ async def test_viewer_shows_hostile_cells_escaped(tmp_path: Path, kind: str) -> 
     app = idle_app(tmp_path)
     async with app.run_test(size=(200, 40)) as pilot:
         app.push_screen(OutputViewer(Files(), path))
-        await wait_for(pilot, lambda: isinstance(app.screen, OutputViewer) and app.screen.query(OutputTable) and app.screen.table.row_count == len(values), "the rows")
+        await wait_for(pilot, lambda: isinstance(app.screen, OutputViewer) and app.screen.query(OutputTable)
+                       and app.screen.table.row_count == len(values), "the rows")
         await pilot.pause()
         table = app.screen.query_one(OutputTable)
         lines = widget_lines(table)

@@ -205,7 +205,8 @@ class OpenSSHServer:
 
     def fingerprint(self) -> str:
         """The host key's fingerprint as OpenSSH itself prints it."""
-        out = subprocess.run(["ssh-keygen", "-l", "-E", "sha256", "-f", f"{self.host_key}.pub"], capture_output=True, text=True, check=True)
+        out = subprocess.run(["ssh-keygen", "-l", "-E", "sha256", "-f", f"{self.host_key}.pub"], capture_output=True, text=True,
+                             check=True)
         return out.stdout.split()[1]
 
     def write_config(self) -> Path:

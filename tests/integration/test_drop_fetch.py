@@ -120,7 +120,8 @@ async def test_vanished_file_is_one_sentence_and_part_kept(server: InProcessServ
     await factory.client.close()
 
 
-async def test_full_disk_keeps_part_then_resumes(server: InProcessServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_full_disk_keeps_part_then_resumes(server: InProcessServer, tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     """ENOSPC is injected by replacing the module's local write function (no tmpfs needed)."""
     data = make_zip(1024 * 1024)
     (server.root / "out.zip").write_bytes(data)

@@ -54,7 +54,8 @@ def per_send(action: str, sub_action: str, job: str = "8812345", extra: str = ""
             f"<search_value>{job}</search_value>{extra}</system>")
 
 
-C4 = per_send("BulkAsync", "all_ToFTP", extra="<daterange><startdate>05/01/2012</startdate><enddate>05/15/2012</enddate></daterange>")
+C4 = per_send("BulkAsync", "all_ToFTP",
+              extra="<daterange><startdate>05/01/2012</startdate><enddate>05/15/2012</enddate></daterange>")
 C5 = per_send("BulkAsync", "all_attributes_ToFTP")
 C6 = per_send("Sent_BulkAsync", "all_ToFTP")
 C7 = per_send("Sent_BulkAsync", "all_attributes_ToFTP")
@@ -182,7 +183,8 @@ async def test_statuses_and_list_members_content(sandbox: Sandbox, http: httpx.A
 async def test_multi_account_subfolder_and_determinism(tmp_path: Path, http: httpx.AsyncClient) -> None:
     contents = []
     for run in ("a", "b"):
-        async with Sandbox(SandboxOptions(root=tmp_path / run, multi_account=True, seed=7, records=10, api_password=PASSWORD)) as sb:
+        async with Sandbox(SandboxOptions(root=tmp_path / run, multi_account=True, seed=7, records=10,
+                                          api_password=PASSWORD)) as sb:
             batch_id = await submit(http, sb, C5)
             sb.clock.advance(20)
             await sb.queue.settle()
@@ -205,7 +207,8 @@ async def test_multi_account_subfolder_and_determinism(tmp_path: Path, http: htt
     (per_send("BulkAsync", "all_attributes_ToFTP", job=""), 308),
     (per_send("Sent_BulkAsync", "all_ToFTP", job=""), 308),
     (per_send("Sent_BulkAsync", "all_attributes_ToFTP", job="abc"), 308),
-    (per_send("BulkAsync", "all_ToFTP", extra="<daterange><startdate>5/9/2012</startdate><enddate>5/1/2012</enddate></daterange>"), 307),
+    (per_send("BulkAsync", "all_ToFTP",
+              extra="<daterange><startdate>5/9/2012</startdate><enddate>5/1/2012</enddate></daterange>"), 307),
     (C8.replace("<search_value>40017</search_value>", ""), 309),
     (C8.replace("listid", "email"), 311),
     (C1.replace("tracking", "newsletter"), 303),

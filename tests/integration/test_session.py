@@ -15,7 +15,8 @@ from ettui.session import Session
 
 def cfg(tmp_path: Path, dialect: str = "xml") -> config.Config:
     profile = config.sandbox_profile(dialect)
-    return config.Config(path=tmp_path / "none.toml", exists=False, default_profile=profile.name, profiles={profile.name: profile})
+    return config.Config(path=tmp_path / "none.toml", exists=False, default_profile=profile.name,
+                         profiles={profile.name: profile})
 
 
 async def test_relative_dates_follow_the_sandbox_clock(tmp_path: Path) -> None:
@@ -41,7 +42,8 @@ async def test_a_soap_job_keeps_its_file_name_across_sessions(tmp_path: Path) ->
     store = tmp_path / "jobs.sqlite3"
     first = await Session.open(cfg(tmp_path, "soap"), store_path=store, start_poller=False, sandbox_options=options)
     try:
-        job = await first.submit(BatchRequest("tracking-extract", {"StartDate": "-7d", "EndDate": "today", "OutputFileName": "ops.zip"}))
+        job = await first.submit(BatchRequest("tracking-extract", {"StartDate": "-7d", "EndDate": "today",
+                                                                   "OutputFileName": "ops.zip"}))
     finally:
         await first.close()
     second = await Session.open(cfg(tmp_path, "soap"), store_path=store, sandbox_options=options)

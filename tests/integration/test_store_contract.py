@@ -137,7 +137,8 @@ async def test_list_count_live_filters_order_and_paging(store: AsyncJobStore) ->
     assert await store.count(status=[]) == 0
     assert await store.count(since=T0 + timedelta(minutes=8)) == 2
     by_file = await store.list(order="file_name desc")
-    assert by_file[0].file_name == "a.zip" and (await store.list(order="file_name asc"))[-1].file_name == "a.zip", "NULLs: first ascending, last descending, on both backends"
+    assert by_file[0].file_name == "a.zip" and (await store.list(order="file_name asc"))[-1].file_name == "a.zip", \
+        "NULLs: first ascending, last descending, on both backends"
     assert [j.id for j in await store.live("q")] == [jobs[i].id for i in (2, 4, 6, 8)]
     assert len(await store.live()) == 8
     with pytest.raises(ValueError, match="cannot order jobs by"):

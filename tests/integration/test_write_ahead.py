@@ -55,7 +55,8 @@ def profile_via(proxy: FaultProxy, sb: Sandbox, dialect: str = "xml", **override
 
 
 def cfg(tmp_path: Path, profile: Profile) -> config.Config:
-    return config.Config(path=tmp_path / "none.toml", exists=False, default_profile=profile.name, profiles={profile.name: profile})
+    return config.Config(path=tmp_path / "none.toml", exists=False, default_profile=profile.name,
+                         profiles={profile.name: profile})
 
 
 def request_for(dialect: str) -> BatchRequest:

@@ -207,7 +207,8 @@ class VsftpdServer:
             self.pasv_min = _free_range(10)
         conf = self.write_config()
         self.proc = subprocess.Popen(
-            [*os.environ.get("ETTUI_VSFTPD_WRAP", "").split(), str(VSFTPD), str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
+            [*os.environ.get("ETTUI_VSFTPD_WRAP", "").split(), str(VSFTPD), str(conf)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
         )
         for _ in range(200):
             if self.proc.poll() is not None:

@@ -162,7 +162,8 @@ def _make_v1_file(path: Path) -> None:
         "'{\"ListID\": \"5\"}', 'bulkasync_9_1_1.zip')",
         (to_text(T0),),
     )
-    conn.execute("INSERT INTO status_history (job_id, at, status, status_raw) VALUES (1, ?, 'Complete', 'Complete')", (to_text(T0),))
+    conn.execute("INSERT INTO status_history (job_id, at, status, status_raw) VALUES (1, ?, 'Complete', 'Complete')",
+                 (to_text(T0),))
     conn.close()
 
 

@@ -130,7 +130,8 @@ def _make_v3_file(path: Path) -> None:
         "INSERT INTO jobs (id, profile, dialect, call, batch_id, submitted_at, status, status_raw) "
         "VALUES (7, 'main', 'xml', 'C1', '9001', ?, 'Complete', 'Complete')", (to_text(T0),),
     )
-    conn.execute("INSERT INTO status_history (job_id, at, status, status_raw) VALUES (7, ?, 'Complete', 'Complete')", (to_text(T0),))
+    conn.execute("INSERT INTO status_history (job_id, at, status, status_raw) VALUES (7, ?, 'Complete', 'Complete')",
+                 (to_text(T0),))
     conn.execute("DELETE FROM jobs WHERE id = 7 AND 0")
     conn.execute("INSERT INTO jobs (id, profile, dialect, call, batch_id, submitted_at, status, status_raw) "
                  "VALUES (9, 'main', 'xml', 'C1', '9002', ?, 'Error', 'Error')", (to_text(T0),))
