@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING, Any
 from ettui.api.base import BatchApi, CallSpec
 from ettui.clock import Clock, WallClock
 from ettui.config import Config, Profile, SecretSource, load
-from ettui.wiring import make_api, start_sandbox
 from ettui.errors import (
     ConfigError,
     DropError,
@@ -32,6 +31,7 @@ from ettui.errors import (
 from ettui.jobs.base import AsyncJobStore, holder_id, open_store, whoami
 from ettui.jobs.poller import JobEvent, Poller
 from ettui.model import BatchRequest, DropFile, Job, JobStatus, Progress
+from ettui.wiring import make_api, start_sandbox
 
 if TYPE_CHECKING:
     from ettui.drop.transport import DropTransport, RemoteEntry
@@ -154,7 +154,7 @@ class Session:
         store: AsyncJobStore,
         poller: Poller,
         clock: Clock,
-        sandbox: "Sandbox | None" = None,
+        sandbox: Sandbox | None = None,
     ) -> None:
         self.config = config
         self.profile = profile
@@ -185,9 +185,9 @@ class Session:
         store_path: Path | None = None,
         clock: Clock | None = None,
         start_poller: bool = True,
-        sandbox_options: "SandboxOptions | None" = None,
+        sandbox_options: SandboxOptions | None = None,
         api: bool = True,
-    ) -> "Session":
+    ) -> Session:
         """Open the profile: start the sandbox if it is one, build the API, open the store.
 
         ``sandbox_options`` overrides the sandbox's settings (tests, the demo).
@@ -278,7 +278,7 @@ class Session:
         except TimeoutError:
             log.warning("closing %s took longer than %g s; ettui exits without waiting for it", what, CLOSE_STEP_DEADLINE)
 
-    async def __aenter__(self) -> "Session":
+    async def __aenter__(self) -> Session:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -542,7 +542,7 @@ class Session:
 
     # -- the drop ------------------------------------------------------------
 
-    async def _drop_client(self) -> "DropTransport":
+    async def _drop_client(self) -> DropTransport:
         from ettui.drop.factory import open_transport
 
         async with self._drop_lock:
@@ -588,7 +588,7 @@ class Session:
                 await self._drop.close()
                 self._drop = None
 
-    async def _list_folders(self, folders: list[str]) -> list["RemoteEntry"]:
+    async def _list_folders(self, folders: list[str]) -> list[RemoteEntry]:
         """Entries of the drop folders; a missing optional folder (member ID, Export) is skipped."""
         from ettui.drop.transport import RemoteFileMissing
 
@@ -749,7 +749,7 @@ class Session:
             self.poller.announce(JobEvent("updated", await self.store.record_extract(job.id, path=str(folder))))
         return folder, files
 
-    def open_output(self, path: Path, member: str | None = None) -> "AnyReader":
+    def open_output(self, path: Path, member: str | None = None) -> AnyReader:
         """A streaming reader of an output: an extracted XML or CSV file, or a zip (one member)."""
         from ettui.output import open_output
 
@@ -757,9 +757,7 @@ class Session:
 
     def export_output(self, path: Path, dest: Path, fmt: str = "csv") -> int:
         """Write an output's rows to ``dest`` (CSV); returns the row count. Synchronous: call from a thread."""
-        from ettui.output.export import export_csv
-
-        from ettui.output.export import export_jsonl
+        from ettui.output.export import export_csv, export_jsonl
 
         writers = {"csv": export_csv, "jsonl": export_jsonl}
         if fmt not in writers:

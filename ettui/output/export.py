@@ -255,8 +255,8 @@ def format_table(rows: Sequence[dict[str, str]], columns: Sequence[str], width: 
             widths[i] = max(widths[i], min(_cell_width(row.get(name, "")), 60))
     budget = max(width - len(gap) * (len(columns) - 1), 3 * len(columns))
     widths = _shrink(widths, budget)
-    lines = [gap.join(_fit(c, w) for c, w in zip(columns, widths)).rstrip()]
+    lines = [gap.join(_fit(c, w) for c, w in zip(columns, widths, strict=True)).rstrip()]
     lines.append(gap.join("-" * w for w in widths))
     for row in rows:
-        lines.append(gap.join(_fit(row.get(c, ""), w) for c, w in zip(columns, widths)).rstrip())
+        lines.append(gap.join(_fit(row.get(c, ""), w) for c, w in zip(columns, widths, strict=True)).rstrip())
     return "\n".join(lines) + "\n"

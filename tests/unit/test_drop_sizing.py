@@ -60,14 +60,19 @@ def test_budget_slots_are_shared_and_freed(tmp_path: Path) -> None:
 
 def test_a_waiting_acquire_says_so_once(tmp_path: Path) -> None:
     said: list[str] = []
-    budget = ConnectionBudget("h", "u", 1, lock_dir=tmp_path, on_wait=said.append, poll=0.01)
+    waiting = asyncio.Event()
+
+    def on_wait(sentence: str) -> None:
+        said.append(sentence)
+        waiting.set()
+
+    budget = ConnectionBudget("h", "u", 1, lock_dir=tmp_path, on_wait=on_wait, poll=0.01)
     held = budget.try_acquire()
     assert held is not None
 
     async def scenario() -> None:
         waiter = asyncio.ensure_future(budget.acquire())
-        while not said:
-            await asyncio.sleep(0.01)
+        await asyncio.wait_for(waiting.wait(), 10)
         assert not waiter.done()
         held.release()
         slot = await asyncio.wait_for(waiter, 10)
