@@ -31,9 +31,10 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from types import TracebackType
-from typing import BinaryIO, Protocol, TypeVar, cast
+from typing import Any, BinaryIO, Protocol, TypeVar, cast
 
 from ettui.drop._asyncssh_import import asyncssh
+from ettui.drop._fast_start import skip_none_auth, start_sftp
 
 from ettui.drop.hostkeys import (
     HostKeyCheck,
@@ -212,6 +213,22 @@ class RemoteEntry:
     is_dir: bool
 
 
+class _ClientHooks(HostKeyCheck):
+    """The host-key check, plus: the first login request uses the configured method (no ``none`` probe)."""
+
+    def __init__(self, known: asyncssh.SSHKnownHosts, accept_fingerprint: str | None, method: str | None) -> None:
+        super().__init__(known, accept_fingerprint)
+        self._method = method
+        self._conn: asyncssh.SSHClientConnection | None = None
+
+    def connection_made(self, conn: asyncssh.SSHClientConnection) -> None:
+        self._conn = conn
+
+    def begin_auth(self, username: str) -> None:
+        if self._method is not None and self._conn is not None:
+            skip_none_auth(self._conn, self._method)
+
+
 class DropClient:
     """An SFTP session on the drop. Read-only by construction.
 
@@ -275,6 +292,10 @@ class DropClient:
         self.last_cipher: str | None = None
         """The cipher of the last closed connection (the benchmark reports it)."""
         self._sftp: asyncssh.SFTPClient | None = None
+        self._limits: asyncio.Future[None] | None = None
+        self._spare: tuple[str, float, asyncio.Future[asyncssh.SFTPClientFile]] | None = None
+        """An open of the path last stat'ed, sent with the stat (path, when sent, the open)."""
+        self._spare_rtt: float | None = None
 
     @property
     def where(self) -> str:
@@ -327,7 +348,8 @@ class DropClient:
 
     async def _connect(self) -> None:
         known = load_known_hosts(self.known_hosts)
-        check = HostKeyCheck(known, self.accept_fingerprint)
+        method = "password" if self._password is not None else "publickey" if self._key_file is not None else None
+        check = _ClientHooks(known, self.accept_fingerprint, method)
         options: dict[str, object] = {}
         if self._password is not None:
             # A password login tries no keys first: the vendor locks the account
@@ -379,7 +401,10 @@ class DropClient:
         except (OSError, asyncssh.Error) as exc:
             raise DropUnreachable(f"Could not connect to the drop at {self.host}:{self.port}: {_reason(exc)}.") from None
         try:
-            self._sftp = await self._bounded(conn.start_sftp_client(), "starting SFTP")
+            # The server's limits arrive with the next replies: nothing waits for them here.
+            self._sftp, limits = await self._bounded(start_sftp(conn), "starting SFTP")
+            limits.add_done_callback(_retrieve)
+            self._limits = limits
         except (OSError, asyncssh.Error) as exc:
             conn.close()
             raise DropUnreachable(f"The drop at {self.host}:{self.port} did not start an SFTP session: {_reason(exc)}.") from None
@@ -407,8 +432,10 @@ class DropClient:
 
     async def close(self) -> None:
         """Close the SFTP session and the connection; safe to call twice."""
+        self._drop_spare()
         sftp, conn = self._sftp, self._conn
         self._sftp = self._conn = None
+        self._limits = None
         if conn is not None:
             self.last_cipher = conn.get_extra_info("send_cipher")
         if sftp is not None:
@@ -489,13 +516,48 @@ class DropClient:
     async def stat(self, path: str) -> RemoteEntry:
         """Size, mtime and type of one remote path (following links)."""
         sftp = await self._ready()
+        self._drop_spare()
+        # The open a download of this path needs travels with the stat, so the
+        # download's first reads leave one round trip sooner. Read-only, and
+        # closed again if no download follows (a folder's open just fails).
+        sent = time.monotonic()
+        opening = asyncio.ensure_future(sftp.open(path, "rb", block_size=0))
+        opening.add_done_callback(_retrieve)
+        self._spare = (path, sent, opening)
         try:
             attrs = await self._bounded(sftp.stat(path), f"reading the size of {path}")
         except DropError:
             raise
         except BaseException as exc:
             raise self._remote_error(exc, path, what="file") from None
+        self._spare_rtt = time.monotonic() - sent
         return _entry(path, attrs)
+
+    def _take_spare(self, path: str) -> asyncio.Future[asyncssh.SFTPClientFile] | None:
+        spare, self._spare = self._spare, None
+        if spare is not None and spare[0] == path:
+            return spare[2]
+        if spare is not None:
+            self._close_handle_later(spare[2])
+        return None
+
+    def _drop_spare(self) -> None:
+        spare, self._spare = self._spare, None
+        if spare is not None:
+            self._close_handle_later(spare[2])
+
+    def _close_handle_later(self, opening: asyncio.Future[asyncssh.SFTPClientFile]) -> None:
+        async def close() -> None:
+            with contextlib.suppress(BaseException):
+                handle = await opening
+                await handle.close()
+
+        if not self.connected:
+            opening.cancel()
+            return
+        closing = asyncio.ensure_future(close())
+        self._background.add(closing)
+        closing.add_done_callback(_forget_task(self._background))
 
     async def download(
         self,
@@ -521,9 +583,17 @@ class DropClient:
         sftp = await self._ready()
         try:
             started = time.monotonic()
-            # block_size=0: each read() below is exactly one SFTP request; we do the pipelining.
-            remote = await self._bounded(sftp.open(remote_path, "rb", block_size=0), f"opening {remote_path}")
-            rtt = time.monotonic() - started
+            opening = self._take_spare(remote_path)
+            spare_rtt, self._spare_rtt = self._spare_rtt, None
+            if opening is None or spare_rtt is None:
+                # block_size=0: each read() below is exactly one SFTP request; we do the pipelining.
+                opening, spare_rtt = asyncio.ensure_future(sftp.open(remote_path, "rb", block_size=0)), None
+            remote = await self._bounded(opening, f"opening {remote_path}")
+            # The round trip: the stat's when the open travelled with it, else this open's.
+            rtt = spare_rtt if spare_rtt is not None else time.monotonic() - started
+            if self._limits is not None:
+                with contextlib.suppress(asyncssh.SFTPError):  # no limits: the default block size stands
+                    await self._bounded(asyncio.shield(self._limits), "reading the server's limits")
             if size is None:
                 size = (await self._bounded(remote.stat(), f"reading the size of {remote_path}")).size or 0
             total = size
@@ -727,6 +797,11 @@ def _write(local: BinaryIO, data: bytes, path: Path) -> None:
             view = view[written or 0 :]
     except OSError as exc:
         raise local_error(exc, path) from None
+
+
+def _retrieve(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()  # an unused speculative open may fail (a folder, a missing file): not an error
 
 
 def _forget_task(tasks: set[asyncio.Future[None]]) -> Callable[[asyncio.Future[None]], None]:
