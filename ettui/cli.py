@@ -354,7 +354,21 @@ async def _retry_host_key(session: Any, args: argparse.Namespace, op: Callable[[
         ) from None
 
 
+def _say_rates() -> None:
+    """``ettui fetch`` says on stderr the rate of a large download and what limited it."""
+    rates = logging.getLogger("ettui.drop.rate")
+    if not rates.handlers and not os.environ.get("ETTUI_DEBUG"):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(_SentenceFormatter())
+        rates.addHandler(handler)
+        rates.setLevel(logging.INFO)
+        rates.propagate = False
+
+
 async def cmd_fetch(args: argparse.Namespace) -> int:
+    if not args.json:
+        _say_rates()
+
     async def body(session: Any) -> int:
         dest = Path(args.dest).expanduser() if args.dest else None
         show_bar = sys.stderr.isatty() and not args.json

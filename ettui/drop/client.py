@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import errno
 import hashlib
+import logging
 import math
 import os
 import socket
@@ -114,6 +115,12 @@ MAX_IN_FLIGHT = 48 * 1024 * 1024
 SYNC_EVERY = 32 * 1024 * 1024
 """Bytes between background ``fdatasync`` calls during a download."""
 
+RATE_LOG = logging.getLogger("ettui.drop.rate")
+"""Where a finished download says its rate and what limited it (``ettui fetch`` prints it on stderr)."""
+
+REPORT_FROM = 8 * 1024 * 1024
+"""Downloads smaller than this say nothing about their rate (start-up dominates)."""
+
 _REFUSED: dict[tuple[str, int, str, str], str] = {}
 """Logins the drop refused in this process (host, port, user, credential hash) and the sentence said."""
 
@@ -134,6 +141,16 @@ class TransferPlan:
     def ceiling(self) -> float:
         """The most bytes per second this plan allows at its round trip (what limits a slow path)."""
         return self.in_flight / self.rtt if self.rtt > 0 else math.inf
+
+    def describe(self, rate: float) -> str:
+        """One line: the rate reached, and what limited it (the round trip, or this end's CPU/the link)."""
+        ceiling = self.ceiling()
+        window = f"{self.rtt * 1000:.0f} ms x {self.in_flight / 2**20:.0f} MiB in flight"
+        if rate >= 0.8 * ceiling:
+            why = f"limited by the round trip: {window} (at most {ceiling / 1e6:.0f} MB/s)"
+        else:
+            why = f"limited by this computer's CPU or the link, not the round trip ({window} allows {_mb(ceiling)})"
+        return f"{rate / 1e6:.1f} MB/s, {why}"
 
 
 def plan_transfer(
@@ -604,6 +621,7 @@ class DropClient:
         plan = plan_transfer(rtt, sftp.limits.max_read_len, block_size=self.block_size,
                              min_requests=self.max_requests, window=self.window)
         self.last_plan = plan
+        began = time.monotonic()
         try:
             local = _open_local(local_part, offset)
             try:
@@ -623,6 +641,9 @@ class DropClient:
             closing.add_done_callback(_forget_task(self._background))
         if done < total:
             raise DropConnectionLost(f"{remote_path} ended at {done:,} of {total:,} bytes; it changed during the download.")
+        took = time.monotonic() - began
+        if done - offset >= REPORT_FROM and took > 0:
+            RATE_LOG.info("%s: %s", remote_path.rsplit("/", 1)[-1], plan.describe((done - offset) / took))
 
     async def _pipeline(
         self,
@@ -733,6 +754,10 @@ def is_connection_error(exc: BaseException) -> bool:
             OSError,
         ),
     )
+
+
+def _mb(rate: float) -> str:
+    return "any rate" if math.isinf(rate) else f"{rate / 1e6:.0f} MB/s"
 
 
 def _reason(exc: BaseException) -> str:
