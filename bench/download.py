@@ -73,12 +73,17 @@ def write_config(path: Path, server: OpenSSHServer, ports: dict[str, int], known
     path.chmod(0o600)
 
 
+LAST_STDERR: list[str] = [""]
+"""What the last command said on stderr (ettui's rate line)."""
+
+
 def timed(cmd: list[str], env: dict[str, str]) -> float:
     start = time.perf_counter()
     done = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     elapsed = time.perf_counter() - start
     if done.returncode != 0:
         sys.exit(f"failed ({done.returncode}): {' '.join(cmd)}\n{done.stderr.decode(errors='replace')}")
+    LAST_STDERR[0] = done.stderr.decode(errors="replace").strip()
     return elapsed
 
 
@@ -180,7 +185,8 @@ def run_rounds(bench: Bench, rounds: int, size: int, want: str, size_mib: int) -
                 if r == 0 and who == "ettui" and hashlib.sha256(got.read_bytes()).hexdigest() != want:
                     sys.exit("ettui: sha256 differs from the source")
                 times.setdefault((path, who), []).append(t)
-                print(f"  round {r + 1} {label(path):28} {who:5} {t:6.2f} s  {size / t / 1e6:6.1f} MB/s", flush=True)
+                said = f"  [{LAST_STDERR[0]}]" if who == "ettui" and LAST_STDERR[0] else ""
+                print(f"  round {r + 1} {label(path):28} {who:5} {t:6.2f} s  {size / t / 1e6:6.1f} MB/s{said}", flush=True)
     small_paths = list(bench.ports)[:2]
     startup: dict[str, list[float]] = {}
     for _ in range(max(5, rounds)):
