@@ -48,6 +48,15 @@ from ettui.drop.hostkeys import (
 from ettui.errors import DropError, HostKeyChanged, HostKeyUnknown
 from ettui.drop.progress import ProgressCallback, ProgressMeter
 from ettui.drop.budget import ConnectionBudget, Slot
+from ettui.drop.segments import (
+    SegmentPlan,
+    SegmentWorker,
+    append_segment,
+    leftover_segments,
+    plan_segments,
+    remove_segments,
+    segment_file,
+)
 
 T = TypeVar("T")
 
@@ -275,6 +284,7 @@ class DropClient:
         keepalive_interval: float = 0.0,
         max_connections: int | None = None,
         budget: ConnectionBudget | None = None,
+        max_segments: int = 2,
     ) -> None:
         self.host = host
         self.port = port
@@ -295,6 +305,10 @@ class DropClient:
         if budget is None and max_connections is not None:
             budget = ConnectionBudget(host, username, max_connections)
         self.budget = budget
+        self.max_segments = max_segments
+        """Connections one download may use on a slow path (1: never split; see ``segments``)."""
+        self.last_split: tuple[int, str] | None = None
+        """Where the last download split and how its worker ended (for tests and the benchmark)."""
         self.idle_reopen = idle_reopen
         """Seconds of idleness after which the connection is replaced before use (the drop closes at 600)."""
         self.keepalive_interval = keepalive_interval
@@ -585,8 +599,15 @@ class DropClient:
         progress: ProgressCallback | None = None,
         digest: Digest | None = None,
         size: int | None = None,
+        segment_of: int | None = None,
     ) -> None:
         """Copy ``remote_path`` from ``offset`` to its end into ``local_part`` at the same offset.
+
+        On a slow path a large remainder is split: a forked worker fetches the
+        tail over its own connection (see ``segments``) and it is appended, in
+        order and through ``digest``, when the head is done. ``segment_of``
+        (the worker's own call): ``local_part`` holds the remote file from
+        that offset on, and nothing splits further.
 
         Reads are pipelined (as many in flight as the measured round trip needs,
         see :func:`plan_transfer`) and their results are written strictly in
@@ -622,17 +643,37 @@ class DropClient:
                              min_requests=self.max_requests, window=self.window)
         self.last_plan = plan
         began = time.monotonic()
+        base = segment_of or 0
+        split = None if segment_of is not None else self._plan_split(local_part, offset, total, rtt)
+        worker: SegmentWorker | None = None
+        end = total
+        if split is not None:
+            end = split.split
+            if split.tail_from < total:
+                # Forked before this download's writer thread exists.
+                worker = SegmentWorker(self, remote_path, segment_file(local_part, split.split), split.split, split.tail_from)
         try:
-            local = _open_local(local_part, offset)
+            local = _open_local(local_part, offset - base)
             try:
-                done = await self._pipeline(remote, local, local_part, offset, total, plan, progress, digest)
+                done = await self._pipeline(remote, local, local_part, offset, end, plan, progress, digest)
             except (DropError, asyncio.CancelledError):
                 raise
             except BaseException as exc:
                 raise self._remote_error(exc, remote_path, what="file") from None
             finally:
                 _close_local(local, local_part)
+            if split is not None and done == end:
+                outcome = await worker.wait() if worker is not None else "done"
+                worker = None
+                seg = segment_file(local_part, split.split)
+                done += await asyncio.to_thread(append_segment, local_part, seg, split.split, digest)
+                if done < total:
+                    # The worker broke (or found no free connection): this stream fetches the rest.
+                    done = await self._finish_tail(remote, local_part, done, total, plan, progress, digest)
+                self.last_split = (split.split, outcome)
         finally:
+            if worker is not None:
+                worker.stop()  # its segment file keeps what it wrote: the next fetch resumes it
             # The close is sent, not waited for: the reply would cost a round trip
             # after the last byte, and a later request on this session (or its
             # close) orders after it anyway.
@@ -642,8 +683,49 @@ class DropClient:
         if done < total:
             raise DropConnectionLost(f"{remote_path} ended at {done:,} of {total:,} bytes; it changed during the download.")
         took = time.monotonic() - began
-        if done - offset >= REPORT_FROM and took > 0:
-            RATE_LOG.info("%s: %s", remote_path.rsplit("/", 1)[-1], plan.describe((done - offset) / took))
+        if segment_of is None and done - offset >= REPORT_FROM and took > 0:
+            streams = " over 2 connections" if split is not None else ""
+            RATE_LOG.info("%s%s: %s", remote_path.rsplit("/", 1)[-1], streams, plan.describe((done - offset) / took))
+
+    def _plan_split(self, local_part: Path, offset: int, total: int, rtt: float) -> SegmentPlan | None:
+        """Whether to split (see ``segments``); segment files that cannot be resumed are removed."""
+        leftovers = leftover_segments(local_part)
+        if offset == 0:
+            remove_segments(local_part)  # a fresh start: no earlier segment belongs to this file
+            leftovers = {}
+        sizes = {start: path.stat().st_size for start, path in leftovers.items() if is_own_file(path.lstat())}
+        split = plan_segments(offset, total, rtt, sizes, enabled=self.max_segments > 1)
+        for start, path in leftovers.items():
+            if split is None or start != split.split:
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
+        return split
+
+    async def _finish_tail(
+        self,
+        remote: asyncssh.SFTPClientFile,
+        local_part: Path,
+        done: int,
+        total: int,
+        plan: TransferPlan,
+        progress: ProgressCallback | None,
+        digest: Digest | None,
+    ) -> int:
+        local = _open_local(local_part, done)
+        try:
+            return await self._pipeline(remote, local, local_part, done, total, plan, progress, digest)
+        finally:
+            _close_local(local, local_part)
+
+    def worker_options(self) -> dict[str, object]:
+        """What a segment worker needs to open a connection like this one (its own budget slot)."""
+        return dict(
+            host=self.host, port=self.port, username=self.username, password=self._password, key_file=self._key_file,
+            known_hosts=self.known_hosts, accept_fingerprint=self.accept_fingerprint, connect_timeout=self.connect_timeout,
+            encryption_algs=self.encryption_algs, block_size=self.block_size, max_requests=self.max_requests,
+            window=self.window, max_pktsize=self.max_pktsize, stall_timeout=self.stall_timeout, budget=self.budget,
+            max_segments=1,
+        )
 
     async def _pipeline(
         self,
