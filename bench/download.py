@@ -95,7 +95,8 @@ class Bench:
             trust_host_key(self.known_hosts, server.host, port, server.key_line)
         self.config = work / "config.toml"
         write_config(self.config, server, ports, self.known_hosts, drop)
-        self.env = {**os.environ, "ETTUI_HOME": str(work / "home"), "ET_UNUSED_PW": "unused", "PYTHONPATH": str(ROOT)}
+        self.env = {**os.environ, "ETTUI_HOME": str(work / "home"), "ET_UNUSED_PW": "unused", "PYTHONPATH": str(ROOT),
+                    "ETTUI_SHOW_RATE": "1"}
 
     def ettui(self, path: str, name: str) -> float:
         dest = self.work / "dl-ettui"

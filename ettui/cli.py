@@ -355,9 +355,14 @@ async def _retry_host_key(session: Any, args: argparse.Namespace, op: Callable[[
 
 
 def _say_rates() -> None:
-    """``ettui fetch`` says on stderr the rate of a large download and what limited it."""
+    """On a terminal (beside the progress bar), ``ettui fetch`` says the rate of a large download and what limited it.
+
+    Not when stderr is a file or a pipe (scripts read it for the one error
+    sentence), unless ``ETTUI_SHOW_RATE=1`` asks for it (the benchmark does).
+    """
     rates = logging.getLogger("ettui.drop.rate")
-    if not rates.handlers and not os.environ.get("ETTUI_DEBUG"):
+    wanted = sys.stderr.isatty() or os.environ.get("ETTUI_SHOW_RATE") == "1"
+    if wanted and not rates.handlers and not os.environ.get("ETTUI_DEBUG"):
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(_SentenceFormatter())
         rates.addHandler(handler)
