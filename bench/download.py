@@ -13,7 +13,10 @@ round runs, interleaved so a busy machine hurts all alike, for every path:
   whole start-up, connection, login and get), the issue's baseline;
 * ``ettui`` ``python -m ettui fetch bench.zip --no-extract`` (a new process:
   imports, config, job store, connection budget, login, download with sha256
-  while writing, zip CRC check, fsync and the atomic rename).
+  and the zip CRCs while writing, fsync and the atomic rename; through a
+  delay it may split the file over a second connection, see ``segments``);
+* ``ettui1`` (delayed paths only) the same with segmenting off, so the
+  figures show what the split buys.
 
 Then start-up: ``ettui --version``, and a 1 KiB file fetched by each (direct
 and at the first delay). Wall-clock seconds per run; the median of the rounds
@@ -104,6 +107,15 @@ class Bench:
         return timed([sys.executable, "-m", "ettui", "--config", str(self.config), "-P", path, "fetch", name,
                       "--no-extract", "--dest", str(dest)], self.env)
 
+    def ettui_one_stream(self, path: str, name: str) -> float:
+        """The same command with segmenting off (the split thresholds set out of reach), to show what it buys."""
+        dest = self.work / "dl-ettui1"
+        shutil.rmtree(dest, ignore_errors=True)
+        code = ("import sys, ettui.drop.segments as s; s.MIN_BYTES = 1 << 62; from ettui.cli import main; "
+                "sys.exit(main(sys.argv[1:]))")
+        return timed([sys.executable, "-c", code, "--config", str(self.config), "-P", path, "fetch", name,
+                      "--no-extract", "--dest", str(dest)], self.env)
+
     def sftp(self, path: str, name: str) -> float:
         target = self.work / "dl-sftp" / name
         shutil.rmtree(target.parent, ignore_errors=True)
@@ -177,16 +189,16 @@ def run_rounds(bench: Bench, rounds: int, size: int, want: str, size_mib: int) -
     times: dict[tuple[str, str], list[float]] = {}
     for r in range(rounds):
         for path in bench.ports:
-            for who in ("sftp", "ettui"):
-                run = bench.ettui if who == "ettui" else bench.sftp
+            for who in ("sftp", "ettui", "ettui1") if path != "d0" else ("sftp", "ettui"):
+                run = {"ettui": bench.ettui, "ettui1": bench.ettui_one_stream, "sftp": bench.sftp}[who]
                 t = run(path, "bench.zip")
                 got = (bench.work / f"dl-{who}" / "bench.zip")
                 if got.stat().st_size != (bench.drop / "bench.zip").stat().st_size:
                     sys.exit(f"{who} {path}: wrong size")
-                if r == 0 and who == "ettui" and hashlib.sha256(got.read_bytes()).hexdigest() != want:
+                if r == 0 and who != "sftp" and hashlib.sha256(got.read_bytes()).hexdigest() != want:
                     sys.exit("ettui: sha256 differs from the source")
                 times.setdefault((path, who), []).append(t)
-                said = f"  [{LAST_STDERR[0]}]" if who == "ettui" and LAST_STDERR[0] else ""
+                said = f"  [{LAST_STDERR[0]}]" if who != "sftp" and LAST_STDERR[0] else ""
                 print(f"  round {r + 1} {label(path):28} {who:5} {t:6.2f} s  {size / t / 1e6:6.1f} MB/s{said}", flush=True)
     small_paths = list(bench.ports)[:2]
     startup: dict[str, list[float]] = {}
@@ -199,10 +211,16 @@ def run_rounds(bench: Bench, rounds: int, size: int, want: str, size_mib: int) -
     print(f"\nwhole command, {size_mib} MiB zip, median (best) of {rounds} interleaved rounds:")
     print(f"  {'path':28} {'sftp -b get':>20} {'ettui fetch':>20}  ratio sftp/ettui")
     for path in bench.ports:
-        s, e = times[(path, "sftp")], times[(path, "ettui")]
-        ms, me = statistics.median(s), statistics.median(e)
-        print(f"  {label(path):28} {ms:6.2f} s {size / ms / 1e6:6.1f} MB/s  {me:6.2f} s {size / me / 1e6:6.1f} MB/s"
-              f"  {ms / me:5.2f} (best {min(s) / min(e):.2f})")
+        s = times[(path, "sftp")]
+        ms = statistics.median(s)
+        for who in ("ettui", "ettui1"):
+            if (path, who) not in times:
+                continue
+            e = times[(path, who)]
+            me = statistics.median(e)
+            name = label(path) if who == "ettui" else "  same, one stream (no split)"
+            print(f"  {name:28} {ms:6.2f} s {size / ms / 1e6:6.1f} MB/s  {me:6.2f} s {size / me / 1e6:6.1f} MB/s"
+                  f"  {ms / me:5.2f} (best {min(s) / min(e):.2f})")
     print("\nstart-up, median (best) seconds:")
     for what, ts in startup.items():
         print(f"  {what:40} {statistics.median(ts):6.3f} ({min(ts):.3f})")

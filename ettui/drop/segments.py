@@ -40,7 +40,18 @@ MIN_BYTES = 64 * 1024 * 1024
 """Split only when at least this much is left (a worker's start-up costs ~0.3 s and a login)."""
 
 WORKER_SHARE = 0.45
-"""The worker's part of what is left: a little less than half, as it starts a login later."""
+"""The most of what is left the worker takes (it starts later, and its bytes are hashed after the head's)."""
+
+STREAM_RATE = 100e6
+"""Bytes per second one stream is assumed to move, to size the worker's share (measured 65-130 here)."""
+
+APPEND_RATE = 400e6
+"""Bytes per second appending a segment (read back, sha256, zip CRC, write) runs at, after the head."""
+
+START_TRIPS = 10
+"""Round trips before a worker's first byte (login, SFTP, open), plus ``START_SECONDS`` to fork."""
+
+START_SECONDS = 0.2
 
 _SEG = re.compile(r"\.seg(\d+)$")
 
@@ -90,7 +101,14 @@ def plan_segments(offset: int, size: int, rtt: float, leftovers: dict[int, int],
     left = size - offset
     if not enabled or rtt < MIN_RTT or left < MIN_BYTES:
         return None
-    split = offset + int(left * (1 - WORKER_SHARE))
+    # Both should finish together: the head's download plus appending the tail
+    # against the worker's late start plus the tail's download.
+    late = START_TRIPS * rtt + START_SECONDS
+    tail = (left / STREAM_RATE - late) / (2 / STREAM_RATE - 1 / APPEND_RATE)
+    tail = min(tail, left * WORKER_SHARE)
+    if tail < MIN_BYTES / 4:
+        return None  # the worker would start too late to matter (a far path, a smallish file)
+    split = size - int(tail)
     split -= split % (1 << 20)  # a whole MiB: tidy offsets for both streams
     return SegmentPlan(split=max(split, offset + 1), tail_have=0)
 

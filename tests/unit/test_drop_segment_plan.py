@@ -30,3 +30,10 @@ def test_a_segment_file_ahead_is_resumed_at_its_own_size_whatever_the_path() -> 
 def test_a_segment_file_behind_the_head_or_too_long_is_not_resumed() -> None:
     assert plan_segments(150 * MIB, 160 * MIB, 0.0, {140 * MIB: 5 * MIB}) is None
     assert plan_segments(0, 100 * MIB, 0.0, {90 * MIB: 20 * MIB}) is None
+
+
+def test_a_farther_path_gives_the_late_worker_less_and_a_very_far_one_nothing() -> None:
+    near = plan_segments(0, 256 * MIB, 0.050, {})
+    far = plan_segments(0, 256 * MIB, 0.150, {})
+    assert near is not None and far is not None and far.split > near.split
+    assert plan_segments(0, 256 * MIB, 0.400, {}) is None
