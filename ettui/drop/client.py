@@ -655,7 +655,8 @@ class DropClient:
         try:
             local = _open_local(local_part, offset - base)
             try:
-                done = await self._pipeline(remote, local, local_part, offset, end, plan, progress, digest)
+                tail_seen = _segment_size(segment_file(local_part, split.split)) if split is not None else None
+                done = await self._pipeline(remote, local, local_part, offset, end, plan, progress, digest, tail_seen)
             except (DropError, asyncio.CancelledError):
                 raise
             except BaseException as exc:
@@ -663,13 +664,15 @@ class DropClient:
             finally:
                 _close_local(local, local_part)
             if split is not None and done == end:
-                outcome = await worker.wait() if worker is not None else "done"
+                outcome = await self._wait_for_worker(worker, local_part, split.split, total, done, progress)
                 worker = None
                 seg = segment_file(local_part, split.split)
                 done += await asyncio.to_thread(append_segment, local_part, seg, split.split, digest)
                 if done < total:
                     # The worker broke (or found no free connection): this stream fetches the rest.
                     done = await self._finish_tail(remote, local_part, done, total, plan, progress, digest)
+                else:
+                    ProgressMeter(total, done, progress).finish(done)
                 self.last_split = (split.split, outcome)
         finally:
             if worker is not None:
@@ -700,6 +703,20 @@ class DropClient:
                 with contextlib.suppress(FileNotFoundError):
                     path.unlink()
         return split
+
+    async def _wait_for_worker(
+        self, worker: SegmentWorker | None, local_part: Path, split: int, total: int, head: int, progress: ProgressCallback | None
+    ) -> str:
+        """The worker's outcome; meanwhile the progress counts the bytes its segment file holds."""
+        if worker is None:
+            return "done"
+        waiting = asyncio.ensure_future(worker.wait())
+        seen = _segment_size(segment_file(local_part, split))
+        meter = ProgressMeter(total, head + seen(), progress)
+        while not waiting.done():
+            await asyncio.wait({waiting}, timeout=0.1)
+            meter.update(head + seen())
+        return waiting.result()
 
     async def _finish_tail(
         self,
@@ -737,8 +754,11 @@ class DropClient:
         plan: TransferPlan,
         progress: ProgressCallback | None,
         digest: Digest | None,
+        also_done: Callable[[], int] | None = None,
     ) -> int:
         """Keep up to ``plan.requests`` reads outstanding; consume them in issue order. Returns bytes done.
+
+        ``also_done`` adds bytes fetched elsewhere (a segment worker's) to the progress reported.
 
         Reads are topped up in batches of a quarter of the requests rather than
         one per reply: the server then wakes once per batch instead of once per
@@ -776,7 +796,7 @@ class DropClient:
                 if done - synced >= SYNC_EVERY and (flushing is None or flushing.done()):
                     synced = done
                     flushing = asyncio.ensure_future(asyncio.to_thread(_flush_quietly, local))
-                meter.update(done)
+                meter.update(done + also_done() if also_done is not None else done)
             await sink.drain()
         finally:
             # Never leave reads running (or their errors unretrieved) after a break.
@@ -787,7 +807,7 @@ class DropClient:
             await sink.close()
             if flushing is not None:
                 await asyncio.gather(flushing, return_exceptions=True)
-        meter.finish(done)
+        meter.finish(done + also_done() if also_done is not None else done)
         return done
 
     def _remote_error(self, exc: BaseException, path: str, *, what: str) -> BaseException:
@@ -904,6 +924,16 @@ def _write(local: BinaryIO, data: bytes, path: Path) -> None:
             view = view[written or 0 :]
     except OSError as exc:
         raise local_error(exc, path) from None
+
+
+def _segment_size(path: Path) -> Callable[[], int]:
+    def size() -> int:
+        try:
+            return path.stat().st_size
+        except OSError:
+            return 0
+
+    return size
 
 
 def _retrieve(future: asyncio.Future[Any]) -> None:

@@ -37,6 +37,8 @@ async def sshd(tmp_path: Path) -> OpenSSHServer:
 def split_small_files(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(segments, "MIN_RTT", 0.0)
     monkeypatch.setattr(segments, "MIN_BYTES", 1024 * 1024)
+    monkeypatch.setattr(segments, "START_SECONDS", 0.0)
+    monkeypatch.setattr(segments, "START_TRIPS", 0)
 
 
 def _zip_file(path: Path) -> bytes:
@@ -73,7 +75,7 @@ async def test_a_broken_split_download_resumes_both_segments(sshd: OpenSSHServer
     dest = tmp_path / "dl"
     dest.mkdir(mode=0o700)
     part = dest / "drop.zip.part"
-    split = plan_segments(0, len(data), 1.0, {})
+    split = plan_segments(0, len(data), 0.0, {})
     assert split is not None
     part.write_bytes(data[:1000])
     seg = segment_file(part, split.split)
@@ -101,3 +103,13 @@ async def test_a_fresh_start_discards_old_segments(sshd: OpenSSHServer, tmp_path
         result = await fetch_file(client, str(tmp_path / "drop.zip"), dest)
     assert result.sha256 == hashlib.sha256(data).hexdigest()
     assert not stale.exists()
+
+
+async def test_progress_counts_both_streams_and_ends_at_the_size(sshd: OpenSSHServer, tmp_path: Path) -> None:
+    data = _zip_file(tmp_path / "drop.zip")
+    seen: list[int] = []
+    client = _client(sshd, tmp_path)
+    async with client:
+        await fetch_file(client, str(tmp_path / "drop.zip"), tmp_path / "dl", progress=lambda p: seen.append(p.done))
+    assert client.last_split is not None
+    assert seen and seen[-1] == len(data) and max(seen) == len(data)
