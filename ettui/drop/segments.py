@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import multiprocessing
 import os
 import re
 from dataclasses import dataclass
@@ -149,6 +148,8 @@ class SegmentWorker:
     """A forked process downloading one tail segment into its own file."""
 
     def __init__(self, client: DropClient, remote_path: str, seg: Path, start: int, resume_at: int) -> None:
+        import multiprocessing  # here, not at start-up: only a split download pays for it
+
         ctx = multiprocessing.get_context("fork")  # imports already done: the child starts at once
         self._recv, send = ctx.Pipe(duplex=False)
         self._proc = ctx.Process(
