@@ -623,6 +623,9 @@ class DropClient:
             started = time.monotonic()
             opening = self._take_spare(remote_path)
             spare_rtt, self._spare_rtt = self._spare_rtt, None
+            if opening is not None and spare_rtt is None:
+                self._close_handle_later(opening)  # its stat failed: do not trust what came with it
+                opening = None
             if opening is None or spare_rtt is None:
                 # block_size=0: each read() below is exactly one SFTP request; we do the pipelining.
                 opening, spare_rtt = asyncio.ensure_future(sftp.open(remote_path, "rb", block_size=0)), None
