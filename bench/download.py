@@ -14,9 +14,9 @@ round runs, interleaved so a busy machine hurts all alike, for every path:
 * ``ettui`` ``python -m ettui fetch bench.zip --no-extract`` (a new process:
   imports, config, job store, connection budget, login, download with sha256
   and the zip CRCs while writing, fsync and the atomic rename; through a
-  delay it may split the file over a second connection, see ``segments``);
-* ``ettui1`` (delayed paths only) the same with segmenting off, so the
-  figures show what the split buys.
+;
+* ``ettui2`` (delayed paths only) the same with the segmented download on
+  (``max_segments=2``, off by default), so the figures show what it buys.
 
 Then start-up: ``ettui --version``, and a 1 KiB file fetched by each (direct
 and at the first delay). Wall-clock seconds per run; the median of the rounds
@@ -107,11 +107,12 @@ class Bench:
         return timed([sys.executable, "-m", "ettui", "--config", str(self.config), "-P", path, "fetch", name,
                       "--no-extract", "--dest", str(dest)], self.env)
 
-    def ettui_one_stream(self, path: str, name: str) -> float:
-        """The same command with segmenting off (the split thresholds set out of reach), to show what it buys."""
-        dest = self.work / "dl-ettui1"
+    def ettui_split(self, path: str, name: str) -> float:
+        """The same command with the segmented download on (``max_segments=2``), to show what it buys."""
+        dest = self.work / "dl-ettui2"
         shutil.rmtree(dest, ignore_errors=True)
-        code = ("import sys, ettui.drop.segments as s; s.MIN_BYTES = 1 << 62; from ettui.cli import main; "
+        code = ("import sys; from ettui.drop.client import DropClient; "
+                "DropClient.__init__.__kwdefaults__['max_segments'] = 2; from ettui.cli import main; "
                 "sys.exit(main(sys.argv[1:]))")
         return timed([sys.executable, "-c", code, "--config", str(self.config), "-P", path, "fetch", name,
                       "--no-extract", "--dest", str(dest)], self.env)
@@ -189,8 +190,8 @@ def run_rounds(bench: Bench, rounds: int, size: int, want: str, size_mib: int) -
     times: dict[tuple[str, str], list[float]] = {}
     for r in range(rounds):
         for path in bench.ports:
-            for who in ("sftp", "ettui", "ettui1") if path != "d0" else ("sftp", "ettui"):
-                run = {"ettui": bench.ettui, "ettui1": bench.ettui_one_stream, "sftp": bench.sftp}[who]
+            for who in ("sftp", "ettui", "ettui2") if path != "d0" else ("sftp", "ettui"):
+                run = {"ettui": bench.ettui, "ettui2": bench.ettui_split, "sftp": bench.sftp}[who]
                 t = run(path, "bench.zip")
                 got = (bench.work / f"dl-{who}" / "bench.zip")
                 if got.stat().st_size != (bench.drop / "bench.zip").stat().st_size:
@@ -213,12 +214,12 @@ def run_rounds(bench: Bench, rounds: int, size: int, want: str, size_mib: int) -
     for path in bench.ports:
         s = times[(path, "sftp")]
         ms = statistics.median(s)
-        for who in ("ettui", "ettui1"):
+        for who in ("ettui", "ettui2"):
             if (path, who) not in times:
                 continue
             e = times[(path, who)]
             me = statistics.median(e)
-            name = label(path) if who == "ettui" else "  same, one stream (no split)"
+            name = label(path) if who == "ettui" else "  same, split over 2 conns"
             print(f"  {name:28} {ms:6.2f} s {size / ms / 1e6:6.1f} MB/s  {me:6.2f} s {size / me / 1e6:6.1f} MB/s"
                   f"  {ms / me:5.2f} (best {min(s) / min(e):.2f})")
     print("\nstart-up, median (best) seconds:")

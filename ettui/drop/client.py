@@ -284,7 +284,7 @@ class DropClient:
         keepalive_interval: float = 0.0,
         max_connections: int | None = None,
         budget: ConnectionBudget | None = None,
-        max_segments: int = 2,
+        max_segments: int = 1,
     ) -> None:
         self.host = host
         self.port = port
@@ -306,7 +306,11 @@ class DropClient:
             budget = ConnectionBudget(host, username, max_connections)
         self.budget = budget
         self.max_segments = max_segments
-        """Connections one download may use on a slow path (1: never split; see ``segments``)."""
+        """Connections one download may use on a slow path (1, the default: never split; see ``segments``).
+
+        Off by default: on this 2-core machine the whole command measured no
+        gain from 2 (the fork, a second login and the append eat what the
+        second stream adds; docs/benchmarks.md)."""
         self.last_split: tuple[int, str] | None = None
         """Where the last download split and how its worker ended (for tests and the benchmark)."""
         self.idle_reopen = idle_reopen

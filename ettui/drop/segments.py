@@ -5,7 +5,10 @@ load): at ~50 ms round trip two streams moved 155 MB/s against one stream's
 121 (median); on loopback none (178 vs 184): one Python process decrypts on
 one core, so only a second *process* adds CPU, and only a slow path leaves
 CPU to add. So a download splits only when the round trip is at least
-``MIN_RTT`` and what is left is at least ``MIN_BYTES``.
+``MIN_RTT`` and what is left is at least ``MIN_BYTES``, and only for a
+client made with ``max_segments=2``: in the whole ``ettui fetch`` command
+the split measured no gain here (the fork, the second login and appending
+the tail eat what the second stream adds), so it is off by default.
 
 The ``.part`` stays an exact prefix of the remote file (its size is the
 resume point, as everywhere else): the worker writes the tail ``[start, end)``

@@ -52,7 +52,7 @@ def _zip_file(path: Path) -> bytes:
 def _client(server: OpenSSHServer, tmp_path: Path) -> DropClient:
     kh = tmp_path / "known_hosts"
     trust_host_key(kh, server.host, server.port, server.key_line)
-    return DropClient(server.host, server.port, server.user, key_file=str(server.user_key), known_hosts=kh)
+    return DropClient(server.host, server.port, server.user, key_file=str(server.user_key), known_hosts=kh, max_segments=2)
 
 
 async def test_a_split_download_has_the_files_sha256(sshd: OpenSSHServer, tmp_path: Path) -> None:
