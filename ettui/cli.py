@@ -425,7 +425,26 @@ async def _retry_host_key(session: Any, args: argparse.Namespace, op: Callable[[
         raise err from None
 
 
+def _say_rates() -> None:
+    """On a terminal (beside the progress bar), ``ettui fetch`` says the rate of a large download and what limited it.
+
+    Not when stderr is a file or a pipe (scripts read it for the one error
+    sentence), unless ``ETTUI_SHOW_RATE=1`` asks for it (the benchmark does).
+    """
+    rates = logging.getLogger("ettui.drop.rate")
+    wanted = sys.stderr.isatty() or os.environ.get("ETTUI_SHOW_RATE") == "1"
+    if wanted and not rates.handlers and not os.environ.get("ETTUI_DEBUG"):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(SentenceFormatter())
+        rates.addHandler(handler)
+        rates.setLevel(logging.INFO)
+        rates.propagate = False
+
+
 async def cmd_fetch(args: argparse.Namespace) -> int:
+    if not args.json:
+        _say_rates()
+
     async def body(session: Any) -> int:
         dest = Path(args.dest).expanduser() if args.dest else None
         show_bar = sys.stderr.isatty() and not args.json

@@ -85,6 +85,14 @@ def may_have_reached_service(error: BaseException) -> bool:
     return True
 
 
+def _utf8(name: str) -> bool:
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def unconfirmed_sentence(job: Job, reason: str) -> str:
     """The one sentence every view shows for an Unconfirmed job."""
     return (
@@ -626,7 +634,11 @@ class Session:
         files: list[DropFile] = []
         seen: set[str] = set()
         entries = [entry for entry in entries if not entry.is_dir]
-        by_name = await self.store.find_by_files([entry.name for entry in entries], profile=self.profile.name)
+        # A name that is not UTF-8 (its bytes kept as surrogates) cannot be any job's
+        # file name: those passed reply validation. Only the others are looked up.
+        by_name = await self.store.find_by_files(
+            [entry.name for entry in entries if _utf8(entry.name)], profile=self.profile.name
+        )
         for entry in entries:
             folder = entry.path.rsplit("/", 1)[0] or "/"
             job = by_name.get(entry.name)

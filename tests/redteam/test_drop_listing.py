@@ -25,10 +25,6 @@ def _client(srv: S.InProcessServer, tmp_path: Path, **kw: object) -> DropClient:
     return DropClient(srv.host, srv.port, S.USER, password=S.PASSWORD, known_hosts=kh, **kw)  # type: ignore[arg-type]
 
 
-@pytest.mark.xfail(strict=True, reason="ettui/drop/client.py: start_sftp_client() decodes names strictly, so one "
-                   "name that is not UTF-8 fails the whole listing ('Unable to decode name') and hides every other "
-                   "file until it expires; fix: start_sftp_client(path_errors='surrogateescape') (safetext already "
-                   "shows such bytes as \\xNN) and refuse only that entry when fetching")
 async def test_one_name_that_is_not_utf8_does_not_hide_the_others(tmp_path: Path) -> None:
     root = tmp_path / "remote"
     root.mkdir()
@@ -40,7 +36,6 @@ async def test_one_name_that_is_not_utf8_does_not_hide_the_others(tmp_path: Path
     assert len(names) == 2
 
 
-@pytest.mark.xfail(strict=True, reason="same defect through the CLI on the sandbox (ettui/drop/client.py path_errors)")
 def test_drop_ls_on_the_sandbox_with_a_name_that_is_not_utf8(tmp_path: Path) -> None:
     home = tmp_path / "home"
     drop = home / "state" / "sandbox" / "drop"
@@ -66,26 +61,18 @@ class _Endless(S.FaultySFTPServer):
             yield asyncssh.SFTPName(f"f{i:012d}.zip".encode(), b"-rw-r--r-- 1 a a 22 Jan 1 00:00 f", attrs)
 
 
-@pytest.mark.xfail(strict=True, reason="ettui/drop/client.py list(): readdir() collects names without a limit under "
-                   "one stall_timeout for the whole listing, so an endless listing grows memory for the full timeout "
-                   "and then is reported as 'sent nothing for N s' (untrue); fix: iterate scandir() with a cap on "
-                   "entries (e.g. 100,000) and a stall deadline per reply, and say the listing was too long")
 async def test_an_endless_listing_is_cut_short_and_said_truthfully(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(S.FaultySFTPServer, "scandir", _Endless.scandir)
     root = tmp_path / "remote"
     root.mkdir()
     async with S.sftp_server(root) as srv, _client(srv, tmp_path, stall_timeout=8) as client:
-        started = time.monotonic()
         with pytest.raises(DropError) as info:
             await client.list("/")
-        took = time.monotonic() - started
+    # Cut short by the name cap (not by the stall timeout, and not by running out of memory), and said so.
     assert "sent nothing" not in info.value.message, info.value.message
-    assert took < 6, f"the endless listing was read for {took:.1f} s"
+    assert "more than 100,000 entries" in info.value.message
 
 
-@pytest.mark.xfail(strict=True, reason="ettui/drop/fetch.py _resume_offset() catches (OSError, ValueError) around "
-                   "json.loads of the sidecar, but a deeply nested one raises RecursionError: the fetch dies with "
-                   "'maximum recursion depth exceeded'; fix: also catch RecursionError (or parse only a flat object)")
 async def test_a_planted_sidecar_of_deep_json_only_restarts_the_download(tmp_path: Path) -> None:
     from ettui.drop.fetch import fetch_file
 
