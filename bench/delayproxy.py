@@ -22,11 +22,25 @@ import collections
 import time
 
 
+class _Log:
+    """``--log``: one line per chunk received, ``seconds direction bytes`` (``>`` client to server)."""
+
+    def __init__(self, path: str) -> None:
+        self._file = open(path, "a", buffering=1)
+        self._start = time.monotonic()
+
+    def chunk(self, tag: str, size: int) -> None:
+        self._file.write(f"{time.monotonic() - self._start:.4f} {tag} {size}\n")
+
+
 class _Pipe:
     """One direction: read chunks, release each ``delay`` seconds after it arrived."""
 
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, delay: float, limit: int) -> None:
+    def __init__(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, delay: float, limit: int, log: _Log | None = None, tag: str = ""
+    ) -> None:
         self._reader, self._writer = reader, writer
+        self._log, self._tag = log, tag
         self._delay, self._limit = delay, limit
         self._chunks: collections.deque[tuple[float, bytes]] = collections.deque()
         self._held = 0
@@ -39,6 +53,8 @@ class _Pipe:
                 while self._held >= self._limit:
                     self._changed.clear()
                     await self._changed.wait()
+                if self._log is not None:
+                    self._log.chunk(self._tag, len(data))
                 self._chunks.append((time.monotonic() + self._delay, data))
                 self._held += len(data)
                 self._changed.set()
@@ -75,7 +91,9 @@ class _Pipe:
         await asyncio.gather(self._read(), self._write())
 
 
-async def serve(target_host: str, target_port: int, delay: float, listen_port: int, limit: int) -> asyncio.Server:
+async def serve(
+    target_host: str, target_port: int, delay: float, listen_port: int, limit: int, log: _Log | None = None
+) -> asyncio.Server:
     async def handle(c_reader: asyncio.StreamReader, c_writer: asyncio.StreamWriter) -> None:
         try:
             s_reader, s_writer = await asyncio.open_connection(target_host, target_port, limit=1 << 20)
@@ -84,8 +102,8 @@ async def serve(target_host: str, target_port: int, delay: float, listen_port: i
             return
         try:
             await asyncio.gather(
-                _Pipe(c_reader, s_writer, delay, limit).run(),
-                _Pipe(s_reader, c_writer, delay, limit).run(),
+                _Pipe(c_reader, s_writer, delay, limit, log, ">").run(),
+                _Pipe(s_reader, c_writer, delay, limit, log, "<").run(),
             )
         finally:
             for w in (c_writer, s_writer):
@@ -100,9 +118,11 @@ async def main() -> None:
     parser.add_argument("--delay-ms", type=float, required=True, help="added each way")
     parser.add_argument("--listen-port", type=int, default=0)
     parser.add_argument("--buffer-mib", type=int, default=64, help="bytes held per direction before back-pressure")
+    parser.add_argument("--log", default=None, help="append one line per chunk (time, direction, bytes) to this file")
     args = parser.parse_args()
     host, port = args.target.rsplit(":", 1)
-    server = await serve(host, int(port), args.delay_ms / 1000, args.listen_port, args.buffer_mib * 1024 * 1024)
+    server = await serve(host, int(port), args.delay_ms / 1000, args.listen_port, args.buffer_mib * 1024 * 1024,
+                         _Log(args.log) if args.log else None)
     print(f"listening on {server.sockets[0].getsockname()[1]}", flush=True)
     async with server:
         await server.serve_forever()

@@ -13,7 +13,10 @@ round runs, interleaved so a busy machine hurts all alike, for every path:
   whole start-up, connection, login and get), the issue's baseline;
 * ``ettui`` ``python -m ettui fetch bench.zip --no-extract`` (a new process:
   imports, config, job store, connection budget, login, download with sha256
-  while writing, zip CRC check, fsync and the atomic rename).
+  and the zip CRCs while writing, fsync and the atomic rename; through a
+;
+* ``ettui2`` (delayed paths only) the same with the segmented download on
+  (``max_segments=2``, off by default), so the figures show what it buys.
 
 Then start-up: ``ettui --version``, and a 1 KiB file fetched by each (direct
 and at the first delay). Wall-clock seconds per run; the median of the rounds
@@ -73,12 +76,17 @@ def write_config(path: Path, server: OpenSSHServer, ports: dict[str, int], known
     path.chmod(0o600)
 
 
+LAST_STDERR: list[str] = [""]
+"""What the last command said on stderr (ettui's rate line)."""
+
+
 def timed(cmd: list[str], env: dict[str, str]) -> float:
     start = time.perf_counter()
     done = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     elapsed = time.perf_counter() - start
     if done.returncode != 0:
         sys.exit(f"failed ({done.returncode}): {' '.join(cmd)}\n{done.stderr.decode(errors='replace')}")
+    LAST_STDERR[0] = done.stderr.decode(errors="replace").strip()
     return elapsed
 
 
@@ -90,12 +98,23 @@ class Bench:
             trust_host_key(self.known_hosts, server.host, port, server.key_line)
         self.config = work / "config.toml"
         write_config(self.config, server, ports, self.known_hosts, drop)
-        self.env = {**os.environ, "ETTUI_HOME": str(work / "home"), "ET_UNUSED_PW": "unused", "PYTHONPATH": str(ROOT)}
+        self.env = {**os.environ, "ETTUI_HOME": str(work / "home"), "ET_UNUSED_PW": "unused", "PYTHONPATH": str(ROOT),
+                    "ETTUI_SHOW_RATE": "1"}
 
     def ettui(self, path: str, name: str) -> float:
         dest = self.work / "dl-ettui"
         shutil.rmtree(dest, ignore_errors=True)
         return timed([sys.executable, "-m", "ettui", "--config", str(self.config), "-P", path, "fetch", name,
+                      "--no-extract", "--dest", str(dest)], self.env)
+
+    def ettui_split(self, path: str, name: str) -> float:
+        """The same command with the segmented download on (``max_segments=2``), to show what it buys."""
+        dest = self.work / "dl-ettui2"
+        shutil.rmtree(dest, ignore_errors=True)
+        code = ("import sys; from ettui.drop.client import DropClient; "
+                "DropClient.__init__.__kwdefaults__['max_segments'] = 2; from ettui.cli import main; "
+                "sys.exit(main(sys.argv[1:]))")
+        return timed([sys.executable, "-c", code, "--config", str(self.config), "-P", path, "fetch", name,
                       "--no-extract", "--dest", str(dest)], self.env)
 
     def sftp(self, path: str, name: str) -> float:
@@ -171,16 +190,17 @@ def run_rounds(bench: Bench, rounds: int, size: int, want: str, size_mib: int) -
     times: dict[tuple[str, str], list[float]] = {}
     for r in range(rounds):
         for path in bench.ports:
-            for who in ("sftp", "ettui"):
-                run = bench.ettui if who == "ettui" else bench.sftp
+            for who in ("sftp", "ettui", "ettui2") if path != "d0" else ("sftp", "ettui"):
+                run = {"ettui": bench.ettui, "ettui2": bench.ettui_split, "sftp": bench.sftp}[who]
                 t = run(path, "bench.zip")
                 got = (bench.work / f"dl-{who}" / "bench.zip")
                 if got.stat().st_size != (bench.drop / "bench.zip").stat().st_size:
                     sys.exit(f"{who} {path}: wrong size")
-                if r == 0 and who == "ettui" and hashlib.sha256(got.read_bytes()).hexdigest() != want:
+                if r == 0 and who != "sftp" and hashlib.sha256(got.read_bytes()).hexdigest() != want:
                     sys.exit("ettui: sha256 differs from the source")
                 times.setdefault((path, who), []).append(t)
-                print(f"  round {r + 1} {label(path):28} {who:5} {t:6.2f} s  {size / t / 1e6:6.1f} MB/s", flush=True)
+                said = f"  [{LAST_STDERR[0]}]" if who != "sftp" and LAST_STDERR[0] else ""
+                print(f"  round {r + 1} {label(path):28} {who:5} {t:6.2f} s  {size / t / 1e6:6.1f} MB/s{said}", flush=True)
     small_paths = list(bench.ports)[:2]
     startup: dict[str, list[float]] = {}
     for _ in range(max(5, rounds)):
@@ -192,10 +212,16 @@ def run_rounds(bench: Bench, rounds: int, size: int, want: str, size_mib: int) -
     print(f"\nwhole command, {size_mib} MiB zip, median (best) of {rounds} interleaved rounds:")
     print(f"  {'path':28} {'sftp -b get':>20} {'ettui fetch':>20}  ratio sftp/ettui")
     for path in bench.ports:
-        s, e = times[(path, "sftp")], times[(path, "ettui")]
-        ms, me = statistics.median(s), statistics.median(e)
-        print(f"  {label(path):28} {ms:6.2f} s {size / ms / 1e6:6.1f} MB/s  {me:6.2f} s {size / me / 1e6:6.1f} MB/s"
-              f"  {ms / me:5.2f} (best {min(s) / min(e):.2f})")
+        s = times[(path, "sftp")]
+        ms = statistics.median(s)
+        for who in ("ettui", "ettui2"):
+            if (path, who) not in times:
+                continue
+            e = times[(path, who)]
+            me = statistics.median(e)
+            name = label(path) if who == "ettui" else "  same, split over 2 conns"
+            print(f"  {name:28} {ms:6.2f} s {size / ms / 1e6:6.1f} MB/s  {me:6.2f} s {size / me / 1e6:6.1f} MB/s"
+                  f"  {ms / me:5.2f} (best {min(s) / min(e):.2f})")
     print("\nstart-up, median (best) seconds:")
     for what, ts in startup.items():
         print(f"  {what:40} {statistics.median(ts):6.3f} ({min(ts):.3f})")

@@ -26,21 +26,23 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.download_step import served_file  # noqa: E402
-from ettui.drop.client import DropClient  # noqa: E402
+from bench.download_step import served_file
+from ettui.drop.client import DropClient, plan_transfer, trust_host_key
 
 
 async def fetch_slice(conn_args: dict[str, object], remote: str, part: str, start: int, end: int) -> int:
     client = DropClient(**conn_args)  # type: ignore[arg-type]
     async with client:
         sftp = client._session()
+        sent = time.monotonic()
         handle = await sftp.open(remote, "rb", block_size=0)
+        rtt = time.monotonic() - sent
         fd = os.open(part, os.O_WRONLY | os.O_CREAT, 0o644)
         local = os.fdopen(fd, "wb", buffering=0)
         local.seek(start)
         try:
-            block = min(client.block_size, sftp.limits.max_read_len or client.block_size)
-            return await client._pipeline(handle, local, Path(part), start, end, block, None) - start
+            plan = plan_transfer(rtt, sftp.limits.max_read_len, block_size=client.block_size)
+            return await client._pipeline(handle, local, Path(part), start, end, plan, None, None) - start
         finally:
             local.close()
             await handle.close()
@@ -59,6 +61,7 @@ async def main() -> None:
     parser.add_argument("--size-mib", type=int, default=256)
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--delay-ms", type=int, default=0, help="through bench/delayproxy.py, this long each way")
     args = parser.parse_args()
     ctx = mp.get_context("forkserver")
     pipes = []
@@ -71,7 +74,16 @@ async def main() -> None:
         procs.append(proc)
     size = args.size_mib * 1024 * 1024
     async with served_file(args.size_mib) as (server, known_hosts, source, target):
-        conn_args = dict(host=server.host, port=server.port, username=server.user,
+        port = server.port
+        proxy = None
+        if args.delay_ms:
+            proxy = await asyncio.create_subprocess_exec(
+                sys.executable, str(Path(__file__).with_name("delayproxy.py")), "--target", f"{server.host}:{server.port}",
+                "--delay-ms", str(args.delay_ms), stdout=asyncio.subprocess.PIPE)
+            assert proxy.stdout is not None
+            port = int((await proxy.stdout.readline()).split()[-1])
+            trust_host_key(known_hosts, server.host, port, server.key_line)
+        conn_args = dict(host=server.host, port=port, username=server.user,
                          key_file=str(server.user_key), known_hosts=known_hosts)
         # Warm the workers (imports, first connection) before any timing.
         for p in pipes:
@@ -96,6 +108,9 @@ async def main() -> None:
             rates[f"{args.workers} workers"].append(size / (time.perf_counter() - start) / 1e6)
             assert sum(got) == size and target.read_bytes() == source.read_bytes()
             print("  " + "  ".join(f"{k} {v[-1]:6.1f}" for k, v in rates.items()), flush=True)
+        if proxy is not None:
+            proxy.kill()
+            await proxy.wait()
     for p in pipes:
         p.send(None)
     for proc in procs:

@@ -26,8 +26,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.download_step import ServerCPU, served_file  # noqa: E402
-from ettui.drop.client import BLOCK_SIZE, GCM_FIRST, MAX_PKTSIZE, MAX_REQUESTS, WINDOW, DropClient  # noqa: E402
+from bench.download_step import ServerCPU, served_file
+from ettui.drop.client import BLOCK_SIZE, GCM_FIRST, MAX_PKTSIZE, MAX_REQUESTS, WINDOW, DropClient
 
 
 def cpu() -> float:

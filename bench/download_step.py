@@ -32,16 +32,16 @@ import resource
 import statistics
 import subprocess
 import sys
-import threading
 import tempfile
+import threading
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ettui.drop.client import GCM_FIRST, DropClient, trust_host_key  # noqa: E402
-from tests.integration.sshd import OpenSSHServer, openssh_sshd, sshd_unavailable  # noqa: E402
+from ettui.drop.client import GCM_FIRST, DropClient, trust_host_key
+from tests.integration.sshd import OpenSSHServer, openssh_sshd, sshd_unavailable
 
 
 class ServerCPU:

@@ -33,13 +33,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ettui.api.xmlapi import XmlApi  # noqa: E402
-from ettui.clock import WallClock  # noqa: E402
-from ettui.jobs.poller import Poller  # noqa: E402
-from ettui.jobs.sqlite import SqliteStore  # noqa: E402
-from ettui.jobs.store import JobStore  # noqa: E402
-from ettui.model import BatchRequest  # noqa: E402
-from ettui.sandbox import Sandbox, SandboxOptions  # noqa: E402
+from ettui.api.xmlapi import XmlApi
+from ettui.clock import WallClock
+from ettui.jobs.poller import Poller
+from ettui.jobs.sqlite import SqliteStore
+from ettui.jobs.store import JobStore
+from ettui.model import BatchRequest
+from ettui.sandbox import Sandbox, SandboxOptions
 
 PROFILE = "bench"
 

@@ -28,9 +28,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ettui.api.soap import SoapApi, UsernameToken, build_client  # noqa: E402
-from ettui.model import BatchRequest  # noqa: E402
-from ettui.sandbox import Sandbox, SandboxOptions  # noqa: E402
+from ettui.api.soap import SoapApi, UsernameToken, build_client
+from ettui.model import BatchRequest
+from ettui.sandbox import Sandbox, SandboxOptions
 
 VENDOR = Path(__file__).resolve().parents[1] / ".." / "shared" / "reference" / "etframework.wsdl"
 

@@ -23,14 +23,14 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from typing import Any
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ettui.jobs.store import JobStore, to_text  # noqa: E402
-from ettui.model import JobStatus  # noqa: E402
+from ettui.jobs.store import JobStore, to_text
+from ettui.model import JobStatus
 
 PROFILES = ["prod", "staging", "eu", "us", "sandbox"]
 CALLS = ["C1", "C2", "C3", "C4", "C5", "C6", "C7", "C8"]
@@ -39,7 +39,7 @@ GOAL_MS = 50.0
 
 def fill(store: JobStore, count: int, rng: random.Random) -> datetime:
     """Write ``count`` jobs: 1% live, 1% Error, the rest Complete, over the last year."""
-    start = datetime(2025, 1, 1, tzinfo=timezone.utc)
+    start = datetime(2025, 1, 1, tzinfo=UTC)
     conn = store._conn  # bulk load only; the API path is timed separately
     rows = []
     history = []
@@ -213,7 +213,7 @@ async def postgres_measure(url: str, count: int) -> None:
     store = await PostgresStore.open(StoreSettings(url=url))
     try:
         rng = random.Random(1)
-        start = datetime(2025, 1, 1, tzinfo=timezone.utc)
+        start = datetime(2025, 1, 1, tzinfo=UTC)
         t0 = time.perf_counter()
         async with await psycopg.AsyncConnection.connect(url) as conn:
             async with conn.cursor() as cur:
@@ -272,7 +272,8 @@ async def postgres_measure(url: str, count: int) -> None:
         for job in live[:300]:
             await store.record_status(job.id, job.status, job.status_raw, end,
                                       next_poll=(end + timedelta(seconds=5), end + timedelta(seconds=5)))  # fmt: skip
-        print(f"record_status with next_poll (one poll's write): {(time.perf_counter() - t1) / min(300, len(live)) * 1000:.2f} ms per job")
+        per_job = (time.perf_counter() - t1) / min(300, len(live))
+        print(f"record_status with next_poll (one poll's write): {per_job * 1000:.2f} ms per job")
         ids = [j.id for j in live[:200]]
         t1 = time.perf_counter()
         await store.claim(ids, holder="bench", lease_seconds=30)

@@ -37,12 +37,12 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ettui.api.xmlapi import XmlApi  # noqa: E402
-from ettui.clock import WallClock  # noqa: E402
-from ettui.config import StoreSettings  # noqa: E402
-from ettui.jobs.poller import JobEvent, Poller  # noqa: E402
-from ettui.jobs.postgres import PostgresStore  # noqa: E402
-from ettui.model import BatchRequest, JobStatus, utcnow  # noqa: E402
+from ettui.api.xmlapi import XmlApi
+from ettui.clock import WallClock
+from ettui.config import StoreSettings
+from ettui.jobs.poller import JobEvent, Poller
+from ettui.jobs.postgres import PostgresStore
+from ettui.model import BatchRequest, JobStatus, utcnow
 
 PROFILE = "bench"
 MARK = "Complete @"

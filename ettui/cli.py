@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -24,10 +25,11 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from ettui import __version__, config as config_mod, paths
+from ettui import __version__, paths
+from ettui import config as config_mod
+from ettui.cli_output import ProgressBar, drop_json, job_json, jobs_table, print_json, text_table
 from ettui.config_rules import RULES
 from ettui.errors import ConfigError, EttuiError, ExitCode, HostKeyUnknown, ServerIdentityUnknown, library_error
-from ettui.cli_output import ProgressBar, drop_json, job_json, jobs_table, print_json, text_table
 from ettui.model import DIALECTS, BatchRequest, JobStatus, format_duration, parse_duration
 from ettui.safetext import clean, clean_cells, clean_json
 
@@ -103,11 +105,13 @@ def cmd_config(args: argparse.Namespace) -> int:
         else:
             for problem in problems:
                 print(f"ettui: {clean(problem)}", file=sys.stderr)  # problems quote the file's values
-            print(f"ettui: {len(problems)} problem{'s' if len(problems) != 1 else ''}; fix them and run `ettui config check` again.", file=sys.stderr)
+            plural = "s" if len(problems) != 1 else ""
+            print(f"ettui: {len(problems)} problem{plural}; fix them and run `ettui config check` again.", file=sys.stderr)
         return ExitCode.CONFIG
     warning = config_mod.check_permissions(cfg.path) if cfg.exists else None
     if args.json:
-        print_json({"path": str(cfg.path), "ok": True, "problems": [], "exists": cfg.exists, "profiles": sorted(cfg.profiles), "default_profile": cfg.default_profile, "warning": warning})
+        print_json({"path": str(cfg.path), "ok": True, "problems": [], "exists": cfg.exists, "profiles": sorted(cfg.profiles),
+                    "default_profile": cfg.default_profile, "warning": warning})
     else:
         where = str(cfg.path) if cfg.exists else f"{cfg.path} (absent: built-in sandbox profile only)"
         print(clean(f"config ok: {where}"))
@@ -209,33 +213,39 @@ async def cmd_status(args: argparse.Namespace) -> int:
             for batch_id in args.batch_id:
                 job = await session.find(batch_id)
                 if job is None:
-                    raise UsageError(f"No job with batch ID {batch_id} in the job store for profile {session.profile.name!r}; see `ettui jobs`.")
+                    raise UsageError(
+                        f"No job with batch ID {batch_id} in the job store for profile {session.profile.name!r}; "
+                        "see `ettui jobs`."
+                    )
                 jobs.append(job)
         else:
             open_statuses = [JobStatus.UNCONFIRMED, JobStatus.SCHEDULED, JobStatus.PROCESSING, JobStatus.UNKNOWN]
             jobs = await session.jobs(status=open_statuses) or await session.jobs(limit=20)
         ids = [j.id for j in jobs]
         live = [j.id for j in jobs if j.status.polled]
-        if live:
-            if args.watch:
-                last: dict[int, str] = {}
+        if live and args.watch:
+            last: dict[int, str] = {}
 
-                def show(job: Any) -> None:
-                    if args.json or job is None or job.id not in ids or last.get(job.id) == job.status_raw:
-                        return
-                    last[job.id] = job.status_raw
-                    line = f"{session.clock.now():%H:%M:%S}  {job.batch_id}  {job.call}  {job.status_raw}" + (f"  {job.file_name}" if job.file_name else "")
-                    print(clean(line), flush=True)
+            def show(job: Any) -> None:
+                if args.json or job is None or job.id not in ids or last.get(job.id) == job.status_raw:
+                    return
+                last[job.id] = job.status_raw
+                line = f"{session.clock.now():%H:%M:%S}  {job.batch_id}  {job.call}  {job.status_raw}"
+                if job.file_name:
+                    line += f"  {job.file_name}"
+                print(clean(line), flush=True)
 
-                unsubscribe = session.subscribe(lambda event: show(event.job))
-                try:
-                    for job in jobs:
-                        show(job)
-                    await session.wait_until_terminal(live, timeout=args.timeout)
-                except asyncio.TimeoutError:
-                    raise EttuiError(f"Jobs still not finished after {args.timeout:.0f} s; run `ettui status --watch` again later.") from None
-                finally:
-                    unsubscribe()
+            unsubscribe = session.subscribe(lambda event: show(event.job))
+            try:
+                for job in jobs:
+                    show(job)
+                await session.wait_until_terminal(live, timeout=args.timeout)
+            except TimeoutError:
+                raise EttuiError(
+                    f"Jobs still not finished after {args.timeout:.0f} s; run `ettui status --watch` again later."
+                ) from None
+            finally:
+                unsubscribe()
         failures: list[EttuiError] = []
         if live and not args.watch:
             failures = await session.refresh(live)
@@ -290,7 +300,9 @@ async def cmd_jobs(args: argparse.Namespace) -> int:
             for raw in args.status.split(","):
                 st = JobStatus.from_word(raw)
                 if st is None:
-                    raise UsageError(f"--status takes Unconfirmed, Scheduled, Processing, Complete, Error, Unknown or Dismissed, not {raw!r}.")
+                    raise UsageError(
+                        f"--status takes Unconfirmed, Scheduled, Processing, Complete, Error, Unknown or Dismissed, not {raw!r}."
+                    )
                 statuses.append(st)
         now = utcnow()
         since = now - parse_age(args.since) if args.since else None
@@ -383,7 +395,8 @@ async def cmd_drop(args: argparse.Namespace) -> int:
         for f in files:
             left = f.expiry.time_left(now)
             left_text = "EXPIRED" if left.total_seconds() <= 0 else format_duration(left)
-            rows.append((clean(f.path) + ("" if f.listed else "  (not in drop)"), f"{f.size:,}", format_duration(now - f.mtime), left_text, f.batch_id or "-"))
+            shown = clean(f.path) + ("" if f.listed else "  (not in drop)")
+            rows.append((shown, f"{f.size:,}", format_duration(now - f.mtime), left_text, f.batch_id or "-"))
         print(text_table(rows))
         return ExitCode.OK
 
@@ -391,7 +404,8 @@ async def cmd_drop(args: argparse.Namespace) -> int:
 
 
 async def _retry_host_key(session: Any, args: argparse.Namespace, op: Callable[[], Awaitable[Any]]) -> Any:
-    """Run ``op``; on an unknown host key or certificate, accept it only when ``--accept-host-key`` / ``--accept-cert`` matches."""
+    """Run ``op``; on an unknown host key or certificate, accept it only when ``--accept-host-key`` /
+    ``--accept-cert`` matches."""
     try:
         return await op()
     except ServerIdentityUnknown as err:
@@ -411,7 +425,26 @@ async def _retry_host_key(session: Any, args: argparse.Namespace, op: Callable[[
         raise err from None
 
 
+def _say_rates() -> None:
+    """On a terminal (beside the progress bar), ``ettui fetch`` says the rate of a large download and what limited it.
+
+    Not when stderr is a file or a pipe (scripts read it for the one error
+    sentence), unless ``ETTUI_SHOW_RATE=1`` asks for it (the benchmark does).
+    """
+    rates = logging.getLogger("ettui.drop.rate")
+    wanted = sys.stderr.isatty() or os.environ.get("ETTUI_SHOW_RATE") == "1"
+    if wanted and not rates.handlers and not os.environ.get("ETTUI_DEBUG"):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(SentenceFormatter())
+        rates.addHandler(handler)
+        rates.setLevel(logging.INFO)
+        rates.propagate = False
+
+
 async def cmd_fetch(args: argparse.Namespace) -> int:
+    if not args.json:
+        _say_rates()
+
     async def body(session: Any) -> int:
         dest = Path(args.dest).expanduser() if args.dest else None
         show_bar = sys.stderr.isatty() and not args.json
@@ -421,7 +454,8 @@ async def cmd_fetch(args: argparse.Namespace) -> int:
                 session,
                 args,
                 lambda: session.fetch(
-                    args.target, dest=dest, extract=not args.no_extract, progress=bar.update if bar else None, retries=args.retries
+                    args.target, dest=dest, extract=not args.no_extract, progress=bar.update if bar else None,
+                    retries=args.retries,
                 ),
             )
         finally:
@@ -520,17 +554,17 @@ async def cmd_sandbox(args: argparse.Namespace) -> int:
                 print(f"  {key:21} {value}")
             print(f"  curl: curl -s --data-urlencode qf=xml --data-urlencode xml@request.xml {info['xml_api_url']}")
             print(f"  sftp: sftp -P {info['sftp_port']} {info['sftp_username']}@{info['sftp_host']}")
-            print(f"  ftps: curl --ssl-reqd --cacert {Path(info['drop_dir']).parent / 'ftps_cert.pem'} --user {info['ftps_username']}:PASSWORD ftp://{info['sftp_host']}:{info['ftps_port']}/")
+            cert = Path(info["drop_dir"]).parent / "ftps_cert.pem"
+            print(f"  ftps: curl --ssl-reqd --cacert {cert} --user {info['ftps_username']}:PASSWORD "
+                  f"ftp://{info['sftp_host']}:{info['ftps_port']}/")
         sys.stdout.flush()
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         import signal
 
         for sig in (signal.SIGINT, signal.SIGTERM):
-            try:
+            with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, stop.set)
-            except (NotImplementedError, RuntimeError):
-                pass
         await stop.wait()
     return ExitCode.OK
 
@@ -562,8 +596,10 @@ def build_parser() -> argparse.ArgumentParser:
         # Subcommands repeat the global options with SUPPRESS so that
         # `ettui --config X jobs` is not overwritten by the subparser's default.
         common = argparse.ArgumentParser(add_help=False)
-        common.add_argument("--config", metavar="PATH", default=default, help="config file (default: $ETTUI_CONFIG or the platform config dir)")
-        common.add_argument("--profile", "-P", metavar="NAME", default=default, help="profile to use (default: the config's default_profile, else sandbox)")
+        common.add_argument("--config", metavar="PATH", default=default,
+                            help="config file (default: $ETTUI_CONFIG or the platform config dir)")
+        common.add_argument("--profile", "-P", metavar="NAME", default=default,
+                            help="profile to use (default: the config's default_profile, else sandbox)")
         return common
 
     common = options(argparse.SUPPRESS)

@@ -13,8 +13,8 @@ from datetime import datetime
 from typing import Any
 
 from ettui.model import DropFile, Job, format_duration
-from ettui.safetext import clean
 from ettui.model import Progress as TransferProgress
+from ettui.safetext import clean
 
 
 def iso(value: datetime | None) -> str | None:
@@ -60,7 +60,7 @@ def text_table(rows: Sequence[Sequence[str]]) -> str:
     """Rows (the first is the header) as padded columns, every cell cleaned for a terminal."""
     safe = [[clean(c) for c in r] for r in rows]
     widths = [max(len(r[i]) for r in safe) for i in range(len(safe[0]))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in safe)
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in safe)
 
 
 def jobs_table(jobs: Sequence[Job], now: datetime) -> str:
@@ -103,7 +103,8 @@ class ProgressBar:
 
         # stderr, so stdout stays the command's result even on a terminal.
         self._progress = Progress(
-            "[progress.description]{task.description}", BarColumn(), DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn(),
+            "[progress.description]{task.description}",
+            BarColumn(), DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn(),
             transient=True,
             console=Console(stderr=True),
         )

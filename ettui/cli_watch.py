@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -21,6 +22,7 @@ import sys
 from typing import TextIO
 
 from ettui import config as config_mod
+from ettui.safetext import clean
 from ettui.watch import Watcher, WatchEvent
 
 _PRIORITY = {"error": 3, "warning": 4, "info": 6}
@@ -57,8 +59,9 @@ class EventPrinter:
             self._line(self.err if problem else self.out, event)
 
     def _line(self, stream: TextIO, event: WatchEvent) -> None:
-        # event.message is display-safe (the watcher cleaned every remote value).
-        text = f"{event.profile} {event.kind}: {event.message}"
+        # The watcher cleans remote values, but a profile name (a shared team
+        # config) reaches here raw, in the line and in messages that quote it.
+        text = clean(f"{event.profile} {event.kind}: {event.message}")
         if self._journal[id(stream)]:
             text = f"<{_PRIORITY[event.level]}>{text}"
         elif self._colour[id(stream)] and event.level in _COLOUR:
@@ -84,14 +87,12 @@ async def cmd_watch(args: argparse.Namespace) -> int:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
-        try:
+        with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
-        except (NotImplementedError, RuntimeError):
-            pass
     return await watcher.run(stop)
 
 
-def add_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """The ``watch`` subcommand; ``--profile`` repeats here (the global option takes one)."""
     config_only = argparse.ArgumentParser(add_help=False)
     config_only.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS, help="config file")

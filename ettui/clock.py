@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 
@@ -24,7 +24,7 @@ class WallClock:
     """Real time."""
 
     def now(self) -> datetime:
-        return datetime.now(timezone.utc)
+        return datetime.now(UTC)
 
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(max(0.0, seconds))
@@ -37,7 +37,7 @@ class ScaledClock:
         if scale <= 0:
             raise ValueError("time scale must be positive")
         self.scale = scale
-        self._start = start or datetime.now(timezone.utc)
+        self._start = start or datetime.now(UTC)
         self._mono0 = time.monotonic()
         self._offset = 0.0
 
@@ -57,7 +57,7 @@ class ManualClock:
     """A clock that moves only when told; ``sleep`` wakes when ``advance`` passes its deadline."""
 
     def __init__(self, start: datetime | None = None) -> None:
-        self._now = start or datetime(2026, 1, 1, tzinfo=timezone.utc)
+        self._now = start or datetime(2026, 1, 1, tzinfo=UTC)
         self._waiters: list[tuple[datetime, asyncio.Future[None]]] = []
 
     def now(self) -> datetime:

@@ -64,9 +64,13 @@ class SecretSource:
             except ValueError as exc:
                 raise ConfigError(f"The {what} command cannot be read as a command ({exc}); fix its quoting.") from None
             except (OSError, subprocess.TimeoutExpired) as exc:
-                raise ConfigError(f"The {what} command `{self.command}` could not run ({exc.__class__.__name__}); fix password_command.") from None
+                raise ConfigError(
+                    f"The {what} command `{self.command}` could not run ({exc.__class__.__name__}); fix password_command."
+                ) from None
             if done.returncode != 0:
-                raise ConfigError(f"The {what} command `{self.command}` exited with {done.returncode}; fix it or its password store.")
+                raise ConfigError(
+                    f"The {what} command `{self.command}` exited with {done.returncode}; fix it or its password store."
+                )
             return done.stdout.rstrip("\n")
         if self.keyring:
             return _from_keyring(self.keyring, what)
@@ -94,7 +98,9 @@ def _from_keyring(entry: str, what: str) -> str:
     except KeyringError as exc:
         raise ConfigError(f"The OS keyring could not be read for the {what} ({exc}); use *_command instead.") from None
     if value is None:
-        raise ConfigError(f"The OS keyring has no entry {service!r} for {username!r} ({what}); add it with `keyring set {service} {username}`.")
+        raise ConfigError(
+            f"The OS keyring has no entry {service!r} for {username!r} ({what}); add it with `keyring set {service} {username}`."
+        )
     return value
 
 
@@ -115,7 +121,8 @@ class Profile:
     wsdl: str | None = None
     """Unset: the WSDL subset shipped with ettui. A URL: the vendor's WSDL, fetched once and cached in the cache dir."""
     soap_auth: str = "usernametoken"
-    """``usernametoken`` (WS-Security) or ``oauth`` (client credentials, ``fueloauth`` header; needs ``auth_url``, ``client_id`` and a ``client_secret_*`` source)."""
+    """``usernametoken`` (WS-Security) or ``oauth`` (client credentials, ``fueloauth`` header; needs ``auth_url``, ``client_id``
+    and a ``client_secret_*`` source)."""
     auth_url: str | None = None
     """OAuth token endpoint, e.g. ``https://SUBDOMAIN.auth.marketingcloudapis.com/v2/token``."""
     client_id: str | None = None
@@ -181,11 +188,13 @@ class Profile:
     submit_retries: int = 4
     """How often a throttled submit is retried (with back-off and jitter)."""
     drop_max_connections: int = 10
-    """Connections all ettui processes on this host open to one drop account at once, SFTP or FTPS (older name: ``sftp_max_connections``, still read)."""
+    """Connections all ettui processes on this host open to one drop account at once, SFTP or FTPS (older name:
+    ``sftp_max_connections``, still read)."""
     download_dir: str | None = None
     """Where fetched files go (unset: the platform downloads folder ``/ettui``)."""
     auto_fetch: bool = False
-    """``true``: ``ettui watch`` downloads, verifies and extracts every output of this profile's jobs as it lands (docs/watch.md)."""
+    """``true``: ``ettui watch`` downloads, verifies and extracts every output of this profile's jobs as it lands
+    (docs/watch.md)."""
     auto_fetch_unknown: bool = False
     """With ``auto_fetch``: also fetch drop files no job of ours produced, when named like the vendor's bulk async output."""
     on_fetched: str | None = None
@@ -213,7 +222,9 @@ class UiSettings:
     """Settings of the terminal UI."""
 
     keymap: dict[str, str] = field(default_factory=dict)
-    """Binding id -> keys, e.g. ``{ poll_now = "f5", download = "ctrl+d,D" }``; ``?`` in the app lists every id (and below). Keys are characters, names (``escape``, ``f5``, ``question_mark``) and ``ctrl+``/``shift+``/``alt+``, comma-separated; an unknown id, a malformed key, or one key on two bindings of the same screen is refused."""
+    """Binding id -> keys, e.g. ``{ poll_now = "f5", download = "ctrl+d,D" }``; ``?`` in the app lists every id (and below). Keys
+    are characters, names (``escape``, ``f5``, ``question_mark``) and ``ctrl+``/``shift+``/``alt+``, comma-separated; an
+    unknown id, a malformed key, or one key on two bindings of the same screen is refused."""
     expiring_soon_hours: float = 6.0
     """Notify when a file that is not downloaded has less than this many hours left."""
     bell: bool = False
@@ -271,7 +282,7 @@ def redact_url(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
-def _store(problems: "_Problems", table: Any) -> StoreSettings:
+def _store(problems: _Problems, table: Any) -> StoreSettings:
     """The ``[store]`` table (team mode), every problem recorded; a bad table gives the local store."""
     where = "[store]"
     if not isinstance(table, dict):
@@ -403,7 +414,8 @@ def _fields(cls: type) -> dict[str, str]:
 def _plain_value(
     problems: _Problems, where: str, section: str, key: str, value: Any, annotation: str, field_name: str | None = None
 ) -> Any:
-    """The checked value of one ordinary key (``field_name`` when the key is an older name), or ``_BAD`` after recording why not."""
+    """The checked value of one ordinary key (``field_name`` when the key is an older name), or ``_BAD`` after
+    recording why not."""
     value, wrong = typed_value(value, annotation)
     if wrong is None:
         rule = RULES.get(section, {}).get(field_name or key)
@@ -441,6 +453,24 @@ def _secret_problem(source: str, value: str) -> str | None:
         service, sep, username = value.partition(":")
         if not (sep and service and username):
             return f"should read service:username, not {value!r}"
+    return None
+
+
+def _url_problem(url: str) -> str | None:
+    """``must be ...`` when ``url`` is not an http(s) URL the API layer would accept, else None."""
+    from urllib.parse import urlsplit
+
+    if any(ord(c) <= 0x20 or 0x7F <= ord(c) <= 0x9F for c in url):
+        return f"must be an http(s) URL without spaces or control characters, not {url!r}"
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return f"must be an http(s) URL, not {url!r}"
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        return f"must be an http(s) URL with a host, not {url!r}"
+    if port is not None and not 1 <= port <= 65535:
+        return f"must name a port between 1 and 65535, not {url!r}"
     return None
 
 
@@ -488,7 +518,14 @@ def _profile(problems: _Problems, name: str, table: Any) -> Profile | None:
         if not kwargs["client_secret"].configured:
             missing.append("client_secret_env, _command or _keyring")
         if missing:
-            problems.add(where, f"`soap_auth` is \"oauth\" but {', '.join(missing)} {'is' if len(missing) == 1 else 'are'} not set")
+            verb = "is" if len(missing) == 1 else "are"
+            problems.add(where, f"`soap_auth` is \"oauth\" but {', '.join(missing)} {verb} not set")
+    if not kwargs.get("sandbox") and name not in (SANDBOX, SANDBOX_SOAP):
+        # The API refuses these at the first call; config check must say so first.
+        for key in ("endpoint", "soap_url", "auth_url"):
+            url = kwargs.get(key)
+            if isinstance(url, str) and (wrong := _url_problem(url)):
+                problems.add(where, f"`{key}` {wrong}")
     poll_initial = kwargs.get("poll_initial", Profile.poll_initial)
     if kwargs.get("poll_max", Profile.poll_max) < poll_initial:
         problems.add(where, f"`poll_max` must be at least poll_initial ({poll_initial:g})")
@@ -598,7 +635,8 @@ def check(path: Path | None = None) -> tuple[Config | None, list[str]]:
     if not path.exists():
         if explicit is None:
             return Config(path=path, exists=False, default_profile=SANDBOX, profiles=builtin_profiles()), []
-        problems.add(None, "this config file does not exist; create it, or give no --config / ETTUI_CONFIG for the built-in sandbox")
+        problems.add(None, "this config file does not exist; create it, "
+                           "or give no --config / ETTUI_CONFIG for the built-in sandbox")
         return None, problems.items
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))

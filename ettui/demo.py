@@ -30,9 +30,9 @@ def _request(dialect: str, today: str, week_ago: str) -> BatchRequest:
 
 async def run_demo(args: argparse.Namespace) -> int:
     """Submit a C1 (or a SOAP tracking extract), poll, fetch, verify, extract, preview."""
+    from ettui.safetext import clean
     from ettui.sandbox import SandboxOptions
     from ettui.session import Session
-    from ettui.safetext import clean
 
     with tempfile.TemporaryDirectory(prefix="ettui-demo-") as tmp:
         root = Path(args.root).expanduser() if args.root else Path(tmp)
@@ -43,7 +43,8 @@ async def run_demo(args: argparse.Namespace) -> int:
             poll_initial=0.2,
             poll_max=1.0,
         )
-        cfg = config_mod.Config(path=root / "none.toml", exists=False, default_profile=profile.name, profiles={profile.name: profile})
+        cfg = config_mod.Config(path=root / "none.toml", exists=False, default_profile=profile.name,
+                                profiles={profile.name: profile})
         options = SandboxOptions(root=root / "sandbox", scheduled_seconds=0.5, processing_seconds=1.0, records=500)
         def say(text: str) -> None:
             if not args.json:

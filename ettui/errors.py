@@ -244,7 +244,8 @@ def library_error(exc: BaseException) -> EttuiError | None:
         return DropError(f"A zip file is damaged ({exc}); fetch it again.")
     if "sqlite3" in modules:
         return EttuiError(
-            f"The job store could not be used ({exc}); check the disk and the state folder (`ettui config path`), then try again.",
+            f"The job store could not be used ({exc}); check the disk and the state folder (`ettui config path`), "
+            "then try again.",
             title="Job store",
         )
     if isinstance(exc, OSError):

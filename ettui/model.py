@@ -9,13 +9,13 @@ from __future__ import annotations
 import enum
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Literal, get_args
 
 
 def utcnow() -> datetime:
     """The wall clock, timezone-aware UTC."""
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class JobStatus(str, enum.Enum):
@@ -47,7 +47,7 @@ class JobStatus(str, enum.Enum):
         return self in (JobStatus.SCHEDULED, JobStatus.PROCESSING, JobStatus.UNKNOWN)
 
     @classmethod
-    def parse(cls, raw: str | None) -> "JobStatus":
+    def parse(cls, raw: str | None) -> JobStatus:
         """Match a status string case-insensitively; unknown text gives ``UNKNOWN``.
 
         ``Completed`` (seen in a third-party fixture) counts as ``COMPLETE``.
@@ -66,7 +66,7 @@ class JobStatus(str, enum.Enum):
         return aliases.get(text, cls.UNKNOWN)
 
     @classmethod
-    def from_word(cls, word: str) -> "JobStatus | None":
+    def from_word(cls, word: str) -> JobStatus | None:
         """The status an operator typed (``error``, ``Complete``, ``in process``); None if none is meant.
 
         Unlike ``parse`` (for reply text, where anything unknown is ``UNKNOWN``),

@@ -10,8 +10,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import logging
 import random
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -20,7 +21,6 @@ from typing import TYPE_CHECKING, Any
 from ettui.api.base import BatchApi, CallSpec
 from ettui.clock import Clock, WallClock
 from ettui.config import Config, Profile, SecretSource, load
-from ettui.wiring import make_api, start_sandbox
 from ettui.errors import (
     ConfigError,
     DropError,
@@ -31,6 +31,7 @@ from ettui.errors import (
 from ettui.jobs.base import AsyncJobStore, holder_id, open_store, whoami
 from ettui.jobs.poller import JobEvent, Poller
 from ettui.model import BatchRequest, DropFile, Job, JobStatus, Progress
+from ettui.wiring import make_api, start_sandbox
 
 if TYPE_CHECKING:
     from ettui.drop.transport import DropTransport, RemoteEntry
@@ -84,6 +85,14 @@ def may_have_reached_service(error: BaseException) -> bool:
     return True
 
 
+def _utf8(name: str) -> bool:
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def unconfirmed_sentence(job: Job, reason: str) -> str:
     """The one sentence every view shows for an Unconfirmed job."""
     return (
@@ -119,6 +128,11 @@ class ApiNotOpened:
         pass
 
 
+log = logging.getLogger(__name__)
+
+CLOSE_STEP_DEADLINE = 10.0
+"""Longest wait for each part of a session to close (seconds)."""
+
 @dataclass(frozen=True)
 class FetchOutcome:
     """A downloaded, verified and (optionally) extracted output."""
@@ -148,7 +162,7 @@ class Session:
         store: AsyncJobStore,
         poller: Poller,
         clock: Clock,
-        sandbox: "Sandbox | None" = None,
+        sandbox: Sandbox | None = None,
     ) -> None:
         self.config = config
         self.profile = profile
@@ -179,9 +193,9 @@ class Session:
         store_path: Path | None = None,
         clock: Clock | None = None,
         start_poller: bool = True,
-        sandbox_options: "SandboxOptions | None" = None,
+        sandbox_options: SandboxOptions | None = None,
         api: bool = True,
-    ) -> "Session":
+    ) -> Session:
         """Open the profile: start the sandbox if it is one, build the API, open the store.
 
         ``sandbox_options`` overrides the sandbox's settings (tests, the demo).
@@ -248,20 +262,31 @@ class Session:
                 remember(job.batch_id, name)
 
     async def close(self) -> None:
-        """Stop polling, close connections and the store, stop the sandbox."""
-        await self.poller.stop()
+        """Stop polling, close connections and the store, stop the sandbox.
+
+        Every step has a deadline (``CLOSE_STEP_DEADLINE``): a peer or store
+        that does not answer while ettui exits must not keep the process alive.
+        """
+        await self._bounded("the poller", self.poller.stop())
         if self._drop is not None:
-            await self._drop.close()
+            await self._bounded("the drop connection", self._drop.close())
             self._drop = None
         # Expiry writes started from event callbacks: finish them (a failure there must not stop the close).
-        await asyncio.gather(*self._background, return_exceptions=True)
-        await self.api.aclose()
-        await self.store.aclose()
+        await self._bounded("the last store writes", asyncio.gather(*self._background, return_exceptions=True))
+        await self._bounded("the API client", self.api.aclose())
+        await self._bounded("the job store", self.store.aclose())
         if self.sandbox is not None:
-            await self.sandbox.__aexit__(None, None, None)
+            await self._bounded("the sandbox", self.sandbox.__aexit__(None, None, None))
             self.sandbox = None
 
-    async def __aenter__(self) -> "Session":
+    async def _bounded(self, what: str, step: Awaitable[Any]) -> None:
+        try:
+            async with asyncio.timeout(CLOSE_STEP_DEADLINE):
+                await step
+        except TimeoutError:
+            log.warning("closing %s took longer than %g s; ettui exits without waiting for it", what, CLOSE_STEP_DEADLINE)
+
+    async def __aenter__(self) -> Session:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -525,7 +550,7 @@ class Session:
 
     # -- the drop ------------------------------------------------------------
 
-    async def _drop_client(self) -> "DropTransport":
+    async def _drop_client(self) -> DropTransport:
         from ettui.drop.factory import open_transport
 
         async with self._drop_lock:
@@ -571,7 +596,7 @@ class Session:
                 await self._drop.close()
                 self._drop = None
 
-    async def _list_folders(self, folders: list[str]) -> list["RemoteEntry"]:
+    async def _list_folders(self, folders: list[str]) -> list[RemoteEntry]:
         """Entries of the drop folders; a missing optional folder (member ID, Export) is skipped."""
         from ettui.drop.transport import RemoteFileMissing
 
@@ -609,7 +634,11 @@ class Session:
         files: list[DropFile] = []
         seen: set[str] = set()
         entries = [entry for entry in entries if not entry.is_dir]
-        by_name = await self.store.find_by_files([entry.name for entry in entries], profile=self.profile.name)
+        # A name that is not UTF-8 (its bytes kept as surrogates) cannot be any job's
+        # file name: those passed reply validation. Only the others are looked up.
+        by_name = await self.store.find_by_files(
+            [entry.name for entry in entries if _utf8(entry.name)], profile=self.profile.name
+        )
         for entry in entries:
             folder = entry.path.rsplit("/", 1)[0] or "/"
             job = by_name.get(entry.name)
@@ -732,7 +761,7 @@ class Session:
             self.poller.announce(JobEvent("updated", await self.store.record_extract(job.id, path=str(folder))))
         return folder, files
 
-    def open_output(self, path: Path, member: str | None = None) -> "AnyReader":
+    def open_output(self, path: Path, member: str | None = None) -> AnyReader:
         """A streaming reader of an output: an extracted XML or CSV file, or a zip (one member)."""
         from ettui.output import open_output
 
@@ -740,9 +769,7 @@ class Session:
 
     def export_output(self, path: Path, dest: Path, fmt: str = "csv") -> int:
         """Write an output's rows to ``dest`` (CSV); returns the row count. Synchronous: call from a thread."""
-        from ettui.output.export import export_csv
-
-        from ettui.output.export import export_jsonl
+        from ettui.output.export import export_csv, export_jsonl
 
         writers = {"csv": export_csv, "jsonl": export_jsonl}
         if fmt not in writers:

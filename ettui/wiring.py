@@ -68,7 +68,7 @@ async def make_api(profile: Profile, clock: Clock | None = None) -> BatchApi:
     )
 
 
-def sandbox_options(config: Config, **overrides: Any) -> "SandboxOptions":
+def sandbox_options(config: Config, **overrides: Any) -> SandboxOptions:
     """The sandbox's options from the config's ``[sandbox]`` table; ``overrides`` win."""
     from ettui.sandbox import SandboxOptions
 
@@ -79,8 +79,8 @@ def sandbox_options(config: Config, **overrides: Any) -> "SandboxOptions":
 
 
 async def start_sandbox(
-    config: Config, profile: Profile, options: "SandboxOptions | None"
-) -> tuple["Sandbox", Profile]:
+    config: Config, profile: Profile, options: SandboxOptions | None
+) -> tuple[Sandbox, Profile]:
     """Start the embedded sandbox and return the profile pointed at it."""
     from ettui.sandbox import Sandbox
 

@@ -31,7 +31,6 @@ from tests.pgserver import PASSWORD, PostgresServer, postgres_server, postgres_u
 from tests.stores import PG_PASSWORD_ENV, store_config  # noqa: E402
 
 
-
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator[PostgresServer]:
     reason = postgres_unavailable()

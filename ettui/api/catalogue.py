@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from ettui.api.base import CallSpec, ParamKind, ParamSpec
 from ettui.api.dates import FORMS_HINT
 
-__all__ = ["Need", "XmlCall", "CALLS", "INQUIRE", "find_call", "call_specs", "RANGES"]
+__all__ = ["CALLS", "INQUIRE", "RANGES", "Need", "XmlCall", "call_specs", "find_call"]
 
 
 class Need(str, enum.Enum):

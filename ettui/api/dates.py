@@ -14,7 +14,7 @@ from datetime import date, timedelta
 
 from ettui.errors import ValidationError
 
-__all__ = ["parse_date", "format_date", "FORMS_HINT"]
+__all__ = ["FORMS_HINT", "format_date", "parse_date"]
 
 FORMS_HINT = "M/D/YYYY (e.g. 3/1/2012), YYYY-MM-DD, today, yesterday, -7d or -2w"
 """The accepted forms, in words, for help texts and error messages."""

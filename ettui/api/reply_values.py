@@ -13,7 +13,7 @@ import re
 
 from ettui.safetext import clean, is_clean
 
-__all__ = ["is_batch_id", "is_request_id", "file_name_problem", "shown"]
+__all__ = ["excerpt", "file_name_problem", "is_batch_id", "is_request_id", "shown"]
 
 MAX_BATCH_ID_DIGITS = 19
 """Fits a signed 64-bit integer, the widest ID the vendor could use (spec §2.3: ``<batchID>552210</batchID>``)."""
@@ -34,6 +34,21 @@ def shown(value: str) -> str:
     if len(value) > _SHOWN:
         return clean(value[:_SHOWN]) + "…"
     return clean(value)
+
+
+MAX_QUOTED = 500
+"""Characters of a reply's own text (an error description, a fault string, a status)
+that ettui quotes in a sentence, stores as a job's error and shows in a toast."""
+
+
+def excerpt(value: str, limit: int = MAX_QUOTED) -> str:
+    """``value`` cut to ``limit`` characters (with "…"): a reply's text quoted in a sentence.
+
+    A reply can carry megabytes in its error description; quoted whole, the
+    "one sentence" floods the terminal, the job store and the TUI's toasts.
+    Not cleaned: the display boundary does that.
+    """
+    return value if len(value) <= limit else value[:limit] + "…"
 
 
 def is_batch_id(value: str) -> bool:

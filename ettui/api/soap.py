@@ -57,7 +57,7 @@ from lxml import etree
 from zeep.wsse import UsernameToken as _ZeepUsernameToken
 
 from ettui.api.base import CallSpec
-from ettui.api.reply_values import file_name_problem, is_request_id, shown
+from ettui.api.reply_values import excerpt, file_name_problem, is_request_id, shown
 from ettui.api.secrets import MASK, mask_secrets
 from ettui.api.soap_auth import FUELOAUTH_NS, TokenSource
 from ettui.api.soap_catalogue import CALLS, resolve
@@ -79,7 +79,7 @@ from ettui.errors import (
 from ettui.model import BatchRequest, Dialect, Inquiry, JobStatus, SubmitResult
 from ettui.safetext import clean
 
-__all__ = ["SoapApi", "UsernameToken", "OAuth", "PACKAGED_WSDL", "PARTNER_NS", "MASK", "STATUS_PROPERTIES"]
+__all__ = ["MASK", "PACKAGED_WSDL", "PARTNER_NS", "STATUS_PROPERTIES", "OAuth", "SoapApi", "UsernameToken"]
 
 log = logging.getLogger(__name__)
 
@@ -192,7 +192,7 @@ class SoapApi:
         today: Callable[[], date] | None = None,
         max_range_days: int | None = None,
         monotonic: Callable[[], float] = time.monotonic,
-    ) -> "SoapApi":
+    ) -> SoapApi:
         """Build the zeep client off the event loop and return the API.
 
         Args:
@@ -268,8 +268,8 @@ class SoapApi:
             )
         request_id = answer.request_id
         if not answer.overall.upper().startswith("OK"):
-            detail = self._scrub(answer.status_message or answer.overall or "no status given").rstrip(". ")
-            code = answer.error_code or None
+            detail = excerpt(self._scrub(answer.status_message or answer.overall or "no status given")).rstrip(". ")
+            code = excerpt(answer.error_code, 40) if answer.error_code else None
             raise ServiceError(
                 f"The service rejected the tracking extract: {detail}"
                 + (f" (error {code})" if code not in (None, "0") else "")
@@ -318,7 +318,7 @@ class SoapApi:
             rows.extend(page)
             if overall.lower().startswith("error") or overall.lower() == "haserrors":
                 raise ServiceError(
-                    f"The service could not report the status of request {wanted}: {self._scrub(overall)}; "
+                    f"The service could not report the status of request {wanted}: {excerpt(self._scrub(overall))}; "
                     "ettui will ask again later.",
                     call="Retrieve",
                 )
@@ -412,7 +412,7 @@ class SoapApi:
             response = await self._post(operation, message)
             text = self._scrub(response.content.decode("utf-8", errors="replace"))
             try:
-                root = parse_xml(response.content)
+                root = await asyncio.to_thread(parse_xml, response.content)  # never on the loop: a big reply takes a second
             except XmlRejected as exc:
                 if response.status_code == 500:
                     raise self._throttled(operation) from None
@@ -438,8 +438,8 @@ class SoapApi:
                     continue
                 if response.status_code == 500 and kind in ("server", "receiver") \
                         and not _LOGIN_WORDS.search(reason):
-                    raise self._throttled(operation, self._scrub(reason))
-                raise self._fault_error(operation, code, self._scrub(reason))
+                    raise self._throttled(operation, excerpt(self._scrub(reason)))
+                raise self._fault_error(operation, excerpt(code, 80), excerpt(self._scrub(reason)))
             if response.status_code == 500:
                 raise self._throttled(operation)
             if not 200 <= response.status_code < 300:
@@ -506,14 +506,14 @@ class SoapApi:
         if file_name is not None and (problem := file_name_problem(file_name)) is not None:
             refused = (f"The output file name '{shown(file_name)}' of request {batch_id} {problem}, so ettui will not "
                        "fetch it; download the file from the Export folder by hand.")
-            return Inquiry(batch_id=batch_id, status=JobStatus.ERROR, status_raw=row.get("Status", ""),
+            return Inquiry(batch_id=batch_id, status=JobStatus.ERROR, status_raw=excerpt(row.get("Status", ""), 100),
                            message=refused, reply=reply, error=refused)
         return Inquiry(
             batch_id=batch_id,
             status=status,
-            status_raw=row.get("Status", ""),
+            status_raw=excerpt(row.get("Status", ""), 100),
             file_name=file_name,
-            message=self._scrub(message) if message else None,
+            message=excerpt(self._scrub(message)) if message else None,
             reply=reply,
         )
 

@@ -26,7 +26,7 @@ from ettui.api.secrets import mask_secrets
 from ettui.api.wire import Limits, Peer, post
 from ettui.errors import AuthError, MalformedReplyError, ThrottledError
 
-__all__ = ["TokenSource", "FUELOAUTH_NS"]
+__all__ = ["FUELOAUTH_NS", "TokenSource"]
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +122,7 @@ class TokenSource:
                                  call="token", code="500")
         try:
             answer = response.json()
-        except ValueError:
+        except (ValueError, RecursionError):  # deep nesting ("[[[[...") is a RecursionError, not a ValueError
             answer = None
         if response.status_code in (400, 401, 403):
             reason = ""

@@ -33,13 +33,13 @@ from ettui.api.dates import FORMS_HINT, parse_date
 from ettui.errors import ValidationError
 
 __all__ = [
-    "TRACKING_EXTRACT_ID",
-    "TRACKING_EXTRACT",
-    "SoapCall",
     "CALLS",
+    "TRACKING_EXTRACT",
+    "TRACKING_EXTRACT_ID",
+    "SoapCall",
     "find_call",
-    "resolve",
     "format_soap_datetime",
+    "resolve",
 ]
 
 TRACKING_EXTRACT_ID = "c7219016-a7f0-4c72-8657-1ec12c28a0db"

@@ -17,7 +17,7 @@ from lxml import etree
 from ettui.api.xmlsafe import local_name, local_tag
 from ettui.safetext import clean
 
-__all__ = ["read_retrieve", "read_extract", "ExtractReply", "body_child", "find_fault", "XSI_TYPE"]
+__all__ = ["XSI_TYPE", "ExtractReply", "body_child", "find_fault", "read_extract", "read_retrieve"]
 
 log = logging.getLogger(__name__)
 

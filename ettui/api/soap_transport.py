@@ -31,7 +31,7 @@ from zeep.transports import AsyncTransport
 
 from ettui.api.wire import Limits, Peer, Reply, host_of, post
 
-__all__ = ["SoapTransport", "FAULT_SCHEMA_URL", "FAULT_SCHEMA_STUB", "is_fault_schema"]
+__all__ = ["FAULT_SCHEMA_STUB", "FAULT_SCHEMA_URL", "SoapTransport", "is_fault_schema"]
 
 log = logging.getLogger(__name__)
 

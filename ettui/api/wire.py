@@ -32,7 +32,7 @@ import httpx
 
 from ettui.errors import ApiConnectionError, EttuiError, MalformedReplyError
 
-__all__ = ["Limits", "Peer", "Reply", "post", "host_of", "GATEWAY_UNSURE"]
+__all__ = ["GATEWAY_UNSURE", "Limits", "Peer", "Reply", "host_of", "post"]
 
 _MIB = 1024 * 1024
 

@@ -16,6 +16,7 @@ all scrubbed of it.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import urllib.parse
@@ -36,7 +37,7 @@ from ettui.api.catalogue import (
     find_call,
 )
 from ettui.api.dates import FORMS_HINT, format_date, parse_date
-from ettui.api.reply_values import file_name_problem, is_batch_id, shown
+from ettui.api.reply_values import excerpt, file_name_problem, is_batch_id, shown
 from ettui.api.secrets import MASK, mask_secrets
 from ettui.api.wire import GATEWAY_UNSURE, Limits, Peer, Reply, post
 from ettui.api.xmlsafe import XmlRejected, local_name, parse_xml
@@ -51,7 +52,7 @@ from ettui.errors import (
 )
 from ettui.model import BatchRequest, Dialect, Inquiry, JobStatus, SubmitResult
 
-__all__ = ["XmlApi", "MASK", "build_document", "encode_form"]
+__all__ = ["MASK", "XmlApi", "build_document", "encode_form"]
 
 log = logging.getLogger(__name__)
 
@@ -291,7 +292,7 @@ class XmlApi:
         batch = _find(root, "batch")
         scope = batch if batch is not None else root
         status_element = _find(scope, "status")
-        status_raw = _text(status_element)
+        status_raw = excerpt(_text(status_element), 100)
         if status_element is None:
             raise MalformedReplyError(
                 f"The Batch Inquire reply from {self.host} for batch {wanted} has no status; ettui will ask again later.",
@@ -318,7 +319,7 @@ class XmlApi:
             status=JobStatus.parse(status_raw),
             status_raw=status_raw,
             file_name=file_name,
-            message=self._scrub(_text(_find(scope, "message", "errormsg", "error_message", "description"))) or None,
+            message=excerpt(self._scrub(_text(_find(scope, "message", "errormsg", "error_message", "description")))) or None,
             reply=reply,
         )
 
@@ -338,7 +339,7 @@ class XmlApi:
         reply = self._scrub(response.text)
         root: etree._Element | None
         try:
-            root = parse_xml(response.content)
+            root = await asyncio.to_thread(parse_xml, response.content, max_elements=MAX_REPLY_ELEMENTS)  # never on the loop
         except XmlRejected as exc:
             if not response.is_success:
                 root = None  # the HTTP status says enough; see below
@@ -386,8 +387,8 @@ class XmlApi:
         error = _find(root, "error")
         if error is None:
             return
-        code = _text(error) or None
-        description = self._scrub(_text(_find(root, "error_description"))).rstrip(". ") or "no description given"
+        code = excerpt(self._scrub(_text(error)), 40) or None
+        description = excerpt(self._scrub(_text(_find(root, "error_description")))).rstrip(". ") or "no description given"
         suffix = f" (error {code})" if code else ""
         if _LOGIN_WORDS.search(description):
             raise AuthError(
@@ -423,6 +424,10 @@ def _normalise(call: XmlCall, params: dict[str, str]) -> dict[str, str]:
         if value:  # an empty form field means "not given"
             given[spec.name] = value
     return given
+
+
+MAX_REPLY_ELEMENTS = 10_000
+"""An XML API reply holds a few dozen elements; each lookup walks them all in Python."""
 
 
 def _find(root: etree._Element, *names: str) -> etree._Element | None:

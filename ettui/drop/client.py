@@ -19,22 +19,24 @@ import asyncio
 import contextlib
 import errno
 import hashlib
+import logging
 import math
 import os
 import socket
 import stat as stat_mod
 import time
 from collections import deque
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import BinaryIO, Protocol, TypeVar, cast
+from typing import Any, BinaryIO, TypeVar, cast
 
 from ettui.drop._asyncssh_import import asyncssh
-
+from ettui.drop._fast_start import skip_none_auth, start_sftp
+from ettui.drop.budget import ConnectionBudget, Slot
 from ettui.drop.hostkeys import (
     HostKeyCheck,
     fingerprint,
@@ -43,10 +45,18 @@ from ettui.drop.hostkeys import (
     load_known_hosts,
     trust_host_key,
 )
-from ettui.errors import DropError, HostKeyChanged, HostKeyUnknown
 from ettui.drop.progress import ProgressCallback, ProgressMeter
-from ettui.drop.budget import ConnectionBudget, Slot
+from ettui.drop.segments import (
+    SegmentPlan,
+    SegmentWorker,
+    append_segment,
+    leftover_segments,
+    plan_segments,
+    remove_segments,
+    segment_file,
+)
 from ettui.drop.transport import (
+    REFUSED_LOGINS,
     Digest,
     DropConnectionLost,
     DropStalled,
@@ -55,30 +65,31 @@ from ettui.drop.transport import (
     LoginRefused,
     RemoteEntry,
     RemoteFileMissing,
-    REFUSED_LOGINS,
     allow_login_again,
 )
+from ettui.errors import DropError, HostKeyChanged, HostKeyUnknown
+from ettui.safetext import clean
 
 T = TypeVar("T")
 
 __all__ = [
-    "DropClient",
-    "RemoteEntry",
-    "DropConnectionLost",
-    "DropUnreachable",
-    "DropStalled",
-    "LoginRefused",
-    "allow_login_again",
-    "Digest",
-    "TransferPlan",
-    "plan_transfer",
-    "RemoteFileMissing",
-    "LocalWriteError",
-    "ProgressMeter",
     "GCM_FIRST",
-    "trust_host_key",
+    "Digest",
+    "DropClient",
+    "DropConnectionLost",
+    "DropStalled",
+    "DropUnreachable",
+    "LocalWriteError",
+    "LoginRefused",
+    "ProgressMeter",
+    "RemoteEntry",
+    "RemoteFileMissing",
+    "TransferPlan",
+    "allow_login_again",
     "fingerprint",
     "is_connection_error",
+    "plan_transfer",
+    "trust_host_key",
 ]
 
 GCM_FIRST: tuple[str, ...] = (
@@ -122,6 +133,16 @@ SYNC_EVERY = 32 * 1024 * 1024
 _REFUSED = REFUSED_LOGINS
 """Logins the drop refused in this process (shared with the FTPS client)."""
 
+MAX_LISTING = 100_000
+"""Most names ettui reads from one drop folder (the vendor's drop holds tens)."""
+
+RATE_LOG = logging.getLogger("ettui.drop.rate")
+"""Where a finished download says its rate and what limited it (``ettui fetch`` prints it on stderr)."""
+
+REPORT_FROM = 8 * 1024 * 1024
+"""Downloads smaller than this say nothing about their rate (start-up dominates)."""
+
+
 
 @dataclass(frozen=True)
 class TransferPlan:
@@ -139,6 +160,16 @@ class TransferPlan:
     def ceiling(self) -> float:
         """The most bytes per second this plan allows at its round trip (what limits a slow path)."""
         return self.in_flight / self.rtt if self.rtt > 0 else math.inf
+
+    def describe(self, rate: float) -> str:
+        """One line: the rate reached, and what limited it (the round trip, or this end's CPU/the link)."""
+        ceiling = self.ceiling()
+        window = f"{self.rtt * 1000:.0f} ms x {self.in_flight / 2**20:.0f} MiB in flight"
+        if rate >= 0.8 * ceiling:
+            why = f"limited by the round trip: {window} (at most {ceiling / 1e6:.0f} MB/s)"
+        else:
+            why = f"limited by this computer's CPU or the link, not the round trip ({window} allows {_mb(ceiling)})"
+        return f"{rate / 1e6:.1f} MB/s, {why}"
 
 
 def plan_transfer(
@@ -170,6 +201,22 @@ MAX_PKTSIZE = 256 * 1024
 """Channel packet size we accept: fewer, bigger packets cost less Python per byte."""
 
 
+class _ClientHooks(HostKeyCheck):
+    """The host-key check, plus: the first login request uses the configured method (no ``none`` probe)."""
+
+    def __init__(self, known: asyncssh.SSHKnownHosts, accept_fingerprint: str | None, method: str | None) -> None:
+        super().__init__(known, accept_fingerprint)
+        self._method = method
+        self._conn: asyncssh.SSHClientConnection | None = None
+
+    def connection_made(self, conn: asyncssh.SSHClientConnection) -> None:
+        self._conn = conn
+
+    def begin_auth(self, username: str) -> None:
+        if self._method is not None and self._conn is not None:
+            skip_none_auth(self._conn, self._method)
+
+
 class DropClient:
     """An SFTP session on the drop. Read-only by construction.
 
@@ -199,6 +246,7 @@ class DropClient:
         keepalive_interval: float = 0.0,
         max_connections: int | None = None,
         budget: ConnectionBudget | None = None,
+        max_segments: int = 1,
     ) -> None:
         self.host = host
         self.port = port
@@ -219,6 +267,14 @@ class DropClient:
         if budget is None and max_connections is not None:
             budget = ConnectionBudget(host, username, max_connections)
         self.budget = budget
+        self.max_segments = max_segments
+        """Connections one download may use on a slow path (1, the default: never split; see ``segments``).
+
+        Off by default: on this 2-core machine the whole command measured no
+        gain from 2 (the fork, a second login and the append eat what the
+        second stream adds; docs/benchmarks.md)."""
+        self.last_split: tuple[int, str] | None = None
+        """Where the last download split and how its worker ended (for tests and the benchmark)."""
         self.idle_reopen = idle_reopen
         """Seconds of idleness after which the connection is replaced before use (the drop closes at 600)."""
         self.keepalive_interval = keepalive_interval
@@ -233,6 +289,10 @@ class DropClient:
         self.last_cipher: str | None = None
         """The cipher of the last closed connection (the benchmark reports it)."""
         self._sftp: asyncssh.SFTPClient | None = None
+        self._limits: asyncio.Future[None] | None = None
+        self._spare: tuple[str, float, asyncio.Future[asyncssh.SFTPClientFile]] | None = None
+        """An open of the path last stat'ed, sent with the stat (path, when sent, the open)."""
+        self._spare_rtt: float | None = None
 
     @property
     def where(self) -> str:
@@ -285,7 +345,8 @@ class DropClient:
 
     async def _connect(self) -> None:
         known = load_known_hosts(self.known_hosts)
-        check = HostKeyCheck(known, self.accept_fingerprint)
+        method = "password" if self._password is not None else "publickey" if self._key_file is not None else None
+        check = _ClientHooks(known, self.accept_fingerprint, method)
         options: dict[str, object] = {}
         if self._password is not None:
             # A password login tries no keys first: the vendor locks the account
@@ -326,7 +387,7 @@ class DropClient:
             raise DropUnreachable(
                 f"Nothing accepted the connection at {self.host}:{self.port}; check the SFTP host and port and that the server is up."
             ) from None
-        except (asyncio.TimeoutError, TimeoutError):
+        except TimeoutError:
             raise DropUnreachable(
                 f"Connecting to the drop at {self.host}:{self.port} timed out after {self.connect_timeout:g} s; check the network and the SFTP host."
             ) from None
@@ -337,7 +398,10 @@ class DropClient:
         except (OSError, asyncssh.Error) as exc:
             raise DropUnreachable(f"Could not connect to the drop at {self.host}:{self.port}: {_reason(exc)}.") from None
         try:
-            self._sftp = await self._bounded(conn.start_sftp_client(), "starting SFTP")
+            # The server's limits arrive with the next replies: nothing waits for them here.
+            self._sftp, limits = await self._bounded(start_sftp(conn), "starting SFTP")
+            limits.add_done_callback(_retrieve)
+            self._limits = limits
         except (OSError, asyncssh.Error) as exc:
             conn.close()
             raise DropUnreachable(f"The drop at {self.host}:{self.port} did not start an SFTP session: {_reason(exc)}.") from None
@@ -365,8 +429,10 @@ class DropClient:
 
     async def close(self) -> None:
         """Close the SFTP session and the connection; safe to call twice."""
+        self._drop_spare()
         sftp, conn = self._sftp, self._conn
         self._sftp = self._conn = None
+        self._limits = None
         if conn is not None:
             self.last_cipher = conn.get_extra_info("send_cipher")
         if sftp is not None:
@@ -376,7 +442,7 @@ class DropClient:
             try:
                 # A dead peer never acknowledges: do not wait for it.
                 await asyncio.wait_for(conn.wait_closed(), 2.0)
-            except (OSError, asyncssh.Error, asyncio.TimeoutError, TimeoutError):
+            except (OSError, asyncssh.Error, TimeoutError):
                 conn.abort()
         self._release_slot()
 
@@ -395,7 +461,7 @@ class DropClient:
             return await step
         try:
             return await asyncio.wait_for(step, self.stall_timeout)
-        except (asyncio.TimeoutError, TimeoutError):
+        except TimeoutError:
             if self._conn is not None:
                 self._conn.abort()
             raise DropStalled(
@@ -434,30 +500,80 @@ class DropClient:
         """The entries of a remote folder (without ``.`` and ``..``), sorted by name."""
         sftp = await self._ready()
         base = folder.rstrip("/")
+        entries: list[RemoteEntry] = []
+        names = sftp.scandir(folder).__aiter__()
         try:
-            names = await self._bounded(sftp.readdir(folder), f"listing {folder}")
+            while True:
+                # Each reply within the stall timeout, and at most MAX_LISTING names:
+                # a server that lists forever is cut short, and said so.
+                try:
+                    n = await self._bounded(names.__anext__(), f"listing {folder}")
+                except StopAsyncIteration:
+                    break
+                # A str folder makes asyncssh decode the names: they are str, never bytes.
+                name = cast(str, n.filename)
+                if name in (".", ".."):
+                    continue
+                if len(entries) >= MAX_LISTING:
+                    raise DropError(
+                        f"The drop folder {clean(folder)} at {self.host}:{self.port} lists more than {MAX_LISTING:,} "
+                        "entries; ettui stopped reading it (check drop_folder names the batch folder)."
+                    )
+                entries.append(_entry(f"{base}/{name}", n.attrs))
         except DropError:
             raise
         except BaseException as exc:
             raise self._remote_error(exc, folder, what="folder") from None
-        # A str folder makes asyncssh decode the names: they are str, never bytes.
-        entries = [
-            _entry(f"{base}/{name}", n.attrs)
-            for n in names
-            if (name := cast(str, n.filename)) not in (".", "..")
-        ]
+        finally:
+            with contextlib.suppress(BaseException):
+                await asyncio.wait_for(names.aclose(), 1.0)  # type: ignore[attr-defined]
         return sorted(entries, key=lambda e: e.name)
 
     async def stat(self, path: str) -> RemoteEntry:
         """Size, mtime and type of one remote path (following links)."""
         sftp = await self._ready()
+        self._drop_spare()
+        # The open a download of this path needs travels with the stat, so the
+        # download's first reads leave one round trip sooner. Read-only, and
+        # closed again if no download follows (a folder's open just fails).
+        sent = time.monotonic()
+        opening = asyncio.ensure_future(sftp.open(path, "rb", block_size=0))
+        opening.add_done_callback(_retrieve)
+        self._spare = (path, sent, opening)
         try:
             attrs = await self._bounded(sftp.stat(path), f"reading the size of {path}")
         except DropError:
             raise
         except BaseException as exc:
             raise self._remote_error(exc, path, what="file") from None
+        self._spare_rtt = time.monotonic() - sent
         return _entry(path, attrs)
+
+    def _take_spare(self, path: str) -> asyncio.Future[asyncssh.SFTPClientFile] | None:
+        spare, self._spare = self._spare, None
+        if spare is not None and spare[0] == path:
+            return spare[2]
+        if spare is not None:
+            self._close_handle_later(spare[2])
+        return None
+
+    def _drop_spare(self) -> None:
+        spare, self._spare = self._spare, None
+        if spare is not None:
+            self._close_handle_later(spare[2])
+
+    def _close_handle_later(self, opening: asyncio.Future[asyncssh.SFTPClientFile]) -> None:
+        async def close() -> None:
+            with contextlib.suppress(BaseException):
+                handle = await opening
+                await handle.close()
+
+        if not self.connected:
+            opening.cancel()
+            return
+        closing = asyncio.ensure_future(close())
+        self._background.add(closing)
+        closing.add_done_callback(_forget_task(self._background))
 
     async def download(
         self,
@@ -468,8 +584,15 @@ class DropClient:
         progress: ProgressCallback | None = None,
         digest: Digest | None = None,
         size: int | None = None,
+        segment_of: int | None = None,
     ) -> None:
         """Copy ``remote_path`` from ``offset`` to its end into ``local_part`` at the same offset.
+
+        On a slow path a large remainder is split: a forked worker fetches the
+        tail over its own connection (see ``segments``) and it is appended, in
+        order and through ``digest``, when the head is done. ``segment_of``
+        (the worker's own call): ``local_part`` holds the remote file from
+        that offset on, and nothing splits further.
 
         Reads are pipelined (as many in flight as the measured round trip needs,
         see :func:`plan_transfer`) and their results are written strictly in
@@ -483,9 +606,20 @@ class DropClient:
         sftp = await self._ready()
         try:
             started = time.monotonic()
-            # block_size=0: each read() below is exactly one SFTP request; we do the pipelining.
-            remote = await self._bounded(sftp.open(remote_path, "rb", block_size=0), f"opening {remote_path}")
-            rtt = time.monotonic() - started
+            opening = self._take_spare(remote_path)
+            spare_rtt, self._spare_rtt = self._spare_rtt, None
+            if opening is not None and spare_rtt is None:
+                self._close_handle_later(opening)  # its stat failed: do not trust what came with it
+                opening = None
+            if opening is None or spare_rtt is None:
+                # block_size=0: each read() below is exactly one SFTP request; we do the pipelining.
+                opening, spare_rtt = asyncio.ensure_future(sftp.open(remote_path, "rb", block_size=0)), None
+            remote = await self._bounded(opening, f"opening {remote_path}")
+            # The round trip: the stat's when the open travelled with it, else this open's.
+            rtt = spare_rtt if spare_rtt is not None else time.monotonic() - started
+            if self._limits is not None:
+                with contextlib.suppress(asyncssh.SFTPError):  # no limits: the default block size stands
+                    await self._bounded(asyncio.shield(self._limits), "reading the server's limits")
             if size is None:
                 size = (await self._bounded(remote.stat(), f"reading the size of {remote_path}")).size or 0
             total = size
@@ -496,17 +630,41 @@ class DropClient:
         plan = plan_transfer(rtt, sftp.limits.max_read_len, block_size=self.block_size,
                              min_requests=self.max_requests, window=self.window)
         self.last_plan = plan
+        began = time.monotonic()
+        base = segment_of or 0
+        split = None if segment_of is not None else self._plan_split(local_part, offset, total, rtt)
+        worker: SegmentWorker | None = None
+        end = total
+        if split is not None:
+            end = split.split
+            if split.tail_from < total:
+                # Forked before this download's writer thread exists.
+                worker = SegmentWorker(self, remote_path, segment_file(local_part, split.split), split.split, split.tail_from)
         try:
-            local = _open_local(local_part, offset)
+            local = _open_local(local_part, offset - base)
             try:
-                done = await self._pipeline(remote, local, local_part, offset, total, plan, progress, digest)
+                tail_seen = _segment_size(segment_file(local_part, split.split)) if split is not None else None
+                done = await self._pipeline(remote, local, local_part, offset, end, plan, progress, digest, tail_seen)
             except (DropError, asyncio.CancelledError):
                 raise
             except BaseException as exc:
                 raise self._remote_error(exc, remote_path, what="file") from None
             finally:
                 _close_local(local, local_part)
+            if split is not None and done == end:
+                outcome = await self._wait_for_worker(worker, local_part, split.split, total, done, progress)
+                worker = None
+                seg = segment_file(local_part, split.split)
+                done += await asyncio.to_thread(append_segment, local_part, seg, split.split, digest)
+                if done < total:
+                    # The worker broke (or found no free connection): this stream fetches the rest.
+                    done = await self._finish_tail(remote, local_part, done, total, plan, progress, digest)
+                else:
+                    ProgressMeter(total, done, progress).finish(done)
+                self.last_split = (split.split, outcome)
         finally:
+            if worker is not None:
+                worker.stop()  # its segment file keeps what it wrote: the next fetch resumes it
             # The close is sent, not waited for: the reply would cost a round trip
             # after the last byte, and a later request on this session (or its
             # close) orders after it anyway.
@@ -515,6 +673,64 @@ class DropClient:
             closing.add_done_callback(_forget_task(self._background))
         if done < total:
             raise DropConnectionLost(f"{remote_path} ended at {done:,} of {total:,} bytes; it changed during the download.")
+        took = time.monotonic() - began
+        if segment_of is None and done - offset >= REPORT_FROM and took > 0:
+            streams = " over 2 connections" if split is not None else ""
+            RATE_LOG.info("%s%s: %s", remote_path.rsplit("/", 1)[-1], streams, plan.describe((done - offset) / took))
+
+    def _plan_split(self, local_part: Path, offset: int, total: int, rtt: float) -> SegmentPlan | None:
+        """Whether to split (see ``segments``); segment files that cannot be resumed are removed."""
+        leftovers = leftover_segments(local_part)
+        if offset == 0:
+            remove_segments(local_part)  # a fresh start: no earlier segment belongs to this file
+            leftovers = {}
+        sizes = {start: path.stat().st_size for start, path in leftovers.items() if is_own_file(path.lstat())}
+        split = plan_segments(offset, total, rtt, sizes, enabled=self.max_segments > 1)
+        for start, path in leftovers.items():
+            if split is None or start != split.split:
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
+        return split
+
+    async def _wait_for_worker(
+        self, worker: SegmentWorker | None, local_part: Path, split: int, total: int, head: int, progress: ProgressCallback | None
+    ) -> str:
+        """The worker's outcome; meanwhile the progress counts the bytes its segment file holds."""
+        if worker is None:
+            return "done"
+        waiting = asyncio.ensure_future(worker.wait())
+        seen = _segment_size(segment_file(local_part, split))
+        meter = ProgressMeter(total, head + seen(), progress)
+        while not waiting.done():
+            await asyncio.wait({waiting}, timeout=0.1)
+            meter.update(head + seen())
+        return waiting.result()
+
+    async def _finish_tail(
+        self,
+        remote: asyncssh.SFTPClientFile,
+        local_part: Path,
+        done: int,
+        total: int,
+        plan: TransferPlan,
+        progress: ProgressCallback | None,
+        digest: Digest | None,
+    ) -> int:
+        local = _open_local(local_part, done)
+        try:
+            return await self._pipeline(remote, local, local_part, done, total, plan, progress, digest)
+        finally:
+            _close_local(local, local_part)
+
+    def worker_options(self) -> dict[str, object]:
+        """What a segment worker needs to open a connection like this one (its own budget slot)."""
+        return dict(
+            host=self.host, port=self.port, username=self.username, password=self._password, key_file=self._key_file,
+            known_hosts=self.known_hosts, accept_fingerprint=self.accept_fingerprint, connect_timeout=self.connect_timeout,
+            encryption_algs=self.encryption_algs, block_size=self.block_size, max_requests=self.max_requests,
+            window=self.window, max_pktsize=self.max_pktsize, stall_timeout=self.stall_timeout, budget=self.budget,
+            max_segments=1,
+        )
 
     async def _pipeline(
         self,
@@ -526,8 +742,11 @@ class DropClient:
         plan: TransferPlan,
         progress: ProgressCallback | None,
         digest: Digest | None,
+        also_done: Callable[[], int] | None = None,
     ) -> int:
         """Keep up to ``plan.requests`` reads outstanding; consume them in issue order. Returns bytes done.
+
+        ``also_done`` adds bytes fetched elsewhere (a segment worker's) to the progress reported.
 
         Reads are topped up in batches of a quarter of the requests rather than
         one per reply: the server then wakes once per batch instead of once per
@@ -565,7 +784,7 @@ class DropClient:
                 if done - synced >= SYNC_EVERY and (flushing is None or flushing.done()):
                     synced = done
                     flushing = asyncio.ensure_future(asyncio.to_thread(_flush_quietly, local))
-                meter.update(done)
+                meter.update(done + also_done() if also_done is not None else done)
             await sink.drain()
         finally:
             # Never leave reads running (or their errors unretrieved) after a break.
@@ -576,7 +795,7 @@ class DropClient:
             await sink.close()
             if flushing is not None:
                 await asyncio.gather(flushing, return_exceptions=True)
-        meter.finish(done)
+        meter.finish(done + also_done() if also_done is not None else done)
         return done
 
     def _remote_error(self, exc: BaseException, path: str, *, what: str) -> BaseException:
@@ -616,6 +835,10 @@ def is_connection_error(exc: BaseException) -> bool:
     )
 
 
+def _mb(rate: float) -> str:
+    return "any rate" if math.isinf(rate) else f"{rate / 1e6:.0f} MB/s"
+
+
 def _reason(exc: BaseException) -> str:
     text = getattr(exc, "reason", None) or str(exc) or type(exc).__name__
     return str(text).rstrip(".")
@@ -625,7 +848,7 @@ def _entry(path: str, attrs: asyncssh.SFTPAttrs) -> RemoteEntry:
     is_dir = attrs.type == asyncssh.FILEXFER_TYPE_DIRECTORY or (
         attrs.permissions is not None and stat_mod.S_ISDIR(attrs.permissions)
     )
-    mtime = datetime.fromtimestamp(attrs.mtime or 0, tz=timezone.utc)
+    mtime = datetime.fromtimestamp(attrs.mtime or 0, tz=UTC)
     if attrs.mtime_ns:
         mtime = mtime.replace(microsecond=attrs.mtime_ns // 1000)
     name = path.rstrip("/").rsplit("/", 1)[-1]
@@ -678,6 +901,21 @@ def _write(local: BinaryIO, data: bytes, path: Path) -> None:
             view = view[written or 0 :]
     except OSError as exc:
         raise local_error(exc, path) from None
+
+
+def _segment_size(path: Path) -> Callable[[], int]:
+    def size() -> int:
+        try:
+            return path.stat().st_size
+        except OSError:
+            return 0
+
+    return size
+
+
+def _retrieve(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()  # an unused speculative open may fail (a folder, a missing file): not an error
 
 
 def _forget_task(tasks: set[asyncio.Future[None]]) -> Callable[[asyncio.Future[None]], None]:

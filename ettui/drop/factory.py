@@ -22,7 +22,7 @@ _UNRESOLVED: Any = object()
 
 
 def open_transport(
-    profile: "Profile", *, accept_fingerprint: str | None = None, password: str | None = _UNRESOLVED
+    profile: Profile, *, accept_fingerprint: str | None = None, password: str | None = _UNRESOLVED
 ) -> DropTransport:
     """A not-yet-connected transport for ``profile.drop_protocol``.
 
@@ -71,7 +71,7 @@ def open_transport(
     )
 
 
-def trust_identity(profile: "Profile", error: ServerIdentityUnknown) -> None:
+def trust_identity(profile: Profile, error: ServerIdentityUnknown) -> None:
     """Save an accepted identity: a host key to known_hosts, a certificate to known_certs."""
     if isinstance(error, HostKeyUnknown):
         from ettui.drop.hostkeys import trust_host_key

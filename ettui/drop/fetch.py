@@ -38,8 +38,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ettui.drop.progress import ProgressCallback
+from ettui import paths
 from ettui.drop.client import is_own_file, local_error
+from ettui.drop.progress import ProgressCallback
 from ettui.drop.transport import (
     DropConnectionLost,
     DropTransport,
@@ -47,7 +48,7 @@ from ettui.drop.transport import (
     LocalWriteError,
     RemoteEntry,
 )
-from ettui import paths
+from ettui.drop.zipcheck import StreamingZipCheck
 from ettui.errors import DropError
 
 ClientSource = Callable[[], Awaitable[DropTransport]] | DropTransport
@@ -136,7 +137,8 @@ async def _fetch(
     connected_once = False
     fresh_retry_used = False
     resumed = False
-    digest = _Sha256()
+    is_zip = name.lower().endswith(".zip")
+    digest = _Sha256(is_zip)
     while True:
         client: DropTransport | None = None
         before = _size(part)
@@ -151,7 +153,7 @@ async def _fetch(
             resumed = resumed or offset > 0
             if digest.length != offset:
                 # The .part is an exact prefix: hash it once, then keep hashing as bytes arrive.
-                digest = await asyncio.to_thread(_hash_prefix, part, offset)
+                digest = await asyncio.to_thread(_hash_prefix, part, offset, is_zip)
             if offset < entry.size:
                 await client.download(remote_path, part, offset=offset, progress=progress, digest=digest, size=entry.size)
             have = _size(part) or 0
@@ -178,16 +180,16 @@ async def _fetch(
             continue
 
         if digest.length != entry.size:
-            digest = await asyncio.to_thread(_hash_prefix, part, entry.size)
+            digest = await asyncio.to_thread(_hash_prefix, part, entry.size, is_zip)
         try:
             # The zip check and the flush to disk run side by side: both wait on the disk or a core.
-            await asyncio.gather(asyncio.to_thread(_verify, part, name), asyncio.to_thread(_fsync_file, part))
+            await asyncio.gather(asyncio.to_thread(_verify, part, name, digest.zip_check), asyncio.to_thread(_fsync_file, part))
         except _Corrupt as bad:
             if resumed and not fresh_retry_used:
                 fresh_retry_used, resumed = True, False
                 _forget(sidecar)
                 _remove(part)
-                digest = _Sha256()
+                digest = _Sha256(is_zip)
                 continue
             corrupt = dest_dir / f"{name}.corrupt"
             os.replace(part, corrupt)
@@ -249,23 +251,27 @@ def _make_private_dirs(folder: Path) -> None:
 
 
 class _Sha256:
-    """SHA-256 fed in file order, counting the bytes it has seen."""
+    """SHA-256 fed in file order, counting the bytes it has seen; for a zip, its CRC check too."""
 
-    def __init__(self) -> None:
+    def __init__(self, zip_check: bool = False) -> None:
         self._sha = hashlib.sha256()
         self.length = 0
+        self.zip_check = StreamingZipCheck() if zip_check else None
+        """Member CRCs checked as the bytes pass (see ``zipcheck``), so ``_verify`` need not read the file again."""
 
     def update(self, data: bytes, /) -> None:
         self._sha.update(data)
+        if self.zip_check is not None:
+            self.zip_check.update(data)
         self.length += len(data)
 
     def hexdigest(self) -> str:
         return self._sha.hexdigest()
 
 
-def _hash_prefix(part: Path, length: int) -> _Sha256:
-    """The digest of the first ``length`` bytes of ``part`` (opened without following links)."""
-    digest = _Sha256()
+def _hash_prefix(part: Path, length: int, zip_check: bool = False) -> _Sha256:
+    """The digest (and zip check) of the first ``length`` bytes of ``part`` (opened without following links)."""
+    digest = _Sha256(zip_check)
     if length <= 0:
         return digest
     try:
@@ -278,7 +284,15 @@ def _hash_prefix(part: Path, length: int) -> _Sha256:
 
 
 def _read_sidecar(sidecar: Path) -> object:
-    with os.fdopen(os.open(sidecar, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC), "rb") as f:
+    """The sidecar's JSON, if it is a regular file of ours (never a link, FIFO or device).
+
+    ``O_NONBLOCK``: opening a FIFO someone planted in a shared download folder
+    must not wait for a writer (it would hang the fetch and its event loop).
+    """
+    fd = os.open(sidecar, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
+    with os.fdopen(fd, "rb") as f:
+        if not is_own_file(os.fstat(fd)):
+            raise ValueError(f"{sidecar} is not a regular file of this user")
         return json.loads(f.read(64 * 1024).decode("utf-8"))
 
 
@@ -302,8 +316,8 @@ def _resume_offset(part: Path, sidecar: Path, remote_path: str, entry: RemoteEnt
         try:
             if _read_sidecar(sidecar) == want:
                 return have
-        except (OSError, ValueError):
-            pass  # no or unreadable sidecar: the .part's origin is unknown, start over
+        except (OSError, ValueError, RecursionError):
+            pass  # no, unreadable or planted sidecar (deep JSON too): the .part's origin is unknown, start over
     try:
         _write_sidecar(sidecar, want)
     except OSError as exc:
@@ -315,11 +329,16 @@ class _Corrupt(Exception):
     """The downloaded bytes are not a valid zip."""
 
 
-def _verify(part: Path, name: str) -> None:
-    """For a zip, the CRC of every member (``testzip``); the SHA-256 was computed while writing."""
+def _verify(part: Path, name: str, streamed: StreamingZipCheck | None = None) -> None:
+    """For a zip, the CRC of every member: checked while downloading when it could be, else ``testzip``."""
     if not name.lower().endswith(".zip"):
         return
     try:
+        checked = streamed.confirm(part) if streamed is not None else False
+        if isinstance(checked, str):
+            raise _Corrupt(checked)
+        if checked:
+            return
         with zipfile.ZipFile(part) as archive:
             bad = archive.testzip()
     except OSError as exc:
@@ -365,4 +384,4 @@ def _remove(path: Path) -> None:
         pass
 
 
-__all__ = ["FetchResult", "fetch_file", "LocalWriteError"]
+__all__ = ["FetchResult", "LocalWriteError", "fetch_file"]

@@ -45,15 +45,15 @@ import socket
 import ssl
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
 
 from ettui.drop import client as _local
+from ettui.drop.budget import ConnectionBudget, Slot
 from ettui.drop.certs import cert_fingerprint, describe_cert, known_cert, normalise_fingerprint
 from ettui.drop.progress import ProgressCallback, ProgressMeter
-from ettui.drop.budget import ConnectionBudget, Slot
 from ettui.drop.transport import (
     REFUSED_LOGINS,
     Digest,
@@ -67,7 +67,7 @@ from ettui.drop.transport import (
 from ettui.errors import CertificateChanged, CertificateUnknown, DropError
 from ettui.model import Progress
 
-__all__ = ["FtpsClient", "BLOCK_SIZE"]
+__all__ = ["BLOCK_SIZE", "FtpsClient"]
 
 BLOCK_SIZE = 256 * 1024
 """Bytes per ``recv`` of a data connection."""
@@ -531,7 +531,7 @@ class FtpsClient:
                             digest.update(chunk)
                         done += len(chunk)
                         meter.update(done)
-                except (socket.timeout, TimeoutError):
+                except TimeoutError:
                     raise DropStalled(
                         f"The drop at {self.host}:{self.port} sent nothing for {self.stall_timeout:g} s while downloading "
                         f"{remote_path} (at {done:,} bytes); the connection is treated as dead."
@@ -549,14 +549,14 @@ class FtpsClient:
             _local._close_local(local, local_part)
 
 
-_EPOCH = datetime.fromtimestamp(0, tz=timezone.utc)
+_EPOCH = datetime.fromtimestamp(0, tz=UTC)
 
 
 def _parse_time(value: str) -> datetime | None:
     """``YYYYMMDDHHMMSS[.fff]`` (MDTM, MLSD ``modify``), always UTC."""
     digits, _, frac = value.strip().partition(".")
     try:
-        when = datetime.strptime(digits[:14], "%Y%m%d%H%M%S").replace(tzinfo=timezone.utc)
+        when = datetime.strptime(digits[:14], "%Y%m%d%H%M%S").replace(tzinfo=UTC)
     except ValueError:
         return None
     if frac.isdigit():

@@ -28,16 +28,16 @@ from ettui.drop.progress import ProgressCallback
 from ettui.errors import DropError
 
 __all__ = [
-    "DropTransport",
-    "RemoteEntry",
-    "DropConnectionLost",
-    "DropUnreachable",
-    "RemoteFileMissing",
-    "LocalWriteError",
-    "DropStalled",
-    "LoginRefused",
-    "Digest",
     "REFUSED_LOGINS",
+    "Digest",
+    "DropConnectionLost",
+    "DropStalled",
+    "DropTransport",
+    "DropUnreachable",
+    "LocalWriteError",
+    "LoginRefused",
+    "RemoteEntry",
+    "RemoteFileMissing",
     "allow_login_again",
 ]
 

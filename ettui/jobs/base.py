@@ -257,7 +257,7 @@ def holder_id() -> str:
     return f"{whoami()} (pid {os.getpid()})"
 
 
-async def open_store(config: "Config | None" = None, *, path: Path | None = None) -> AsyncJobStore:
+async def open_store(config: Config | None = None, *, path: Path | None = None) -> AsyncJobStore:
     """The job store the config names: the shared PostgreSQL store of ``[store] url``, else the local SQLite file.
 
     ``path`` forces a local SQLite file (tests, ``import-sqlite``); otherwise

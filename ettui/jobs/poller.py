@@ -85,6 +85,9 @@ EventKind = Literal[
     "store",
 ]
 
+RELEASE_DEADLINE = 5.0
+"""Longest wait to hand the leases back on stop (seconds); unreleased ones run out by themselves."""
+
 CHANGE_FEED_WAIT = 1.0
 """Longest wait for the store's change notification before reading the feed anyway (seconds)."""
 
@@ -327,7 +330,10 @@ class Poller:
         held, self._held = list(self._held), {}
         if held:
             try:
-                await self.store.release(holder=self.holder, job_ids=held)
+                # Bounded: a store that cannot take the write now (its connection
+                # still busy with a cancelled call) must not hold up the exit.
+                async with asyncio.timeout(RELEASE_DEADLINE):
+                    await self.store.release(holder=self.holder, job_ids=held)
             except Exception:  # they run out on their own within the lease time
                 log.warning("releasing the poll leases of profile %s failed", self.profile, exc_info=True)
 

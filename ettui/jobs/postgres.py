@@ -37,7 +37,7 @@ import builtins
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Iterable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import psycopg
@@ -74,7 +74,7 @@ CONNECT_TIMEOUT = 10.0
 def _aware(at: datetime) -> datetime:
     if at.tzinfo is None or at.utcoffset() is None:
         raise ValueError(f"naive datetime {at!r}: the job store needs aware UTC times")
-    return at.astimezone(timezone.utc)
+    return at.astimezone(UTC)
 
 
 def _maybe(at: datetime | None) -> datetime | None:
@@ -82,7 +82,7 @@ def _maybe(at: datetime | None) -> datetime | None:
 
 
 def _utc(at: datetime | None) -> datetime | None:
-    return at.astimezone(timezone.utc) if at is not None else None
+    return at.astimezone(UTC) if at is not None else None
 
 
 def _row_to_job(row: tuple[Any, ...]) -> Job:
@@ -91,7 +91,7 @@ def _row_to_job(row: tuple[Any, ...]) -> Job:
      poll_failures, version, submitted_by, fetched_by) = row  # fmt: skip
     return Job(
         id=job_id, profile=profile, dialect=dialect, call=call, batch_id=batch_id,
-        submitted_at=submitted.astimezone(timezone.utc), status=JobStatus(status), status_raw=status_raw,
+        submitted_at=submitted.astimezone(UTC), status=JobStatus(status), status_raw=status_raw,
         request_doc=request_doc, params=dict(params or {}), file_name=file_name,
         status_changed_at=_utc(changed), last_poll_at=_utc(last_poll), next_poll_at=_utc(next_poll),
         last_error=last_error, download_path=download_path, extract_dir=extract_dir, sha256=sha256,
@@ -132,7 +132,7 @@ class PostgresStore:
         self._schema_version = 0
 
     @classmethod
-    async def open(cls, settings: "StoreSettings") -> PostgresStore:
+    async def open(cls, settings: StoreSettings) -> PostgresStore:
         """Connect (the password resolved in a thread), migrate, start listening."""
         assert settings.url
         kwargs: dict[str, Any] = {"connect_timeout": int(CONNECT_TIMEOUT), "options": "-c TimeZone=UTC"}
@@ -593,7 +593,7 @@ class PostgresStore:
             "SELECT at, status, status_raw FROM status_history WHERE job_id = %s ORDER BY id", (job_id,)
         )
         return [
-            StatusChange(at=at.astimezone(timezone.utc), status=JobStatus(status), status_raw=raw)
+            StatusChange(at=at.astimezone(UTC), status=JobStatus(status), status_raw=raw)
             for at, status, raw in await cur.fetchall()
         ]
 
@@ -725,7 +725,7 @@ class PostgresStore:
     async def wait_for_change(self, timeout: float) -> None:
         try:
             await asyncio.wait_for(self._changed.wait(), timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return
         self._changed.clear()
 

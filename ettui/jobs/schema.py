@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from ettui.model import Job, JobStatus
@@ -186,7 +186,7 @@ def to_text(at: datetime) -> str:
     if at.tzinfo is None or at.utcoffset() is None:
         # A naive time is a bug upstream; guessing its zone would file it wrongly.
         raise ValueError(f"naive datetime {at!r}: the job store needs aware UTC times")
-    return at.astimezone(timezone.utc).isoformat(timespec="microseconds")
+    return at.astimezone(UTC).isoformat(timespec="microseconds")
 
 
 def from_text(text: str | None) -> datetime | None:
@@ -194,7 +194,7 @@ def from_text(text: str | None) -> datetime | None:
     if text is None:
         return None
     at = datetime.fromisoformat(text)
-    return at if at.tzinfo else at.replace(tzinfo=timezone.utc)
+    return at if at.tzinfo else at.replace(tzinfo=UTC)
 
 
 def status_values(status: JobStatus | str | Iterable[JobStatus | str]) -> list[str]:

@@ -56,7 +56,7 @@ import threading
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -65,12 +65,12 @@ from ettui.errors import EttuiError
 from ettui.jobs.schema import (
     COLUMNS,
     LIVE_SQL,
-    ORDER_COLUMNS,
     MIGRATIONS,
+    ORDER_COLUMNS,
     SCHEMA_VERSION,
+    from_text,
     row_to_job,
     status_values,
-    from_text,
     to_text,
 )
 from ettui.model import Job, JobStatus, StatusChange
@@ -100,7 +100,7 @@ class StoreError(EttuiError):
 
 def _lease_text(epoch: float) -> str:
     """A wall-clock time (seconds since the epoch) as stored text, for leases."""
-    return to_text(datetime.fromtimestamp(epoch, timezone.utc))
+    return to_text(datetime.fromtimestamp(epoch, UTC))
 
 
 class JobStore:

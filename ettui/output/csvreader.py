@@ -54,7 +54,7 @@ class CsvOutputReader:
                 with zipfile.ZipFile(self.source) as archive:
                     raw: IO[bytes] = archive.open(self.member or "")
             else:
-                raw = open(self.source, "rb")
+                raw = open(self.source, "rb")  # noqa: SIM115 -- returned; the caller closes it with `with`
         except (zipfile.BadZipFile, OSError, KeyError) as exc:
             raise OutputError(f"Cannot open {self.name}: {exc}.") from exc
         # utf-8-sig: the extract's "UnicodeOutput" files may start with a BOM.
@@ -98,7 +98,9 @@ class CsvOutputReader:
 
     def iter_rows(self, limit: int | None = None) -> Iterator[Row]:
         for values in self.iter_values(limit):
-            yield dict(zip(self.columns, values))
+            # Vendor CSV can be ragged: extra cells are dropped, missing ones stay absent
+            # (readers look cells up with `row.get(column, "")`), so not strict on purpose.
+            yield dict(zip(self.columns, values, strict=False))
 
     def batches(self, size: int = 500, limit: int | None = None) -> Iterator[list[Row]]:
         return batched(self.iter_rows(limit), size)

@@ -189,7 +189,7 @@ class OutputReader:
                 raw: IO[bytes] = archive.open(self.member or "")
                 archive.close()  # the member stream keeps the file open on its own
             else:
-                raw = open(self.source, "rb")
+                raw = open(self.source, "rb")  # noqa: SIM115 -- returned; the caller closes it with `with`
         except (zipfile.BadZipFile, OSError, KeyError) as exc:
             raise OutputError(f"Cannot open {self.name}: {exc}.") from exc
         try:
@@ -360,11 +360,9 @@ class OutputReader:
         """
         if limit is not None and limit <= 0:
             return
-        produced = 0
         values = self._values
-        for record in self._records():
+        for produced, record in enumerate(self._records(), 1):
             yield values(record)
-            produced += 1
             if limit is not None and produced >= limit:
                 return
 

@@ -121,12 +121,12 @@ class Sandbox:
         """Delete drop files past retention now (sandbox clock); return their drop paths."""
         return sweep(self.drop_dir, self.clock.now(), self.retention)
 
-    async def __aenter__(self) -> "Sandbox":
+    async def __aenter__(self) -> Sandbox:
         # Imported here so `import ettui.sandbox` stays cheap and cycle-free.
-        from ettui.sandbox.http import XML_API_PATH, build_app
-        from ettui.sandbox.soap import SOAP_PATH
         from ettui.sandbox.ftps import FtpsDropServer, load_cert
+        from ettui.sandbox.http import XML_API_PATH, build_app
         from ettui.sandbox.sftp import bound_port, fingerprint, load_host_key, start_sftp_server
+        from ettui.sandbox.soap import SOAP_PATH
 
         for folder in (self.root, self.drop_dir, self.work_dir):
             folder.mkdir(parents=True, exist_ok=True, mode=0o700)

@@ -23,7 +23,7 @@ import re
 import zipfile
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 CHUNK_BYTES = 256 * 1024
@@ -107,7 +107,7 @@ def parse_us_date(text: str | None) -> datetime | None:
         return None
     month, day, year = (int(g) for g in match.groups())
     try:
-        return datetime(year, month, day, tzinfo=timezone.utc)
+        return datetime(year, month, day, tzinfo=UTC)
     except ValueError:
         return None
 
@@ -127,7 +127,7 @@ class _Window:
     seconds: float
 
     @classmethod
-    def for_request(cls, request: OutputRequest, start_key: str = "startdate", end_key: str = "enddate") -> "_Window":
+    def for_request(cls, request: OutputRequest, start_key: str = "startdate", end_key: str = "enddate") -> _Window:
         start = parse_us_date(request.params.get(start_key))
         end = parse_us_date(request.params.get(end_key))
         if start and end and end >= start:
@@ -215,7 +215,7 @@ def xml_generator(section: str, fields: tuple[str, ...], rows: Callable[[OutputR
                 while size < CHUNK_BYTES and more(count, written + size):
                     values = make(rng, count)
                     record = "<record>" + "".join(
-                        o + v + c for o, v, c in zip(opens, values, closes)
+                        o + v + c for o, v, c in zip(opens, values, closes, strict=True)
                     ) + "</record>\n"
                     parts.append(record)
                     size += len(record)
@@ -254,7 +254,7 @@ def _tracking_rows(events: tuple[tuple[str, int], ...], attributes: bool,
             url = rng.choice(_URLS) if event == "Click" else ""
             bounce = rng.choice(_BOUNCES) if event == "Bounce" else ""
             row = (client, key, email, event, window.pick(rng), rng.choice(jobs), rng.choice(lists), url, bounce)
-            return row + (first, last, city, state, postal) if attributes else row
+            return (*row, first, last, city, state, postal) if attributes else row
 
         return make
 

@@ -25,7 +25,6 @@ import asyncio
 import base64
 import contextlib
 import datetime as dt
-from datetime import datetime, timedelta, timezone
 import hashlib
 import hmac
 import ipaddress
@@ -33,6 +32,7 @@ import os
 import ssl
 import stat as stat_mod
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from ettui.sandbox.faults import Faults
@@ -45,7 +45,7 @@ IDLE_SECONDS = 600.0
 DATA_ACCEPT_SECONDS = 30.0
 CHUNK = 256 * 1024
 _REFUSED = {"STOR", "STOU", "APPE", "DELE", "RNFR", "RNTO", "MKD", "XMKD", "RMD", "XRMD", "SITE", "ALLO", "MFMT"}
-_MONTHS = "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split()
+_MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
 
 
 def load_cert(root: Path) -> tuple[Path, Path, str]:
@@ -68,7 +68,7 @@ def _make_cert(cert_path: Path, key_path: Path) -> None:
 
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "ettui sandbox drop")])
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     cert = (
         x509.CertificateBuilder()
         .subject_name(name)
@@ -120,7 +120,7 @@ class _Session:
             idle = self.server.limits.idle_close_seconds
             try:
                 line = await asyncio.wait_for(self.reader.readline(), idle or None)
-            except (asyncio.TimeoutError, TimeoutError):
+            except TimeoutError:
                 await self.reply(f"421 Timeout: idle for {idle:g} seconds.")
                 return
             if not line:
@@ -347,7 +347,7 @@ class _Session:
             return None
         try:
             raw = await asyncio.wait_for(self.data.get(), DATA_ACCEPT_SECONDS)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             await self.reply("425 No data connection was made.")
             return None
         finally:
@@ -362,7 +362,7 @@ class _Session:
             tls = await asyncio.wait_for(
                 loop.start_tls(raw, protocol, self.server.context, server_side=True), DATA_ACCEPT_SECONDS
             )
-        except (OSError, ssl.SSLError, asyncio.TimeoutError):
+        except (TimeoutError, OSError, ssl.SSLError):
             raw.abort()
             await self.reply("522 SSL connection failed on the data connection.")
             return None
@@ -432,9 +432,11 @@ class _Session:
         if writer is None:
             return
         faults = self.server.faults
-        with open(found[1], "rb") as source:
+        # Disk reads off the loop: other sandbox clients keep being served during a RETR.
+        source = await asyncio.to_thread(open, found[1], "rb")
+        with source:
             source.seek(offset)
-            while chunk := source.read(CHUNK):
+            while chunk := await asyncio.to_thread(source.read, CHUNK):
                 limit = faults.sftp_drop_after_bytes
                 if limit is not None and self.served + len(chunk) > limit:
                     writer.write(chunk[: max(0, limit - self.served)])
@@ -488,7 +490,7 @@ class FtpsDropServer:
         self.faults = faults
         self.limits = limits or DropLimits()
         """The vendor's limits (connections per user, lockout, idle close); the sandbox shares one with its SFTP."""
-        self.now: Callable[[], datetime] = now or (lambda: datetime.now(timezone.utc))
+        self.now: Callable[[], datetime] = now or (lambda: datetime.now(dt.UTC))
         self.context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         self.context.load_cert_chain(str(cert), str(key))
         self.context.minimum_version = ssl.TLSVersion.TLSv1_2
@@ -508,7 +510,8 @@ class FtpsDropServer:
         self._sessions.add(session)
         try:
             await session.run()
-        except (OSError, ssl.SSLError, asyncio.TimeoutError, asyncio.IncompleteReadError, UnicodeError):  # ConnectionAbortedError is an OSError
+        # ConnectionAbortedError is an OSError.
+        except (TimeoutError, OSError, ssl.SSLError, asyncio.IncompleteReadError, UnicodeError):
             pass  # the client went away, idled out, or spoke no TLS
         finally:
             await session.close()
@@ -532,16 +535,16 @@ async def _finish(writer: asyncio.StreamWriter) -> None:
 
 
 def _stamp(mtime: float) -> str:
-    return dt.datetime.fromtimestamp(mtime, tz=dt.timezone.utc).strftime("%Y%m%d%H%M%S")
+    return dt.datetime.fromtimestamp(mtime, tz=dt.UTC).strftime("%Y%m%d%H%M%S")
 
 
 def _facts(st: os.stat_result) -> str:
     kind = "dir" if stat_mod.S_ISDIR(st.st_mode) else "file"
-    when = dt.datetime.fromtimestamp(st.st_mtime, tz=dt.timezone.utc)
+    when = dt.datetime.fromtimestamp(st.st_mtime, tz=dt.UTC)
     return f"type={kind};size={st.st_size};modify={when:%Y%m%d%H%M%S}.{when.microsecond // 1000:03d};"
 
 
 def _ls_line(name: str, st: os.stat_result) -> str:
-    when = dt.datetime.fromtimestamp(st.st_mtime, tz=dt.timezone.utc)
+    when = dt.datetime.fromtimestamp(st.st_mtime, tz=dt.UTC)
     mode = "dr-xr-xr-x" if stat_mod.S_ISDIR(st.st_mode) else "-r--r--r--"
     return f"{mode}    1 ettui    ettui    {st.st_size:>10} {_MONTHS[when.month - 1]} {when.day:2d} {when:%H:%M} {name}"

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 XML_API_PATH = "/integrate.aspx"
 
-SANDBOX_KEY: web.AppKey["Sandbox"] = web.AppKey("sandbox")
+SANDBOX_KEY: web.AppKey[Sandbox] = web.AppKey("sandbox")
 FAULTS_KEY: web.AppKey[Faults] = web.AppKey("faults", Faults)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -41,7 +41,7 @@ async def fault_middleware(request: web.Request, handler: Handler) -> web.Stream
     return await handler(request)
 
 
-def build_app(sandbox: "Sandbox") -> web.Application:
+def build_app(sandbox: Sandbox) -> web.Application:
     """The aiohttp application serving the XML API, the SOAP API and its token endpoint."""
     app = web.Application(middlewares=[fault_middleware], client_max_size=16 * 1024 * 1024)
     app[SANDBOX_KEY] = sandbox

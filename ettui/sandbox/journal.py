@@ -19,7 +19,7 @@ import fcntl
 import json
 import time
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -69,13 +69,13 @@ def clock_start(path: Path, scale: float) -> datetime:
     A clock never starts behind the wall clock (a sandbox that ran fast keeps
     its lead; one that ran at 1x is simply the wall clock).
     """
-    wall = datetime.now(timezone.utc)
+    wall = datetime.now(UTC)
     start = wall
     with contextlib.suppress(OSError, ValueError, KeyError):
         saved = json.loads(path.read_text())
         elapsed = time.time() - float(saved["wall"])
         carried = datetime.fromisoformat(saved["sandbox"]).timestamp() + elapsed * float(saved["scale"])
-        start = max(wall, datetime.fromtimestamp(carried, timezone.utc))
+        start = max(wall, datetime.fromtimestamp(carried, UTC))
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps({"wall": time.time(), "sandbox": start.isoformat(), "scale": scale}))
     tmp.replace(path)

@@ -40,7 +40,7 @@ from ettui.sandbox.queue import COMPLETE, ERROR, SandboxBatch
 if TYPE_CHECKING:
     from ettui.sandbox import Sandbox
 
-__all__ = ["install", "endpoint", "SoapEndpoint", "SOAP_PATH", "TOKEN_PATH", "TRACKING_EXTRACT_ID"]
+__all__ = ["SOAP_PATH", "TOKEN_PATH", "TRACKING_EXTRACT_ID", "SoapEndpoint", "endpoint", "install"]
 
 SOAP_PATH = "/Service.asmx"
 TOKEN_PATH = "/v2/token"
@@ -97,7 +97,7 @@ class SoapFault(Exception):
 class SoapEndpoint:
     """The SOAP and token endpoints of one sandbox, with their switches."""
 
-    sandbox: "Sandbox"
+    sandbox: Sandbox
     status_form: str = "ObjectExtension"
     """How AsyncActivityStatus results are tagged: ``ObjectExtension`` or ``AsyncActivityStatus``."""
     page_size: int = 2500
@@ -318,7 +318,7 @@ class SoapEndpoint:
 SOAP_KEY: web.AppKey[SoapEndpoint] = web.AppKey("soap", SoapEndpoint)
 
 
-def install(app: web.Application, sandbox: "Sandbox") -> None:
+def install(app: web.Application, sandbox: Sandbox) -> None:
     """Add ``/Service.asmx`` and ``/v2/token`` to the sandbox's HTTP app."""
     soap = SoapEndpoint(sandbox)
     app[SOAP_KEY] = soap
@@ -326,7 +326,7 @@ def install(app: web.Application, sandbox: "Sandbox") -> None:
     app.router.add_route("POST", TOKEN_PATH, soap.token)
 
 
-def endpoint(sandbox: "Sandbox") -> SoapEndpoint:
+def endpoint(sandbox: Sandbox) -> SoapEndpoint:
     """The running sandbox's SOAP endpoint, to flip its switches (``status_form``, ``page_size``)."""
     assert sandbox.app is not None, "the sandbox is not running"
     return sandbox.app[SOAP_KEY]

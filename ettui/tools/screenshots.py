@@ -111,7 +111,11 @@ async def _drive(pilot: Any, out: Path) -> None:
     app.save_screenshot("help.svg", str(out))
     await pilot.press("escape")
     app.push_screen(OutputViewer(session, Path(app.drop.transfer(drop_file.path).local_path or "")))
-    await _until(pilot, lambda: isinstance(app.screen, OutputViewer) and app.screen.query("#output-table") and app.screen.table.row_count > 30, "output rows")
+    await _until(
+        pilot,
+        lambda: isinstance(app.screen, OutputViewer) and app.screen.query("#output-table") and app.screen.table.row_count > 30,
+        "output rows",
+    )
     await pilot.press("down", "down", "down")
     await pilot.pause(0.3)
     app.save_screenshot("output.svg", str(out))

@@ -26,8 +26,8 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
-from textual import events, on, work
 from rich.text import Text
+from textual import events, on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
@@ -48,21 +48,20 @@ from ettui.ui.activity_log import ActivityLog
 from ettui.ui.backstop import Backstop
 from ettui.ui.commands import EttuiCommands, PaletteCommand
 from ettui.ui.filtering import FilterError, Query
-from ettui.ui.screens.activity import ActivityScreen
-from ettui.ui.screens.details import JobDetailsScreen
-from ettui.ui.screens.dialogs import ConfirmScreen
-from ettui.ui.screens.help import HelpScreen, entries_from
-from ettui.ui.widgets.drop_pane import DropPane
-from ettui.ui.widgets.compose import ComposePane
-from ettui.safetext import clean_text
 from ettui.ui.formatting import plural
 from ettui.ui.health import EndpointHealth, clock_time
 from ettui.ui.keymap import keymap_problems
 from ettui.ui.palette import SIXTEEN, SIXTEEN_COLOURS, sixteen_colours
+from ettui.ui.screens.activity import ActivityScreen
+from ettui.ui.screens.details import JobDetailsScreen
+from ettui.ui.screens.dialogs import ConfirmScreen
+from ettui.ui.screens.help import HelpScreen, entries_from
 from ettui.ui.ui_state import UiState
+from ettui.ui.widgets.compose import ComposePane
 from ettui.ui.widgets.drop_browser import FILTER_DURATIONS as FILE_DURATIONS
 from ettui.ui.widgets.drop_browser import FILTER_FIELDS as FILE_FIELDS
 from ettui.ui.widgets.drop_browser import DropBrowser
+from ettui.ui.widgets.drop_pane import DropPane
 from ettui.ui.widgets.filter_input import FilterInput
 from ettui.ui.widgets.job_board import FILTER_DURATIONS as JOB_DURATIONS
 from ettui.ui.widgets.job_board import FILTER_FIELDS as JOB_FIELDS
@@ -105,7 +104,7 @@ def _some(jobs: list[Job], shown: int = 4) -> str:
 class JobChanged(Message):
     """A poller event, re-posted on the app's queue."""
 
-    def __init__(self, event: "JobEvent") -> None:
+    def __init__(self, event: JobEvent) -> None:
         super().__init__()
         self.event = event
 
@@ -165,8 +164,8 @@ class EttuiApp(App[int]):
         *,
         readonly: bool = False,
         session_factory: SessionFactory | None = None,
-        activity_path: Path | None | bool = True,
-        error_log: Path | None | bool = True,
+        activity_path: Path | bool | None = True,
+        error_log: Path | bool | None = True,
     ) -> None:
         super().__init__()
         self.config = config
@@ -865,7 +864,7 @@ class EttuiApp(App[int]):
         return max(twins, key=lambda j: j.submitted_at, default=None)
 
     @work(exclusive=False, group="submit")
-    async def submit_request(self, request: "ComposePane.SubmitRequested | object") -> None:
+    async def submit_request(self, request: ComposePane.SubmitRequested | object) -> None:
         """Send the request; the poller's ``submitted`` event puts it on the board."""
         session = self.session
         if session is None:

@@ -77,7 +77,7 @@ class Query:
         text: str,
         fields: Collection[str] | None = None,
         durations: Collection[str] | None = None,
-    ) -> "Query":
+    ) -> Query:
         """Read the filter text; raise ``FilterError`` naming a bad term.
 
         Args:

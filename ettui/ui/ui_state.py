@@ -31,7 +31,7 @@ class UiState:
     show_hidden: bool = False
 
     @classmethod
-    def load(cls, path: Path | None) -> "UiState":
+    def load(cls, path: Path | None) -> UiState:
         """Read ``path``; defaults when it is missing or unreadable."""
         if path is None:
             return cls()

@@ -71,7 +71,7 @@ async def run_hook(command: str, env: dict[str, str], timeout: float = HOOK_TIME
     lines: list[str] = []
     try:
         await asyncio.wait_for(asyncio.gather(_first_lines(proc, lines), proc.wait()), timeout)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         _kill(proc)
         await proc.wait()
         return HookOutcome("timeout", output=lines)

@@ -80,7 +80,7 @@ class _Retry:
 class _ProfileWatch:
     """One watched profile: its session and what this run has seen of it."""
 
-    def __init__(self, session: "Session") -> None:
+    def __init__(self, session: Session) -> None:
         self.session = session
         self.name = session.profile.name
         self.known: dict[int, str] = {}
@@ -128,7 +128,7 @@ class _ProfileWatch:
     async def drop_files(self) -> list[DropFile]:
         return await self.session.drop_files()
 
-    async def fetch(self, target: DropFile) -> "FetchOutcome":
+    async def fetch(self, target: DropFile) -> FetchOutcome:
         return await self.session.fetch(target, extract=True)
 
 
@@ -171,7 +171,7 @@ class Watcher:
         exit_when_idle: bool = False,
         rerun_hooks: bool = False,
         store_path: Path | None = None,
-        sandbox_options: "SandboxOptions | None" = None,
+        sandbox_options: SandboxOptions | None = None,
         hook_timeout: float = HOOK_TIMEOUT,
         state: WatchState | None = None,
     ) -> None:
@@ -277,10 +277,10 @@ class Watcher:
 
     # -- events from the pollers --------------------------------------------------
 
-    def _listener(self, w: _ProfileWatch) -> Callable[["JobEvent"], None]:
+    def _listener(self, w: _ProfileWatch) -> Callable[[JobEvent], None]:
         return lambda event: self._on_job_event(w, event)
 
-    def _on_job_event(self, w: _ProfileWatch, event: "JobEvent") -> None:
+    def _on_job_event(self, w: _ProfileWatch, event: JobEvent) -> None:
         job = event.job
         if job is None:
             return
@@ -307,7 +307,7 @@ class Watcher:
             w.dirty = True
             self._wake.set()
 
-    def _poll_failed(self, w: _ProfileWatch, job: Job, event: "JobEvent") -> None:
+    def _poll_failed(self, w: _ProfileWatch, job: Job, event: JobEvent) -> None:
         """With ``exit_when_idle``, a job whose status cannot be had is left for the next run, not waited on forever."""
         errors = w.poll_errors[job.id] = w.poll_errors.get(job.id, 0) + 1
         if not self.exit_when_idle or errors != ATTEMPTS_WHEN_IDLE:
@@ -364,7 +364,8 @@ class Watcher:
         if job.id in w.announced:
             return
         w.announced.add(job.id)
-        self._say(w, "submitted", f"Batch {clean(job.batch_id)} ({clean(job.call)}) was submitted elsewhere; watching it.", job=job)
+        self._say(w, "submitted", f"Batch {clean(job.batch_id)} ({clean(job.call)}) was submitted elsewhere; watching it.",
+                  job=job)
 
     def _retry_due(self, w: _ProfileWatch) -> bool:
         now = time.monotonic()
@@ -398,9 +399,8 @@ class Watcher:
                 job = await w.job(f.job_id)
                 if job is None or (job.download_path and job.sha256):
                     continue
-            elif not (w.session.profile.auto_fetch_unknown and VENDOR_NAME.fullmatch(f.name)):
-                continue
-            elif self.state.fetched(_fetched_key(w.name, f)) is not None:
+            elif (not (w.session.profile.auto_fetch_unknown and VENDOR_NAME.fullmatch(f.name))
+                  or self.state.fetched(_fetched_key(w.name, f)) is not None):
                 continue
             if not f.listed and f.expires_at <= now:
                 if _file_key(f) in w.warned or _file_key(f) in w.retries:
@@ -481,7 +481,8 @@ class Watcher:
         else:
             then = f"retrying in {delay:.0f} s."
         self._say(w, "failed", f"Fetching {clean(f.name)} failed: {_sentence(w, exc)} — {then}", level="error",
-                  file=f.name, batch_id=f.batch_id, details={"attempts": retry.attempts, "retry_in": None if key in w.given_up else delay})
+                  file=f.name, batch_id=f.batch_id,
+                  details={"attempts": retry.attempts, "retry_in": None if key in w.given_up else delay})
 
     async def _expiring_unfetched(self, w: _ProfileWatch) -> list[Job]:
         """Jobs of the profile whose file nobody fetched and that expire within ``[ui] expiring_soon_hours``."""
@@ -496,7 +497,8 @@ class Watcher:
         """Warn, once a run, of every file of ours nobody fetched that is about to expire."""
         now = w.now()
         for job in await self._expiring_unfetched(w):
-            assert job.expires_at is not None and job.file_name is not None
+            assert job.expires_at is not None
+            assert job.file_name is not None
             left = job.expires_at - now
             key = f"job:{job.id}"
             if key in w.warned:
@@ -536,7 +538,8 @@ class Watcher:
                 continue
             env = {str(k): str(v) for k, v in (entry.get("env") or {}).items()}
             if not Path(env.get("ETTUI_FILE", "")).exists():
-                self._say(w, "hook", f"The hook for {clean(Path(env.get('ETTUI_FILE', '?')).name)} is not run again: the file is gone.",
+                gone = clean(Path(env.get("ETTUI_FILE", "?")).name)
+                self._say(w, "hook", f"The hook for {gone} is not run again: the file is gone.",
                           level="warning")
                 continue
             await self._run_hook(w.name, w.session.profile.on_fetched, env)
@@ -546,7 +549,9 @@ class Watcher:
         zip_path = Path(env["ETTUI_FILE"])
         key = _hook_key(profile, zip_path, env["ETTUI_SHA256"])
         w = next(x for x in self._watches if x.name == profile)
-        record: dict[str, Any] = {"profile": profile, "command": command, "env": env, "status": "pending", "at": w.now().isoformat()}
+        record: dict[str, Any] = {
+            "profile": profile, "command": command, "env": env, "status": "pending", "at": w.now().isoformat(),
+        }
         await asyncio.to_thread(self.state.update, "hooks", key, record)
         outcome = await run_hook(command, env, self.hook_timeout)
         record.update(status=outcome.status, exit=outcome.exit, output=outcome.output, at=w.now().isoformat())

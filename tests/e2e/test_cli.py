@@ -7,10 +7,10 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 
-
-def run(args: list[str], home: Path, timeout: float = 90, **kw: object) -> subprocess.CompletedProcess[str]:
+def run(args: list[str], home: Path, timeout: float = 90, **kw: Any) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "ETTUI_HOME": str(home), "PYTHONUNBUFFERED": "1"}
     env.pop("ETTUI_CONFIG", None)
     return subprocess.run(
@@ -157,5 +157,6 @@ def test_soap_tracking_extract_submit_watch_fetch(tmp_path: Path) -> None:
     assert fetched.returncode == 0, fetched.stderr
     files = [Path(p).name for p in json.loads(fetched.stdout)["files"]]
     assert "Sent.csv" in files
-    preview = run(["preview", str(tmp_path / "dl" / "ops_week.zip"), "--member", "Opens.csv", "--format", "jsonl", "--limit", "1"], tmp_path)
+    preview = run(["preview", str(tmp_path / "dl" / "ops_week.zip"), "--member", "Opens.csv",
+                   "--format", "jsonl", "--limit", "1"], tmp_path)
     assert preview.returncode == 0 and json.loads(preview.stdout)["EventType"] == "Open"

@@ -42,7 +42,7 @@ def test_check_reports_every_problem_in_file_order_and_exits_7(tmp_path: Path) -
     expected = [("profile 'a'", "`sftp_port`"), ("profile 'a'", "`api_password_command`"), ("[ui]", "`keymap`"),
                 ("[ui]", "`theme`"), ("[sandbox]", "`time_scale`")]
     assert len(lines) == len(expected) + 1, lines
-    for line, (where, key) in zip(lines, expected):
+    for line, (where, key) in zip(lines[:-1], expected, strict=True):
         assert line.startswith(f"ettui: {path}, {where}: ") and key in line, line
     assert "5 problems" in lines[-1]
 

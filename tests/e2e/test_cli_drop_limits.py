@@ -87,7 +87,9 @@ def most_open_at_once(log: list[str]) -> int:
         if m := re.search(r"Connection from \S+ port (\d+)", line):
             open_ports.add(m.group(1))
             most = max(most, len(open_ports))
-        elif m := re.search(r"(?:Connection closed by|Disconnected from|Received disconnect from|Connection reset by)\b.*? port (\d+)", line):
+        elif m := re.search(
+            r"(?:Connection closed by|Disconnected from|Received disconnect from|Connection reset by)\b.*? port (\d+)", line
+        ):
             open_ports.discard(m.group(1))
     return most
 
@@ -118,7 +120,7 @@ async def test_twelve_concurrent_fetches_hold_at_most_ten_connections(tmp_path: 
             for name in files
         ]
         results = await asyncio.wait_for(asyncio.gather(*(p.communicate() for p in procs)), 300)
-        for proc, (name, data), (out, err) in zip(procs, files.items(), results):
+        for proc, (_name, data), (out, err) in zip(procs, files.items(), results, strict=True):
             assert proc.returncode == 0, err.decode()
             assert hashlib.sha256(data).hexdigest() in out.decode()
             assert all("waiting for one to be free" in line for line in err.decode().splitlines()), err.decode()
@@ -139,7 +141,8 @@ async def test_a_server_dying_mid_download_is_one_sentence_then_the_next_fetch_r
     async with openssh_sshd(tmp_path / "sshd") as server:
         cfg = write_config(server, drop, tmp_path)
         home = tmp_path / "home"
-        proc = await start("--config", str(cfg), "fetch", "big.bin", "--no-extract", "--retries", "1", "--dest", str(dest), home=home)
+        proc = await start("--config", str(cfg), "fetch", "big.bin", "--no-extract", "--retries", "1", "--dest", str(dest),
+                           home=home)
         while not (part.exists() and part.stat().st_size > 4 * 1024 * 1024):
             assert proc.returncode is None
             await asyncio.sleep(0.01)
@@ -159,7 +162,8 @@ async def test_a_server_dying_mid_download_is_one_sentence_then_the_next_fetch_r
 
         await server.stop()
         await server.start()
-        code, out_text, err_text = await ettui("--config", str(cfg), "fetch", "big.bin", "--no-extract", "--dest", str(dest), home=home)
+        code, out_text, err_text = await ettui("--config", str(cfg), "fetch", "big.bin", "--no-extract", "--dest", str(dest),
+                                               home=home)
         assert code == 0 and err_text == "", err_text
         assert (dest / "big.bin").read_bytes() == expected
         # The sha256 printed was computed while writing: prefix hashed once from the .part, then the rest.

@@ -141,7 +141,7 @@ def test_connection_refused_is_a_connection_error(cli: Any, tmp_path: Path, sand
     config = write_config(tmp_path, sandbox, endpoint=f"http://127.0.0.1:{port}/integrate.aspx")
     code, _, err = cli("submit", "C3", config_path=config)
     assert code == 5
-    assert f"127.0.0.1" in one_sentence(err)
+    assert "127.0.0.1" in one_sentence(err)
     code, out, _ = cli("jobs", "--json", config_path=config)
     assert json.loads(out) == [], "a request that never left leaves no job behind"
 
@@ -166,7 +166,7 @@ def test_an_unreadable_submit_reply_leaves_an_unconfirmed_job_and_says_so(cli: A
     assert f"Job {job['id']}" in sentence and "may have accepted" in sentence and "dismiss" in sentence
     code, _, err = cli("status")
     assert code == 0 and "Unconfirmed" in err and f"ettui jobs dismiss {job['id']}" in err
-    code, out, _ = cli("jobs", "dismiss", str(job["id"]))
+    code, _out, _ = cli("jobs", "dismiss", str(job["id"]))
     assert code == 0
     (job,) = jobs(cli)
     assert job["status"] == "Dismissed"
@@ -210,7 +210,7 @@ def test_unknown_then_changed_host_key(cli: Any, tmp_path: Path, sandbox: Sandbo
     assert code == 0, "the accepted key was saved"
 
     known = tmp_path / "known_hosts"
-    host, rest = known.read_text().split(" ", 1)
+    host, _rest = known.read_text().split(" ", 1)
     other = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDp0j/oB7m3r0tE7mT7b4ZyRkA5r4xQk2N6p6p3N6t8u"
     known.write_text(f"{host} {other}\n")
     code, _, err = cli("drop", "ls")

@@ -1,4 +1,5 @@
-"""The headless commands against a hostile API: a slowloris ends within the request deadline (exit 5), a bad file name is the job's error.
+"""The headless commands against a hostile API: a slowloris ends within the request deadline (exit 5),
+a bad file name is the job's error.
 
 The hostile server (``tests/integration/hostile_http.py``) runs on its own
 loop in a thread; ``ettui.cli.main`` runs in the test's thread as the console
@@ -115,10 +116,10 @@ def test_a_reply_file_name_outside_the_drop_is_recorded_as_the_jobs_error(cli: A
     peer.set(body=b"<exacttarget><system><Batch><batchid>552210</batchid><status>Complete</status>"
                   b"<filename>../../../../etc/hostname</filename></Batch></system></exacttarget>")
     cli(config, "status", "552210")
-    code, out, err = cli(config, "jobs", "--json")
+    code, out, _err = cli(config, "jobs", "--json")
     (job,) = json.loads(out)
     assert job["status"] == "Error" and not job.get("file_name")
     assert "'../../../../etc/hostname', which holds a path separator" in job["last_error"]
-    code, out, err = cli(config, "fetch", "552210", "--dest", str(tmp_path / "dl"))
+    code, out, _err = cli(config, "fetch", "552210", "--dest", str(tmp_path / "dl"))
     assert code != 0 and "etc/hostname" not in out
     assert not (tmp_path / "dl").exists() or not any((tmp_path / "dl").iterdir())

@@ -67,7 +67,8 @@ async def test_fetch_from_real_sshd_verified_and_extracted(tmp_path: Path) -> No
         home = tmp_path / "home"
         code, _, err = await ettui("--config", str(cfg), "drop", "ls", home=home)
         assert code == 6 and server.fingerprint() in err, err
-        code, out, err = await ettui("--config", str(cfg), "drop", "ls", "--json", "--accept-host-key", server.fingerprint(), home=home)
+        code, out, err = await ettui("--config", str(cfg), "drop", "ls", "--json", "--accept-host-key", server.fingerprint(),
+                                     home=home)
         assert code == 0, err
         (entry,) = json.loads(out)
         assert entry["name"] == name and 0 < entry["seconds_left"] <= 72 * 3600

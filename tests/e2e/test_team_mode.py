@@ -16,7 +16,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +23,7 @@ import pytest
 
 from ettui.sandbox import Sandbox, SandboxOptions
 from ettui.sandbox.xmlapi import XmlApi
-from tests.stores import PG_PASSWORD_ENV, store_toml
+from tests.stores import store_toml
 
 
 class CountingSandbox:

@@ -18,7 +18,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -48,9 +48,11 @@ def env_for(home: Path, **extra: str) -> dict[str, str]:
     return env
 
 
-def run(args: list[str], home: Path, timeout: float = 90, **extra: str) -> subprocess.CompletedProcess[str]:
+def run(args: list[str], home: Path, timeout: float = 90, *, env: Mapping[str, str] | None = None,
+        **extra: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "ettui", *args], capture_output=True, text=True, timeout=timeout, env=env_for(home, **extra)
+        [sys.executable, "-m", "ettui", *args], capture_output=True, text=True, timeout=timeout,
+        env=env_for(home, **(env or {}), **extra),
     )
 
 
@@ -234,20 +236,23 @@ class Account:
             "poll_initial": 0.1, "poll_max": 0.5, "auto_fetch": True, "download_dir": str(self.downloads),
         }
         self.config = tmp_path / "config.toml"
-        self.config.write_text('default_profile = "acct"\n[profiles.acct]\n' + "".join(f"{k} = {json.dumps(v)}\n" for k, v in values.items()))
+        keys = "".join(f"{k} = {json.dumps(v)}\n" for k, v in values.items())
+        self.config.write_text('default_profile = "acct"\n[profiles.acct]\n' + keys)
         self.config.chmod(0o600)
         self.env = {"ET_TEST_API_PW": info.api_password, "ET_TEST_SFTP_PW": info.sftp_password}
         self.sandbox = sb
 
     def submit(self, *, wait: bool = True) -> str:
         """Submit a C3 from another process (and wait until it is Complete); remember its file."""
-        done = run(["--config", str(self.config), "submit", "C3"], self.home, **self.env)
+        done = run(["--config", str(self.config), "submit", "C3"], self.home, env=self.env)
         assert done.returncode == 0, done.stderr
         self.batch_id = done.stdout.strip()
         if wait:
-            waited = run(["--config", str(self.config), "status", "--watch", "--timeout", "60", self.batch_id], self.home, **self.env)
+            waited = run(["--config", str(self.config), "status", "--watch", "--timeout", "60", self.batch_id], self.home,
+                         env=self.env)
             assert waited.returncode == 0, waited.stderr
-            (job,) = json.loads(run(["--config", str(self.config), "status", "--json", self.batch_id], self.home, **self.env).stdout)
+            (job,) = json.loads(run(["--config", str(self.config), "status", "--json", self.batch_id], self.home,
+                                    env=self.env).stdout)
             self.locate(job["file_name"])
         return self.batch_id
 
@@ -257,7 +262,7 @@ class Account:
         self.part = self.downloads / (file_name + ".part")
         self.final = self.downloads / file_name
 
-    def watch(self, *args: str) -> "Watching":
+    def watch(self, *args: str) -> Watching:
         return Watching(["--config", str(self.config), "watch", "--json", *args], env_for(self.home, **self.env))
 
 
@@ -473,7 +478,7 @@ async def test_unknown_drop_files_named_like_the_vendor_are_fetched_once_and_a_s
 def test_an_unknown_host_key_is_never_trusted_by_the_watcher(tmp_path: Path, sandbox: Sandbox) -> None:
     acct = Account(tmp_path, sandbox)
     (tmp_path / "known_hosts").write_text("")
-    done = run(["--config", str(acct.config), "watch", "--exit-when-idle", "--json"], acct.home, **acct.env)
+    done = run(["--config", str(acct.config), "watch", "--exit-when-idle", "--json"], acct.home, env=acct.env)
     assert done.returncode == 6, done.stderr
     failures = kinds(events(done.stdout), "failed")
     assert [f["attempts"] for f in failures] == [1, 2, 3] and failures[-1]["retry_in"] is None
@@ -503,15 +508,16 @@ def test_a_hook_a_stop_interrupted_runs_again_at_the_next_start(tmp_path: Path, 
     assert len(list(seen.glob("*.json"))) == 1
 
 
-def test_exit_when_idle_does_not_wait_forever_for_a_job_it_cannot_check(tmp_path: Path, sandbox: Sandbox, faults: HideOnDrop) -> None:
+def test_exit_when_idle_does_not_wait_forever_for_a_job_it_cannot_check(tmp_path: Path, sandbox: Sandbox,
+                                                                        faults: HideOnDrop) -> None:
     acct = Account(tmp_path, sandbox)
     batch_id = acct.submit(wait=False)
     faults.malformed_share = 1.0  # every status reply is cut off mid-document
-    done = run(["--config", str(acct.config), "watch", "--exit-when-idle", "--json"], acct.home, **acct.env)
+    done = run(["--config", str(acct.config), "watch", "--exit-when-idle", "--json"], acct.home, env=acct.env)
     assert done.returncode == 6, done.stderr
     (failed,) = kinds(events(done.stdout), "failed")
     assert failed["batch_id"] == batch_id and "left for the next run" in failed["message"]
     faults.malformed_share = 0.0
-    again = run(["--config", str(acct.config), "watch", "--exit-when-idle", "--json"], acct.home, **acct.env)
+    again = run(["--config", str(acct.config), "watch", "--exit-when-idle", "--json"], acct.home, env=acct.env)
     assert again.returncode == 0, again.stderr
     assert [e["batch_id"] for e in kinds(events(again.stdout), "fetched")] == [batch_id]

@@ -56,7 +56,9 @@ def assert_terminal_safe(data: bytes, what: str = "output") -> None:
     assert not _BARE_CR.search(data), f"bare CR in {what}: {data!r}"
 
 
-def run_cli(args: list[str], home: Path, timeout: float = 60, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[bytes]:
+def run_cli(
+    args: list[str], home: Path, timeout: float = 60, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[bytes]:
     """``python -m ettui ARGS`` in its own home; stdout and stderr as bytes."""
     full = {**os.environ, "ETTUI_HOME": str(home), "PYTHONUNBUFFERED": "1", **(env or {})}
     full.pop("ETTUI_CONFIG", None)

@@ -55,7 +55,7 @@ class ToastLog:
         self.seen: dict[str, str] = {}
 
     def __call__(self) -> list[str]:
-        for notification, text in zip(list(self.app._notifications), toasts(self.app)):
+        for notification, text in zip(list(self.app._notifications), toasts(self.app), strict=True):
             self.seen.setdefault(notification.identity, text)
         return list(self.seen.values())
 

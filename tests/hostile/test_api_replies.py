@@ -29,7 +29,8 @@ from tests.ui.conftest import wait_for
 
 ENV = {"ETTUI_API_PW": "s3cret"}
 SUBMIT = ["submit", "C1", "-p", "start_date=2026-01-01", "-p", "end_date=2026-01-02"]
-LEGAL = HOSTILE_VALUES["markup-crash"] + HOSTILE_VALUES["markup-link"] + HOSTILE_VALUES["c1-csi"] + HOSTILE_VALUES["bare-cr"] + "\u202e"
+LEGAL = (HOSTILE_VALUES["markup-crash"] + HOSTILE_VALUES["markup-link"] + HOSTILE_VALUES["c1-csi"]
+         + HOSTILE_VALUES["bare-cr"] + "\u202e")
 """Every attack XML can carry: the reply parses and the value reaches the job."""
 RAW_ESC = HOSTILE_VALUES["osc52"] + HOSTILE_VALUES["clear"]
 """ESC is not allowed in XML: the reply is malformed, and the error sentence must not carry it."""
@@ -87,7 +88,8 @@ async def test_tui_board_and_toasts_survive(tmp_path: Path, field: str, monkeypa
             await session.submit(BatchRequest("C1", {"start_date": "2026-01-01", "end_date": "2026-01-02"}))
             return session
 
-        app = EttuiApp(config, session_factory=factory, activity_path=tmp_path / "activity.log", error_log=tmp_path / "errors.log")
+        app = EttuiApp(config, session_factory=factory, activity_path=tmp_path / "activity.log",
+                       error_log=tmp_path / "errors.log")
         async with app.run_test(size=(160, 40)) as pilot:
             await wait_for(pilot, lambda: app.board.jobs, "the job")
             await wait_for(pilot, lambda: server.inquiries >= 1, "a poll")
@@ -110,6 +112,7 @@ async def test_tui_board_and_toasts_survive(tmp_path: Path, field: str, monkeypa
             details = app.screen.query_one("#job-details")
             shown = lines_text(widget_lines(details))
             assert_no_escape(shown, "the details")
+            assert job.batch_id is not None
             assert job.batch_id in shown
             await pilot.press("escape")
             await pilot.pause()

@@ -52,7 +52,8 @@ async def test_drop_ls_on_openssh(tmp_path: Path) -> None:
 
         done = await asyncio.to_thread(run_cli, ["--config", str(config), "drop", "ls"], home, 60, {"ETTUI_API_PW": "x"})
         assert_listing(done, home)
-        as_json = await asyncio.to_thread(run_cli, ["--config", str(config), "drop", "ls", "--json"], home, 60, {"ETTUI_API_PW": "x"})
+        as_json = await asyncio.to_thread(run_cli, ["--config", str(config), "drop", "ls", "--json"], home, 60,
+                                          {"ETTUI_API_PW": "x"})
         assert_terminal_safe(as_json.stdout, "drop ls --json")
         names = {Path(f["path"]).name for f in json.loads(as_json.stdout)}
         assert set(HOSTILE_FILE_NAMES.values()) <= names  # --json stays exact

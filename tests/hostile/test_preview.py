@@ -54,7 +54,8 @@ def run_on_pty(args: list[str], home: Path) -> tuple[int, bytes, bytes]:
 def hostile_output(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[Path, list[dict[str, str]]]:
     """An output file and the rows it holds, exactly."""
     if request.param == "csv":
-        rows = [{"Attack": k, "EmailAddress": f"{k}@example.com", "Note": v, HOSTILE_COLUMN: "t"} for k, v in HOSTILE_VALUES.items()]
+        rows = [{"Attack": k, "EmailAddress": f"{k}@example.com", "Note": v, HOSTILE_COLUMN: "t"}
+                for k, v in HOSTILE_VALUES.items()]
         return hostile_csv(tmp_path / "Sent.csv"), rows
     return hostile_xml(tmp_path / "output.xml"), [{"Attack": k, "Note": v} for k, v in XML_LEGAL.items()]
 
@@ -129,7 +130,8 @@ def test_cli_log_lines_are_cleaned() -> None:
     except ValueError:
         import sys
 
-        record = logging.LogRecord("ettui.jobs.poller", logging.ERROR, __file__, 1, "batch %s failed", ("55\x1b[2J",), sys.exc_info())
+        record = logging.LogRecord("ettui.jobs.poller", logging.ERROR, __file__, 1, "batch %s failed", ("55\x1b[2J",),
+                                   sys.exc_info())
     line = CleanFormatter("%(message)s").format(record)  # ETTUI_DEBUG
     assert_terminal_safe(line.encode(), "a log line")
     assert "Traceback" in line and "\n" in line  # still a readable multi-line traceback

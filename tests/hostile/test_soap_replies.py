@@ -60,7 +60,8 @@ def overall_error(value: str) -> tuple[int, str]:
 
 
 def fault(value: str) -> tuple[int, str]:
-    return 500, ENV.format(f"<soap:Fault><faultcode>soap:Client</faultcode><faultstring>{_text(value)}</faultstring></soap:Fault>")
+    fault = f"<soap:Fault><faultcode>soap:Client</faultcode><faultstring>{_text(value)}</faultstring></soap:Fault>"
+    return 500, ENV.format(fault)
 
 
 REPLIES = {"error-msg": error_row, "status": odd_status, "overall-status": overall_error, "fault": fault}
@@ -149,7 +150,8 @@ async def test_tui_survives(tmp_path: Path, where: str, monkeypatch: pytest.Monk
             await session.submit(BatchRequest("tracking-extract", dict(PARAMS)))
             return session
 
-        app = EttuiApp(config, session_factory=factory, activity_path=tmp_path / "activity.log", error_log=tmp_path / "errors.log")
+        app = EttuiApp(config, session_factory=factory, activity_path=tmp_path / "activity.log",
+                       error_log=tmp_path / "errors.log")
         async with app.run_test(size=(160, 40)) as pilot:
             await wait_for(pilot, lambda: app.board.jobs and retrieves, "a poll")
             def told() -> bool:

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from textual.screen import Screen
 
 from ettui.output import open_output
 from ettui.safetext import clean
@@ -72,7 +73,8 @@ async def test_viewer_shows_hostile_cells_escaped(tmp_path: Path, kind: str) -> 
     app = idle_app(tmp_path)
     async with app.run_test(size=(200, 40)) as pilot:
         app.push_screen(OutputViewer(Files(), path))
-        await wait_for(pilot, lambda: isinstance(app.screen, OutputViewer) and app.screen.query(OutputTable) and app.screen.table.row_count == len(values), "the rows")
+        await wait_for(pilot, lambda: isinstance(app.screen, OutputViewer) and app.screen.query(OutputTable)
+                       and app.screen.table.row_count == len(values), "the rows")
         await pilot.pause()
         table = app.screen.query_one(OutputTable)
         lines = widget_lines(table)
@@ -143,7 +145,10 @@ async def test_dialogs_show_hostile_text_as_text(tmp_path: Path) -> None:
             ConfirmScreen(f"Extract {hostile}", f"{hostile} exists; extracting again overwrites its files. Extract?", "Extract"),
         ):
             app.push_screen(screen)
-            await wait_for(pilot, lambda shown=screen: app.screen is shown and shown.query("Static"), "the dialog")
+            def dialog_shown(shown: Screen[Any] = screen) -> bool:
+                return app.screen is shown and bool(shown.query("Static"))
+
+            await wait_for(pilot, dialog_shown, "the dialog")
             await pilot.pause()
             lines = [line for widget in screen.query("Static, Label") for line in widget_lines(widget)]
             shown = lines_text(lines)

@@ -43,7 +43,7 @@ class HostileHttp:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/Service.asmx"
 
-    async def start(self) -> "HostileHttp":
+    async def start(self) -> HostileHttp:
         self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
         self.port = self._server.sockets[0].getsockname()[1]
         return self

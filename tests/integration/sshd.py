@@ -18,7 +18,7 @@ import shutil
 import signal
 import socket
 import subprocess
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -64,24 +64,24 @@ class FaultySFTPServer(asyncssh.SFTPServer):
             self._faults.writes.append(f"open-for-write {path!r}")
         return super().open(path, pflags, attrs)
 
-    def read(self, file_obj: object, offset: int, size: int) -> object:
+    def read(self, file_obj: object, offset: int, size: int) -> bytes | Awaitable[bytes]:
         faults = self._faults
         if faults.stall_at_offset is not None and offset + size > faults.stall_at_offset:
             faults.stalls += 1
             return asyncio.get_running_loop().create_future()
         stall = faults.stall_after_bytes
-        if stall is not None and (faults.max_stalls is None or faults.stalls < faults.max_stalls):
-            if self._served + size > stall:
-                if not getattr(self, "_stalled", False):
-                    self._stalled = True
-                    faults.stalls += 1
-                return asyncio.get_running_loop().create_future()  # never answered
+        if (stall is not None and (faults.max_stalls is None or faults.stalls < faults.max_stalls)
+                and self._served + size > stall):
+            if not getattr(self, "_stalled", False):
+                self._stalled = True
+                faults.stalls += 1
+            return asyncio.get_running_loop().create_future()  # never answered
         limit = faults.drop_after_bytes
-        if limit is not None and (faults.max_drops is None or faults.drops < faults.max_drops):
-            if self._served + size > limit:
-                faults.drops += 1
-                self.channel.get_connection().abort()
-                raise asyncssh.SFTPConnectionLost("dropped by the test")
+        if (limit is not None and (faults.max_drops is None or faults.drops < faults.max_drops)
+                and self._served + size > limit):
+            faults.drops += 1
+            self.channel.get_connection().abort()
+            raise asyncssh.SFTPConnectionLost("dropped by the test")
         data = super().read(file_obj, offset, size)
         assert isinstance(data, bytes)
         self._served += len(data)
@@ -205,7 +205,8 @@ class OpenSSHServer:
 
     def fingerprint(self) -> str:
         """The host key's fingerprint as OpenSSH itself prints it."""
-        out = subprocess.run(["ssh-keygen", "-l", "-E", "sha256", "-f", f"{self.host_key}.pub"], capture_output=True, text=True, check=True)
+        out = subprocess.run(["ssh-keygen", "-l", "-E", "sha256", "-f", f"{self.host_key}.pub"], capture_output=True, text=True,
+                             check=True)
         return out.stdout.split()[1]
 
     def write_config(self) -> Path:
@@ -239,7 +240,7 @@ class OpenSSHServer:
             stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
         )
         assert self.proc.stderr is not None
-        seen = []
+        seen: list[bytes] = []
         while True:
             line = await asyncio.wait_for(self.proc.stderr.readline(), 20)
             if not line:

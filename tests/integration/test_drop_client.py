@@ -7,7 +7,8 @@ import hashlib
 import hmac
 import os
 import socket
-from datetime import timezone
+from collections.abc import AsyncIterator
+from datetime import UTC
 from pathlib import Path
 
 import asyncssh
@@ -20,7 +21,7 @@ from tests.integration.sshd import PASSWORD, USER, InProcessServer, sftp_server
 
 
 @pytest.fixture
-async def server(tmp_path: Path) -> InProcessServer:
+async def server(tmp_path: Path) -> AsyncIterator[InProcessServer]:
     root = tmp_path / "remote"
     (root / "10012345").mkdir(parents=True)
     (root / "out.zip").write_bytes(b"PK" + os.urandom(1000))
@@ -113,7 +114,7 @@ async def test_list_and_stat(server: InProcessServer, tmp_path: Path) -> None:
         assert by_name["10012345"].is_dir
         zip_entry = by_name["out.zip"]
         assert (zip_entry.path, zip_entry.size, zip_entry.is_dir) == ("/out.zip", 1002, False)
-        assert zip_entry.mtime.tzinfo == timezone.utc
+        assert zip_entry.mtime.tzinfo == UTC
         assert (await c.stat("/out.zip")).size == 1002
         with pytest.raises(RemoteFileMissing):
             await c.stat("/gone.zip")

@@ -8,7 +8,9 @@ import io
 import json
 import os
 import zipfile
+from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import BinaryIO, cast
 
 import pytest
 
@@ -30,7 +32,7 @@ def make_zip(size: int, seed: bytes = b"x") -> bytes:
 
 
 @pytest.fixture
-async def server(tmp_path: Path) -> InProcessServer:
+async def server(tmp_path: Path) -> AsyncIterator[InProcessServer]:
     root = tmp_path / "remote"
     root.mkdir()
     async with sftp_server(root) as srv:
@@ -118,7 +120,8 @@ async def test_vanished_file_is_one_sentence_and_part_kept(server: InProcessServ
     await factory.client.close()
 
 
-async def test_full_disk_keeps_part_then_resumes(server: InProcessServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_full_disk_keeps_part_then_resumes(server: InProcessServer, tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     """ENOSPC is injected by replacing the module's local write function (no tmpfs needed)."""
     data = make_zip(1024 * 1024)
     (server.root / "out.zip").write_bytes(data)
@@ -132,7 +135,7 @@ async def test_full_disk_keeps_part_then_resumes(server: InProcessServer, tmp_pa
 
     def write_until_full(local, block, path):  # type: ignore[no-untyped-def]
         if written[0] >= 300 * 1024:
-            return real_write(FullDisk(), block, path)  # the real error mapping runs
+            return real_write(cast(BinaryIO, FullDisk()), block, path)  # the real error mapping runs
         written[0] += len(block)
         real_write(local, block, path)
 
@@ -164,7 +167,7 @@ async def test_permission_error_on_destination(server: InProcessServer, tmp_path
             raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(path))
         return real_open(path, flags, mode, dir_fd=dir_fd)
 
-    monkeypatch.setattr(client_mod.os, "open", deny_part)
+    monkeypatch.setattr("ettui.drop.client.os.open", deny_part)
     factory = Recorder(server, tmp_path)
     with pytest.raises(LocalWriteError) as info:
         await fetch_file(factory, "/out.zip", dest)

@@ -10,6 +10,7 @@ import hashlib
 import io
 import subprocess
 import zipfile
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -25,7 +26,7 @@ pytestmark = [pytest.mark.sshd, pytest.mark.skipif(_why is not None, reason=_why
 
 
 @pytest.fixture
-async def sshd(tmp_path: Path) -> OpenSSHServer:
+async def sshd(tmp_path: Path) -> AsyncIterator[OpenSSHServer]:
     async with openssh_sshd(tmp_path / "sshd") as server:
         yield server
 

@@ -6,7 +6,11 @@ import hashlib
 import json
 import os
 import stat
+from collections.abc import AsyncIterator
+from datetime import UTC
 from pathlib import Path
+
+import pytest
 
 from ettui.drop.client import DropClient, DropStalled, trust_host_key
 from ettui.drop.fetch import fetch_file
@@ -14,11 +18,9 @@ from ettui.errors import DropError, ExitCode
 from tests.integration.sshd import PASSWORD, USER, InProcessServer, sftp_server
 from tests.integration.test_drop_fetch import Recorder, Sleeps, leftovers, make_zip
 
-import pytest
-
 
 @pytest.fixture
-async def server(tmp_path: Path) -> InProcessServer:
+async def server(tmp_path: Path) -> AsyncIterator[InProcessServer]:
     root = tmp_path / "remote"
     root.mkdir()
     async with sftp_server(root) as srv:
@@ -102,9 +104,9 @@ async def test_a_planted_hard_link_part_is_not_resumed(server: InProcessServer, 
 
 
 def _iso(mtime: float) -> str:
-    from datetime import datetime, timezone
+    from datetime import datetime
 
-    return datetime.fromtimestamp(int(mtime), tz=timezone.utc).isoformat()
+    return datetime.fromtimestamp(int(mtime), tz=UTC).isoformat()
 
 
 async def test_modes_folder_0700_download_and_part_0600(server: InProcessServer, tmp_path: Path) -> None:

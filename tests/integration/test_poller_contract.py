@@ -11,12 +11,11 @@ import asyncio
 import random
 from typing import Any
 
-from tests.unit.test_poller_support import T0, Recorder, ScriptedApi
-
 from ettui.clock import ManualClock
 from ettui.jobs.base import AsyncJobStore
 from ettui.jobs.poller import Poller
 from ettui.model import Job, JobStatus
+from tests.unit.test_poller_support import T0, Recorder, ScriptedApi
 
 
 async def add(store: AsyncJobStore, batch_id: str) -> Job:

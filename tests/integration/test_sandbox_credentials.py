@@ -69,7 +69,8 @@ async def test_the_running_sandbox_accepts_only_its_generated_passwords(tmp_path
                    "<search_value>1</search_value></system></exacttarget>")
         async with httpx.AsyncClient(timeout=10) as http:
             for password, ok in ((sb.info.api_password, True), ("sandbox-secret", False)):
-                reply = await http.post(sb.info.xml_api_url, data={"qf": "xml", "xml": inquire.format(u=sb.info.api_username, p=password)})
+                body = {"qf": "xml", "xml": inquire.format(u=sb.info.api_username, p=password)}
+                reply = await http.post(sb.info.xml_api_url, data=body)
                 assert ("Login failed" in reply.text) is not ok, reply.text
 
 

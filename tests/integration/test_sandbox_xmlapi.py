@@ -54,7 +54,8 @@ def per_send(action: str, sub_action: str, job: str = "8812345", extra: str = ""
             f"<search_value>{job}</search_value>{extra}</system>")
 
 
-C4 = per_send("BulkAsync", "all_ToFTP", extra="<daterange><startdate>05/01/2012</startdate><enddate>05/15/2012</enddate></daterange>")
+C4 = per_send("BulkAsync", "all_ToFTP",
+              extra="<daterange><startdate>05/01/2012</startdate><enddate>05/15/2012</enddate></daterange>")
 C5 = per_send("BulkAsync", "all_attributes_ToFTP")
 C6 = per_send("Sent_BulkAsync", "all_ToFTP")
 C7 = per_send("Sent_BulkAsync", "all_attributes_ToFTP")
@@ -111,7 +112,7 @@ async def submit(http: httpx.AsyncClient, sb: Sandbox, system: str) -> int:
     return int(root.findtext(".//batchID") or 0)
 
 
-@pytest.mark.parametrize("system,element", [
+@pytest.mark.parametrize(("system", "element"), [
     (C1, "tracking"), (C2, "tracking"), (C3, "subscriber"), (C4, "tracking"),
     (C5, "tracking"), (C6, "tracking"), (C7, "tracking"), (C8, "list"),
 ])
@@ -182,7 +183,8 @@ async def test_statuses_and_list_members_content(sandbox: Sandbox, http: httpx.A
 async def test_multi_account_subfolder_and_determinism(tmp_path: Path, http: httpx.AsyncClient) -> None:
     contents = []
     for run in ("a", "b"):
-        async with Sandbox(SandboxOptions(root=tmp_path / run, multi_account=True, seed=7, records=10, api_password=PASSWORD)) as sb:
+        async with Sandbox(SandboxOptions(root=tmp_path / run, multi_account=True, seed=7, records=10,
+                                          api_password=PASSWORD)) as sb:
             batch_id = await submit(http, sb, C5)
             sb.clock.advance(20)
             await sb.queue.settle()
@@ -193,7 +195,7 @@ async def test_multi_account_subfolder_and_determinism(tmp_path: Path, http: htt
     assert contents[0] == contents[1]
 
 
-@pytest.mark.parametrize("system,code", [
+@pytest.mark.parametrize(("system", "code"), [
     (C1.replace("<daterange>\n    <startdate>3/1/2012</startdate>\n    <enddate>3/7/2012</enddate>\n  </daterange>", ""), 306),
     (C1.replace("3/7/2012", "2/7/2012"), 307),
     (C1.replace("3/7/2012", "2012-03-07"), 305),
@@ -205,7 +207,8 @@ async def test_multi_account_subfolder_and_determinism(tmp_path: Path, http: htt
     (per_send("BulkAsync", "all_attributes_ToFTP", job=""), 308),
     (per_send("Sent_BulkAsync", "all_ToFTP", job=""), 308),
     (per_send("Sent_BulkAsync", "all_attributes_ToFTP", job="abc"), 308),
-    (per_send("BulkAsync", "all_ToFTP", extra="<daterange><startdate>5/9/2012</startdate><enddate>5/1/2012</enddate></daterange>"), 307),
+    (per_send("BulkAsync", "all_ToFTP",
+              extra="<daterange><startdate>5/9/2012</startdate><enddate>5/1/2012</enddate></daterange>"), 307),
     (C8.replace("<search_value>40017</search_value>", ""), 309),
     (C8.replace("listid", "email"), 311),
     (C1.replace("tracking", "newsletter"), 303),
@@ -224,7 +227,7 @@ async def test_zero_padded_dates_accepted(sandbox: Sandbox, http: httpx.AsyncCli
     await submit(http, sandbox, C1.replace("3/1/2012", "03/01/2012").replace("3/7/2012", "03/07/2012"))
 
 
-@pytest.mark.parametrize("xml,code", [
+@pytest.mark.parametrize(("xml", "code"), [
     ("<exacttarget><authorization>", 301),
     ("not xml at all", 301),
     ('<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><exacttarget>&e;</exacttarget>', 301),

@@ -7,6 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from ettui import config
+from ettui.drop.client import DropClient
 from ettui.model import BatchRequest, JobStatus
 from ettui.sandbox import SandboxOptions
 from ettui.session import Session
@@ -14,7 +15,8 @@ from ettui.session import Session
 
 def cfg(tmp_path: Path, dialect: str = "xml") -> config.Config:
     profile = config.sandbox_profile(dialect)
-    return config.Config(path=tmp_path / "none.toml", exists=False, default_profile=profile.name, profiles={profile.name: profile})
+    return config.Config(path=tmp_path / "none.toml", exists=False, default_profile=profile.name,
+                         profiles={profile.name: profile})
 
 
 async def test_relative_dates_follow_the_sandbox_clock(tmp_path: Path) -> None:
@@ -40,7 +42,8 @@ async def test_a_soap_job_keeps_its_file_name_across_sessions(tmp_path: Path) ->
     store = tmp_path / "jobs.sqlite3"
     first = await Session.open(cfg(tmp_path, "soap"), store_path=store, start_poller=False, sandbox_options=options)
     try:
-        job = await first.submit(BatchRequest("tracking-extract", {"StartDate": "-7d", "EndDate": "today", "OutputFileName": "ops.zip"}))
+        job = await first.submit(BatchRequest("tracking-extract", {"StartDate": "-7d", "EndDate": "today",
+                                                                   "OutputFileName": "ops.zip"}))
     finally:
         await first.close()
     second = await Session.open(cfg(tmp_path, "soap"), store_path=store, sandbox_options=options)
@@ -64,9 +67,11 @@ async def test_drop_listing_reconnects_after_the_server_closes_an_idle_connectio
         await session.wait_until_terminal([job.id], timeout=30)
         first = await session.drop_files()
         assert [f.batch_id for f in first] == [job.batch_id]
-        assert session._drop is not None
-        session._drop._conn.close()  # type: ignore[union-attr]  # what the vendor does after 10 idle minutes
-        await session._drop._conn.wait_closed()  # type: ignore[union-attr]
+        drop = session._drop
+        assert isinstance(drop, DropClient)
+        assert drop._conn is not None
+        drop._conn.close()  # what the vendor does after 10 idle minutes
+        await drop._conn.wait_closed()
         again = await session.drop_files()
         assert [f.path for f in again] == [f.path for f in first]
         assert again[0].listed and again[0].size > 0
@@ -88,6 +93,8 @@ async def test_a_wiped_sandbox_never_reuses_a_batch_id_the_store_holds(tmp_path:
     second = await Session.open(cfg(tmp_path), store_path=store, start_poller=False, sandbox_options=SandboxOptions(root=root))
     try:
         new = await second.submit(BatchRequest("C3", {}))
+        assert new.batch_id is not None
+        assert old.batch_id is not None
         assert int(new.batch_id) > int(old.batch_id)
         assert {j.batch_id for j in await second.jobs()} == {old.batch_id, new.batch_id}
     finally:

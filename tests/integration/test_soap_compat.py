@@ -15,7 +15,7 @@ used by nothing) is answered locally, so nothing here touches the network.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -107,7 +107,7 @@ async def recording_client(sb: Sandbox, sent: list[bytes], *, wsdl: str | None =
     api = await SoapApi.create(sb.info.soap_url, wsdl=wsdl, auth=auth, today=lambda: date(2012, 3, 15))
     original = api.transport.send
 
-    async def spy(url: str, content: bytes, headers: dict[str, str], **kw: str) -> Any:
+    async def spy(url: str, content: bytes, headers: Mapping[str, str], **kw: Any) -> Any:
         sent.append(content)  # the token call does not go through send
         return await original(url, content, headers, **kw)
 
@@ -246,13 +246,20 @@ def test_project_wsdl_operations_match_and_nothing_is_imported() -> None:
     assert not ours.findall(f".//{{{XSD}}}import") and not ours.findall(f".//{{{WSDL_NS}}}import")
     assert ours.getroot().get("targetNamespace") == vendor.getroot().get("targetNamespace") == PARTNER
     ns = {"w": WSDL_NS, "s": "http://schemas.xmlsoap.org/wsdl/soap/"}
+
+    def found(doc: Any, path: str) -> Any:
+        element = doc.find(path, ns)
+        assert element is not None, path
+        return element
+
     for operation in ("Extract", "Retrieve"):
         for doc in (ours, vendor):
-            assert doc.find(f"w:binding/w:operation[@name='{operation}']/s:operation", ns).get("soapAction") == operation
+            assert found(doc, f"w:binding/w:operation[@name='{operation}']/s:operation").get("soapAction") == operation
         for direction in ("input", "output"):
-            message = ours.find(f"w:portType/w:operation[@name='{operation}']/w:{direction}", ns).get("message")
-            vendor_message = vendor.find(f"w:portType/w:operation[@name='{operation}']/w:{direction}", ns).get("message")
+            message = found(ours, f"w:portType/w:operation[@name='{operation}']/w:{direction}").get("message")
+            vendor_message = found(vendor, f"w:portType/w:operation[@name='{operation}']/w:{direction}").get("message")
             assert message == vendor_message
+            assert message is not None
             name = message.split(":")[1]
-            assert ours.find(f"w:message[@name='{name}']/w:part", ns).get("element") == \
-                vendor.find(f"w:message[@name='{name}']/w:part", ns).get("element")
+            assert found(ours, f"w:message[@name='{name}']/w:part").get("element") == \
+                found(vendor, f"w:message[@name='{name}']/w:part").get("element")

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -35,7 +36,7 @@ def token_url(sb: Sandbox) -> str:
     return sb.info.soap_url.rsplit("/", 1)[0] + "/v2/token"
 
 
-async def client(sb: Sandbox, auth: UsernameToken | OAuth | None = None, **kw: float) -> SoapApi:
+async def client(sb: Sandbox, auth: UsernameToken | OAuth | None = None, **kw: Any) -> SoapApi:
     return await SoapApi.create(sb.info.soap_url, auth=auth or UsernameToken(sb.info.api_username, sb.info.api_password),
                                 today=lambda: date(2012, 3, 15), **kw)
 

@@ -8,7 +8,7 @@ process or host would. Nothing here knows which backend it has.
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -17,7 +17,7 @@ from ettui.jobs.base import AsyncJobStore
 from ettui.jobs.store import StoreError
 from ettui.model import Job, JobStatus
 
-T0 = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
 
 async def add(store: AsyncJobStore, batch_id: str, *, profile: str = "main", at: datetime = T0,
@@ -137,10 +137,11 @@ async def test_list_count_live_filters_order_and_paging(store: AsyncJobStore) ->
     assert await store.count(status=[]) == 0
     assert await store.count(since=T0 + timedelta(minutes=8)) == 2
     by_file = await store.list(order="file_name desc")
-    assert by_file[0].file_name == "a.zip" and (await store.list(order="file_name asc"))[-1].file_name == "a.zip", "NULLs: first ascending, last descending, on both backends"
+    assert by_file[0].file_name == "a.zip" and (await store.list(order="file_name asc"))[-1].file_name == "a.zip", \
+        "NULLs: first ascending, last descending, on both backends"
     assert [j.id for j in await store.live("q")] == [jobs[i].id for i in (2, 4, 6, 8)]
     assert len(await store.live()) == 8
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="cannot order jobs by"):
         await store.list(order="request_doc; drop table jobs")
 
 
@@ -276,9 +277,8 @@ async def test_import_copies_history_once(store: AsyncJobStore, tmp_path: Any) -
 
 async def test_postgres_restart_says_reconnecting_then_resyncs(pg_url: str, pg_server: Any) -> None:
     """The server restarts: ``status`` says so meanwhile, and after it a reader catches up on the feed."""
-    from tests.stores import store_config
-
     from ettui.jobs.base import open_store
+    from tests.stores import store_config
 
     board = await open_store(store_config(pg_url))
     try:
@@ -313,9 +313,8 @@ async def test_postgres_restart_says_reconnecting_then_resyncs(pg_url: str, pg_s
 async def test_an_unreachable_or_refusing_store_is_one_sentence_without_the_password(pg_url: str, monkeypatch: Any) -> None:
     import socket
 
-    from tests.stores import PG_PASSWORD_ENV, store_config
-
     from ettui.jobs.base import open_store
+    from tests.stores import PG_PASSWORD_ENV, store_config
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -17,7 +17,6 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from faultproxy import FaultProxy
 
 from ettui import config
 from ettui.config import Profile, SecretSource
@@ -26,6 +25,7 @@ from ettui.jobs.store import JobStore
 from ettui.model import BatchRequest, JobStatus
 from ettui.sandbox import Sandbox, SandboxOptions
 from ettui.session import Session, SubmitUnconfirmed, SubmitWait
+from tests.integration.faultproxy import FaultProxy
 
 
 @pytest.fixture
@@ -55,7 +55,8 @@ def profile_via(proxy: FaultProxy, sb: Sandbox, dialect: str = "xml", **override
 
 
 def cfg(tmp_path: Path, profile: Profile) -> config.Config:
-    return config.Config(path=tmp_path / "none.toml", exists=False, default_profile=profile.name, profiles={profile.name: profile})
+    return config.Config(path=tmp_path / "none.toml", exists=False, default_profile=profile.name,
+                         profiles={profile.name: profile})
 
 
 def request_for(dialect: str) -> BatchRequest:

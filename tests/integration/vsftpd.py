@@ -31,10 +31,10 @@ home, so concurrent runs no longer repoint one another's logins.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import datetime as dt
 import hashlib
-import base64
 import ipaddress
 import os
 import pwd
@@ -101,7 +101,7 @@ def make_cert(folder: Path, name: str = "server") -> tuple[Path, Path, str]:
 
     key = ec.generate_private_key(ec.SECP256R1())
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"ettui-test-{name}")])
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     cert = (
         x509.CertificateBuilder()
         .subject_name(subject)
@@ -207,7 +207,8 @@ class VsftpdServer:
             self.pasv_min = _free_range(10)
         conf = self.write_config()
         self.proc = subprocess.Popen(
-            [*os.environ.get("ETTUI_VSFTPD_WRAP", "").split(), str(VSFTPD), str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
+            [*os.environ.get("ETTUI_VSFTPD_WRAP", "").split(), str(VSFTPD), str(conf)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
         )
         for _ in range(200):
             if self.proc.poll() is not None:

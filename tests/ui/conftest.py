@@ -6,7 +6,6 @@ Every test runs the whole stack (HTTP XML API, poller, SFTP drop) on
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 from collections.abc import Callable
 from pathlib import Path

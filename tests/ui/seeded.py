@@ -8,8 +8,7 @@ wall-clock time reaches the screen.
 
 from __future__ import annotations
 
-import dataclasses
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from ettui.clock import ManualClock
@@ -19,7 +18,7 @@ from ettui.model import DropFile, JobStatus, Progress
 from ettui.ui.app import EttuiApp
 from ettui.ui.widgets.drop_pane import DropPane
 
-NOW = datetime(2026, 3, 5, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 3, 5, 12, 0, tzinfo=UTC)
 RETENTION = timedelta(hours=72)
 
 # (batch id, call, submitted before NOW, final status raw, minutes to finish, error)

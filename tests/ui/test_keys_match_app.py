@@ -34,13 +34,13 @@ def test_binding_ids_and_default_keys_match_the_app() -> None:
 
 
 def test_theme_names_match_textual() -> None:
-    assert keys.BUILTIN_THEMES == frozenset(BUILTIN_THEMES)
+    assert frozenset(BUILTIN_THEMES) == keys.BUILTIN_THEMES
 
 
 def test_special_key_names_are_textual_keys() -> None:
     from textual.keys import Keys
 
-    assert keys.SPECIAL_KEYS <= {k.value for k in Keys}
+    assert {k.value for k in Keys} >= keys.SPECIAL_KEYS
 
 
 def test_character_names_match_textual() -> None:

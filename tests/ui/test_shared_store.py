@@ -27,8 +27,8 @@ async def test_the_board_shows_what_another_process_changes_even_while_paused(tm
                               request_doc="", params={}, status=JobStatus.UNCONFIRMED)
             await wait_for(pilot, lambda: ahead.id in app.board.jobs, "the Unconfirmed job")
         await pilot.press("2")
-        await wait_for(pilot, lambda: app.board.move_cursor_to(ahead.id) or app.board.selected_job is not None
-                       and app.board.selected_job.id == ahead.id, "the cursor on it")
+        await wait_for(pilot, lambda: app.board.move_cursor_to(ahead.id) or (app.board.selected_job is not None
+                       and app.board.selected_job.id == ahead.id), "the cursor on it")
         await pilot.press("D")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the dismiss question")
         await pilot.press("y")
@@ -60,8 +60,8 @@ async def test_after_a_restart_downloaded_files_show_downloaded_and_d_asks_first
         app.drop_pane.check_expiring()
         assert path not in app.drop_pane._warned_expiry, "no 'press d' warning for a file already downloaded"
         await pilot.press("2")
-        await wait_for(pilot, lambda: app.board.move_cursor_to(job.id) or app.board.selected_job is not None
-                       and app.board.selected_job.id == job.id, "the cursor on it")
+        await wait_for(pilot, lambda: app.board.move_cursor_to(job.id) or (app.board.selected_job is not None
+                       and app.board.selected_job.id == job.id), "the cursor on it")
         await pilot.press("d")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question before fetching again")
         await pilot.press("n")

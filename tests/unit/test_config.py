@@ -146,7 +146,8 @@ def test_keyring_secret_source(tmp_path: Path, memory_keyring: object) -> None:
     import keyring
 
     keyring.set_password("exacttarget-api", "ops-batch-user", "from-the-keyring")
-    cfg = config.load(write(tmp_path, "[profiles.p]\napi_username = 'ops-batch-user'\napi_password_keyring = 'exacttarget-api:ops-batch-user'\n"))
+    cfg = config.load(write(tmp_path, "[profiles.p]\napi_username = 'ops-batch-user'\n"
+                                      "api_password_keyring = 'exacttarget-api:ops-batch-user'\n"))
     source = cfg.profile("p").api_password
     assert source.configured
     assert source.resolve("API password") == "from-the-keyring"

@@ -98,7 +98,8 @@ BAD_VALUES = [
 ]
 
 
-@pytest.mark.parametrize(("text", "where", "key", "wrong"), BAD_VALUES, ids=[t.strip().replace("\n", " | ") for t, *_ in BAD_VALUES])
+@pytest.mark.parametrize(("text", "where", "key", "wrong"), BAD_VALUES,
+                         ids=[t.strip().replace("\n", " | ") for t, *_ in BAD_VALUES])
 def test_bad_value_is_one_sentence_naming_file_place_and_key(tmp_path: Path, text: str, where: str, key: str, wrong: str) -> None:
     path = write(tmp_path, text)
     checked, problems = config.check(path)
@@ -132,7 +133,7 @@ time_scale = 0
     _, problems = config.check(path)
     keys_in_order = ["`sftp_port`", "`connect_timeout`", "`api_password_env`", "`theme`", "`expiring_soon_hours`", "`time_scale`"]
     assert len(problems) == len(keys_in_order)
-    for sentence, key in zip(problems, keys_in_order):
+    for sentence, key in zip(problems, keys_in_order, strict=True):
         assert key in sentence
     with pytest.raises(config.ConfigProblems) as refused:
         config.load(path)
@@ -210,7 +211,8 @@ def test_rules_name_only_real_fields() -> None:
 
 
 @pytest.mark.parametrize(("keys_text", "ok"), [("r", True), ("ctrl+r", True), ("escape,q", True), ("question_mark", True),
-                                               ("f12", True), ("shift+tab", True), ("slash", True), ("ctrl+minus", True), ("ctrl+", False), ("f99", False),
+                                               ("f12", True), ("shift+tab", True), ("slash", True), ("ctrl+minus", True),
+                                               ("ctrl+", False), ("f99", False),
                                                ("nokey", False), (" ", False), ("a,,b", False)])
 def test_key_strings(keys_text: str, ok: bool) -> None:
     assert (keys.key_problem(keys_text) is None) is ok

@@ -60,14 +60,19 @@ def test_budget_slots_are_shared_and_freed(tmp_path: Path) -> None:
 
 def test_a_waiting_acquire_says_so_once(tmp_path: Path) -> None:
     said: list[str] = []
-    budget = ConnectionBudget("h", "u", 1, lock_dir=tmp_path, on_wait=said.append, poll=0.01)
+    waiting = asyncio.Event()
+
+    def on_wait(sentence: str) -> None:
+        said.append(sentence)
+        waiting.set()
+
+    budget = ConnectionBudget("h", "u", 1, lock_dir=tmp_path, on_wait=on_wait, poll=0.01)
     held = budget.try_acquire()
     assert held is not None
 
     async def scenario() -> None:
         waiter = asyncio.ensure_future(budget.acquire())
-        while not said:
-            await asyncio.sleep(0.01)
+        await asyncio.wait_for(waiting.wait(), 10)
         assert not waiter.done()
         held.release()
         slot = await asyncio.wait_for(waiter, 10)
@@ -75,3 +80,20 @@ def test_a_waiting_acquire_says_so_once(tmp_path: Path) -> None:
 
     asyncio.run(scenario())
     assert len(said) == 1 and "waiting" in said[0] and "u@h" in said[0]
+
+
+def test_describe_names_the_round_trip_when_the_window_is_full() -> None:
+    from ettui.drop.client import TransferPlan
+
+    plan = TransferPlan(block=256 * 1024, requests=64, rtt=0.150)  # 16 MiB in flight: ~112 MB/s at most
+    line = plan.describe(110e6)
+    assert "limited by the round trip: 150 ms x 16 MiB in flight" in line
+    assert line.startswith("110.0 MB/s")
+
+
+def test_describe_says_the_round_trip_is_not_the_limit_below_the_ceiling() -> None:
+    from ettui.drop.client import TransferPlan
+
+    plan = TransferPlan(block=256 * 1024, requests=64, rtt=0.150)
+    assert "not the round trip" in plan.describe(40e6)
+    assert "any rate" in TransferPlan(block=256 * 1024, requests=32, rtt=0.0).describe(500e6)

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from ettui.output.export import export_csv, export_jsonl, format_table
-from ettui.output.reader import OutputError, OutputReader
+from ettui.output.reader import OutputReader
+from ettui.output.stream import OutputError
 
 
 def source(tmp_path: Path, xml: str) -> OutputReader:
@@ -70,7 +71,7 @@ def test_fast_csv_path_matches_csv_module() -> None:
     rng = random.Random(3)
     safe = ["a", "1", " ", "é", ""]
     for _ in range(200):
-        alphabet = safe if rng.random() < 0.6 else safe + [",", '"', "\n", "\r"]
+        alphabet = safe if rng.random() < 0.6 else [*safe, ",", '"', "\n", "\r"]
         width = rng.randrange(1, 4)
         batch = [["".join(rng.choices(alphabet, k=rng.randrange(3))) for _ in range(width)] for _ in range(5)]
         fast, plain = io.StringIO(), io.StringIO()

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from ettui.errors import DropError
-from ettui.output.reader import OutputError, OutputReader
-from ettui.output.stream import guarded_stream
+from ettui.output.reader import OutputReader
+from ettui.output.stream import OutputError, guarded_stream
 
 
 def write(tmp_path: Path, xml: str, name: str = "out.xml") -> Path:
@@ -92,7 +92,7 @@ def test_spelling_first_seen_after_the_discovery_window_is_not_lost(tmp_path: Pa
     monkeypatch.setattr("ettui.output.reader.DISCOVERY_ELEMENTS", 4)
     monkeypatch.setattr("ettui.output.reader.DISCOVERY_CHUNK", 16)
     body = "<r>" + "<rec><v>1</v></rec>" * 10 + "<REC><v>2</v></REC><rec><v>3</v></rec><REC><v>4</v></REC></r>"
-    reader, rows = rows_of(tmp_path, body)
+    _reader, rows = rows_of(tmp_path, body)
     assert [r["v"] for r in rows] == ["1"] * 10 + ["2", "3", "4"]
 
 
@@ -125,7 +125,7 @@ def test_nested_leaves_are_flattened_and_columns_keep_first_seen_order(tmp_path:
 
 def test_same_tag_at_another_depth_is_not_a_record(tmp_path: Path) -> None:
     xml = "<r><meta><rec>not me</rec></meta><list><rec><v>1</v></rec><rec><v>2</v></rec></list></r>"
-    reader, rows = rows_of(tmp_path, xml)
+    _reader, rows = rows_of(tmp_path, xml)
     assert rows == [{"v": "1"}, {"v": "2"}]
 
 

@@ -8,12 +8,12 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from test_poller_support import T0, Recorder, ScriptedApi, add_job, as_async, make_poller, store_at
 
 from ettui.clock import ManualClock
 from ettui.errors import ApiConnectionError, AuthError, MalformedReplyError, ServiceError, ThrottledError
 from ettui.jobs.poller import Poller
 from ettui.model import JobStatus
+from tests.unit.test_poller_support import T0, Recorder, ScriptedApi, add_job, as_async, make_poller, store_at
 
 
 @pytest.fixture
@@ -66,7 +66,7 @@ async def test_jittered_delays_stay_within_bounds_and_under_the_cap(store, clock
     poller.track(job)
     waits = [await poll_when_due(poller, clock, job.id) for _ in range(12)]
     nominal = [5, 10, 20, 40, 40, 40, 40, 40, 40, 40, 40, 40]
-    for wait, base in zip(waits, nominal):
+    for wait, base in zip(waits, nominal, strict=True):
         assert base * 0.75 <= wait <= min(40, base * 1.25)
     assert len(set(waits[4:])) > 1  # the capped delays still jitter (downwards)
 
@@ -254,7 +254,8 @@ async def test_a_shared_semaphore_limits_several_profiles_together(store, clock)
     api = ScriptedApi("Scheduled")
     shared = asyncio.Semaphore(3)
     pollers = [
-        Poller(as_async(store), api, name, clock=clock, semaphore=shared, jitter=0.0) for name in ("a", "b")
+        Poller(as_async(store), api, name, clock=clock, semaphore=shared, jitter=0.0)  # type: ignore[arg-type]
+        for name in ("a", "b")
     ]
     for i in range(20):
         add_job(store, str(i), profile="a" if i % 2 else "b")
@@ -345,11 +346,11 @@ async def test_events_survive_a_broken_listener_and_unsubscribe(store, clock) ->
 
 
 def test_bad_settings_are_refused(store, clock) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="initial <= cap"):
         Poller(as_async(store), ScriptedApi(), "main", clock=clock, initial=10, cap=5)  # type: ignore[arg-type]
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="concurrency must be at least 1"):
         Poller(as_async(store), ScriptedApi(), "main", clock=clock, concurrency=0)  # type: ignore[arg-type]
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="jitter must be in"):
         Poller(as_async(store), ScriptedApi(), "main", clock=clock, jitter=1.0)  # type: ignore[arg-type]
 
 

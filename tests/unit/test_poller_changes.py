@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from test_poller_support import T0, Recorder, ScriptedApi, add_job, make_poller, store_at
-
 from ettui.clock import ManualClock
 from ettui.jobs.store import JobStore
 from ettui.model import JobStatus
+from tests.unit.test_poller_support import T0, Recorder, ScriptedApi, add_job, make_poller, store_at
 
 
 async def test_a_job_finished_by_another_process_is_announced_while_paused(tmp_path: Path) -> None:
@@ -53,6 +52,6 @@ async def test_its_own_writes_are_not_announced_twice(tmp_path: Path) -> None:
         poller.track(job)
         poller.poll_now(job.id)
         assert await poller.sweep_once() == 1
-        _, cursor = await poller.store.changes(0)
+        _, _cursor = await poller.store.changes(0)
         await poller.apply_changes(0)
         assert events.kinds == ["submitted", "status"], "the feed's copy of our own poll is not news"

@@ -8,12 +8,12 @@ import asyncio
 from pathlib import Path
 
 import pytest
-from test_poller_support import T0, Recorder, ScriptedApi, add_job, make_poller, store_at
 
 from ettui.clock import ManualClock
 from ettui.errors import ApiConnectionError
 from ettui.jobs.poller import Poller
 from ettui.model import JobStatus
+from tests.unit.test_poller_support import T0, Recorder, ScriptedApi, add_job, make_poller, store_at
 
 
 @pytest.fixture

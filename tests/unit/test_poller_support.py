@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections import deque
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from ettui.clock import ManualClock
@@ -18,7 +18,7 @@ from ettui.jobs.sqlite import SqliteStore
 from ettui.jobs.store import JobStore
 from ettui.model import Inquiry, Job, JobStatus
 
-T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 Outcome = str | Exception
 

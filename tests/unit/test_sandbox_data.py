@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import zipfile
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from lxml import etree
@@ -12,7 +12,7 @@ from ettui.sandbox.data import OutputRequest, write_zip
 
 
 def test_events_of_a_range_ending_today_stop_at_completion(tmp_path: Path) -> None:
-    done = datetime(2026, 3, 9, 4, 30, tzinfo=timezone.utc)
+    done = datetime(2026, 3, 9, 4, 30, tzinfo=UTC)
     request = OutputRequest(
         kind="tracking-all-jobs",
         params={"startdate": "3/2/2026", "enddate": "3/9/2026"},
@@ -27,7 +27,9 @@ def test_events_of_a_range_ending_today_stop_at_completion(tmp_path: Path) -> No
     write_zip(tmp_path / "out.zip", request)
     with zipfile.ZipFile(tmp_path / "out.zip") as zf:
         root = etree.fromstring(zf.read("out.xml"))
-    stamps = [datetime.strptime(t, "%m/%d/%Y %I:%M:%S %p").replace(tzinfo=timezone.utc) for t in root.xpath("//EventDate/text()")]
+    texts = root.xpath("//EventDate/text()")
+    assert isinstance(texts, list)
+    stamps = [datetime.strptime(str(t), "%m/%d/%Y %I:%M:%S %p").replace(tzinfo=UTC) for t in texts]
     assert len(stamps) == 300
     assert max(stamps) <= done
-    assert min(stamps) >= datetime(2026, 3, 2, tzinfo=timezone.utc)
+    assert min(stamps) >= datetime(2026, 3, 2, tzinfo=UTC)

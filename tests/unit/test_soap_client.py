@@ -113,7 +113,7 @@ async def server() -> AsyncIterator[tuple[Script, str]]:
     await runner.cleanup()
 
 
-def HANG(_request: bytes) -> web.Response:  # noqa: N802 - a sentinel reply
+def HANG(_request: bytes) -> web.Response:
     return web.Response(status=200, text="late")
 
 
@@ -439,9 +439,8 @@ async def test_a_throttled_soap_poll_backs_off_the_whole_profile_like_a_bare_500
 ) -> None:
     from datetime import timedelta
 
-    from test_poller_support import T0, add_job, make_poller, store_at
-
     from ettui.clock import ManualClock
+    from tests.unit.test_poller_support import T0, add_job, make_poller, store_at
 
     script, base = server
     script.replies = [fault("Server busy", "soap:Server")]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -11,7 +11,7 @@ import pytest
 from ettui.jobs.store import MIGRATIONS, SCHEMA_VERSION, JobStore, StoreError, from_text, to_text
 from ettui.model import JobStatus
 
-T0 = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
 
 def add(store: JobStore, batch_id: str, *, profile: str = "main", at: datetime = T0, call: str = "C1"):
@@ -69,7 +69,7 @@ def test_time_text_is_fixed_width_utc() -> None:
     plus2 = timezone(timedelta(hours=2))
     text = to_text(datetime(2026, 1, 1, 14, 0, tzinfo=plus2))
     assert text == "2026-01-01T12:00:00.000000+00:00"
-    assert from_text(text) == datetime(2026, 1, 1, 12, tzinfo=timezone.utc)
+    assert from_text(text) == datetime(2026, 1, 1, 12, tzinfo=UTC)
 
 
 def test_record_status_appends_history_only_when_raw_status_changes(store: JobStore) -> None:
@@ -145,7 +145,7 @@ def test_list_filters_order_and_paging(store: JobStore) -> None:
     assert store.count(status=[]) == 0
     assert ids(store.live(profile="a")) == ["1", "5", "7"]
     assert all(j.history == [] for j in store.list())
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="cannot order jobs by"):
         store.list(order="status; DROP TABLE jobs")
 
 
@@ -162,7 +162,8 @@ def _make_v1_file(path: Path) -> None:
         "'{\"ListID\": \"5\"}', 'bulkasync_9_1_1.zip')",
         (to_text(T0),),
     )
-    conn.execute("INSERT INTO status_history (job_id, at, status, status_raw) VALUES (1, ?, 'Complete', 'Complete')", (to_text(T0),))
+    conn.execute("INSERT INTO status_history (job_id, at, status, status_raw) VALUES (1, ?, 'Complete', 'Complete')",
+                 (to_text(T0),))
     conn.close()
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -14,7 +14,7 @@ from ettui.jobs.sqlite import SqliteStore
 from ettui.jobs.store import SCHEMA_VERSION, JobStore, StoreError, to_text
 from ettui.model import JobStatus
 
-T0 = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
 
 async def unconfirmed(store: AsyncJobStore, *, replaces_id: int | None = None):
@@ -130,7 +130,8 @@ def _make_v3_file(path: Path) -> None:
         "INSERT INTO jobs (id, profile, dialect, call, batch_id, submitted_at, status, status_raw) "
         "VALUES (7, 'main', 'xml', 'C1', '9001', ?, 'Complete', 'Complete')", (to_text(T0),),
     )
-    conn.execute("INSERT INTO status_history (job_id, at, status, status_raw) VALUES (7, ?, 'Complete', 'Complete')", (to_text(T0),))
+    conn.execute("INSERT INTO status_history (job_id, at, status, status_raw) VALUES (7, ?, 'Complete', 'Complete')",
+                 (to_text(T0),))
     conn.execute("DELETE FROM jobs WHERE id = 7 AND 0")
     conn.execute("INSERT INTO jobs (id, profile, dialect, call, batch_id, submitted_at, status, status_raw) "
                  "VALUES (9, 'main', 'xml', 'C1', '9002', ?, 'Error', 'Error')", (to_text(T0),))

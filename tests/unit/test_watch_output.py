@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import json
 import os
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -13,7 +13,7 @@ import pytest
 from ettui.cli_watch import EventPrinter
 from ettui.watch import VENDOR_NAME, WatchEvent
 
-AT = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+AT = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 FETCHED = WatchEvent("fetched", "prod", "Fetched a.zip (10 bytes, sha256 ab).", AT, batch_id="552210", details={"sha256": "ab"})
 FAILED = WatchEvent("failed", "prod", "Fetching a.zip failed: gone.", AT, level="error")
 

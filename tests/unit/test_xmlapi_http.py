@@ -290,7 +290,7 @@ async def test_http_500_is_throttling(api: XmlApi, canned: Canned) -> None:
 
 
 @pytest.mark.parametrize(("status", "cls"), [(404, ServiceError), (502, ServiceError), (401, AuthError), (403, AuthError)])
-async def test_other_http_statuses_name_the_status(api: XmlApi, canned: Canned, status: int, cls: type) -> None:
+async def test_other_http_statuses_name_the_status(api: XmlApi, canned: Canned, status: int, cls: type[EttuiError]) -> None:
     canned.answer("<html>nope</html>", status=status)
     with pytest.raises(cls) as caught:
         await api.submit(BatchRequest("C3"))

@@ -93,13 +93,13 @@ class ComposePane(VerticalScroll):
     class SubmitRequested(Message):
         """The user pressed Submit on a valid request."""
 
-        def __init__(self, pane: "ComposePane", request: BatchRequest) -> None:
+        def __init__(self, pane: ComposePane, request: BatchRequest) -> None:
             super().__init__()
             self.pane = pane
             self.request = request
 
         @property
-        def control(self) -> "ComposePane":
+        def control(self) -> ComposePane:
             """The ComposePane that sent it (so ``@on(..., "#id")`` selects by its id)."""
             return self.pane
 

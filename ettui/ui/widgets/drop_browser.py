@@ -58,25 +58,25 @@ class DropBrowser(VirtualTable):
     class DownloadRequested(Message):
         """The user asked to download the highlighted file."""
 
-        def __init__(self, browser: "DropBrowser", drop_file: DropFile) -> None:
+        def __init__(self, browser: DropBrowser, drop_file: DropFile) -> None:
             super().__init__()
             self.browser = browser
             self.drop_file = drop_file
 
         @property
-        def control(self) -> "DropBrowser":
+        def control(self) -> DropBrowser:
             """The DropBrowser that sent it (so ``@on(..., "#id")`` selects by its id)."""
             return self.browser
 
     class ViewChanged(Message):
         """The listing or the filter changed (the pane retitles itself)."""
 
-        def __init__(self, browser: "DropBrowser") -> None:
+        def __init__(self, browser: DropBrowser) -> None:
             super().__init__()
             self.browser = browser
 
         @property
-        def control(self) -> "DropBrowser":
+        def control(self) -> DropBrowser:
             """The DropBrowser that sent it (so ``@on(..., "#id")`` selects by its id)."""
             return self.browser
 

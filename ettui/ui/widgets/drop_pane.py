@@ -55,48 +55,48 @@ class DropPane(Vertical):
     class Listed(Message):
         """A listing arrived: the board links its files to jobs."""
 
-        def __init__(self, pane: "DropPane", files: list[DropFile]) -> None:
+        def __init__(self, pane: DropPane, files: list[DropFile]) -> None:
             super().__init__()
             self.pane = pane
             self.files = files
 
         @property
-        def control(self) -> "DropPane":
+        def control(self) -> DropPane:
             return self.pane
 
     class JobUpdated(Message):
         """A download or an extraction changed a job (its paths, its hash)."""
 
-        def __init__(self, pane: "DropPane", job: Job) -> None:
+        def __init__(self, pane: DropPane, job: Job) -> None:
             super().__init__()
             self.pane = pane
             self.job = job
 
         @property
-        def control(self) -> "DropPane":
+        def control(self) -> DropPane:
             return self.pane
 
     class Failed(Message):
         """Listing, fetching or extracting failed with a sentence for the user."""
 
-        def __init__(self, pane: "DropPane", error: EttuiError) -> None:
+        def __init__(self, pane: DropPane, error: EttuiError) -> None:
             super().__init__()
             self.pane = pane
             self.error = error
 
         @property
-        def control(self) -> "DropPane":
+        def control(self) -> DropPane:
             return self.pane
 
     class HealthChanged(Message):
         """The drop's connection state changed (connected, retrying, down since)."""
 
-        def __init__(self, pane: "DropPane") -> None:
+        def __init__(self, pane: DropPane) -> None:
             super().__init__()
             self.pane = pane
 
         @property
-        def control(self) -> "DropPane":
+        def control(self) -> DropPane:
             return self.pane
 
         def can_replace(self, message: Message) -> bool:
@@ -105,10 +105,10 @@ class DropPane(Vertical):
     def __init__(
         self,
         *,
-        session: Callable[[], "Session | None"],
+        session: Callable[[], Session | None],
         now: Callable[[], datetime],
         activity: ActivityLog,
-        ui: "UiSettings",
+        ui: UiSettings,
         filter_history: list[str],
         id: str | None = None,
         classes: str | None = None,
@@ -139,7 +139,7 @@ class DropPane(Vertical):
         self.set_interval(DROP_REFRESH_SECONDS, self.refresh_drop)
 
     @property
-    def session(self) -> "Session | None":
+    def session(self) -> Session | None:
         """The app's session of the moment (None while switching profile)."""
         return self._session_of()
 

@@ -21,12 +21,12 @@ class FilterInput(Input):
     class Closed(Message):
         """The user pressed ``esc``: the filter was cleared and should hide."""
 
-        def __init__(self, field: "FilterInput") -> None:
+        def __init__(self, field: FilterInput) -> None:
             super().__init__()
             self.field = field
 
         @property
-        def control(self) -> "FilterInput":
+        def control(self) -> FilterInput:
             return self.field
 
     def __init__(self, history: list[str], *, placeholder: str, id: str) -> None:

@@ -57,7 +57,7 @@ class SortMode:
 
     label: str
     column: str
-    value: Callable[["JobBoard", Job], SortValue | None]
+    value: Callable[[JobBoard, Job], SortValue | None]
 
 
 SORTS: list[SortMode] = [
@@ -110,25 +110,25 @@ class JobBoard(VirtualTable):
     class JobHighlighted(Message):
         """The cursor moved to a job (None when the board is empty)."""
 
-        def __init__(self, board: "JobBoard", job: Job | None) -> None:
+        def __init__(self, board: JobBoard, job: Job | None) -> None:
             super().__init__()
             self.board = board
             self.job = job
 
         @property
-        def control(self) -> "JobBoard":
+        def control(self) -> JobBoard:
             """The JobBoard that sent it (so ``@on(..., "#id")`` selects by its id)."""
             return self.board
 
     class ViewChanged(Message):
         """Row count, sort or filter changed (the pane retitles itself)."""
 
-        def __init__(self, board: "JobBoard") -> None:
+        def __init__(self, board: JobBoard) -> None:
             super().__init__()
             self.board = board
 
         @property
-        def control(self) -> "JobBoard":
+        def control(self) -> JobBoard:
             """The JobBoard that sent it (so ``@on(..., "#id")`` selects by its id)."""
             return self.board
 
@@ -201,7 +201,7 @@ class JobBoard(VirtualTable):
             self.jobs.setdefault(job.id, job)
         self._schedule_resort()
 
-    def apply(self, event: "JobEvent") -> Job | None:
+    def apply(self, event: JobEvent) -> Job | None:
         """Show what a poller event says about its job; the job as shown, or None when none is left.
 
         ``discarded`` takes the row away; a ``submitting`` note ("Submitting (retry 2

@@ -199,13 +199,13 @@ class VirtualTable(ScrollView, can_focus=True):
     class RowHighlighted(Message):
         """The cursor moved to another row."""
 
-        def __init__(self, table: "VirtualTable", key: RowKey | None) -> None:
+        def __init__(self, table: VirtualTable, key: RowKey | None) -> None:
             super().__init__()
             self.table = table
             self.key = key
 
         @property
-        def control(self) -> "VirtualTable":
+        def control(self) -> VirtualTable:
             return self.table
 
     def __init__(
