@@ -491,7 +491,7 @@ class EttuiApp(App[int]):
     def _update_subtitle(self) -> None:
         if self.session is None:
             return
-        parts = [f"profile {self.session.profile.name}"]
+        parts = [f"profile {clean(self.session.profile.name)}"]  # a shared config's profile name is text from outside
         if self.session.profile.sandbox:
             parts.append("sandbox")
         if self.readonly:
@@ -499,7 +499,7 @@ class EttuiApp(App[int]):
         if self.session.paused:
             parts.append("POLLING PAUSED")
         if self.session.store.status:
-            parts.append(self.session.store.status)  # "store: reconnecting" (a shared store's connection dropped)
+            parts.append(clean(self.session.store.status))  # "store: reconnecting" (a shared store's connection dropped)
         self.sub_title = " · ".join(parts)
 
     @work(exclusive=True, group="load-jobs")

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from ettui.errors import EttuiError, library_error
+from ettui.safetext import clean
 
 
 class UnexpectedError(EttuiError):
@@ -58,8 +59,9 @@ class Backstop:
             fd = os.open(self.log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
             with os.fdopen(fd, "a", encoding="utf-8", errors="backslashreplace") as handle:
                 stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-                handle.write(f"--- {stamp} {where or 'worker'}\n")
-                handle.write("".join(traceback.format_exception(type(error), error, error.__traceback__)))
+                # Exception texts quote remote values: the log is read with cat/tail in a terminal.
+                handle.write(clean(f"--- {stamp} {where or 'worker'}") + "\n")
+                handle.write(clean("".join(traceback.format_exception(type(error), error, error.__traceback__)), multiline=True))
         except OSError:
             return None
         return self.log_path

@@ -15,8 +15,6 @@ import pytest
 from tests.hostile.hostile import OSC52, assert_terminal_safe
 
 
-@pytest.mark.xfail(strict=True, reason="ettui/ui/backstop.py writes traceback.format_exception() raw; fix: "
-                   "clean(..., multiline=True) each formatted chunk before writing (keeps the newlines)")
 def test_the_error_log_holds_no_control_from_a_hostile_exception(tmp_path: Path) -> None:
     from ettui.ui.backstop import Backstop
 
