@@ -211,7 +211,8 @@ class EttuiApp(App[int]):
                 with Vertical(id="jobs-pane", classes="pane"):
                     yield FilterInput(self.ui_state.filter_history, placeholder="filter jobs: words, status:error, expires<6h (esc clears)", id="jobs-filter")
                     yield Static("", id="jobs-filter-status", classes="filter-status")
-                    yield JobBoard(self.now, id="board")
+                    auto = frozenset(name for name, profile in self.config.profiles.items() if profile.auto_fetch)
+                    yield JobBoard(self.now, auto_profiles=auto, id="board")
                 yield self.DROP_PANE(
                     session=lambda: self.session, now=self.now, activity=self.activity, ui=self.config.ui,
                     filter_history=self.ui_state.filter_history, id="drop-pane", classes="pane",

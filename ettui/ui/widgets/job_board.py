@@ -136,9 +136,13 @@ class JobBoard(VirtualTable):
             """A burst of changes (a re-sort per update) needs one retitle: a newer one replaces it."""
             return isinstance(message, JobBoard.ViewChanged) and message.control is self.control
 
-    def __init__(self, now: Callable[[], datetime], *, id: str | None = None) -> None:
+    def __init__(
+        self, now: Callable[[], datetime], *, auto_profiles: frozenset[str] = frozenset(), id: str | None = None
+    ) -> None:
         super().__init__(JOB_COLUMNS, empty_text=EMPTY_TEXT, fit=True, id=id)
         self.now = now
+        self.auto_profiles = auto_profiles
+        """Profiles with ``auto_fetch``: an ``ettui watch`` fetches their outputs (the row says "auto")."""
         self.jobs: dict[int, Job] = {}
         self.landed: dict[int, DropFile] = {}
         self.expiry: dict[int, datetime] = {}
@@ -341,6 +345,9 @@ class JobBoard(VirtualTable):
             landed_cell = Text("✔", style="bold green")
         elif job.download_path:
             landed_cell = Text("↓", style="cyan")
+        elif job.profile in self.auto_profiles and job.status in (JobStatus.SCHEDULED, JobStatus.PROCESSING,
+                                                                  JobStatus.UNKNOWN, JobStatus.COMPLETE):
+            landed_cell = Text("auto", style="magenta")  # a watcher will fetch it when it lands
         elif job.status is JobStatus.COMPLETE:
             landed_cell = Text("…", style="dim")
         else:
@@ -367,7 +374,7 @@ class JobBoard(VirtualTable):
             expiry_text(self._expires(job), now) if job.status is JobStatus.COMPLETE else Text("-", style="dim"),
             local_time(self._expires(job)) if job.status is JobStatus.COMPLETE else Text("-", style="dim"),
             clean(job.file_name or "-"),
-            job.profile,
+            clean(job.profile),
         ]
 
     def watch_cursor_row(self, old_row: int, new_row: int) -> None:
