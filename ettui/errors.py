@@ -137,6 +137,12 @@ class DropError(EttuiError):
     exit_code = ExitCode.DROP
 
 
+class AlreadyFetched(DropError):
+    """Someone else (a teammate, another watcher) fetched the file while this fetch waited to start."""
+
+    title = "Already fetched"
+
+
 class ServerIdentityUnknown(DropError):
     """The drop server's identity (SSH host key or TLS certificate) was never seen: trust on first use.
 

@@ -22,6 +22,7 @@ from ettui.api.base import BatchApi, CallSpec
 from ettui.clock import Clock, WallClock
 from ettui.config import Config, Profile, SecretSource, load
 from ettui.errors import (
+    AlreadyFetched,
     ConfigError,
     DropError,
     EttuiError,
@@ -671,10 +672,15 @@ class Session:
         extract: bool = True,
         progress: ProgressCallback | None = None,
         retries: int = 5,
+        unless_fetched: bool = False,
     ) -> FetchOutcome:
         """Download (resumable, verified), record it on the job, and extract.
 
         ``target`` is a job, a drop file, a batch ID or a remote file name/path.
+        ``unless_fetched``: once this process holds the job's fetch claim, check
+        the store again and raise ``AlreadyFetched`` if someone recorded the
+        download meanwhile (a watcher must never fetch a file twice; an operator
+        asking to fetch again leaves it False).
         """
         from ettui.drop.fetch import fetch_file
 
@@ -687,10 +693,15 @@ class Session:
             result = await fetch_file(self._drop_client, remote, dest, progress=progress, retries=retries)
         else:
             async with self._fetch_claim(job):
+                fresh = await self.store.get(job.id) if unless_fetched else None
+                if fresh is not None and fresh.download_path:
+                    who = f" by {fresh.fetched_by}" if fresh.fetched_by else ""
+                    raise AlreadyFetched(f"{job.label.capitalize()} was fetched{who} meanwhile; it is not fetched again.")
                 result = await fetch_file(self._drop_client, remote, dest, progress=progress, retries=retries)
-            job = await self.store.record_download(
-                job.id, path=str(result.path), sha256=result.sha256, fetched_by=whoami()
-            )
+                # Recorded before the claim is let go: a teammate who takes the claim next sees it fetched.
+                job = await self.store.record_download(
+                    job.id, path=str(result.path), sha256=result.sha256, fetched_by=whoami()
+                )
             self.poller.announce(JobEvent("updated", job))
         extract_dir: Path | None = None
         files: list[Path] = []

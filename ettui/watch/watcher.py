@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ettui.config import Config
-from ettui.errors import ConfigError, EttuiError, ExitCode, HostKeyUnknown
+from ettui.errors import AlreadyFetched, ConfigError, EttuiError, ExitCode, HostKeyUnknown
 from ettui.model import DropFile, Job, JobStatus
 from ettui.safetext import clean
 from ettui.watch.events import Emit, EventKind, Level, WatchEvent, append_activity
@@ -129,7 +129,7 @@ class _ProfileWatch:
         return await self.session.drop_files()
 
     async def fetch(self, target: DropFile) -> FetchOutcome:
-        return await self.session.fetch(target, extract=True)
+        return await self.session.fetch(target, extract=True, unless_fetched=True)
 
 
 def _file_key(f: DropFile) -> str:
@@ -426,6 +426,8 @@ class Watcher:
         resumed_from = part.stat().st_size if part.exists() else 0
         try:
             outcome = await w.fetch(f)
+        except AlreadyFetched:
+            return  # another watcher or operator fetched it while this one waited for the claim
         except EttuiError as exc:
             await self._fetch_failed(w, f, exc)
             return

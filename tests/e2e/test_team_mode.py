@@ -211,3 +211,31 @@ def test_killing_the_lease_holder_hands_the_job_to_another_watcher(tmp_path: Pat
         assert box.inquiries > at_kill, "the second watcher took the job over and polled it"
         listed = json.loads(run(["jobs", "--json"], bob).stdout)
         assert [j["status"] for j in listed if j["batch_id"] == batch] == ["Complete"]
+
+
+def test_two_watchers_on_two_hosts_fetch_each_output_once(tmp_path: Path, pg_url: str,
+                                                           counted: list[CountingSandbox]) -> None:  # fmt: skip
+    """``ettui watch`` on two HOMEs of one shared store: every landed file is fetched (and hooked) by one of them."""
+    with CountingSandbox(tmp_path / "sb", scheduled=0.5, processing=1.0) as box:
+        assert box.sandbox is not None
+        hooks = tmp_path / "hooks.log"
+        homes = [team_home(tmp_path, name, pg_url, box.sandbox) for name in ("ann", "bob")]
+        for home in homes:
+            config = home / "config.toml"
+            config.write_text(config.read_text() + "auto_fetch = true\n" + f'download_dir = "{home / "downloads"}"\n'
+                              + f'on_fetched = "sh -c \'echo $ETTUI_BATCH_ID {home.name} >> {hooks}\'"\n')
+            trusted = run(["drop", "ls", "--accept-host-key", box.sandbox.info.host_key_fingerprint], home)
+            assert trusted.returncode == 0, trusted.stderr
+        batches = []
+        for _ in range(3):
+            done = run(["submit", "C3", "--json"], homes[0])
+            assert done.returncode == 0, done.stderr
+            batches.append(json.loads(done.stdout)["batch_id"])
+        procs = [start(["watch", "--exit-when-idle"], home) for home in homes]
+        for proc in procs:
+            out, err = proc.communicate(timeout=120)
+            assert proc.returncode == 0, err
+        fetched = hooks.read_text().split("\n")[:-1]
+        assert sorted(line.split()[0] for line in fetched) == sorted(batches), fetched  # each once, by someone
+        jobs = json.loads(run(["jobs", "--json"], homes[1]).stdout)
+        assert all(job["fetched_by"] for job in jobs), jobs
