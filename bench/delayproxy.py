@@ -26,7 +26,7 @@ class _Log:
     """``--log``: one line per chunk received, ``seconds direction bytes`` (``>`` client to server)."""
 
     def __init__(self, path: str) -> None:
-        self._file = open(path, "a", buffering=1)
+        self._file = open(path, "a", buffering=1)  # noqa: SIM115 - held open for the proxy's lifetime
         self._start = time.monotonic()
 
     def chunk(self, tag: str, size: int) -> None:
@@ -37,7 +37,13 @@ class _Pipe:
     """One direction: read chunks, release each ``delay`` seconds after it arrived."""
 
     def __init__(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, delay: float, limit: int, log: _Log | None = None, tag: str = ""
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        delay: float,
+        limit: int,
+        log: _Log | None = None,
+        tag: str = "",
     ) -> None:
         self._reader, self._writer = reader, writer
         self._log, self._tag = log, tag

@@ -106,7 +106,8 @@ async def main() -> None:
                 p.send((conn_args, str(source), str(target), cuts[i], cuts[i + 1]))
             got = await asyncio.gather(*(asyncio.to_thread(p.recv) for p in pipes))
             rates[f"{args.workers} workers"].append(size / (time.perf_counter() - start) / 1e6)
-            assert sum(got) == size and target.read_bytes() == source.read_bytes()
+            assert sum(got) == size
+            assert target.read_bytes() == source.read_bytes()
             print("  " + "  ".join(f"{k} {v[-1]:6.1f}" for k, v in rates.items()), flush=True)
         if proxy is not None:
             proxy.kill()

@@ -46,7 +46,11 @@ async def main() -> None:
     parser.add_argument("--window", type=int, default=WINDOW)
     parser.add_argument("--cipher", default=None, help="one cipher name (default: ettui's preference)")
     parser.add_argument("--dir", type=Path, default=None)
-    parser.add_argument("--variants", default="base", help="comma-separated; each is key=value+key=value on DropClient attributes, interleaved per repeat")
+    parser.add_argument(
+        "--variants",
+        default="base",
+        help="comma-separated; each is key=value+key=value on DropClient attributes, interleaved per repeat",
+    )
     args = parser.parse_args()
     algs = (args.cipher,) if args.cipher else GCM_FIRST
     size = args.size_mib * 1024 * 1024
@@ -78,8 +82,10 @@ async def main() -> None:
                 server_cpu = sampler.stop()
                 assert target.stat().st_size == size
                 results[variant].append((size / wall / 1e6, used, float(server_cpu.split()[-1]) if server_cpu else 0.0))
-                print(f"{variant:30} {size / wall / 1e6:7.1f} MB/s  wall {wall:.2f} s  cpu {used:.2f} s  cpu/wall {used / wall:.2f}  "
-                      f"server cpu {server_cpu}  connect {t1 - t0:.3f} s  transfer {t2 - t1:.2f} s  close {t0 + wall - t2:.3f} s  "
+                print(f"{variant:30} {size / wall / 1e6:7.1f} MB/s  wall {wall:.2f} s  cpu {used:.2f} s  "
+                      f"cpu/wall {used / wall:.2f}  "
+                      f"server cpu {server_cpu}  connect {t1 - t0:.3f} s  transfer {t2 - t1:.2f} s  "
+                      f"close {t0 + wall - t2:.3f} s  "
                       f"cipher {client.last_cipher}", flush=True)
         if len(variants) > 1 or args.repeat > 1:
             print("\nvariant                        best MB/s  median MB/s  median cpu s  median sshd cpu s")

@@ -62,7 +62,8 @@ class ServerCPU:
             if not entry.name.isdigit():
                 continue
             try:
-                raw = open(f"/proc/{entry.name}/stat").read()
+                with open(f"/proc/{entry.name}/stat") as stat:
+                    raw = stat.read()
             except OSError:
                 continue
             comm = raw[raw.index("(") + 1 : raw.rindex(")")]
@@ -143,7 +144,9 @@ async def openssh_timed(*args: object) -> tuple[float, str, float]:
     return elapsed, cipher, cpu_seconds(resource.RUSAGE_CHILDREN) - before
 
 
-async def ettui_get(server: OpenSSHServer, known_hosts: Path, source: Path, target: Path, algs: tuple[str, ...] | None) -> tuple[float, str]:
+async def ettui_get(
+    server: OpenSSHServer, known_hosts: Path, source: Path, target: Path, algs: tuple[str, ...] | None
+) -> tuple[float, str]:
     client = DropClient(server.host, server.port, server.user, key_file=str(server.user_key),
                         known_hosts=known_hosts, encryption_algs=algs)
     before = cpu_seconds(resource.RUSAGE_SELF)
@@ -191,11 +194,16 @@ async def main() -> None:
     best = {name: max(r) for name, r in rates.items()}
     med = {name: statistics.median(r) for name, r in rates.items()}
     print(f"\n{args.size_mib} MiB over SSH on 127.0.0.1, best of {args.rounds} (median); median CPU s per round:")
-    for name, r in rates.items():
+    for name in rates:
         print(f"  {name:14} {best[name]:7.1f} MB/s ({med[name]:6.1f})  cpu client {statistics.median(client_cpu[name]):.2f}"
               f"  sshd {statistics.median(sshd_cpu[name]):.2f}  cipher {ciphers[name]}")
     print("ratios, best (median):")
-    for other, goal in (("openssh", "goal >= 1.0"), ("openssh-gcm", "goal >= 0.9"), ("ettui-default", "AES-GCM preference vs asyncssh default")):
+    goals = (
+        ("openssh", "goal >= 1.0"),
+        ("openssh-gcm", "goal >= 0.9"),
+        ("ettui-default", "AES-GCM preference vs asyncssh default"),
+    )
+    for other, goal in goals:
         print(f"  ettui / {other:17} {best['ettui'] / best[other]:.2f} ({med['ettui'] / med[other]:.2f})   ({goal})")
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import statistics
 import sys
 import tempfile
@@ -38,7 +39,7 @@ def turns(log: Path, gap: float) -> tuple[int, list[str]]:
         else:
             flights[-1] += f"+{n}"
         last_dir, last_t = d, t
-    count = sum(1 for a, b in zip(flights, flights[1:]) if a.split()[1] == "<" and b.split()[1] == ">")
+    count = sum(1 for a, b in itertools.pairwise(flights) if a.split()[1] == "<" and b.split()[1] == ">")
     return count, flights
 
 

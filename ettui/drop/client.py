@@ -385,11 +385,13 @@ class DropClient:
             raise LoginRefused(message) from None
         except ConnectionRefusedError:
             raise DropUnreachable(
-                f"Nothing accepted the connection at {self.host}:{self.port}; check the SFTP host and port and that the server is up."
+                f"Nothing accepted the connection at {self.host}:{self.port}; "
+                "check the SFTP host and port and that the server is up."
             ) from None
         except TimeoutError:
             raise DropUnreachable(
-                f"Connecting to the drop at {self.host}:{self.port} timed out after {self.connect_timeout:g} s; check the network and the SFTP host."
+                f"Connecting to the drop at {self.host}:{self.port} timed out after {self.connect_timeout:g} s; "
+                "check the network and the SFTP host."
             ) from None
         except socket.gaierror:
             raise DropError(f"The SFTP host name {self.host} could not be resolved; check the profile's sftp_host.") from None

@@ -168,7 +168,8 @@ def _extract_all(
         rel = safe_member_path(info.filename)
         target = scratch.joinpath(rel)
         # Belt and braces: resolve and confirm the target is still inside scratch.
-        if os.path.commonpath([os.path.realpath(target.parent if _kind(info) != "dir" else target), os.path.realpath(scratch)]) != os.path.realpath(scratch):
+        landing = os.path.realpath(target.parent if _kind(info) != "dir" else target)
+        if os.path.commonpath([landing, os.path.realpath(scratch)]) != os.path.realpath(scratch):
             raise ExtractError(f"Refused member {info.filename!r}: it would land outside the folder.")
         if _kind(info) == "dir":
             target.mkdir(parents=True, exist_ok=True)

@@ -242,10 +242,8 @@ def _make_private_dirs(folder: Path) -> None:
             break
         at = at.parent
     for level in reversed(missing):
-        try:
+        with contextlib.suppress(FileExistsError):
             level.mkdir(mode=0o700)
-        except FileExistsError:
-            pass
     if not folder.is_dir():
         raise NotADirectoryError(20, "Not a directory", str(folder))
 
@@ -378,10 +376,8 @@ def _forget(sidecar: Path) -> None:
 
 
 def _remove(path: Path) -> None:
-    try:
+    with contextlib.suppress(FileNotFoundError):
         path.unlink()
-    except FileNotFoundError:
-        pass
 
 
 __all__ = ["FetchResult", "LocalWriteError", "fetch_file"]

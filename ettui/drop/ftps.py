@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import contextlib
 import ftplib
 import hashlib
 import posixpath
@@ -90,7 +91,7 @@ class _ReusingFTP(ftplib.FTP_TLS):
                 return self.host, ftplib.parse229(self.sendcmd("EPSV"), _tls(self).getpeername())[1]
             except ftplib.error_perm:
                 self.epsv_refused = True  # an old server: PASV from now on
-        host, port = ftplib.parse227(self.sendcmd("PASV"))
+        _host, port = ftplib.parse227(self.sendcmd("PASV"))
         return self.host, port  # never the address in the reply (it could point anywhere)
 
     def ntransfercmd(self, cmd: str, rest: int | str | None = None) -> tuple[socket.socket, int | None]:
@@ -325,13 +326,19 @@ class FtpsClient:
         if isinstance(exc, DropError):
             return exc
         if isinstance(exc, ConnectionRefusedError):
-            return DropUnreachable(f"Nothing accepted the connection at {where}; check ftps_host and ftps_port and that the server is up.")
+            return DropUnreachable(
+                f"Nothing accepted the connection at {where}; check ftps_host and ftps_port and that the server is up."
+            )
         if isinstance(exc, (socket.timeout, TimeoutError)):
-            return DropUnreachable(f"Connecting to the drop at {where} timed out after {self.connect_timeout:g} s; check the network and ftps_host.")
+            return DropUnreachable(
+                f"Connecting to the drop at {where} timed out after {self.connect_timeout:g} s; check the network and ftps_host."
+            )
         if isinstance(exc, socket.gaierror):
             return DropError(f"The FTPS host name {self.host} could not be resolved; check the profile's ftps_host.")
         if isinstance(exc, ssl.SSLError) and not _is_tls_eof(exc):
-            return DropError(f"TLS with the drop at {where} failed ({exc.reason or exc}); the server may not offer explicit FTPS.")
+            return DropError(
+                f"TLS with the drop at {where} failed ({exc.reason or exc}); the server may not offer explicit FTPS."
+            )
         if isinstance(exc, ftplib.error_perm):
             return DropError(f"The drop at {where} refused FTPS ({_reply(exc)}); it must accept AUTH TLS and PROT P.")
         if isinstance(exc, (OSError, EOFError, ftplib.Error)):
@@ -603,18 +610,14 @@ def _quietly_close(ftp: ftplib.FTP, polite: bool = False) -> None:
             return
         except (OSError, EOFError, ftplib.Error):
             pass
-    try:
+    with contextlib.suppress(OSError):
         ftp.close()
-    except OSError:
-        pass
 
 
 def _abort(ftp: ftplib.FTP) -> None:
     """Shut the control socket from another thread so a blocked worker returns at once."""
     sock = ftp.sock
     if sock is not None:
-        try:
+        with contextlib.suppress(OSError):
             sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
 

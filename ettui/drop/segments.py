@@ -119,7 +119,10 @@ def plan_segments(offset: int, size: int, rtt: float, leftovers: dict[int, int],
 
 
 def _worker_main(options: dict[str, Any], remote_path: str, seg: str, start: int, resume_at: int, result: Any) -> None:
-    """In the child: connect (own budget slot, never waiting), download ``[resume_at, end)`` into ``seg`` (which starts at ``start``)."""
+    """In the child: connect (own budget slot, never waiting), download ``[resume_at, end)`` into ``seg``.
+
+    ``seg`` starts at ``start``.
+    """
     from ettui.drop.client import DropClient
 
     async def run() -> str:
@@ -206,4 +209,12 @@ def append_segment(part: Path, seg: Path, at: int, digest: Digest | None) -> int
     return moved
 
 
-__all__ = ["SegmentPlan", "SegmentWorker", "append_segment", "leftover_segments", "plan_segments", "remove_segments", "segment_file"]
+__all__ = [
+    "SegmentPlan",
+    "SegmentWorker",
+    "append_segment",
+    "leftover_segments",
+    "plan_segments",
+    "remove_segments",
+    "segment_file",
+]

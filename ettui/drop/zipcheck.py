@@ -109,7 +109,7 @@ class StreamingZipCheck:
             return view
         if len(self._buf) < _HEADER.size:
             return view
-        sig, _ver, flags, method, _t, _d, _crc, packed, _size, name_len, extra_len = _HEADER.unpack_from(self._buf)
+        _sig, _ver, flags, method, _t, _d, _crc, packed, _size, name_len, extra_len = _HEADER.unpack_from(self._buf)
         if len(self._buf) < _HEADER.size + name_len + extra_len:
             return view
         if flags & 0x1 or flags & 0x8 or method not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):

@@ -89,7 +89,12 @@ def table(section: str, cls: type) -> str:
 def render() -> str:
     """Everything between the markers."""
     ids = {scope: [b for b, (s, _) in keys.BINDINGS.items() if s == scope] for scope, _ in keys.BINDINGS.values()}
-    where = {"app": "main screen", "compose": "compose pane", "filter": "filter field", "table": "every table (board, drop, viewer)"}
+    where = {
+        "app": "main screen",
+        "compose": "compose pane",
+        "filter": "filter field",
+        "table": "every table (board, drop, viewer)",
+    }
     binding_lines = [f"- {where.get(scope, scope + ' screen')}: " + ", ".join(f"`{b}`" for b in names)
                      for scope, names in ids.items()]
     parts = [

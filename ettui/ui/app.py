@@ -209,7 +209,11 @@ class EttuiApp(App[int]):
                 yield ComposePane(readonly=self.readonly, id="compose")
             with Vertical(id="right"):
                 with Vertical(id="jobs-pane", classes="pane"):
-                    yield FilterInput(self.ui_state.filter_history, placeholder="filter jobs: words, status:error, expires<6h (esc clears)", id="jobs-filter")
+                    yield FilterInput(
+                        self.ui_state.filter_history,
+                        placeholder="filter jobs: words, status:error, expires<6h (esc clears)",
+                        id="jobs-filter",
+                    )
                     yield Static("", id="jobs-filter-status", classes="filter-status")
                     auto = frozenset(name for name, profile in self.config.profiles.items() if profile.auto_fetch)
                     yield JobBoard(self.now, auto_profiles=auto, id="board")
@@ -485,7 +489,9 @@ class EttuiApp(App[int]):
                 self.open_session(name)
 
         if self.downloads_running:
-            self.push_screen(ConfirmScreen("Switch profile", "Downloads are running; switching stops them. Switch?", "Switch"), go)
+            self.push_screen(
+                ConfirmScreen("Switch profile", "Downloads are running; switching stops them. Switch?", "Switch"), go
+            )
         else:
             go()
 
@@ -569,12 +575,13 @@ class EttuiApp(App[int]):
             before = event.previous.value if event.previous else "?"
             self.activity.record(f"{job.label.capitalize()} ({job.call}): {before} -> {job.status_raw}")
             self._announce_status(job)
-        elif event.kind == "error" and event.error is not None:
-            if self._errors_seen.get(job.id) != event.error.message:
-                self._errors_seen[job.id] = event.error.message
-                self.activity.record(f"Poll of batch {job.batch_id} failed: {event.error.message}")
-                # Keyed on the sentence, not the batch: one refused connection is one toast, not one per job.
-                self.toast_once(("poll", event.error.message), event.error.message, title=f"Polling: {event.error.title}", severity="warning")
+        elif event.kind == "error" and event.error is not None and self._errors_seen.get(job.id) != event.error.message:
+            self._errors_seen[job.id] = event.error.message
+            self.activity.record(f"Poll of batch {job.batch_id} failed: {event.error.message}")
+            # Keyed on the sentence, not the batch: one refused connection is one toast, not one per job.
+            self.toast_once(
+                ("poll", event.error.message), event.error.message, title=f"Polling: {event.error.title}", severity="warning"
+            )
 
     def _announce_status(self, job: Job) -> None:
         """Gather Complete and Error changes for a moment, then one toast for all of them."""
@@ -599,20 +606,36 @@ class EttuiApp(App[int]):
         failed = merged.get(JobStatus.ERROR, [])
         if len(done) == 1:
             job = done[0]
-            self.notify(f"Batch {job.batch_id} ({job.call}) is Complete: {job.file_name or 'file pending'}.", title="Complete", markup=False)
+            self.notify(
+                f"Batch {job.batch_id} ({job.call}) is Complete: {job.file_name or 'file pending'}.",
+                title="Complete",
+                markup=False,
+            )
         elif done:
-            self.notify(f"Batches {_some(done)} are Complete; d downloads each.", title=f"{len(done)} batches Complete", markup=False)
+            self.notify(
+                f"Batches {_some(done)} are Complete; d downloads each.", title=f"{len(done)} batches Complete", markup=False
+            )
         if len(failed) == 1:
             job = failed[0]
-            self.notify(f"Batch {job.batch_id} ({job.call}) ended in Error.", title="Error", severity="error", timeout=10, markup=False)
+            self.notify(
+                f"Batch {job.batch_id} ({job.call}) ended in Error.", title="Error", severity="error", timeout=10, markup=False
+            )
         elif failed:
-            self.notify(f"Batches {_some(failed)} ended in Error; enter shows why.", title=f"{len(failed)} batches in Error", severity="error", timeout=10, markup=False)
+            self.notify(
+                f"Batches {_some(failed)} ended in Error; enter shows why.",
+                title=f"{len(failed)} batches in Error",
+                severity="error",
+                timeout=10,
+                markup=False,
+            )
         if done or failed:
             self.ring()
         if done:
             self.drop_pane.refresh_drop()
 
-    def toast_once(self, key: object, message: str, *, title: str, severity: SeverityLevel = "error", timeout: float = 10) -> bool:
+    def toast_once(
+        self, key: object, message: str, *, title: str, severity: SeverityLevel = "error", timeout: float = 10
+    ) -> bool:
         """Show an error toast unless the same one showed within ``ERROR_QUIET_SECONDS``; True when shown."""
         now = time.monotonic()
         last = self._toasted.get(key)
@@ -687,9 +710,8 @@ class EttuiApp(App[int]):
     # -- bindings -------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if len(self.screen_stack) > 1 and action in PANE_ACTIONS:
-            return False  # the panes' actions are hidden while a viewer or dialog is up
-        return True
+        # the panes' actions are hidden while a viewer or dialog is up
+        return not (len(self.screen_stack) > 1 and action in PANE_ACTIONS)
 
     def current_pane(self) -> str:
         """The pane holding the focus (``jobs`` when nothing is focused)."""
@@ -721,7 +743,10 @@ class EttuiApp(App[int]):
         """What ``d`` does for this profile: the help and the README say the same."""
         extract = self.session.profile.extract_after_download if self.session else True
         if extract:
-            return "d downloads the zip, verifies every member's CRC, then extracts it (extract_after_download = true, the default); x extracts again."
+            return (
+                "d downloads the zip, verifies every member's CRC, then extracts it "
+                "(extract_after_download = true, the default); x extracts again."
+            )
         return "d downloads the zip and verifies every member's CRC (extract_after_download = false); x extracts it."
 
     def action_activity(self) -> None:
@@ -1057,7 +1082,10 @@ class EttuiApp(App[int]):
                 self.exit(0)
 
         if self.downloads_running:
-            self.push_screen(ConfirmScreen("Quit", "Downloads are still running; quitting stops them (they resume next time). Quit?", "Quit"), go)
+            self.push_screen(
+                ConfirmScreen("Quit", "Downloads are still running; quitting stops them (they resume next time). Quit?", "Quit"),
+                go,
+            )
         else:
             self.exit(0)
 

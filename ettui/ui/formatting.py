@@ -91,7 +91,7 @@ def human_size(size: int | float) -> str:
 def progress_text(progress: Progress) -> Text:
     """``[████░░░░]  52% 3.1 MB/s 4m 09s`` (bar, share, rate, time left) for a running download."""
     fraction = min(1.0, max(0.0, progress.fraction))
-    filled = int(round(fraction * BAR_WIDTH))
+    filled = round(fraction * BAR_WIDTH)
     text = Text("[", style="dim")
     text.append("█" * filled, style="bold cyan")
     text.append("░" * (BAR_WIDTH - filled), style="dim")

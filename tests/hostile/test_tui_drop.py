@@ -47,8 +47,11 @@ async def test_drop_pane_with_hostile_names(tmp_path: Path) -> None:
         for count, name in enumerate(names[4:], start=5):
             _plant(tmp_path / "sandbox" / "drop", [name], hours_old=1)
             await pilot.press("R")
-            await wait_for(pilot, lambda: app.drop.row_count >= count, f"listing {count}")
-            await wait_for(pilot, lambda: any(clean(name) in t and "in the drop" in t for t in seen()), f"{name!r} landed")
+            # B023: wait_for is awaited at once, inside this iteration.
+            await wait_for(pilot, lambda: app.drop.row_count >= count, f"listing {count}")  # noqa: B023
+            await wait_for(
+                pilot, lambda: any(clean(name) in t and "in the drop" in t for t in seen()), f"{name!r} landed"  # noqa: B023
+            )
         await pilot.pause()
         assert app.is_running
         lines = widget_lines(app.drop)

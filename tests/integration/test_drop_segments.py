@@ -11,6 +11,7 @@ import hashlib
 import io
 import os
 import zipfile
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -28,7 +29,7 @@ SIZE = 6 * 1024 * 1024
 
 
 @pytest.fixture
-async def sshd(tmp_path: Path) -> OpenSSHServer:
+async def sshd(tmp_path: Path) -> AsyncIterator[OpenSSHServer]:
     async with openssh_sshd(tmp_path / "sshd") as server:
         yield server
 
@@ -81,7 +82,7 @@ async def test_a_broken_split_download_resumes_both_segments(sshd: OpenSSHServer
     seg = segment_file(part, split.split)
     seg.write_bytes(data[split.split : split.split + 12345])
     (dest / "drop.zip.part.json").write_text(
-        '{"remote_path": "%s", "size": %d, "mtime": "%s"}' % (tmp_path / "drop.zip", entry.size, entry.mtime.isoformat())
+        '{{"remote_path": "{}", "size": {:d}, "mtime": "{}"}}'.format(tmp_path / "drop.zip", entry.size, entry.mtime.isoformat())
     )
     os.chmod(part, 0o600)
     async with client:

@@ -72,11 +72,15 @@ def seed_store(path: Path, profile: str = "acme", jobs: int = len(JOBS), files_w
             store.record_status(job.id, status, raw, finished, file_name=name, message=error, next_poll=(next_at, next_at))
             if name is not None:
                 expires = finished + RETENTION
-                files.append(DropFile("/" + name, 2_400_000 + 1000 * minutes, finished, expires, job.id, batch_id, listed=expires > NOW))
-    files.append(DropFile("/Export/tracking_weekly.zip", 18_200_000, NOW - timedelta(days=2), NOW + timedelta(days=19), None, None))
+                size = 2_400_000 + 1000 * minutes
+                files.append(DropFile("/" + name, size, finished, expires, job.id, batch_id, listed=expires > NOW))
+    files.append(
+        DropFile("/Export/tracking_weekly.zip", 18_200_000, NOW - timedelta(days=2), NOW + timedelta(days=19), None, None)
+    )
     for i in range(max(0, files_wanted - len(files))):
         mtime = NOW - timedelta(days=1, hours=i)
-        files.append(DropFile(f"/Export/tracking_extract_weekly_{i:02d}_all_subscribers.zip", 1_000_000 + i, mtime, mtime + timedelta(days=21), None, None))
+        name = f"/Export/tracking_extract_weekly_{i:02d}_all_subscribers.zip"
+        files.append(DropFile(name, 1_000_000 + i, mtime, mtime + timedelta(days=21), None, None))
     return sorted(files, key=lambda f: f.expires_at)
 
 

@@ -29,7 +29,10 @@ async def test_ctrl_s_outside_compose_says_where_it_works(tmp_path: Path) -> Non
     async with app.run_test(size=(120, 40)) as pilot:
         await _seeded(pilot)
         submitted: list[object] = []
-        app.submit_request = lambda request: submitted.append(request)  # type: ignore[method-assign,assignment,return-value]
+        def fake_submit(request: object) -> None:
+            submitted.append(request)
+
+        app.submit_request = fake_submit  # type: ignore[method-assign,assignment]
         await pilot.press("2", "ctrl+s")
         await pilot.pause()
         assert not submitted and any("submits from Compose" in m for m in _said(app))
@@ -96,7 +99,9 @@ async def test_the_readme_first_session_works_as_written(tmp_path: Path) -> None
         await pilot.press("1", *"-7d", "tab", *"today", "ctrl+s")
         await wait_for(pilot, lambda: any(j.status.value == "Complete" for j in app.board.jobs.values()), "Complete")
         await pilot.press("d")
-        await wait_for(pilot, lambda: any(t.state == "extracted" for t in app.drop.transfers.values()), "downloaded and extracted")
+        await wait_for(
+            pilot, lambda: any(t.state == "extracted" for t in app.drop.transfers.values()), "downloaded and extracted"
+        )
         await pilot.press("o")
         await wait_for(pilot, lambda: isinstance(app.screen, OutputViewer), "the records")
 

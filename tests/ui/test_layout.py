@@ -8,7 +8,7 @@ a resize re-lays the panes out without a key press.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -63,8 +63,8 @@ async def test_no_horizontal_scrollbar_and_last_row_shows(tmp_path: Path, size: 
             top = int(table.scroll_offset.y)
             assert top <= table.cursor_row < top + table.size.height - 1, "the last row is under the edge"
             last = table.keys[-1]
-            shown = app.board.jobs[last].batch_id if pane == "2" else app.drop.files[last].name[-12:]  # type: ignore[index]
-            assert shown in app.export_screenshot(), f"the last row is not drawn at {size}"
+            shown = app.board.jobs[cast(int, last)].batch_id if pane == "2" else app.drop.files[cast(str, last)].name[-12:]
+            assert shown is not None and shown in app.export_screenshot(), f"the last row is not drawn at {size}"
 
 
 async def test_file_names_are_whole_at_200_columns(tmp_path: Path) -> None:
@@ -87,10 +87,13 @@ async def test_new_rows_at_the_top_come_into_view(tmp_path: Path) -> None:
         board = app.board
         newest = board.keys[0]
         assert board.cursor_row == 0
-        later = board.jobs[newest]
+        later = board.jobs[cast(int, newest)]
         import dataclasses
 
-        arrivals = [dataclasses.replace(later, id=1000 + i, batch_id=f"99000{i}", submitted_at=later.submitted_at.replace(minute=59)) for i in range(5)]
+        arrivals = [
+            dataclasses.replace(later, id=1000 + i, batch_id=f"99000{i}", submitted_at=later.submitted_at.replace(minute=59))
+            for i in range(5)
+        ]
         for job in arrivals:
             board.upsert(job)
         await wait_for(pilot, lambda: board.row_count == 30, "the new rows")
@@ -99,7 +102,9 @@ async def test_new_rows_at_the_top_come_into_view(tmp_path: Path) -> None:
         # Away from the top, the cursor stays on its job.
         await pilot.press("j", "j", "j")
         held = board.cursor_key
-        board.upsert(dataclasses.replace(later, id=2000, batch_id="990100", submitted_at=later.submitted_at.replace(minute=59, second=30)))
+        board.upsert(
+            dataclasses.replace(later, id=2000, batch_id="990100", submitted_at=later.submitted_at.replace(minute=59, second=30))
+        )
         await wait_for(pilot, lambda: board.row_count == 31, "one more row")
         assert board.cursor_key == held
 

@@ -32,7 +32,7 @@ async def test_completions_close_together_make_one_toast(tmp_path: Path) -> None
         await wait_for(pilot, lambda: _toasts(app), "the merged toast")
         await pilot.pause(0.1)
         assert _toasts(app) == [(f"{len(live)} batches Complete", _toasts(app)[0][1])]
-        assert all(j.batch_id in _toasts(app)[0][1] for j in live)
+        assert all(j.batch_id is not None and j.batch_id in _toasts(app)[0][1] for j in live)
 
 
 async def test_the_same_error_twice_is_one_toast(tmp_path: Path) -> None:
@@ -63,7 +63,8 @@ async def test_status_line_says_which_endpoint_is_down_and_since_when(tmp_path: 
         app.clear_notifications()
         for attempt in range(3):
             app.drop_pane.refresh_drop()
-            await wait_for(pilot, lambda: app.drop_pane.drop_health.failures == attempt + 1, "a failed listing")
+            # B023: wait_for is awaited at once, inside this iteration.
+            await wait_for(pilot, lambda: app.drop_pane.drop_health.failures == attempt + 1, "a failed listing")  # noqa: B023
         await wait_for(pilot, lambda: "drop down since" in str(line.render()), "the status line")
         text = str(line.render())
         assert "drop down since" in text and "refused the connection" in text

@@ -28,7 +28,7 @@ async def test_palette_switches_to_the_soap_profile(tmp_path: Path) -> None:
             "the SOAP profile's session",
         )
         assert app.session is not None
-        assert [c.id for c in app.session.calls()][0] == "tracking-extract"
+        assert next(c.id for c in app.session.calls()) == "tracking-extract"
         assert "sandbox-soap" in (app.sub_title or "")
         log = (tmp_path / "activity.log").read_text()
         assert "Opened profile sandbox (xml)" in log and "Opened profile sandbox-soap (soap)" in log

@@ -75,7 +75,9 @@ def job_summary(job: Job, now: datetime, landed: DropFile | None = None) -> Rend
     parts: list[RenderableType] = [facts, Text(""), history]
     if job.request_doc:
         parts += [Text(""), Text("Request (secrets removed)", style="bold")]
-        parts.append(Syntax(clean(job.request_doc, multiline=True), "xml", word_wrap=True, theme="ansi_dark", background_color="default"))
+        parts.append(
+            Syntax(clean(job.request_doc, multiline=True), "xml", word_wrap=True, theme="ansi_dark", background_color="default")
+        )
     return Group(*parts)
 
 

@@ -107,7 +107,8 @@ class HostKeyScreen(ModalScreen[str | None]):
                 yield Static(
                     clean_text(
                         f"The drop at {self.host} port {self.port} presented a TLS {self.kind} that no trusted CA signed "
-                        "and ettui has not seen. Compare this fingerprint with the one your administrator published before trusting it:"
+                        "and ettui has not seen. "
+                        "Compare this fingerprint with the one your administrator published before trusting it:"
                     )
                 )
             yield Static(clean_text(self.fingerprint), id="fingerprint")

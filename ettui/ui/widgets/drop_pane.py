@@ -182,7 +182,9 @@ class DropPane(Vertical):
             self.post_message(self.HealthChanged(self))
             if self.is_attached and not self.browser.files:
                 # Not "the drop is empty": nobody knows what is on it.
-                self.browser.empty_text = f"The drop cannot be listed ({exc.title}); R tries again. The line below says since when."
+                self.browser.empty_text = (
+                    f"The drop cannot be listed ({exc.title}); R tries again. The line below says since when."
+                )
                 self.browser.refresh()
             self.post_message(self.Failed(self, exc))
             return
@@ -219,7 +221,11 @@ class DropPane(Vertical):
                 who = f" (batch {landed[0].batch_id})" if landed[0].batch_id else ""
                 self.notify(f"{landed[0].name}{who} is in the drop.", title="File landed", markup=False)
             elif landed:
-                self.notify(f"{plural(len(landed), 'new file')} in the drop; 3 shows them.", title=f"{len(landed)} files landed", markup=False)
+                self.notify(
+                    f"{plural(len(landed), 'new file')} in the drop; 3 shows them.",
+                    title=f"{len(landed)} files landed",
+                    markup=False,
+                )
             if landed:
                 self._ring()
         self._known_files = listed
@@ -243,7 +249,11 @@ class DropPane(Vertical):
         for drop_file in fresh[:3]:
             time_left = format_duration(drop_file.expires_at - now)
             self.activity.record(f"Expiring soon: {drop_file.path} ({time_left} left)")
-            self.notify(f"{drop_file.name} is swept from the drop in {time_left}; press d to download it.", title="Expiring soon", severity="warning")
+            self.notify(
+                f"{drop_file.name} is swept from the drop in {time_left}; press d to download it.",
+                title="Expiring soon",
+                severity="warning",
+            )
         if len(fresh) > 3:
             self.notify(f"{len(fresh) - 3} more files expire within {hours:g} h.", title="Expiring soon", severity="warning")
         if fresh:
@@ -350,7 +360,9 @@ class DropPane(Vertical):
         self.activity.record(f"Downloaded {outcome.zip_path} ({outcome.size:,} bytes, sha256 {outcome.sha256[:12]}…)")
         if outcome.extract_dir is not None:
             self.browser.update_transfer(key, state="extracted", extract_dir=str(outcome.extract_dir))
-            self.activity.record(f"Extracted {outcome.zip_path.name} into {outcome.extract_dir} ({plural(len(outcome.files), 'file')})")
+            self.activity.record(
+                f"Extracted {outcome.zip_path.name} into {outcome.extract_dir} ({plural(len(outcome.files), 'file')})"
+            )
             self.notify(
                 f"{outcome.zip_path.name} downloaded, verified and extracted ({plural(len(outcome.files), 'file')}); o opens.",
                 title="Downloaded",
@@ -393,7 +405,9 @@ class DropPane(Vertical):
                 self.extract(zip_path, job, drop_file)
 
         if folder.exists():
-            self.app.push_screen(ConfirmScreen("Extract again", f"{folder} exists; extracting again overwrites its files. Extract?", "Extract"), go)
+            self.app.push_screen(
+                ConfirmScreen("Extract again", f"{folder} exists; extracting again overwrites its files. Extract?", "Extract"), go
+            )
         else:
             go(True)
 

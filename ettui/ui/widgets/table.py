@@ -103,7 +103,9 @@ class Column:
         return min(self.width, self.min_width) if self.min_width is not None else self.width
 
 
-def fit_columns(columns: Sequence[Column], width: int, natural: Callable[[Column], int | None] = lambda c: None) -> list[tuple[Column, int]]:
+def fit_columns(
+    columns: Sequence[Column], width: int, natural: Callable[[Column], int | None] = lambda c: None
+) -> list[tuple[Column, int]]:
     """Lay ``columns`` out in ``width`` cells (one separator cell after each).
 
     Shrink the lowest-priority columns to their minimum first; if the minimums
@@ -423,7 +425,8 @@ class VirtualTable(ScrollView, can_focus=True):
 
     def _line_text(self, cells: Sequence[Cell], style: Style) -> Text:
         line = Text(style=style, no_wrap=True, end="")
-        by_key = dict(zip((c.key for c in self._columns), cells))
+        # strict=False: a row may have fewer cells than columns; the missing ones draw empty.
+        by_key = dict(zip((c.key for c in self._columns), cells, strict=False))
         for column, width in self._layout:
             cell = by_key.get(column.key, "")
             text = safe_cell(cell)
