@@ -233,7 +233,7 @@ def test_two_watchers_on_two_hosts_fetch_each_output_once(tmp_path: Path, pg_url
             batches.append(json.loads(done.stdout)["batch_id"])
         procs = [start(["watch", "--exit-when-idle"], home) for home in homes]
         for proc in procs:
-            out, err = proc.communicate(timeout=120)
+            _out, err = proc.communicate(timeout=120)
             assert proc.returncode == 0, err
         fetched = hooks.read_text().split("\n")[:-1]
         assert sorted(line.split()[0] for line in fetched) == sorted(batches), fetched  # each once, by someone

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 from tests.hostile.hostile import OSC52, assert_terminal_safe
 
 

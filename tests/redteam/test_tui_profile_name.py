@@ -9,8 +9,6 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-import pytest
-
 from ettui.config import Config
 from ettui.ui.app import EttuiApp
 from tests.hostile.hostile import OSC52
