@@ -791,7 +791,7 @@ class EttuiApp(App[int]):
             query = Query.parse(event.value, *known)
         except FilterError as exc:
             status.set_classes("filter-status -visible -bad")
-            status.update(exc.message)
+            status.update(clean_text(exc.message))  # it quotes what was typed: never markup
             return
         target.set_query(query)
         self._show_match_count(event.input)

@@ -71,7 +71,9 @@ async def test_filter_is_live_counts_matches_and_esc_clears_and_closes(tmp_path:
 
 @pytest.mark.parametrize(
     ("term", "said"),
-    [("expires<6x", "not a duration"), ("foo:bar", "'foo'"), ("nxt<30s", "Did you mean next?")],
+    [("expires<6x", "not a duration"), ("foo:bar", "'foo'"), ("nxt<30s", "Did you mean next?"),
+     # Typed (or pasted) text quoted back in the sentence is never markup.
+     ('[b="]x:y', '[b="]x')],
 )
 async def test_a_bad_filter_term_is_one_visible_sentence(tmp_path: Path, term: str, said: str) -> None:
     app = seeded_app(tmp_path)
