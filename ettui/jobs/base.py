@@ -56,6 +56,39 @@ if TYPE_CHECKING:
 StatusFilter = JobStatus | str | Iterable[JobStatus | str] | None
 
 
+def status_columns(
+    status: JobStatus,
+    status_raw: str,
+    at: datetime,
+    *,
+    changed: bool,
+    stored_file_name: str | None,
+    file_name: str | None,
+    message: str | None,
+    next_poll: tuple[datetime | None, datetime | None] | None,
+) -> list[tuple[str, object]]:
+    """The columns ``record_status`` sets, with their values: one rule for every backend.
+
+    Only what differs is named (an indexed column named in an UPDATE rewrites
+    its index entries even when the value is the same, and most polls change
+    nothing but the times). Each backend turns the pairs into its own SQL and
+    encodes the datetimes its way.
+    """
+    columns: list[tuple[str, object]] = []
+    if changed:
+        columns += [("status", status.value), ("status_raw", status_raw), ("status_changed_at", at)]
+    if file_name is not None and file_name != stored_file_name:
+        columns.append(("file_name", file_name))
+    if message is not None and status is JobStatus.ERROR:
+        columns.append(("last_error", message))
+    elif next_poll is not None:
+        columns += [("last_error", None), ("poll_failures", 0)]
+    if next_poll is not None:
+        next_at = None if not status.polled else (next_poll[0] if changed else next_poll[1])
+        columns += [("last_poll_at", at), ("next_poll_at", next_at)]
+    return columns
+
+
 class AsyncJobStore(Protocol):
     """The job history, shared by every ettui process that opens the same store."""
 

@@ -45,7 +45,7 @@ from psycopg import errors as pg_errors
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
-from ettui.jobs.base import StatusFilter
+from ettui.jobs.base import StatusFilter, status_columns
 from ettui.jobs.pg_schema import (
     CHANGE_LOCK,
     CHANNEL,
@@ -429,29 +429,17 @@ class PostgresStore:
             if row is None:
                 raise KeyError(f"no job {job_id}")
             changed = row[1] != status_raw or row[0] != status.value
-            sets: list[str] = []
-            args: list[Any] = []
             if changed:
-                sets.append("status = %s, status_raw = %s, status_changed_at = %s")
-                args += [status.value, status_raw, when]
                 await conn.execute(
                     "INSERT INTO status_history (job_id, at, status, status_raw) VALUES (%s, %s, %s, %s)",
                     (job_id, when, status.value, status_raw),
                 )
-            if file_name is not None and file_name != row[2]:
-                sets.append("file_name = %s")
-                args.append(file_name)
-            if message is not None and status is JobStatus.ERROR:
-                sets.append("last_error = %s")
-                args.append(message)
-            elif next_poll is not None:
-                sets.append("last_error = NULL, poll_failures = 0")
-            if next_poll is not None:
-                next_at = None if not status.polled else (next_poll[0] if changed else next_poll[1])
-                sets.append("last_poll_at = %s, next_poll_at = %s")
-                args += [when, _maybe(next_at)]
-            if sets:
-                await conn.execute(f"UPDATE jobs SET {', '.join(sets)} WHERE id = %s", (*args, job_id))
+            columns = status_columns(status, status_raw, when, changed=changed, stored_file_name=row[2],
+                                     file_name=file_name, message=message, next_poll=next_poll)
+            if columns:
+                sets = ", ".join(f"{name} = %s" for name, _ in columns)
+                args = [_maybe(v) if isinstance(v, datetime) else v for _, v in columns]
+                await conn.execute(f"UPDATE jobs SET {sets} WHERE id = %s", (*args, job_id))
                 await self._stamp(conn, job_id)
         return await self._get_or_fail(job_id), changed
 

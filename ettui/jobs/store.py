@@ -62,6 +62,7 @@ from types import TracebackType
 from typing import Any
 
 from ettui.errors import EttuiError
+from ettui.jobs.base import status_columns
 from ettui.jobs.schema import (
     COLUMNS,
     LIVE_SQL,
@@ -402,32 +403,16 @@ class JobStore:
             if row is None:
                 raise KeyError(f"no job {job_id}")
             changed = row[1] != status_raw or row[0] != status.value
-            # SET only what differs: naming an indexed column (status,
-            # file_name) in an UPDATE rewrites its index entries even when the
-            # value is the same, and most polls change nothing but the times.
-            sets: list[str] = []
-            args: list[Any] = []
             if changed:
-                sets.append("status = ?, status_raw = ?, status_changed_at = ?")
-                args += [status.value, status_raw, to_text(at)]
                 conn.execute(
                     "INSERT INTO status_history (job_id, at, status, status_raw) VALUES (?, ?, ?, ?)",
                     (job_id, to_text(at), status.value, status_raw),
                 )
-            if file_name is not None and file_name != row[2]:
-                sets.append("file_name = ?")
-                args.append(file_name)
-            if message is not None and status is JobStatus.ERROR:
-                sets.append("last_error = ?")
-                args.append(message)
-            elif next_poll is not None:
-                sets.append("last_error = NULL, poll_failures = 0")
-            if next_poll is not None:
-                next_at = None if not status.polled else (next_poll[0] if changed else next_poll[1])
-                sets.append("last_poll_at = ?, next_poll_at = ?")
-                args += [to_text(at), to_text(next_at) if next_at else None]
-            if sets:
-                sets.append("version = ?")
+            columns = status_columns(status, status_raw, at, changed=changed, stored_file_name=row[2],
+                                     file_name=file_name, message=message, next_poll=next_poll)
+            if columns:
+                sets = [f"{name} = ?" for name, _ in columns] + ["version = ?"]
+                args = [to_text(v) if isinstance(v, datetime) else v for _, v in columns]
                 args.append(self._next_version(conn))
                 conn.execute(f"UPDATE jobs SET {', '.join(sets)} WHERE id = ?", (*args, job_id))
         job = self.get(job_id)
