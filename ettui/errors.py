@@ -143,6 +143,16 @@ class AlreadyFetched(DropError):
     title = "Already fetched"
 
 
+class FetchInProgress(DropError):
+    """Another process (a teammate, another watcher) holds the job's fetch claim right now; ``holder`` names it."""
+
+    title = "Being fetched"
+
+    def __init__(self, message: str, *, holder: str) -> None:
+        super().__init__(message)
+        self.holder = holder
+
+
 class ServerIdentityUnknown(DropError):
     """The drop server's identity (SSH host key or TLS certificate) was never seen: trust on first use.
 

@@ -26,6 +26,7 @@ from ettui.errors import (
     ConfigError,
     DropError,
     EttuiError,
+    FetchInProgress,
     ServerIdentityUnknown,
     ThrottledError,
 )
@@ -717,9 +718,10 @@ class Session:
         holder = holder_id()
         who = await self.store.claim_fetch(job.id, holder=holder, lease_seconds=FETCH_CLAIM_SECONDS)
         if who is not None:
-            raise DropError(
+            raise FetchInProgress(
                 f"{job.label.capitalize()} is being fetched by {who} right now; wait for that download "
-                "(`ettui jobs` shows it Downloaded when done) or try again in a few minutes."
+                "(`ettui jobs` shows it Downloaded when done) or try again in a few minutes.",
+                holder=who,
             )
 
         async def renew() -> None:

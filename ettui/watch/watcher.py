@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ettui.config import Config
-from ettui.errors import AlreadyFetched, ConfigError, EttuiError, ExitCode, HostKeyUnknown
+from ettui.errors import AlreadyFetched, ConfigError, EttuiError, ExitCode, FetchInProgress, HostKeyUnknown
 from ettui.model import DropFile, Job, JobStatus
 from ettui.safetext import clean
 from ettui.watch.events import Emit, EventKind, Level, WatchEvent, append_activity
@@ -58,6 +58,9 @@ RETRY_CAP = 300.0
 
 ATTEMPTS_WHEN_IDLE = 3
 """With ``exit_when_idle``: attempts at one file in one run before it is left for the next run."""
+
+CLAIM_RECHECK = 3.0
+"""Seconds before looking again at a file a teammate is fetching (done, or their claim lapsed)."""
 
 UNWIND_SECONDS = 2.0
 """Seconds a stop lets the current fetch unwind before the sessions are closed under it."""
@@ -94,6 +97,8 @@ class _ProfileWatch:
         self.warned: set[str] = set()
         self.retries: dict[str, _Retry] = {}
         self.given_up: set[str] = set()
+        self.left_to_others: set[str] = set()
+        """Files a teammate was fetching when this run came to them (said once)."""
         self.live = 0
         """Live jobs this run still waits for (``stuck`` ones excluded)."""
         self.list_failures = 0
@@ -398,6 +403,7 @@ class Watcher:
             if f.job_id is not None:
                 job = await w.job(f.job_id)
                 if job is None or (job.download_path and job.sha256):
+                    w.retries.pop(_file_key(f), None)  # fetched (perhaps by a teammate): nothing left to retry
                     continue
             elif (not (w.session.profile.auto_fetch_unknown and VENDOR_NAME.fullmatch(f.name))
                   or self.state.fetched(_fetched_key(w.name, f)) is not None):
@@ -427,7 +433,11 @@ class Watcher:
         try:
             outcome = await w.fetch(f)
         except AlreadyFetched:
+            w.retries.pop(key, None)
             return  # another watcher or operator fetched it while this one waited for the claim
+        except FetchInProgress as exc:
+            self._leave_to_holder(w, f, exc)
+            return
         except EttuiError as exc:
             await self._fetch_failed(w, f, exc)
             return
@@ -459,6 +469,18 @@ class Watcher:
                 "ETTUI_PROFILE": w.name,
                 "ETTUI_SHA256": outcome.sha256,
             })
+
+    def _leave_to_holder(self, w: _ProfileWatch, f: DropFile, exc: FetchInProgress) -> None:
+        """A teammate is fetching the file: not a failure; look again soon (their claim lapses if they die)."""
+        key = _file_key(f)
+        retry = w.retries.setdefault(key, _Retry())
+        retry.due = time.monotonic() + CLAIM_RECHECK
+        w.dirty = True
+        if key not in w.left_to_others:
+            w.left_to_others.add(key)
+            self._say(w, "elsewhere", f"{clean(f.name)} is being fetched by {clean(exc.holder)}; "
+                      f"leaving it to them (checking again every {CLAIM_RECHECK:.0f} s).", file=f.name,
+                      batch_id=f.batch_id, details={"holder": exc.holder, "retry_in": CLAIM_RECHECK})
 
     async def _fetch_failed(self, w: _ProfileWatch, f: DropFile, exc: EttuiError) -> None:
         key = _file_key(f)

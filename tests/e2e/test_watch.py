@@ -24,6 +24,7 @@ from typing import Any
 
 import pytest
 
+from ettui.jobs.store import JobStore
 from ettui.sandbox import Sandbox, SandboxOptions
 from ettui.sandbox.faults import Faults
 
@@ -521,3 +522,29 @@ def test_exit_when_idle_does_not_wait_forever_for_a_job_it_cannot_check(tmp_path
     again = run(["--config", str(acct.config), "watch", "--exit-when-idle", "--json"], acct.home, env=acct.env)
     assert again.returncode == 0, again.stderr
     assert [e["batch_id"] for e in kinds(events(again.stdout), "fetched")] == [batch_id]
+
+
+def test_a_file_a_teammate_is_fetching_is_left_to_them_not_failed(tmp_path: Path, sandbox: Sandbox) -> None:
+    """A fetch claim held by another process is not a failure: the watcher waits it out and fetches nothing."""
+    acct = Account(tmp_path, sandbox)
+    acct.submit()
+    store_path = acct.home / "state" / "jobs.sqlite3"
+    carol = "carol@laptop (pid 4242)"
+    with JobStore(store_path) as store:
+        (job,) = store.list()
+        assert store.claim_fetch(job.id, holder=carol, lease_seconds=600) is None
+    w = acct.watch("--exit-when-idle")
+    left = w.next("elsewhere")
+    assert left["batch_id"] == acct.batch_id and left["holder"] == carol and left["level"] == "info"
+    # Carol's download ends: recorded, then her claim let go (the order Session.fetch keeps).
+    with JobStore(store_path) as store:
+        store.record_download(job.id, path="/home/carol/dl/out.zip", sha256="ab" * 32, fetched_by="carol@laptop")
+        store.release_fetch(job.id, holder=carol)
+    assert w.finish() == 0, w.stderr()
+    assert w.stderr() == "", "no problem lines"
+    assert not [e for e in w.seen if e["event"] in ("failed", "fetched")], w.seen
+    assert [e["event"] for e in w.seen].count("elsewhere") == 1, "said once, not at every look"
+    assert not acct.final.exists() and not acct.part.exists()
+    with JobStore(store_path) as store:
+        stored = store.get(job.id)
+        assert stored is not None and stored.download_path == "/home/carol/dl/out.zip"

@@ -77,9 +77,11 @@ def test_sigkill_while_writing_loses_no_acknowledged_job(tmp_path: Path) -> None
         acknowledged.append(int(line))
     # Kill mid-loop: the child is somewhere inside its next add (or printing).
     os.kill(proc.pid, signal.SIGKILL)
-    rest, _ = proc.communicate(timeout=30)
+    # Read the rest through the same buffered reader: ``communicate`` reads the raw pipe, and would drop
+    # the lines ``readline`` already pulled into its buffer (acknowledged, but never counted).
+    rest = proc.stdout.read()
     acknowledged += [int(line) for line in rest.split()]
-    assert proc.returncode == -signal.SIGKILL
+    assert proc.wait(timeout=30) == -signal.SIGKILL
     with JobStore(path) as store:
         present = {j.id for j in store.list()}
         assert set(acknowledged) <= present
