@@ -30,7 +30,7 @@ from ettui.errors import (
     ServerIdentityUnknown,
     ThrottledError,
 )
-from ettui.jobs.base import AsyncJobStore, holder_id, open_store, whoami
+from ettui.jobs.base import AsyncJobStore, holder_gone, holder_id, open_store, whoami
 from ettui.jobs.poller import JobEvent, Poller
 from ettui.model import BatchRequest, DropFile, Job, JobStatus, Progress
 from ettui.wiring import make_api, start_sandbox
@@ -717,6 +717,9 @@ class Session:
         """Hold the job's fetch claim for the download (renewed meanwhile), so a teammate is told, not duplicated."""
         holder = holder_id()
         who = await self.store.claim_fetch(job.id, holder=holder, lease_seconds=FETCH_CLAIM_SECONDS)
+        if who is not None and holder_gone(who):
+            await self.store.release_fetch(job.id, holder=who)  # its process died here: not worth waiting out
+            who = await self.store.claim_fetch(job.id, holder=holder, lease_seconds=FETCH_CLAIM_SECONDS)
         if who is not None:
             raise FetchInProgress(
                 f"{job.label.capitalize()} is being fetched by {who} right now; wait for that download "

@@ -290,6 +290,27 @@ def holder_id() -> str:
     return f"{whoami()} (pid {os.getpid()})"
 
 
+def holder_gone(holder: str) -> bool:
+    """True when ``holder`` (a ``holder_id``) names a process of this host that no longer exists.
+
+    Its claims can be taken at once instead of waiting out their lease (a
+    watcher killed, or stopped while its drop stalled, leaves one behind).
+    Holders of other hosts, and live or unreadable pids, are never gone.
+    """
+    prefix, sep, rest = holder.rpartition(" (pid ")
+    if not sep or not rest.endswith(")") or not rest[:-1].isdigit():
+        return False
+    if prefix.rpartition("@")[2] != socket.gethostname():
+        return False
+    try:
+        os.kill(int(rest[:-1]), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # EPERM: alive, someone else's
+        return False
+    return False
+
+
 async def open_store(config: Config | None = None, *, path: Path | None = None) -> AsyncJobStore:
     """The job store the config names: the shared PostgreSQL store of ``[store] url``, else the local SQLite file.
 
