@@ -422,10 +422,8 @@ class Watcher:
         retry = w.retries.get(key)
         if retry is not None and retry.due > time.monotonic():
             return
-        if f.listed and key not in w.landed:
-            w.landed.add(key)
-            self._say(w, "landed", f"{clean(f.name)} landed ({f.size:,} bytes).", file=f.name, batch_id=f.batch_id,
-                      details={"size": f.size, "path": f.path, "expires_at": f.expires_at.isoformat()})
+        if f.listed:
+            self._landed(w, f)
         if f.job_id is not None and (job := await w.job(f.job_id)) is not None and job.download_path:
             return  # another ettui fetched it since the listing
         part = w.session.profile.download_path / (f.name + ".part")
@@ -442,6 +440,7 @@ class Watcher:
             await self._fetch_failed(w, f, exc)
             return
         w.retries.pop(key, None)
+        self._landed(w, f, outcome.size)  # a job's file fetched before a listing showed it: it landed all the same
         if f.job_id is None:
             await asyncio.to_thread(self.state.update, "fetched", _fetched_key(w.name, f), {
                 "path": str(outcome.zip_path), "sha256": outcome.sha256, "size": outcome.size, "at": w.now().isoformat(),
@@ -469,6 +468,16 @@ class Watcher:
                 "ETTUI_PROFILE": w.name,
                 "ETTUI_SHA256": outcome.sha256,
             })
+
+    def _landed(self, w: _ProfileWatch, f: DropFile, size: int | None = None) -> None:
+        """Say once that the file is on the drop (``size``: as fetched, when no listing gave it)."""
+        key = _file_key(f)
+        if key in w.landed:
+            return
+        w.landed.add(key)
+        size = f.size if size is None else size
+        self._say(w, "landed", f"{clean(f.name)} landed ({size:,} bytes).", file=f.name, batch_id=f.batch_id,
+                  details={"size": size, "path": f.path, "expires_at": f.expires_at.isoformat()})
 
     def _leave_to_holder(self, w: _ProfileWatch, f: DropFile, exc: FetchInProgress) -> None:
         """A teammate is fetching the file: not a failure; look again soon (their claim lapses if they die)."""
