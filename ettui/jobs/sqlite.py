@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from ettui.jobs.base import StatusFilter
-from ettui.jobs.store import JobStore
+from ettui.jobs.store import JobStore, StoreError
 from ettui.model import Job, JobStatus
 
 _T = TypeVar("_T")
@@ -71,6 +71,10 @@ class SqliteStore:
         return self.sync.schema_version
 
     async def _run(self, fn: Callable[..., _T], /, *args: Any, **kwargs: Any) -> _T:
+        if self._closed and fn != self.sync.close:
+            # A worker of a closing app (a drop listing, a poll) may still ask: one sentence, not a RuntimeError
+            # from the shut-down executor.
+            raise StoreError(f"The job store {self.sync.path} is closed (ettui is shutting down); nothing was changed.")
         loop = asyncio.get_running_loop()
         self._loop = loop
         future: asyncio.Future[_T] = loop.create_future()

@@ -325,3 +325,14 @@ async def test_an_unreachable_or_refusing_store_is_one_sentence_without_the_pass
     with pytest.raises(StoreError, match="password authentication failed") as caught:
         await open_store(store_config(pg_url))
     assert "wrong-password" not in caught.value.message
+
+
+async def test_a_closed_store_refuses_calls_with_a_sentence(open_another: Any) -> None:
+    """A worker of a closing app may still call: a StoreError, never a RuntimeError from a dead executor or pool."""
+    other: AsyncJobStore = await open_another()
+    job = await add(other, "501")
+    await other.aclose()
+    await other.aclose()  # idempotent
+    for call in (other.get(job.id), other.list(status=JobStatus.COMPLETE, profile="main"), add(other, "502")):
+        with pytest.raises(StoreError):
+            await call
