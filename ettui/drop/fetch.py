@@ -52,7 +52,7 @@ from ettui.drop.zipcheck import StreamingZipCheck
 from ettui.errors import DropError
 
 ClientSource = Callable[[], Awaitable[DropTransport]] | DropTransport
-"""A connected-or-connectable transport (SFTP or FTPS), or an async factory returning one (e.g. ``Session._drop_client``)."""
+"""A connected-or-connectable transport (SFTP or FTPS), or an async factory returning one (e.g. ``SessionDrop.connect``)."""
 
 Sleep = Callable[[float], Awaitable[Any]]
 
@@ -74,6 +74,7 @@ async def fetch_file(
     remote_path: str,
     dest_dir: Path,
     *,
+    lock_dir: Path,
     progress: ProgressCallback | None = None,
     retries: int = 5,
     backoff_cap: float = 30.0,
@@ -84,7 +85,9 @@ async def fetch_file(
     ``client_factory`` is a drop transport (``DropTransport``) or an async callable returning one;
     a client that is not connected is connected here, and after a break it is
     closed so the next attempt reconnects. The client is never closed at the end
-    (its owner decides).
+    (its owner decides). ``lock_dir`` holds the lock file that keeps a second
+    downloader of the same destination file out (``paths.download_locks_dir()``
+    for every ettui process of a user: they must share it).
     """
     name = _local_name(remote_path)
     dest_dir = Path(dest_dir)
@@ -96,7 +99,11 @@ async def fetch_file(
     except OSError as exc:
         raise local_error(exc, final) from None
     key = hashlib.sha1(str(final.resolve()).encode()).hexdigest()
-    with _exclusive(paths.ensure_private_dir(paths.state_dir() / "locks") / f"{key}.lock", name):
+    try:
+        lock = paths.ensure_private_dir(lock_dir) / f"{key}.lock"
+    except OSError as exc:
+        raise local_error(exc, lock_dir) from None
+    with _exclusive(lock, name):
         return await _fetch(client_factory, remote_path, final, part, sidecar, progress, retries, backoff_cap, sleep)
 
 

@@ -10,7 +10,8 @@ from typing import Any, Literal
 from ettui import paths
 
 EventKind = Literal[
-    "watching", "submitted", "status", "landed", "fetched", "elsewhere", "failed", "expiring", "expired", "hook", "idle", "stopped"
+    "watching", "submitted", "status", "landed", "fetched", "elsewhere", "failed", "expiring", "expired", "hook", "idle",
+    "stopped",
 ]
 Level = Literal["info", "warning", "error"]
 

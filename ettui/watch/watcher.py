@@ -47,7 +47,8 @@ from ettui.watch.state import WatchState
 if TYPE_CHECKING:
     from ettui.jobs.poller import JobEvent
     from ettui.sandbox import SandboxOptions
-    from ettui.session import FetchOutcome, Session
+    from ettui.session import Session
+    from ettui.session_drop import FetchOutcome
 
 VENDOR_NAME = re.compile(r"bulkasync_\d+_\d{17}_\d+\.zip", re.IGNORECASE)
 """The bulk async output name (spec §4, "Output file name"): what ``auto_fetch_unknown`` takes."""
