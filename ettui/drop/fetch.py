@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from ettui import paths
+from ettui.aio import cancelling
 from ettui.drop.client import is_own_file, local_error
 from ettui.drop.progress import ProgressCallback
 from ettui.drop.transport import (
@@ -163,6 +164,8 @@ async def _fetch(
                 digest = await asyncio.to_thread(_hash_prefix, part, offset, is_zip)
             if offset < entry.size:
                 await client.download(remote_path, part, offset=offset, progress=progress, digest=digest, size=entry.size)
+                if cancelling():
+                    raise asyncio.CancelledError  # a cancel the transport lost (see below): the fetch stops all the same
             have = _size(part) or 0
             if have != entry.size:
                 # The remote file changed length under us; stat again and start over.
@@ -170,6 +173,11 @@ async def _fetch(
                 changed = True
                 raise DropConnectionLost(f"{remote_path} changed size during the download ({have} of {entry.size} bytes).")
         except _TRANSIENT as exc:
+            if cancelling():
+                # A cancel the transport reported as a broken connection (Python 3.11's
+                # wait_for returns the awaited read's error when it fails as the cancel
+                # arrives): still a cancel; retrying would outlive whoever cancelled.
+                raise asyncio.CancelledError from None
             if isinstance(exc, DropUnreachable) and not connected_once:
                 raise  # a wrong host or a server that is down: say so now, do not wait
             if client is not None:

@@ -224,6 +224,40 @@ async def test_gives_up_after_retries_with_capped_backoff(server: InProcessServe
     await factory.client.close()
 
 
+async def test_a_cancel_the_transport_loses_or_reports_as_a_break_still_cancels(server: InProcessServer,
+                                                                                tmp_path: Path) -> None:
+    """Python 3.11's ``wait_for`` hands back the read (or its error), not the cancel, when both come at once.
+
+    A watcher stopped by SIGTERM then kept downloading (retrying "the broken
+    connection") after it had said it stopped, and held the file's claim.
+    """
+    import asyncio
+
+    from ettui.drop.transport import DropConnectionLost
+
+    (server.root / "out.zip").write_bytes(make_zip(2 * 1024 * 1024))
+    factory, sleeps = Recorder(server, tmp_path), Sleeps()
+    recorded = factory.client.download
+
+    async def cancelled_mid_read(remote_path: str, local_part: Path, **kw) -> None:  # type: ignore[no-untyped-def]
+        task = asyncio.current_task()
+        assert task is not None
+        task.cancel()  # the stop arrives while the reads are in flight
+        try:
+            await recorded(remote_path, local_part, **kw)  # the client may finish the reads in flight
+        except asyncio.CancelledError:
+            raise DropConnectionLost("The connection to the drop broke: reset by peer.") from None
+
+    factory.client.download = cancelled_mid_read  # type: ignore[method-assign]
+    fetching = asyncio.ensure_future(fetch_file(factory, "/out.zip", tmp_path / "dl", lock_dir=tmp_path / "locks",
+                                                sleep=sleeps))
+    with pytest.raises(asyncio.CancelledError):
+        await fetching
+    assert factory.offsets == [0] and sleeps.delays == [], "no retry after the cancel"
+    assert not (tmp_path / "dl" / "out.zip").exists()
+    await factory.client.close()
+
+
 async def test_unreachable_at_first_is_not_retried(tmp_path: Path) -> None:
     import socket
 
