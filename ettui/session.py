@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from ettui.output import AnyReader
     from ettui.sandbox import Sandbox, SandboxOptions
 
+
 @dataclass(frozen=True)
 class SubmitWait:
     """A throttled submit about to be retried: which retry, of how many, after how long."""
@@ -484,7 +485,8 @@ class Session:
         try:
             if not await settled():
                 self.poll_now()
-                await asyncio.wait_for(wait(), timeout)
+                async with asyncio.timeout(timeout):  # not wait_for: in Python 3.11 it can drop a Ctrl+C
+                    await wait()
         finally:
             unsubscribe()
         return [j for i in job_ids if (j := await self.store.get(i)) is not None]

@@ -11,6 +11,7 @@ from ettui.drop.client import DropClient
 from ettui.model import BatchRequest, JobStatus
 from ettui.sandbox import SandboxOptions
 from ettui.session import Session
+from ettui.session_drop import FetchOutcome
 
 
 def cfg(tmp_path: Path, dialect: str = "xml") -> config.Config:
@@ -148,3 +149,35 @@ async def test_a_slow_password_command_runs_once_and_off_the_loop(tmp_path: Path
     assert first == second == third == "sandbox-sftp"
     assert marker.read_text().count("run") == 1, "resolved once per session"
     assert ticks > 5, "the loop kept running while the command ran"
+
+
+async def test_a_closing_session_lets_go_of_the_fetch_claim_a_stuck_fetch_holds(tmp_path: Path) -> None:
+    """A stop that cannot unwind a fetch in time must not leave its claim for the lease: the next run would wait it out."""
+    from ettui.jobs.store import JobStore
+    from ettui.sandbox.faults import Faults
+
+    faults = Faults()
+    options = SandboxOptions(root=tmp_path / "sb", scheduled_seconds=0.1, processing_seconds=0.1,
+                             record_bytes=2_000_000, faults=faults)
+    store = tmp_path / "jobs.sqlite3"
+    session = await Session.open(cfg(tmp_path), store_path=store, sandbox_options=options)
+    dest = tmp_path / "dl"
+    fetching: asyncio.Future[FetchOutcome] | None = None
+    try:
+        job = await session.submit(BatchRequest("C3", {}))
+        (done,) = await session.wait_until_terminal([job.id], timeout=30)
+        assert done.file_name is not None
+        faults.sftp_drop_after_bytes = 64 * 1024  # every connection breaks: the download crawls
+        fetching = started = asyncio.ensure_future(session.fetch(done, dest=dest, extract=False))
+        part = dest / (done.file_name + ".part")
+        deadline = asyncio.get_running_loop().time() + 30
+        while not (part.exists() and part.stat().st_size > 0):  # the fetch holds its claim and is writing
+            assert asyncio.get_running_loop().time() < deadline and not started.done(), "the fetch never started"
+            await asyncio.sleep(0.02)
+    finally:
+        await session.close()  # the fetch is still running, as when a stop's unwinding runs out of time
+    with JobStore(store) as other:
+        assert other.claim_fetch(job.id, holder="carol@laptop (pid 1)", lease_seconds=60) is None, "the claim was let go"
+    assert fetching is not None
+    fetching.cancel()
+    await asyncio.gather(fetching, return_exceptions=True)
