@@ -271,19 +271,31 @@ async def test_unreachable_at_first_is_not_retried(tmp_path: Path) -> None:
     assert sleeps.delays == []
 
 
-def test_a_second_downloader_of_the_same_file_is_refused(tmp_path: Path) -> None:
-    """Two ettui processes must not interleave writes into one .part."""
-    import fcntl
+async def test_a_second_downloader_of_the_same_file_is_refused(server: InProcessServer, tmp_path: Path) -> None:
+    """Two ettui processes (or the UI and a CLI) must not interleave writes into one .part."""
+    import asyncio
 
-    from ettui.drop.fetch import _exclusive
+    data = make_zip(256 * 1024)
+    (server.root / "out.zip").write_bytes(data)
+    first, second = Recorder(server, tmp_path), Recorder(server, tmp_path)
+    holding, go_on = asyncio.Event(), asyncio.Event()
+    recorded = first.client.download
 
-    lock = tmp_path / ".out.zip.lock"
-    with _exclusive(lock, "out.zip"):
-        with open(lock, "a+b") as other:
-            with pytest.raises(BlockingIOError):
-                fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        with pytest.raises(DropError, match="already downloading out.zip to the same folder"):
-            with _exclusive(lock, "out.zip"):
-                pass
-    with _exclusive(lock, "out.zip"):
-        pass  # released: the next download may start
+    async def held(remote_path: str, local_part: Path, **kw) -> None:  # type: ignore[no-untyped-def]
+        holding.set()
+        await go_on.wait()  # the first download is under way, holding the lock
+        await recorded(remote_path, local_part, **kw)
+
+    first.client.download = held  # type: ignore[method-assign]
+    locks, dest = tmp_path / "locks", tmp_path / "dl"
+    running = asyncio.ensure_future(fetch_file(first, "/out.zip", dest, lock_dir=locks))
+    await asyncio.wait_for(holding.wait(), 10)
+    with pytest.raises(DropError, match="already downloading out.zip to the same folder"):
+        await fetch_file(second, "/out.zip", dest, lock_dir=locks)
+    assert second.offsets == [], "refused before touching the .part"
+    go_on.set()
+    assert (await running).path.read_bytes() == data
+    result = await fetch_file(second, "/out.zip", dest, lock_dir=locks)  # released: the next one may start
+    assert result.path.read_bytes() == data
+    await first.client.close()
+    await second.client.close()
