@@ -235,6 +235,7 @@ class Session:
         that does not answer while ettui exits must not keep the process alive.
         """
         await self._bounded("the poller", self.poller.stop())
+        await self._bounded("the fetch claims", self.drop.release_claims())
         await self._bounded("the drop connection", self.drop.close())
         # Expiry writes started from event callbacks: finish them (a failure there must not stop the close).
         await self._bounded("the last store writes", asyncio.gather(*self._background, return_exceptions=True))

@@ -135,17 +135,19 @@ class SessionDrop:
                 self._transport = client
             return self._transport
 
-    async def close(self) -> None:
-        """Let go of the fetch claims held, close the transport; safe to call twice.
+    async def release_claims(self) -> None:
+        """Let go of every fetch claim this session holds (``Session.close`` does, while the store is open).
 
-        The claims first, while the store is open: a fetch a stop is still
-        unwinding may not get to release its own, and a teammate (or the next
-        run) would wait out the lease. The next drop call opens a new transport.
+        A fetch a stop is still unwinding may not get to release its own, and a
+        teammate (or the next run) would wait out the lease.
         """
         for job_id, holder in list(self._claims.items()):
             with contextlib.suppress(Exception):  # it runs out on its own
                 await self.store.release_fetch(job_id, holder=holder)
             self._claims.pop(job_id, None)
+
+    async def close(self) -> None:
+        """Close the transport (the next drop call opens a new one); safe to call twice."""
         client, self._transport = self._transport, None
         if client is not None:
             await client.close()
@@ -331,7 +333,7 @@ class SessionDrop:
             renewing.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await renewing
-            if self._claims.pop(job.id, None) is not None:  # not let go by ``close`` already
+            if self._claims.pop(job.id, None) is not None:  # not let go by ``release_claims`` already
                 with contextlib.suppress(Exception):  # it runs out on its own
                     await self.store.release_fetch(job.id, holder=holder)
 

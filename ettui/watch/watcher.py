@@ -34,6 +34,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ettui.aio import cancelling
 from ettui.config import Config
 from ettui.errors import AlreadyFetched, ConfigError, EttuiError, ExitCode, FetchInProgress, HostKeyUnknown
 from ettui.model import DropFile, Job, JobStatus
@@ -356,6 +357,10 @@ class Watcher:
             self._leave_to_holder(w, f, exc)
             return
         except EttuiError as exc:
+            if cancelling():
+                # A stop unwinding the fetch (its cleanup can fail once the sessions close):
+                # not a failure to report or retry, and nothing may be said after "stopped".
+                raise asyncio.CancelledError from None
             await self._fetch_failed(w, f, exc)
             return
         w.retries.pop(key, None)
