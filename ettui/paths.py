@@ -77,9 +77,14 @@ def downloads_dir() -> Path:
     return Path(platformdirs.user_downloads_dir()) / APP if not _home() else _home() / "downloads"  # type: ignore[operator]
 
 
+def download_locks_dir() -> Path:
+    """Lock files of downloads in progress (one per destination file), so two ettui never write one ``.part``."""
+    return state_dir() / "locks"
+
+
 def connection_locks_dir() -> Path:
     """Lock files of the cross-process SFTP connection budget (one per slot and account)."""
-    return state_dir() / "locks" / "connections"
+    return download_locks_dir() / "connections"
 
 
 def wsdl_cache_dir() -> Path:

@@ -8,42 +8,31 @@ endpoint at it, so the same client code runs as against a real account.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import logging
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ettui import paths
+from ettui.aio import cancelling
 from ettui.api.base import BatchApi, CallSpec
 from ettui.clock import Clock, WallClock
 from ettui.config import Config, Profile, SecretSource, load
-from ettui.errors import (
-    AlreadyFetched,
-    ConfigError,
-    DropError,
-    EttuiError,
-    FetchInProgress,
-    ServerIdentityUnknown,
-    ThrottledError,
-)
-from ettui.jobs.base import AsyncJobStore, holder_gone, holder_id, open_store, whoami
+from ettui.errors import ConfigError, EttuiError, ServerIdentityUnknown, ThrottledError
+from ettui.jobs.base import AsyncJobStore, open_store, whoami
 from ettui.jobs.poller import JobEvent, Poller
-from ettui.model import BatchRequest, DropFile, Job, JobStatus, Progress
+from ettui.model import BatchRequest, DropFile, Job, JobStatus
+from ettui.session_drop import FetchOutcome, SessionDrop, expires_after
 from ettui.wiring import make_api, start_sandbox
 
 if TYPE_CHECKING:
-    from ettui.drop.transport import DropTransport, RemoteEntry
+    from ettui.drop.progress import ProgressCallback
     from ettui.output import AnyReader
     from ettui.sandbox import Sandbox, SandboxOptions
-
-ProgressCallback = Callable[[Progress], None]
-
-FETCH_CLAIM_SECONDS = 120.0
-"""A fetch claim's lease (renewed every third of it while the download runs; a crashed fetch frees it after this)."""
 
 
 @dataclass(frozen=True)
@@ -87,14 +76,6 @@ def may_have_reached_service(error: BaseException) -> bool:
     return True
 
 
-def _utf8(name: str) -> bool:
-    try:
-        name.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
 def unconfirmed_sentence(job: Job, reason: str) -> str:
     """The one sentence every view shows for an Unconfirmed job."""
     return (
@@ -135,19 +116,6 @@ log = logging.getLogger(__name__)
 CLOSE_STEP_DEADLINE = 10.0
 """Longest wait for each part of a session to close (seconds)."""
 
-@dataclass(frozen=True)
-class FetchOutcome:
-    """A downloaded, verified and (optionally) extracted output."""
-
-    job: Job | None
-    zip_path: Path
-    sha256: str
-    size: int
-    extract_dir: Path | None
-    files: list[Path]
-    """The extracted files (XML for bulk async, CSV for tracking extracts)."""
-
-
 class Session:
     """A profile's API, job store, poller and drop, opened together.
 
@@ -173,11 +141,8 @@ class Session:
         self.poller = poller
         self.clock = clock
         self.sandbox = sandbox
-        self._drop: DropTransport | None = None
-        self._drop_lock = asyncio.Lock()
-        self._accepted_fingerprint: str | None = None
-        self._drop_password_value: str | None = None
-        self._drop_password_known = False
+        self.drop = SessionDrop(profile, store, poller, lock_dir=paths.download_locks_dir())
+        """The drop side: its connection (``drop.transport``), listing and fetch."""
         self._background: set[asyncio.Task[Any]] = set()
         self.pending_submits: dict[int, Job] = {}
         """Write-ahead jobs whose submit is under way (left Unconfirmed if the process stops now)."""
@@ -270,9 +235,8 @@ class Session:
         that does not answer while ettui exits must not keep the process alive.
         """
         await self._bounded("the poller", self.poller.stop())
-        if self._drop is not None:
-            await self._bounded("the drop connection", self._drop.close())
-            self._drop = None
+        await self._bounded("the fetch claims", self.drop.release_claims())
+        await self._bounded("the drop connection", self.drop.close())
         # Expiry writes started from event callbacks: finish them (a failure there must not stop the close).
         await self._bounded("the last store writes", asyncio.gather(*self._background, return_exceptions=True))
         await self._bounded("the API client", self.api.aclose())
@@ -299,9 +263,6 @@ class Session:
     def calls(self) -> list[CallSpec]:
         """The catalogue of the profile's dialect."""
         return self.api.calls()
-
-    def call(self, call_id: str) -> CallSpec | None:
-        return next((spec for spec in self.calls() if spec.matches(call_id)), None)
 
     def validate(self, request: BatchRequest) -> None:
         """Raise ``ValidationError`` naming the parameter at fault."""
@@ -349,7 +310,7 @@ class Session:
         finally:
             # Cancelled (Ctrl+C, a closed worker): the job stays Unconfirmed, and
             # the caller can still read it here to tell the user.
-            if not _cancelling():
+            if not cancelling():
                 self.pending_submits.pop(job.id, None)
 
     async def _send(
@@ -525,7 +486,8 @@ class Session:
         try:
             if not await settled():
                 self.poll_now()
-                await asyncio.wait_for(wait(), timeout)
+                async with asyncio.timeout(timeout):  # not wait_for: in Python 3.11 it can drop a Ctrl+C
+                    await wait()
         finally:
             unsubscribe()
         return [j for i in job_ids if (j := await self.store.get(i)) is not None]
@@ -539,9 +501,7 @@ class Session:
         job = event.job
         if event.kind != "status" or job is None or job.status is not JobStatus.COMPLETE or job.expires_at:
             return
-        folder = self.profile.export_folder if job.dialect == "soap" else self.profile.drop_folder
-        base = job.status_changed_at or self.clock.now()
-        job.expires_at = base + timedelta(hours=self.profile.retention_for(folder))
+        job.expires_at = expires_after(self.profile, job, job.status_changed_at or self.clock.now())
         self._in_background(self.store.set_expires(job.id, job.expires_at))
 
     def _in_background(self, work: Any) -> None:
@@ -550,120 +510,11 @@ class Session:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
-    # -- the drop ------------------------------------------------------------
-
-    async def _drop_client(self) -> DropTransport:
-        from ettui.drop.factory import open_transport
-
-        async with self._drop_lock:
-            if self._drop is not None and not self._drop.connected:
-                await self._drop.close()
-                self._drop = None
-            if self._drop is None:
-                password = await self._drop_password()
-                client = open_transport(self.profile, accept_fingerprint=self._accepted_fingerprint, password=password)
-                await client.connect()
-                self._drop = client
-            return self._drop
-
-    async def _drop_password(self) -> str | None:
-        """The drop's password (SFTP or FTPS, as the profile's ``drop_protocol`` says), resolved once per
-        session in a thread: a ``*_password_command`` never blocks the loop, and a reconnect does not run it again."""
-        if not self._drop_password_known:
-            p = self.profile
-            source, what = (p.ftps_password, "FTPS password") if p.drop_protocol == "ftps" else (p.sftp_password, "SFTP password")
-            if source.configured:
-                self._drop_password_value = await asyncio.to_thread(source.resolve, what)
-            self._drop_password_known = True
-        return self._drop_password_value
-
-    def accept_identity(self, error: ServerIdentityUnknown, *, save: bool) -> None:
-        """Trust-on-first-use of a host key or certificate: accept it for this session, save it if asked."""
-        from ettui.drop.factory import trust_identity
-
-        self._accepted_fingerprint = error.fingerprint
-        if save:
-            trust_identity(self.profile, error)
-
-    accept_host_key = accept_identity
-    """The older name, kept for the host-key dialog."""
-
-    def _drop_host(self) -> str:
-        p = self.profile
-        return p.ftps_host if p.drop_protocol == "ftps" else p.sftp_host
-
-    async def _reset_drop(self) -> None:
-        async with self._drop_lock:
-            if self._drop is not None:
-                await self._drop.close()
-                self._drop = None
-
-    async def _list_folders(self, folders: list[str]) -> list[RemoteEntry]:
-        """Entries of the drop folders; a missing optional folder (member ID, Export) is skipped."""
-        from ettui.drop.transport import RemoteFileMissing
-
-        client = await self._drop_client()
-        entries: list[RemoteEntry] = []
-        for folder in folders:
-            try:
-                entries.extend(await client.list(folder))
-            except RemoteFileMissing:
-                if folder == self.profile.drop_folder:
-                    raise
-        return entries
+    # -- the drop (``SessionDrop`` does the work) ------------------------------------
 
     async def drop_files(self) -> list[DropFile]:
         """The drop's files with expiry, linked to their jobs; plus files jobs named but the drop lacks."""
-        folders = [self.profile.drop_folder]
-        if self.profile.member_id:
-            folders.append(self.profile.drop_folder.rstrip("/") + "/" + self.profile.member_id)
-        if self.profile.export_folder:
-            folders.append(self.profile.export_folder)
-        from ettui.drop.transport import DropConnectionLost
-
-        folders = list(dict.fromkeys(folders))
-        try:
-            entries = await self._list_folders(folders)
-        except (DropConnectionLost, OSError):
-            # The vendor closes connections idle for 10 minutes: reconnect once.
-            await self._reset_drop()
-            try:
-                entries = await self._list_folders(folders)
-            except OSError as exc:
-                raise DropError(
-                    f"The drop at {self._drop_host()} could not be listed ({exc}); check the connection and try again."
-                ) from None
-        files: list[DropFile] = []
-        seen: set[str] = set()
-        entries = [entry for entry in entries if not entry.is_dir]
-        # A name that is not UTF-8 (its bytes kept as surrogates) cannot be any job's
-        # file name: those passed reply validation. Only the others are looked up.
-        by_name = await self.store.find_by_files(
-            [entry.name for entry in entries if _utf8(entry.name)], profile=self.profile.name
-        )
-        for entry in entries:
-            folder = entry.path.rsplit("/", 1)[0] or "/"
-            job = by_name.get(entry.name)
-            expires = entry.mtime + timedelta(hours=self.profile.retention_for(folder))
-            files.append(_drop_file(entry.path, entry.size, entry.mtime, expires, job))
-            seen.add(entry.name)
-            if job is not None and job.expires_at != expires:
-                self.poller.announce(JobEvent("updated", await self.store.set_expires(job.id, expires)))
-        for job in await self.store.list(status=JobStatus.COMPLETE, profile=self.profile.name, limit=500):
-            if job.file_name and job.file_name not in seen and job.download_path is None:
-                base = job.status_changed_at or job.submitted_at
-                folder = self.profile.export_folder if job.dialect == "soap" else self.profile.drop_folder
-                expires = base + timedelta(hours=self.profile.retention_for(folder))
-                path = folder.rstrip("/") + "/" + job.file_name
-                files.append(_drop_file(path, 0, base, expires, job, listed=False))
-        files.sort(key=lambda f: f.expires_at)
-        return files
-
-    def _remote_path_for(self, job: Job) -> str:
-        if not job.file_name:
-            raise DropError(f"{job.label.capitalize()} has no output file yet (status {job.status_raw}); wait for Complete.")
-        folder = self.profile.export_folder if job.dialect == "soap" else self.profile.drop_folder
-        return folder.rstrip("/") + "/" + job.file_name
+        return await self.drop.files()
 
     async def fetch(
         self,
@@ -675,107 +526,24 @@ class Session:
         retries: int = 5,
         unless_fetched: bool = False,
     ) -> FetchOutcome:
-        """Download (resumable, verified), record it on the job, and extract.
+        """Download (resumable, verified) into ``dest`` (default: the profile's ``download_dir``), record, extract.
 
-        ``target`` is a job, a drop file, a batch ID or a remote file name/path.
-        ``unless_fetched``: once this process holds the job's fetch claim, check
-        the store again and raise ``AlreadyFetched`` if someone recorded the
-        download meanwhile (a watcher must never fetch a file twice; an operator
-        asking to fetch again leaves it False).
+        See ``SessionDrop.fetch``: ``target`` is a job, a drop file, a batch ID
+        or a remote file name/path; ``unless_fetched`` raises ``AlreadyFetched``
+        when someone recorded the download while this process waited for the claim.
         """
-        from ettui.drop.fetch import fetch_file
-
-        job, remote = await self._resolve_target(target)
-        if remote is None and job is not None:
-            remote = await self._locate(job)
-        assert remote is not None
-        dest = dest or self.profile.download_path
-        if job is None:
-            result = await fetch_file(self._drop_client, remote, dest, progress=progress, retries=retries)
-        else:
-            async with self._fetch_claim(job):
-                fresh = await self.store.get(job.id) if unless_fetched else None
-                if fresh is not None and fresh.download_path:
-                    who = f" by {fresh.fetched_by}" if fresh.fetched_by else ""
-                    raise AlreadyFetched(f"{job.label.capitalize()} was fetched{who} meanwhile; it is not fetched again.")
-                result = await fetch_file(self._drop_client, remote, dest, progress=progress, retries=retries)
-                # Recorded before the claim is let go: a teammate who takes the claim next sees it fetched.
-                job = await self.store.record_download(
-                    job.id, path=str(result.path), sha256=result.sha256, fetched_by=whoami()
-                )
-            self.poller.announce(JobEvent("updated", job))
-        extract_dir: Path | None = None
-        files: list[Path] = []
-        if extract:
-            extract_dir, files = await self.extract(result.path, job=job)
-        if job is not None:
-            job = await self.store.get(job.id)
-        return FetchOutcome(job, result.path, result.sha256, result.size, extract_dir, files)
-
-    @contextlib.asynccontextmanager
-    async def _fetch_claim(self, job: Job) -> AsyncIterator[None]:
-        """Hold the job's fetch claim for the download (renewed meanwhile), so a teammate is told, not duplicated."""
-        holder = holder_id()
-        who = await self.store.claim_fetch(job.id, holder=holder, lease_seconds=FETCH_CLAIM_SECONDS)
-        if who is not None and holder_gone(who):
-            await self.store.release_fetch(job.id, holder=who)  # its process died here: not worth waiting out
-            who = await self.store.claim_fetch(job.id, holder=holder, lease_seconds=FETCH_CLAIM_SECONDS)
-        if who is not None:
-            raise FetchInProgress(
-                f"{job.label.capitalize()} is being fetched by {who} right now; wait for that download "
-                "(`ettui jobs` shows it Downloaded when done) or try again in a few minutes.",
-                holder=who,
-            )
-
-        async def renew() -> None:
-            while True:
-                await asyncio.sleep(FETCH_CLAIM_SECONDS / 3)
-                with contextlib.suppress(Exception):  # a lapse only lets a teammate start too
-                    await self.store.claim_fetch(job.id, holder=holder, lease_seconds=FETCH_CLAIM_SECONDS)
-
-        renewing = asyncio.get_running_loop().create_task(renew())
-        try:
-            yield
-        finally:
-            renewing.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await renewing
-            with contextlib.suppress(Exception):  # it runs out on its own
-                await self.store.release_fetch(job.id, holder=holder)
-
-    async def _resolve_target(self, target: Job | DropFile | str) -> tuple[Job | None, str | None]:
-        if isinstance(target, Job):
-            return target, None
-        if isinstance(target, DropFile):
-            job = await self.store.get(target.job_id) if target.job_id else None
-            return job, target.path
-        job = await self.find(target)
-        if job is not None:
-            return job, None
-        name = target.rsplit("/", 1)[-1]
-        job = await self.store.find_by_file(name, profile=self.profile.name)
-        if job is not None and not target.startswith("/"):
-            return job, None  # the job knows its folder
-        path = target if target.startswith("/") else self.profile.drop_folder.rstrip("/") + "/" + target
-        return job, path
-
-    async def _locate(self, job: Job) -> str:
-        """The job's file in the drop: its folder, else a member-ID subfolder."""
-        path = self._remote_path_for(job)
-        for f in await self.drop_files():
-            if f.listed and f.name == job.file_name:
-                return f.path
-        return path
+        return await self.drop.fetch(
+            target, dest=dest or self.profile.download_path, extract=extract, progress=progress, retries=retries,
+            unless_fetched=unless_fetched,
+        )
 
     async def extract(self, zip_path: Path, *, job: Job | None = None) -> tuple[Path, list[Path]]:
         """Extract safely into a folder named after the zip; record it on the job."""
-        from ettui.drop.extract import extract_zip
+        return await self.drop.extract(zip_path, job=job)
 
-        folder = zip_path.with_suffix("")
-        files = await asyncio.to_thread(extract_zip, zip_path, folder)
-        if job is not None:
-            self.poller.announce(JobEvent("updated", await self.store.record_extract(job.id, path=str(folder))))
-        return folder, files
+    def accept_identity(self, error: ServerIdentityUnknown, *, save: bool) -> None:
+        """Trust-on-first-use of a host key or certificate: accept it for this session, save it if asked."""
+        self.drop.accept_identity(error, save=save)
 
     def open_output(self, path: Path, member: str | None = None) -> AnyReader:
         """A streaming reader of an output: an extracted XML or CSV file, or a zip (one member)."""
@@ -793,21 +561,6 @@ class Session:
         return writers[fmt](self.open_output(path), dest)  # type: ignore[arg-type]
 
 
-def _cancelling() -> bool:
-    task = asyncio.current_task()
-    return task is not None and task.cancelling() > 0
-
-
 _WITH_BATCH = [JobStatus.SCHEDULED, JobStatus.PROCESSING, JobStatus.COMPLETE, JobStatus.ERROR, JobStatus.UNKNOWN]
 """Statuses of jobs that have a batch ID."""
 
-
-def _drop_file(path: str, size: int, mtime: datetime, expires: datetime, job: Job | None, *, listed: bool = True) -> DropFile:
-    """A drop file linked to its job, carrying the job's download and extract state from the store."""
-    if job is None:
-        return DropFile(path, size, mtime, expires, listed=listed)
-    downloaded = job.download_path if job.downloaded else None
-    return DropFile(
-        path, size, mtime, expires, job.id, job.batch_id, listed=listed,
-        local_path=downloaded, extract_dir=job.extract_dir if downloaded else None,
-    )

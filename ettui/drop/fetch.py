@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from ettui import paths
+from ettui.aio import cancelling
 from ettui.drop.client import is_own_file, local_error
 from ettui.drop.progress import ProgressCallback
 from ettui.drop.transport import (
@@ -52,7 +53,7 @@ from ettui.drop.zipcheck import StreamingZipCheck
 from ettui.errors import DropError
 
 ClientSource = Callable[[], Awaitable[DropTransport]] | DropTransport
-"""A connected-or-connectable transport (SFTP or FTPS), or an async factory returning one (e.g. ``Session._drop_client``)."""
+"""A connected-or-connectable transport (SFTP or FTPS), or an async factory returning one (e.g. ``SessionDrop.connect``)."""
 
 Sleep = Callable[[float], Awaitable[Any]]
 
@@ -74,6 +75,7 @@ async def fetch_file(
     remote_path: str,
     dest_dir: Path,
     *,
+    lock_dir: Path,
     progress: ProgressCallback | None = None,
     retries: int = 5,
     backoff_cap: float = 30.0,
@@ -84,7 +86,9 @@ async def fetch_file(
     ``client_factory`` is a drop transport (``DropTransport``) or an async callable returning one;
     a client that is not connected is connected here, and after a break it is
     closed so the next attempt reconnects. The client is never closed at the end
-    (its owner decides).
+    (its owner decides). ``lock_dir`` holds the lock file that keeps a second
+    downloader of the same destination file out (``paths.download_locks_dir()``
+    for every ettui process of a user: they must share it).
     """
     name = _local_name(remote_path)
     dest_dir = Path(dest_dir)
@@ -96,7 +100,11 @@ async def fetch_file(
     except OSError as exc:
         raise local_error(exc, final) from None
     key = hashlib.sha1(str(final.resolve()).encode()).hexdigest()
-    with _exclusive(paths.ensure_private_dir(paths.state_dir() / "locks") / f"{key}.lock", name):
+    try:
+        lock = paths.ensure_private_dir(lock_dir) / f"{key}.lock"
+    except OSError as exc:
+        raise local_error(exc, lock_dir) from None
+    with _exclusive(lock, name):
         return await _fetch(client_factory, remote_path, final, part, sidecar, progress, retries, backoff_cap, sleep)
 
 
@@ -156,6 +164,8 @@ async def _fetch(
                 digest = await asyncio.to_thread(_hash_prefix, part, offset, is_zip)
             if offset < entry.size:
                 await client.download(remote_path, part, offset=offset, progress=progress, digest=digest, size=entry.size)
+                if cancelling():
+                    raise asyncio.CancelledError  # a cancel the transport lost (see below): the fetch stops all the same
             have = _size(part) or 0
             if have != entry.size:
                 # The remote file changed length under us; stat again and start over.
@@ -163,6 +173,11 @@ async def _fetch(
                 changed = True
                 raise DropConnectionLost(f"{remote_path} changed size during the download ({have} of {entry.size} bytes).")
         except _TRANSIENT as exc:
+            if cancelling():
+                # A cancel the transport reported as a broken connection (Python 3.11's
+                # wait_for returns the awaited read's error when it fails as the cancel
+                # arrives): still a cancel; retrying would outlive whoever cancelled.
+                raise asyncio.CancelledError from None
             if isinstance(exc, DropUnreachable) and not connected_once:
                 raise  # a wrong host or a server that is down: say so now, do not wait
             if client is not None:

@@ -21,6 +21,11 @@ standard library's ``ftplib`` in a worker thread:
   ``LIST`` for names and types and ``SIZE``/``MDTM`` per file (vsftpd 3.0.3
   has no ``MLSD``); downloads resume with ``REST``.
 
+What runs on an open connection (listing, one path's facts, the ``RETR`` into
+the ``.part``) and the session-reusing ``FTP_TLS`` are in ``ftps_channel.py``;
+this module owns the control connection: connect, certificate, login, the one
+worker thread, and turning failures into sentences.
+
 Every socket wait is bounded: ``connect_timeout`` to connect and log in,
 ``read_timeout`` for each control reply, ``stall_timeout`` for each read of a
 data connection. Nothing here ever writes, renames or deletes on the server.
@@ -37,29 +42,34 @@ on first use); one that differs from the pinned or remembered one raises
 from __future__ import annotations
 
 import asyncio
-import builtins
-import contextlib
 import ftplib
 import hashlib
-import posixpath
 import socket
 import ssl
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import TypeVar
 
-from ettui.drop import client as _local
 from ettui.drop.budget import ConnectionBudget, Slot
 from ettui.drop.certs import cert_fingerprint, describe_cert, known_cert, normalise_fingerprint
-from ettui.drop.progress import ProgressCallback, ProgressMeter
+from ettui.drop.ftps_channel import (
+    ReusingFTP,
+    abort,
+    is_tls_eof,
+    list_folder,
+    quietly_close,
+    reply_text,
+    retrieve,
+    stat_path,
+    tls,
+)
+from ettui.drop.progress import ProgressCallback
 from ettui.drop.transport import (
     REFUSED_LOGINS,
     Digest,
     DropConnectionLost,
-    DropStalled,
     DropUnreachable,
     LoginRefused,
     RemoteEntry,
@@ -77,28 +87,6 @@ RELOGIN_PAUSE = 0.5
 """Seconds before the one retry of a login whose reply was unreadable (never after a 530)."""
 
 T = TypeVar("T")
-Entries = list[RemoteEntry]
-
-
-class _ReusingFTP(ftplib.FTP_TLS):
-    """``FTP_TLS`` that offers the control connection's TLS session on each data connection, passive only."""
-
-    epsv_refused = False
-
-    def makepasv(self) -> tuple[str, int]:
-        if not self.epsv_refused:
-            try:
-                return self.host, ftplib.parse229(self.sendcmd("EPSV"), _tls(self).getpeername())[1]
-            except ftplib.error_perm:
-                self.epsv_refused = True  # an old server: PASV from now on
-        _host, port = ftplib.parse227(self.sendcmd("PASV"))
-        return self.host, port  # never the address in the reply (it could point anywhere)
-
-    def ntransfercmd(self, cmd: str, rest: int | str | None = None) -> tuple[socket.socket, int | None]:
-        conn, size = ftplib.FTP.ntransfercmd(self, cmd, rest)
-        if self._prot_p:  # type: ignore[attr-defined]
-            conn = self.context.wrap_socket(conn, server_hostname=self.host, session=_tls(self).session)
-        return conn, size
 
 
 class _LoggedInThenLost(Exception):
@@ -149,7 +137,7 @@ class FtpsClient:
         self.read_timeout = read_timeout
         self.stall_timeout = stall_timeout
         self.block_size = block_size
-        self._ftp: _ReusingFTP | None = None
+        self._ftp: ReusingFTP | None = None
         self._broken = False
         if budget is None and max_connections is not None:
             budget = ConnectionBudget(host, username, max_connections)
@@ -213,12 +201,12 @@ class FtpsClient:
         if slot is not None:
             slot.release()
 
-    def _open(self) -> _ReusingFTP:
+    def _open(self) -> ReusingFTP:
         remembered = known_cert(self.known_certs, self.host, self.port)
         expected = self.pinned or remembered or self.accept_fingerprint
         ftp = self._handshake(verify=expected is None)
         try:
-            der = _tls(ftp).getpeercert(binary_form=True) or b""
+            der = tls(ftp).getpeercert(binary_form=True) or b""
             offered = cert_fingerprint(der)
             if expected is not None and offered != expected:
                 if self.pinned is None and remembered is None:
@@ -228,10 +216,10 @@ class FtpsClient:
                     f"The certificate of {self.host}:{self.port} has changed: {source} {expected} but the server now offers "
                     f"{offered}; if the change is expected, update the pin or remove the old entry."
                 )
-            self.tls_version = _tls(ftp).version()
+            self.tls_version = tls(ftp).version()
             self._login(ftp)
         except BaseException:
-            _quietly_close(ftp)
+            quietly_close(ftp)
             raise
         return ftp
 
@@ -246,19 +234,19 @@ class FtpsClient:
         ctx.minimum_version = ssl.TLSVersion.TLSv1_2
         return ctx
 
-    def _handshake(self, *, verify: bool) -> _ReusingFTP:
+    def _handshake(self, *, verify: bool) -> ReusingFTP:
         """TCP connect and ``AUTH TLS``; ``CertificateUnknown`` when verification fails."""
-        ftp = _ReusingFTP(context=self._context(verify), timeout=self.connect_timeout)
+        ftp = ReusingFTP(context=self._context(verify), timeout=self.connect_timeout)
         try:
             ftp.connect(self.host, self.port, timeout=self.connect_timeout)
             ftp.auth()
         except ssl.SSLCertVerificationError as exc:
-            _quietly_close(ftp)
+            quietly_close(ftp)
             if not verify:
                 raise
             raise self._unknown(self._peek_cert(), reason=exc.verify_message) from None
         except BaseException as exc:
-            _quietly_close(ftp)
+            quietly_close(ftp)
             raise self._connect_error(exc) from None
         return ftp
 
@@ -266,9 +254,9 @@ class FtpsClient:
         """The server's certificate, read over a second, unverified handshake (no login)."""
         ftp = self._handshake(verify=False)
         try:
-            return _tls(ftp).getpeercert(binary_form=True) or b""
+            return tls(ftp).getpeercert(binary_form=True) or b""
         finally:
-            _quietly_close(ftp)
+            quietly_close(ftp)
 
     def _unknown(self, der: bytes, reason: str | None = None) -> CertificateUnknown:
         offered = cert_fingerprint(der)
@@ -284,18 +272,18 @@ class FtpsClient:
             save_to=str(self.known_certs),
         )
 
-    def _login(self, ftp: _ReusingFTP) -> None:
+    def _login(self, ftp: ReusingFTP) -> None:
         try:
             ftp.login(self.username, self._password, secure=False)  # AUTH TLS is already done
         except ftplib.error_perm as exc:
             message = (
-                f"The drop refused the login for {self.username}@{self.host} ({_reply(exc)}); ettui will not try it again, "
+                f"The drop refused the login for {self.username}@{self.host} ({reply_text(exc)}); ettui will not try it again, "
                 "because repeated failed logins lock the user out for 30 minutes: fix ftps_username and the FTPS password first."
             )
             REFUSED_LOGINS[self._credential_key()] = message
             raise LoginRefused(message) from None
         except ssl.SSLError as exc:
-            if isinstance(exc, ssl.SSLCertVerificationError) or _is_tls_eof(exc):
+            if isinstance(exc, ssl.SSLCertVerificationError) or is_tls_eof(exc):
                 raise self._connect_error(exc) from None
             # Unreadable TLS, not a refusal: a wrong password is always a readable 530.
             # (vsftpd writes its fatal errors, "500 OOPS: ...", in plain text even on a
@@ -311,7 +299,7 @@ class FtpsClient:
         except BaseException as exc:
             raise self._connect_error(exc) from None
         try:
-            _tls(ftp).settimeout(self.read_timeout)
+            tls(ftp).settimeout(self.read_timeout)
             ftp.prot_p()
             ftp.voidcmd("TYPE I")
             features = ftp.sendcmd("FEAT")
@@ -335,14 +323,14 @@ class FtpsClient:
             )
         if isinstance(exc, socket.gaierror):
             return DropError(f"The FTPS host name {self.host} could not be resolved; check the profile's ftps_host.")
-        if isinstance(exc, ssl.SSLError) and not _is_tls_eof(exc):
+        if isinstance(exc, ssl.SSLError) and not is_tls_eof(exc):
             return DropError(
                 f"TLS with the drop at {where} failed ({exc.reason or exc}); the server may not offer explicit FTPS."
             )
         if isinstance(exc, ftplib.error_perm):
-            return DropError(f"The drop at {where} refused FTPS ({_reply(exc)}); it must accept AUTH TLS and PROT P.")
+            return DropError(f"The drop at {where} refused FTPS ({reply_text(exc)}); it must accept AUTH TLS and PROT P.")
         if isinstance(exc, (OSError, EOFError, ftplib.Error)):
-            return DropUnreachable(f"Could not connect to the drop at {where}: {_reply(exc)}.")
+            return DropUnreachable(f"Could not connect to the drop at {where}: {reply_text(exc)}.")
         return exc
 
     async def close(self) -> None:
@@ -350,7 +338,7 @@ class FtpsClient:
         ftp, self._ftp = self._ftp, None
         try:
             if ftp is not None:
-                await asyncio.to_thread(_quietly_close, ftp, not self._broken)
+                await asyncio.to_thread(quietly_close, ftp, not self._broken)
         finally:
             self._release_slot()
 
@@ -370,12 +358,12 @@ class FtpsClient:
         if isinstance(exc, DropError):
             return False
         if isinstance(exc, ssl.SSLError):
-            return _is_tls_eof(exc)  # a cut connection, not a refusal
+            return is_tls_eof(exc)  # a cut connection, not a refusal
         return isinstance(exc, (OSError, EOFError, ftplib.error_temp))
 
     # -- running FTP in the worker thread -------------------------------------
 
-    async def _run(self, what: str, path: str, op: Callable[[_ReusingFTP], T]) -> T:
+    async def _run(self, what: str, path: str, op: Callable[[ReusingFTP], T]) -> T:
         idle = time.monotonic() - self._last_used
         if self._opened_once and self.idle_reopen is not None and idle > self.idle_reopen:
             # The server closes connections idle for 10 minutes (and may be doing it
@@ -392,7 +380,7 @@ class FtpsClient:
                 return await asyncio.to_thread(op, ftp)
             except asyncio.CancelledError:
                 self._broken = True
-                _abort(ftp)  # unblocks the worker thread; the connection is not reusable
+                abort(ftp)  # unblocks the worker thread; the connection is not reusable
                 raise
             except BaseException as exc:
                 raise self._remote_error(exc, path, what=what) from None
@@ -410,77 +398,24 @@ class FtpsClient:
             )
         if self.is_transient(exc):
             self._broken = True
-            return DropConnectionLost(f"The connection to the drop at {self.host}:{self.port} broke: {_reply(exc)}.")
+            return DropConnectionLost(f"The connection to the drop at {self.host}:{self.port} broke: {reply_text(exc)}.")
         if isinstance(exc, ssl.SSLError):
             self._broken = True
             return DropError(f"TLS with the drop at {self.host}:{self.port} failed ({exc.reason or exc}).")
         if isinstance(exc, ftplib.Error):
-            return DropError(f"The drop at {self.host} refused the {what} {path}: {_reply(exc)}.")
+            return DropError(f"The drop at {self.host} refused the {what} {path}: {reply_text(exc)}.")
         return exc
 
     # -- reading -------------------------------------------------------------
 
     async def list(self, folder: str) -> list[RemoteEntry]:
         """The entries of a remote folder (without ``.`` and ``..``), sorted by name."""
-        entries = await self._run("folder", folder, lambda ftp: self._list(ftp, folder))
+        entries = await self._run("folder", folder, lambda ftp: list_folder(ftp, folder, mlst=self._mlst))
         return sorted(entries, key=lambda e: e.name)
-
-    def _list(self, ftp: _ReusingFTP, folder: str) -> Entries:
-        base = folder.rstrip("/")
-        self._require_folder(ftp, folder)
-        if self._mlst:
-            return [
-                _mlsd_entry(f"{base}/{name}", facts)
-                for name, facts in ftp.mlsd(folder, facts=["type", "size", "modify"])
-                if name not in (".", "..") and facts.get("type", "file") in ("file", "dir")
-            ]
-        lines: builtins.list[str] = []
-        ftp.retrlines(f"LIST {folder}", lines.append)
-        entries: Entries = []
-        for line in lines:
-            parts = line.split(None, 8)
-            if len(parts) < 9 or parts[8] in (".", ".."):
-                continue  # "total 12" and the like
-            name, kind = parts[8], line[:1]
-            if kind == "l":
-                name = name.split(" -> ", 1)[0]
-            path = f"{base}/{name}"
-            if kind == "d":
-                entries.append(RemoteEntry(name, path, 0, _mdtm(ftp, path) or _EPOCH, True))
-            elif kind in ("-", "l"):
-                entries.append(self._file_entry(ftp, path))
-        return entries
-
-    def _require_folder(self, ftp: _ReusingFTP, folder: str) -> None:
-        """``LIST`` of a missing folder is an empty listing on many servers: ask with ``CWD`` first."""
-        here = ftp.pwd()
-        ftp.cwd(folder)
-        ftp.cwd(here)
-
-    def _file_entry(self, ftp: _ReusingFTP, path: str) -> RemoteEntry:
-        size = ftp.size(path)
-        return RemoteEntry(posixpath.basename(path), path, int(size or 0), _mdtm(ftp, path) or _EPOCH, False)
 
     async def stat(self, path: str) -> RemoteEntry:
         """Size, mtime and type of one remote path."""
-        return await self._run("file", path, lambda ftp: self._stat(ftp, path))
-
-    def _stat(self, ftp: _ReusingFTP, path: str) -> RemoteEntry:
-        if self._mlst:
-            reply = ftp.sendcmd(f"MLST {path}")
-            facts_line = reply.splitlines()[1].strip() if len(reply.splitlines()) > 1 else ""
-            facts = dict(f.split("=", 1) for f in facts_line.split(" ", 1)[0].split(";") if "=" in f)
-            return _mlsd_entry(path, {k.lower(): v for k, v in facts.items()})
-        try:
-            return self._file_entry(ftp, path)
-        except ftplib.error_perm:
-            try:
-                self._require_folder(ftp, path)  # SIZE fails on folders: is it one?
-            except ftplib.error_perm:
-                raise RemoteFileMissing(
-                    f"The file {path} is not on the drop at {self.host} (expired after its retention, or never there)."
-                ) from None
-            return RemoteEntry(posixpath.basename(path.rstrip("/")), path, 0, _mdtm(ftp, path) or _EPOCH, True)
+        return await self._run("file", path, lambda ftp: stat_path(ftp, path, mlst=self._mlst, host=self.host))
 
     async def download(
         self,
@@ -508,116 +443,7 @@ class FtpsClient:
             def report(p: Progress) -> None:
                 loop.call_soon_threadsafe(callback, p)
 
-        await self._run(
-            "file", remote_path, lambda ftp: self._download(ftp, remote_path, local_part, offset, report, digest, size)
-        )
-
-    def _download(
-        self,
-        ftp: _ReusingFTP,
-        remote_path: str,
-        local_part: Path,
-        offset: int,
-        progress: ProgressCallback | None,
-        digest: Digest | None,
-        size: int | None,
-    ) -> None:
-        ftp.voidcmd("TYPE I")  # LIST switched to ASCII, and REST needs binary
-        total = int(ftp.size(remote_path) or 0) if size is None else size
-        local = _local._open_local(local_part, offset)
-        done = offset
-        try:
-            meter = ProgressMeter(total, offset, progress)
-            conn, _ = ftp.ntransfercmd(f"RETR {remote_path}", rest=offset or None)
-            try:
-                conn.settimeout(self.stall_timeout)
-                try:
-                    while chunk := conn.recv(self.block_size):
-                        _local._write(local, chunk, local_part)
-                        if digest is not None:
-                            digest.update(chunk)
-                        done += len(chunk)
-                        meter.update(done)
-                except TimeoutError:
-                    raise DropStalled(
-                        f"The drop at {self.host}:{self.port} sent nothing for {self.stall_timeout:g} s while downloading "
-                        f"{remote_path} (at {done:,} bytes); the connection is treated as dead."
-                    ) from None
-                if done < total:
-                    # EOF early: the server went away (a clean TLS close would not come before the end).
-                    raise DropConnectionLost(f"{remote_path} ended at {done:,} of {total:,} bytes; the transfer was cut.")
-                if isinstance(conn, ssl.SSLSocket):
-                    conn.unwrap()  # a clean TLS close, or the server reports the transfer as failed
-            finally:
-                conn.close()
-            ftp.voidresp()
-            meter.finish(done)
-        finally:
-            _local._close_local(local, local_part)
-
-
-_EPOCH = datetime.fromtimestamp(0, tz=UTC)
-
-
-def _parse_time(value: str) -> datetime | None:
-    """``YYYYMMDDHHMMSS[.fff]`` (MDTM, MLSD ``modify``), always UTC."""
-    digits, _, frac = value.strip().partition(".")
-    try:
-        when = datetime.strptime(digits[:14], "%Y%m%d%H%M%S").replace(tzinfo=UTC)
-    except ValueError:
-        return None
-    if frac.isdigit():
-        when = when.replace(microsecond=int((frac + "000000")[:6]))
-    return when
-
-
-def _mdtm(ftp: _ReusingFTP, path: str) -> datetime | None:
-    try:
-        reply = ftp.sendcmd(f"MDTM {path}")
-    except ftplib.error_perm:
-        return None
-    return _parse_time(reply[4:]) if reply.startswith("213") else None
-
-
-def _mlsd_entry(path: str, facts: dict[str, Any]) -> RemoteEntry:
-    is_dir = str(facts.get("type", "file")).lower() in ("dir", "cdir", "pdir")
-    when = _parse_time(str(facts.get("modify", ""))) or _EPOCH
-    size = int(facts.get("size", 0) or 0)
-    return RemoteEntry(posixpath.basename(path.rstrip("/")), path, size, when, is_dir)
-
-
-def _tls(ftp: ftplib.FTP) -> ssl.SSLSocket:
-    sock = ftp.sock
-    if not isinstance(sock, ssl.SSLSocket):
-        raise DropConnectionLost("The control connection is not (or no longer) TLS.")
-    return sock
-
-
-def _is_tls_eof(exc: ssl.SSLError) -> bool:
-    """A TLS stream cut short (the peer vanished), as opposed to a TLS refusal."""
-    return isinstance(exc, (ssl.SSLEOFError, ssl.SSLZeroReturnError)) or "UNEXPECTED_EOF" in str(exc)
-
-
-def _reply(exc: BaseException) -> str:
-    return (str(exc) or type(exc).__name__).strip().rstrip(".")
-
-
-def _quietly_close(ftp: ftplib.FTP, polite: bool = False) -> None:
-    if polite and ftp.sock is not None:
-        try:
-            ftp.sock.settimeout(2.0)
-            ftp.quit()
-            return
-        except (OSError, EOFError, ftplib.Error):
-            pass
-    with contextlib.suppress(OSError):
-        ftp.close()
-
-
-def _abort(ftp: ftplib.FTP) -> None:
-    """Shut the control socket from another thread so a blocked worker returns at once."""
-    sock = ftp.sock
-    if sock is not None:
-        with contextlib.suppress(OSError):
-            sock.shutdown(socket.SHUT_RDWR)
-
+        await self._run("file", remote_path, lambda ftp: retrieve(
+            ftp, remote_path, local_part, offset, report, digest, size,
+            block_size=self.block_size, stall_timeout=self.stall_timeout, where=f"{self.host}:{self.port}",
+        ))

@@ -15,6 +15,7 @@ import os
 import shlex
 import signal
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
 HOOK_TIMEOUT = 600.0
@@ -27,6 +28,11 @@ _LINE_CHARS = 500
 _CHUNK = 64 * 1024
 
 HookStatus = Literal["ok", "failed", "timeout"]
+
+
+def hook_key(profile: str, zip_path: Path, sha256: str) -> str:
+    """The watch state's key of the hook run for one fetched file (the same bytes under the same name)."""
+    return f"{profile}|{zip_path.name}|{sha256}"
 
 
 @dataclass(frozen=True)
@@ -70,7 +76,10 @@ async def run_hook(command: str, env: dict[str, str], timeout: float = HOOK_TIME
         return HookOutcome("failed", output=[f"{argv[0]}: {exc.strerror or exc}"])
     lines: list[str] = []
     try:
-        await asyncio.wait_for(asyncio.gather(_first_lines(proc, lines), proc.wait()), timeout)
+        # asyncio.timeout, not wait_for: in Python 3.11 wait_for drops a cancel that
+        # arrives as the hook ends, and a stopping watcher would run on.
+        async with asyncio.timeout(timeout):
+            await asyncio.gather(_first_lines(proc, lines), proc.wait())
     except TimeoutError:
         _kill(proc)
         await proc.wait()

@@ -19,9 +19,8 @@ outcome is kept in the state file (``state.py``), so a failed hook is not run
 again for the same file unless ``rerun_hooks``, and a hook interrupted by a
 stop runs again at the next start.
 
-Every Session method the watcher calls goes through the few methods of
-``_ProfileWatch`` under "The Session calls", so the job store turning async
-changes only those lines (and ``run``'s ``Session.open`` / ``close``).
+What a run knows of each profile, and every Session call it makes, is in
+``profile_watch.ProfileWatch``.
 """
 
 from __future__ import annotations
@@ -31,23 +30,23 @@ import contextlib
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ettui.aio import cancelling
 from ettui.config import Config
 from ettui.errors import AlreadyFetched, ConfigError, EttuiError, ExitCode, FetchInProgress, HostKeyUnknown
 from ettui.model import DropFile, Job, JobStatus
 from ettui.safetext import clean
 from ettui.watch.events import Emit, EventKind, Level, WatchEvent, append_activity
-from ettui.watch.hook import HOOK_TIMEOUT, run_hook
+from ettui.watch.hook import HOOK_TIMEOUT, hook_key, run_hook
+from ettui.watch.profile_watch import ProfileWatch, Retry, fetched_key, file_key
 from ettui.watch.state import WatchState
 
 if TYPE_CHECKING:
     from ettui.jobs.poller import JobEvent
     from ettui.sandbox import SandboxOptions
-    from ettui.session import FetchOutcome, Session
 
 VENDOR_NAME = re.compile(r"bulkasync_\d+_\d{17}_\d+\.zip", re.IGNORECASE)
 """The bulk async output name (spec §4, "Output file name"): what ``auto_fetch_unknown`` takes."""
@@ -67,87 +66,6 @@ UNWIND_SECONDS = 2.0
 
 STOP_GRACE = 10.0
 """Seconds a stop then waits for the sessions to close."""
-
-LIVE = [JobStatus.SCHEDULED, JobStatus.PROCESSING, JobStatus.UNKNOWN]
-
-# -- per-profile bookkeeping ---------------------------------------------------------
-
-
-@dataclass
-class _Retry:
-    attempts: int = 0
-    due: float = 0.0
-    """``time.monotonic()`` of the next attempt."""
-
-
-class _ProfileWatch:
-    """One watched profile: its session and what this run has seen of it."""
-
-    def __init__(self, session: Session) -> None:
-        self.session = session
-        self.name = session.profile.name
-        self.known: dict[int, str] = {}
-        """Live job id -> last status text seen."""
-        self.announced: set[int] = set()
-        self.dirty = True
-        """List the drop on the next pass (a job finished, a retry is due)."""
-        self.rescan_at = 0.0
-        self.files: list[DropFile] = []
-        self.landed: set[str] = set()
-        self.warned: set[str] = set()
-        self.retries: dict[str, _Retry] = {}
-        self.given_up: set[str] = set()
-        self.left_to_others: set[str] = set()
-        """Files a teammate was fetching when this run came to them (said once)."""
-        self.live = 0
-        """Live jobs this run still waits for (``stuck`` ones excluded)."""
-        self.list_failures = 0
-        self.poll_errors: dict[int, int] = {}
-        """Job id -> polls failed in a row."""
-        self.stuck: set[int] = set()
-        """With ``exit_when_idle``: live jobs whose polls keep failing, not waited for."""
-
-    @property
-    def auto_fetch(self) -> bool:
-        return self.session.profile.auto_fetch
-
-    @property
-    def rescan_seconds(self) -> float:
-        p = self.session.profile
-        return max(p.poll_initial, p.poll_max)
-
-    def now(self) -> datetime:
-        return self.session.clock.now()
-
-    # The Session calls, in one place.
-
-    async def live_jobs(self) -> list[Job]:
-        return await self.session.jobs(status=LIVE)
-
-    async def complete_jobs(self) -> list[Job]:
-        return await self.session.jobs(status=JobStatus.COMPLETE, limit=500)
-
-    async def job(self, job_id: int) -> Job | None:
-        return await self.session.job(job_id)
-
-    async def drop_files(self) -> list[DropFile]:
-        return await self.session.drop_files()
-
-    async def fetch(self, target: DropFile) -> FetchOutcome:
-        return await self.session.fetch(target, extract=True, unless_fetched=True)
-
-
-def _file_key(f: DropFile) -> str:
-    return f"job:{f.job_id}" if f.job_id is not None else f"file:{f.path}@{f.mtime.isoformat()}"
-
-
-def _fetched_key(profile: str, f: DropFile) -> str:
-    return f"{profile}|{f.path}|{f.mtime.isoformat()}"
-
-
-def _hook_key(profile: str, zip_path: Path, sha256: str) -> str:
-    return f"{profile}|{zip_path.name}|{sha256}"
-
 
 # -- the watcher ----------------------------------------------------------------------
 
@@ -190,7 +108,7 @@ class Watcher:
         self.hook_timeout = hook_timeout
         self.state = state or WatchState()
         self.soon = timedelta(hours=config.ui.expiring_soon_hours)
-        self._watches: list[_ProfileWatch] = []
+        self._watches: list[ProfileWatch] = []
         self._wake = asyncio.Event()
         self._problem = False
         """With ``exit_when_idle``: a file left unfetched near its expiry, or given up on."""
@@ -225,7 +143,7 @@ class Watcher:
                 session = await Session.open(
                     self.config, name, store_path=self.store_path, sandbox_options=self.sandbox_options
                 )
-                watch = _ProfileWatch(session)
+                watch = ProfileWatch(session)
                 self._watches.append(watch)
                 session.subscribe(self._listener(watch))
                 await self._start(watch)
@@ -277,15 +195,15 @@ class Watcher:
                 return False
         return True
 
-    async def _left_to_fetch(self, w: _ProfileWatch) -> list[DropFile]:
-        return [f for f in await self._candidates(w) if _file_key(f) not in w.given_up]
+    async def _left_to_fetch(self, w: ProfileWatch) -> list[DropFile]:
+        return [f for f in await self._candidates(w) if file_key(f) not in w.given_up]
 
     # -- events from the pollers --------------------------------------------------
 
-    def _listener(self, w: _ProfileWatch) -> Callable[[JobEvent], None]:
+    def _listener(self, w: ProfileWatch) -> Callable[[JobEvent], None]:
         return lambda event: self._on_job_event(w, event)
 
-    def _on_job_event(self, w: _ProfileWatch, event: JobEvent) -> None:
+    def _on_job_event(self, w: ProfileWatch, event: JobEvent) -> None:
         job = event.job
         if job is None:
             return
@@ -312,7 +230,7 @@ class Watcher:
             w.dirty = True
             self._wake.set()
 
-    def _poll_failed(self, w: _ProfileWatch, job: Job, event: JobEvent) -> None:
+    def _poll_failed(self, w: ProfileWatch, job: Job, event: JobEvent) -> None:
         """With ``exit_when_idle``, a job whose status cannot be had is left for the next run, not waited on forever."""
         errors = w.poll_errors[job.id] = w.poll_errors.get(job.id, 0) + 1
         if not self.exit_when_idle or errors != ATTEMPTS_WHEN_IDLE:
@@ -326,7 +244,7 @@ class Watcher:
 
     # -- one pass over a profile ------------------------------------------------------
 
-    async def _pass(self, w: _ProfileWatch) -> None:
+    async def _pass(self, w: ProfileWatch) -> None:
         await self._follow_jobs(w)
         rescan = time.monotonic() >= w.rescan_at
         if rescan:
@@ -338,7 +256,7 @@ class Watcher:
                 await self._maybe_fetch(w, f)
         await self._check_expiry(w)
 
-    async def _start(self, w: _ProfileWatch) -> None:
+    async def _start(self, w: ProfileWatch) -> None:
         """The "watching" line; the jobs live now are counted there, any later one is announced."""
         live = await w.live_jobs()
         w.announced.update(job.id for job in live)
@@ -349,7 +267,7 @@ class Watcher:
             details={"live": len(live), "auto_fetch": w.auto_fetch},
         )
 
-    async def _follow_jobs(self, w: _ProfileWatch) -> None:
+    async def _follow_jobs(self, w: ProfileWatch) -> None:
         """Announce live jobs other processes submitted, and make the poller look at them now."""
         live = await w.live_jobs()
         ids = {job.id for job in live}
@@ -364,7 +282,7 @@ class Watcher:
             w.dirty = True
         w.live = len(ids - w.stuck)
 
-    def _announce(self, w: _ProfileWatch, job: Job) -> None:
+    def _announce(self, w: ProfileWatch, job: Job) -> None:
         """Say once that a job appeared (the watcher submits none: every new one came from elsewhere)."""
         if job.id in w.announced:
             return
@@ -372,11 +290,11 @@ class Watcher:
         self._say(w, "submitted", f"Batch {clean(job.batch_id)} ({clean(job.call)}) was submitted elsewhere; watching it.",
                   job=job)
 
-    def _retry_due(self, w: _ProfileWatch) -> bool:
+    def _retry_due(self, w: ProfileWatch) -> bool:
         now = time.monotonic()
         return any(r.due <= now for k, r in w.retries.items() if k not in w.given_up)
 
-    async def _list(self, w: _ProfileWatch) -> None:
+    async def _list(self, w: ProfileWatch) -> None:
         w.dirty = False
         try:
             w.files = await w.drop_files()
@@ -393,7 +311,7 @@ class Watcher:
             return
         w.list_failures = 0
 
-    async def _candidates(self, w: _ProfileWatch) -> list[DropFile]:
+    async def _candidates(self, w: ProfileWatch) -> list[DropFile]:
         """Files of the last listing still to fetch, oldest-expiring first."""
         if not w.auto_fetch:
             return []
@@ -403,20 +321,20 @@ class Watcher:
             if f.job_id is not None:
                 job = await w.job(f.job_id)
                 if job is None or (job.download_path and job.sha256):
-                    w.retries.pop(_file_key(f), None)  # fetched (perhaps by a teammate): nothing left to retry
+                    w.retries.pop(file_key(f), None)  # fetched (perhaps by a teammate): nothing left to retry
                     continue
             elif (not (w.session.profile.auto_fetch_unknown and VENDOR_NAME.fullmatch(f.name))
-                  or self.state.fetched(_fetched_key(w.name, f)) is not None):
+                  or self.state.fetched(fetched_key(w.name, f)) is not None):
                 continue
             if not f.listed and f.expires_at <= now:
-                if _file_key(f) in w.warned or _file_key(f) in w.retries:
+                if file_key(f) in w.warned or file_key(f) in w.retries:
                     self._report_expired(w, f)
                 continue  # long gone: not news on every start
             out.append(f)
         return sorted(out, key=lambda f: f.expires_at)
 
-    async def _maybe_fetch(self, w: _ProfileWatch, f: DropFile) -> None:
-        key = _file_key(f)
+    async def _maybe_fetch(self, w: ProfileWatch, f: DropFile) -> None:
+        key = file_key(f)
         if key in w.given_up:
             return
         retry = w.retries.get(key)
@@ -437,12 +355,16 @@ class Watcher:
             self._leave_to_holder(w, f, exc)
             return
         except EttuiError as exc:
+            if cancelling():
+                # A stop unwinding the fetch (its cleanup can fail once the sessions close):
+                # not a failure to report or retry, and nothing may be said after "stopped".
+                raise asyncio.CancelledError from None
             await self._fetch_failed(w, f, exc)
             return
         w.retries.pop(key, None)
         self._landed(w, f, outcome.size)  # a job's file fetched before a listing showed it: it landed all the same
         if f.job_id is None:
-            await asyncio.to_thread(self.state.update, "fetched", _fetched_key(w.name, f), {
+            await asyncio.to_thread(self.state.update, "fetched", fetched_key(w.name, f), {
                 "path": str(outcome.zip_path), "sha256": outcome.sha256, "size": outcome.size, "at": w.now().isoformat(),
             })
         batch_id = outcome.job.batch_id if outcome.job else None
@@ -469,9 +391,9 @@ class Watcher:
                 "ETTUI_SHA256": outcome.sha256,
             })
 
-    def _landed(self, w: _ProfileWatch, f: DropFile, size: int | None = None) -> None:
+    def _landed(self, w: ProfileWatch, f: DropFile, size: int | None = None) -> None:
         """Say once that the file is on the drop (``size``: as fetched, when no listing gave it)."""
-        key = _file_key(f)
+        key = file_key(f)
         if key in w.landed:
             return
         w.landed.add(key)
@@ -479,10 +401,10 @@ class Watcher:
         self._say(w, "landed", f"{clean(f.name)} landed ({size:,} bytes).", file=f.name, batch_id=f.batch_id,
                   details={"size": size, "path": f.path, "expires_at": f.expires_at.isoformat()})
 
-    def _leave_to_holder(self, w: _ProfileWatch, f: DropFile, exc: FetchInProgress) -> None:
+    def _leave_to_holder(self, w: ProfileWatch, f: DropFile, exc: FetchInProgress) -> None:
         """A teammate is fetching the file: not a failure; look again soon (their claim lapses if they die)."""
-        key = _file_key(f)
-        retry = w.retries.setdefault(key, _Retry())
+        key = file_key(f)
+        retry = w.retries.setdefault(key, Retry())
         retry.due = time.monotonic() + CLAIM_RECHECK
         w.dirty = True
         if key not in w.left_to_others:
@@ -491,8 +413,8 @@ class Watcher:
                       f"leaving it to them (checking again every {CLAIM_RECHECK:.0f} s).", file=f.name,
                       batch_id=f.batch_id, details={"holder": exc.holder, "retry_in": CLAIM_RECHECK})
 
-    async def _fetch_failed(self, w: _ProfileWatch, f: DropFile, exc: EttuiError) -> None:
-        key = _file_key(f)
+    async def _fetch_failed(self, w: ProfileWatch, f: DropFile, exc: EttuiError) -> None:
+        key = file_key(f)
         job = await w.job(f.job_id) if f.job_id is not None else None
         if job is not None and job.download_path:
             # Downloaded and verified, then extraction refused the zip: fetching it again cannot help.
@@ -502,7 +424,7 @@ class Watcher:
                       f"{clean(exc.message)} It is not fetched again.", level="error", file=f.name, batch_id=f.batch_id,
                       details={"attempts": 1, "retry_in": None})
             return
-        retry = w.retries.setdefault(key, _Retry())
+        retry = w.retries.setdefault(key, Retry())
         retry.attempts += 1
         delay = min(RETRY_CAP, RETRY_FIRST * 2 ** (retry.attempts - 1))
         retry.due = time.monotonic() + delay
@@ -517,7 +439,7 @@ class Watcher:
                   file=f.name, batch_id=f.batch_id,
                   details={"attempts": retry.attempts, "retry_in": None if key in w.given_up else delay})
 
-    async def _expiring_unfetched(self, w: _ProfileWatch) -> list[Job]:
+    async def _expiring_unfetched(self, w: ProfileWatch) -> list[Job]:
         """Jobs of the profile whose file nobody fetched and that expire within ``[ui] expiring_soon_hours``."""
         now = w.now()
         return [
@@ -526,7 +448,7 @@ class Watcher:
             and timedelta(0) < job.expires_at - now < self.soon
         ]
 
-    async def _check_expiry(self, w: _ProfileWatch) -> None:
+    async def _check_expiry(self, w: ProfileWatch) -> None:
         """Warn, once a run, of every file of ours nobody fetched that is about to expire."""
         now = w.now()
         for job in await self._expiring_unfetched(w):
@@ -548,8 +470,8 @@ class Watcher:
                 details={"expires_at": job.expires_at.isoformat(), "seconds_left": int(left.total_seconds())},
             )
 
-    def _report_expired(self, w: _ProfileWatch, f: DropFile) -> None:
-        key = "expired:" + _file_key(f)
+    def _report_expired(self, w: ProfileWatch, f: DropFile) -> None:
+        key = "expired:" + file_key(f)
         if key in w.warned:
             return
         w.warned.add(key)
@@ -580,7 +502,7 @@ class Watcher:
     async def _run_hook(self, profile: str, command: str, env: dict[str, str]) -> None:
         """Run ``on_fetched`` once for a file; record and announce its outcome. Never raises for the hook's faults."""
         zip_path = Path(env["ETTUI_FILE"])
-        key = _hook_key(profile, zip_path, env["ETTUI_SHA256"])
+        key = hook_key(profile, zip_path, env["ETTUI_SHA256"])
         w = next(x for x in self._watches if x.name == profile)
         record: dict[str, Any] = {
             "profile": profile, "command": command, "env": env, "status": "pending", "at": w.now().isoformat(),
@@ -603,7 +525,7 @@ class Watcher:
 
     def _say(
         self,
-        w: _ProfileWatch,
+        w: ProfileWatch,
         kind: EventKind,
         message: str,
         *,
@@ -623,7 +545,7 @@ class Watcher:
         self.emit(event)
 
 
-def _sentence(w: _ProfileWatch, exc: EttuiError) -> str:
+def _sentence(w: ProfileWatch, exc: EttuiError) -> str:
     """The error's sentence; an unknown host key says how to trust it, since a watcher never does so by itself."""
     text = clean(exc.message)
     if isinstance(exc, HostKeyUnknown):

@@ -78,7 +78,9 @@ async def test_resumes_after_connection_drops_with_equal_sha256(server: InProces
     factory, sleeps = Recorder(server, tmp_path), Sleeps()
     dest = tmp_path / "dl"
     progress: list[int] = []
-    result = await fetch_file(factory, "/out.zip", dest, progress=lambda p: progress.append(p.done), sleep=sleeps)
+    result = await fetch_file(
+        factory, "/out.zip", dest, lock_dir=tmp_path / "locks", progress=lambda p: progress.append(p.done), sleep=sleeps
+    )
     assert result.sha256 == hashlib.sha256(data).hexdigest()
     assert result.size == len(data) and result.path == dest / "out.zip"
     assert result.path.read_bytes() == data
@@ -102,7 +104,7 @@ async def test_restarts_when_remote_file_changed(server: InProcessServer, tmp_pa
         json.dumps({"remote_path": "/out.zip", "size": len(old), "mtime": "2020-01-01T00:00:00+00:00"})
     )
     factory = Recorder(server, tmp_path)
-    result = await fetch_file(factory, "/out.zip", dest)
+    result = await fetch_file(factory, "/out.zip", dest, lock_dir=tmp_path / "locks")
     assert factory.offsets == [0]
     assert result.path.read_bytes() == new
     await factory.client.close()
@@ -114,7 +116,7 @@ async def test_vanished_file_is_one_sentence_and_part_kept(server: InProcessServ
     (dest / "gone.zip.part").write_bytes(b"PK partial")
     factory = Recorder(server, tmp_path)
     with pytest.raises(RemoteFileMissing) as info:
-        await fetch_file(factory, "/gone.zip", dest)
+        await fetch_file(factory, "/gone.zip", dest, lock_dir=tmp_path / "locks")
     assert "/gone.zip" in info.value.message and "expired" in info.value.message
     assert leftovers(dest) == ["gone.zip.part"]
     await factory.client.close()
@@ -142,7 +144,7 @@ async def test_full_disk_keeps_part_then_resumes(server: InProcessServer, tmp_pa
     monkeypatch.setattr(client_mod, "_write", write_until_full)
     factory, sleeps = Recorder(server, tmp_path), Sleeps()
     with pytest.raises(LocalWriteError) as info:
-        await fetch_file(factory, "/out.zip", dest, sleep=sleeps)
+        await fetch_file(factory, "/out.zip", dest, lock_dir=tmp_path / "locks", sleep=sleeps)
     assert "full" in info.value.message and str(dest) in info.value.message
     assert sleeps.delays == []  # a full disk is not retried
     assert leftovers(dest) == ["out.zip.part", "out.zip.part.json"]
@@ -150,7 +152,7 @@ async def test_full_disk_keeps_part_then_resumes(server: InProcessServer, tmp_pa
     assert kept == written[0] and data.startswith((dest / "out.zip.part").read_bytes())
 
     monkeypatch.setattr(client_mod, "_write", real_write)
-    result = await fetch_file(factory, "/out.zip", dest)
+    result = await fetch_file(factory, "/out.zip", dest, lock_dir=tmp_path / "locks")
     assert factory.offsets[-1] == kept
     assert result.path.read_bytes() == data
     await factory.client.close()
@@ -170,7 +172,7 @@ async def test_permission_error_on_destination(server: InProcessServer, tmp_path
     monkeypatch.setattr("ettui.drop.client.os.open", deny_part)
     factory = Recorder(server, tmp_path)
     with pytest.raises(LocalWriteError) as info:
-        await fetch_file(factory, "/out.zip", dest)
+        await fetch_file(factory, "/out.zip", dest, lock_dir=tmp_path / "locks")
     assert "may not write" in info.value.message and str(dest) in info.value.message
     assert not (dest / "out.zip").exists()
     await factory.client.close()
@@ -182,7 +184,7 @@ async def test_truncated_zip_is_set_aside_as_corrupt(server: InProcessServer, tm
     dest = tmp_path / "dl"
     factory = Recorder(server, tmp_path)
     with pytest.raises(DropError) as info:
-        await fetch_file(factory, "/out.zip", dest)
+        await fetch_file(factory, "/out.zip", dest, lock_dir=tmp_path / "locks")
     assert "not a valid zip" in info.value.message and "out.zip.corrupt" in info.value.message
     assert leftovers(dest) == ["out.zip.corrupt"]  # nothing that looks complete
     await factory.client.close()
@@ -203,7 +205,7 @@ async def test_bad_resume_is_fetched_again_from_scratch(server: InProcessServer,
     (dest / "out.zip.part.json").write_text(
         json.dumps({"remote_path": "/out.zip", "size": st.st_size, "mtime": entry.mtime.isoformat()})
     )
-    result = await fetch_file(factory, "/out.zip", dest)
+    result = await fetch_file(factory, "/out.zip", dest, lock_dir=tmp_path / "locks")
     assert factory.offsets == [100_000, 0]
     assert result.path.read_bytes() == data
     await factory.client.close()
@@ -215,10 +217,44 @@ async def test_gives_up_after_retries_with_capped_backoff(server: InProcessServe
     factory, sleeps = Recorder(server, tmp_path), Sleeps()
     dest = tmp_path / "dl"
     with pytest.raises(DropError) as info:
-        await fetch_file(factory, "/out.zip", dest, retries=4, backoff_cap=3.0, sleep=sleeps)
+        await fetch_file(factory, "/out.zip", dest, lock_dir=tmp_path / "locks", retries=4, backoff_cap=3.0, sleep=sleeps)
     assert sleeps.delays == [1.0, 2.0, 3.0, 3.0]
     assert "fetch again to resume" in info.value.message
     assert not (dest / "out.zip").exists()
+    await factory.client.close()
+
+
+async def test_a_cancel_the_transport_loses_or_reports_as_a_break_still_cancels(server: InProcessServer,
+                                                                                tmp_path: Path) -> None:
+    """Python 3.11's ``wait_for`` hands back the read (or its error), not the cancel, when both come at once.
+
+    A watcher stopped by SIGTERM then kept downloading (retrying "the broken
+    connection") after it had said it stopped, and held the file's claim.
+    """
+    import asyncio
+
+    from ettui.drop.transport import DropConnectionLost
+
+    (server.root / "out.zip").write_bytes(make_zip(2 * 1024 * 1024))
+    factory, sleeps = Recorder(server, tmp_path), Sleeps()
+    recorded = factory.client.download
+
+    async def cancelled_mid_read(remote_path: str, local_part: Path, **kw) -> None:  # type: ignore[no-untyped-def]
+        task = asyncio.current_task()
+        assert task is not None
+        task.cancel()  # the stop arrives while the reads are in flight
+        try:
+            await recorded(remote_path, local_part, **kw)  # the client may finish the reads in flight
+        except asyncio.CancelledError:
+            raise DropConnectionLost("The connection to the drop broke: reset by peer.") from None
+
+    factory.client.download = cancelled_mid_read  # type: ignore[method-assign]
+    fetching = asyncio.ensure_future(fetch_file(factory, "/out.zip", tmp_path / "dl", lock_dir=tmp_path / "locks",
+                                                sleep=sleeps))
+    with pytest.raises(asyncio.CancelledError):
+        await fetching
+    assert factory.offsets == [0] and sleeps.delays == [], "no retry after the cancel"
+    assert not (tmp_path / "dl" / "out.zip").exists()
     await factory.client.close()
 
 
@@ -231,23 +267,35 @@ async def test_unreachable_at_first_is_not_retried(tmp_path: Path) -> None:
     sleeps = Sleeps()
     c = DropClient("127.0.0.1", port, USER, password="x", known_hosts=tmp_path / "kh")
     with pytest.raises(DropError):
-        await fetch_file(c, "/out.zip", tmp_path / "dl", sleep=sleeps)
+        await fetch_file(c, "/out.zip", tmp_path / "dl", lock_dir=tmp_path / "locks", sleep=sleeps)
     assert sleeps.delays == []
 
 
-def test_a_second_downloader_of_the_same_file_is_refused(tmp_path: Path) -> None:
-    """Two ettui processes must not interleave writes into one .part."""
-    import fcntl
+async def test_a_second_downloader_of_the_same_file_is_refused(server: InProcessServer, tmp_path: Path) -> None:
+    """Two ettui processes (or the UI and a CLI) must not interleave writes into one .part."""
+    import asyncio
 
-    from ettui.drop.fetch import _exclusive
+    data = make_zip(256 * 1024)
+    (server.root / "out.zip").write_bytes(data)
+    first, second = Recorder(server, tmp_path), Recorder(server, tmp_path)
+    holding, go_on = asyncio.Event(), asyncio.Event()
+    recorded = first.client.download
 
-    lock = tmp_path / ".out.zip.lock"
-    with _exclusive(lock, "out.zip"):
-        with open(lock, "a+b") as other:
-            with pytest.raises(BlockingIOError):
-                fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        with pytest.raises(DropError, match="already downloading out.zip to the same folder"):
-            with _exclusive(lock, "out.zip"):
-                pass
-    with _exclusive(lock, "out.zip"):
-        pass  # released: the next download may start
+    async def held(remote_path: str, local_part: Path, **kw) -> None:  # type: ignore[no-untyped-def]
+        holding.set()
+        await go_on.wait()  # the first download is under way, holding the lock
+        await recorded(remote_path, local_part, **kw)
+
+    first.client.download = held  # type: ignore[method-assign]
+    locks, dest = tmp_path / "locks", tmp_path / "dl"
+    running = asyncio.ensure_future(fetch_file(first, "/out.zip", dest, lock_dir=locks))
+    await asyncio.wait_for(holding.wait(), 10)
+    with pytest.raises(DropError, match="already downloading out.zip to the same folder"):
+        await fetch_file(second, "/out.zip", dest, lock_dir=locks)
+    assert second.offsets == [], "refused before touching the .part"
+    go_on.set()
+    assert (await running).path.read_bytes() == data
+    result = await fetch_file(second, "/out.zip", dest, lock_dir=locks)  # released: the next one may start
+    assert result.path.read_bytes() == data
+    await first.client.close()
+    await second.client.close()

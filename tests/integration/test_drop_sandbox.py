@@ -89,7 +89,7 @@ async def test_trust_list_fetch_resume_extract(kind: str, tmp_path: Path) -> Non
             async def no_wait(delay: float) -> None:
                 delays.append(delay)
 
-            result = await fetch_file(client, "/bulkasync_42.zip", tmp_path / "dl", sleep=no_wait)
+            result = await fetch_file(client, "/bulkasync_42.zip", tmp_path / "dl", lock_dir=tmp_path / "locks", sleep=no_wait)
         finally:
             await client.close()
         assert delays == [1.0]
@@ -108,7 +108,7 @@ async def test_wrong_password_is_one_clear_permanent_error(kind: str, tmp_path: 
         trust(kind, unknown.value, tmp_path)
         client = maker(kind, sb.info, tmp_path, password="wrong")()
         with pytest.raises(DropError) as caught:
-            await fetch_file(client, "/bulkasync_42.zip", tmp_path / "dl")
+            await fetch_file(client, "/bulkasync_42.zip", tmp_path / "dl", lock_dir=tmp_path / "locks")
         assert "refused the login" in caught.value.message
         assert not client.is_transient(caught.value)
         if kind == "ftps":
@@ -160,6 +160,6 @@ async def test_a_sandbox_profile_fetches_over_either_protocol(tmp_path: Path) ->
             assert [f.path for f in files if f.listed] == ["/bulkasync_7.zip"]
             outcome = await session.fetch("bulkasync_7.zip", dest=tmp_path / f"dl-{kind}", extract=False)
             assert outcome.size == (session.sandbox.drop_dir / "bulkasync_7.zip").stat().st_size
-            assert type(session._drop).__name__ == ("DropClient" if kind == "sftp" else "FtpsClient")
+            assert type(session.drop.transport).__name__ == ("DropClient" if kind == "sftp" else "FtpsClient")
         finally:
             await session.close()

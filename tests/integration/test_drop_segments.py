@@ -60,7 +60,7 @@ async def test_a_split_download_has_the_files_sha256(sshd: OpenSSHServer, tmp_pa
     data = _zip_file(tmp_path / "drop.zip")
     client = _client(sshd, tmp_path)
     async with client:
-        result = await fetch_file(client, str(tmp_path / "drop.zip"), tmp_path / "dl")
+        result = await fetch_file(client, str(tmp_path / "drop.zip"), tmp_path / "dl", lock_dir=tmp_path / "locks")
     assert client.last_split is not None and client.last_split[1] == "done"
     assert result.sha256 == hashlib.sha256(data).hexdigest()
     assert (tmp_path / "dl" / "drop.zip").read_bytes() == data
@@ -86,7 +86,7 @@ async def test_a_broken_split_download_resumes_both_segments(sshd: OpenSSHServer
     )
     os.chmod(part, 0o600)
     async with client:
-        result = await fetch_file(client, str(tmp_path / "drop.zip"), dest)
+        result = await fetch_file(client, str(tmp_path / "drop.zip"), dest, lock_dir=tmp_path / "locks")
     assert client.last_split == (split.split, "done")
     assert result.sha256 == hashlib.sha256(data).hexdigest()
     assert (dest / "drop.zip").read_bytes() == data
@@ -101,7 +101,7 @@ async def test_a_fresh_start_discards_old_segments(sshd: OpenSSHServer, tmp_path
     stale.write_bytes(b"from another version of the file")
     client = _client(sshd, tmp_path)
     async with client:
-        result = await fetch_file(client, str(tmp_path / "drop.zip"), dest)
+        result = await fetch_file(client, str(tmp_path / "drop.zip"), dest, lock_dir=tmp_path / "locks")
     assert result.sha256 == hashlib.sha256(data).hexdigest()
     assert not stale.exists()
 
@@ -111,6 +111,9 @@ async def test_progress_counts_both_streams_and_ends_at_the_size(sshd: OpenSSHSe
     seen: list[int] = []
     client = _client(sshd, tmp_path)
     async with client:
-        await fetch_file(client, str(tmp_path / "drop.zip"), tmp_path / "dl", progress=lambda p: seen.append(p.done))
+        await fetch_file(
+            client, str(tmp_path / "drop.zip"), tmp_path / "dl", lock_dir=tmp_path / "locks",
+            progress=lambda p: seen.append(p.done),
+        )
     assert client.last_split is not None
     assert seen and seen[-1] == len(data) and max(seen) == len(data)

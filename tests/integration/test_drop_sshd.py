@@ -131,7 +131,7 @@ async def test_resume_after_sshd_is_killed_mid_transfer(
 
     client.download = spy  # type: ignore[method-assign]
     try:
-        result = await fetch_file(client, str(source), tmp_path / "dl", sleep=restart_sshd)
+        result = await fetch_file(client, str(source), tmp_path / "dl", lock_dir=tmp_path / "locks", sleep=restart_sshd)
     finally:
         await client.close()
     assert restarts == [1.0]

@@ -39,7 +39,7 @@ async def test_a_stalled_read_reconnects_and_resumes_from_the_part(server: InPro
     server.faults.stall_after_bytes = 300 * 1024
     server.faults.max_stalls = 1
     factory, sleeps = stalling_client(server, tmp_path), Sleeps()
-    result = await fetch_file(factory, "/out.zip", tmp_path / "dl", sleep=sleeps)
+    result = await fetch_file(factory, "/out.zip", tmp_path / "dl", lock_dir=tmp_path / "locks", sleep=sleeps)
     assert server.faults.stalls == 1
     assert result.sha256 == hashlib.sha256(data).hexdigest()
     assert len(factory.offsets) == 2 and 0 < factory.offsets[1] <= 300 * 1024  # resumed, not restarted
@@ -54,7 +54,7 @@ async def test_a_server_that_always_stalls_is_one_sentence_and_the_part_is_kept(
     factory, sleeps = stalling_client(server, tmp_path), Sleeps()
     dest = tmp_path / "dl"
     with pytest.raises(DropError) as info:
-        await fetch_file(factory, "/out.zip", dest, retries=2, sleep=sleeps)
+        await fetch_file(factory, "/out.zip", dest, lock_dir=tmp_path / "locks", retries=2, sleep=sleeps)
     assert not isinstance(info.value, DropStalled)  # the retries' own sentence, not the last break
     assert info.value.exit_code == ExitCode.DROP
     assert "sent nothing for 0.5 s" in info.value.message and "fetch again to resume" in info.value.message
@@ -76,7 +76,7 @@ async def test_planted_links_are_never_written_through(server: InProcessServer, 
     (dest / "out.zip.part.json.tmp").symlink_to(victim_tmp)
     (dest / "out.zip.part.json").symlink_to(victim_json)
     factory = Recorder(server, tmp_path)
-    result = await fetch_file(factory, "/out.zip", dest)
+    result = await fetch_file(factory, "/out.zip", dest, lock_dir=tmp_path / "locks")
     assert result.path.read_bytes() == data
     assert factory.offsets == [0]
     for victim in (victim_part, victim_tmp, victim_json):
@@ -97,7 +97,7 @@ async def test_a_planted_hard_link_part_is_not_resumed(server: InProcessServer, 
     factory = Recorder(server, tmp_path)
     sidecar = {"remote_path": "/out.zip", "size": len(data), "mtime": _iso(entry_mtime)}
     (dest / "out.zip.part.json").write_text(json.dumps(sidecar))
-    await fetch_file(factory, "/out.zip", dest)
+    await fetch_file(factory, "/out.zip", dest, lock_dir=tmp_path / "locks")
     assert factory.offsets == [0]
     assert victim.read_bytes() == data[:1000]
     await factory.client.close()
@@ -127,7 +127,7 @@ async def test_modes_folder_0700_download_and_part_0600(server: InProcessServer,
             seen_part_modes.append(stat.S_IMODE((local_part.parent / (local_part.name + ".json")).stat().st_mode))
 
     factory.client.download = spy  # type: ignore[method-assign]
-    result = await fetch_file(factory, "/out.zip", dest, sleep=sleeps)
+    result = await fetch_file(factory, "/out.zip", dest, lock_dir=tmp_path / "locks", sleep=sleeps)
     assert stat.S_IMODE(dest.stat().st_mode) == 0o700
     assert stat.S_IMODE(dest.parent.stat().st_mode) == 0o700
     assert stat.S_IMODE(result.path.stat().st_mode) == 0o600
@@ -150,7 +150,7 @@ async def test_an_existing_folder_keeps_its_mode(server: InProcessServer, tmp_pa
     dest.mkdir(mode=0o755)
     os.chmod(dest, 0o755)
     factory = Recorder(server, tmp_path)
-    await fetch_file(factory, "/out.zip", dest)
+    await fetch_file(factory, "/out.zip", dest, lock_dir=tmp_path / "locks")
     assert stat.S_IMODE(dest.stat().st_mode) == 0o755
     await factory.client.close()
 

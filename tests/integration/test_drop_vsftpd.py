@@ -75,7 +75,7 @@ async def test_pinned_client_lists_stats_and_satisfies_the_interface(server: Vsf
 async def test_fetch_verifies_and_matches_sha256(server: VsftpdServer, tmp_path: Path) -> None:
     client = client_for(server, tmp_path, pinned=server.fingerprint)
     try:
-        result = await fetch_file(client, "/" + NAME, tmp_path / "dl")
+        result = await fetch_file(client, "/" + NAME, tmp_path / "dl", lock_dir=tmp_path / "locks")
     finally:
         await client.close()
     assert result.sha256 == hashlib.sha256((server.drop / NAME).read_bytes()).hexdigest()
@@ -107,7 +107,7 @@ async def test_resume_after_server_killed_mid_transfer_uses_rest(
 
     client = client_for(server, tmp_path, pinned=server.fingerprint)
     try:
-        result = await fetch_file(client, "/big_1.zip", tmp_path / "dl", sleep=restart)
+        result = await fetch_file(client, "/big_1.zip", tmp_path / "dl", lock_dir=tmp_path / "locks", sleep=restart)
     finally:
         await client.close()
     assert restarts, "the cut transfer should have been retried"
@@ -152,7 +152,7 @@ async def test_changed_cert_is_a_hard_error(server: VsftpdServer, tmp_path: Path
 async def test_wrong_password_is_tried_once(server: VsftpdServer, tmp_path: Path) -> None:
     client = client_for(server, tmp_path, pinned=server.fingerprint, password="wrong")
     with pytest.raises(DropError) as caught:
-        await fetch_file(client, "/" + NAME, tmp_path / "dl")
+        await fetch_file(client, "/" + NAME, tmp_path / "dl", lock_dir=tmp_path / "locks")
     assert "refused the login" in caught.value.message and "wrong" not in caught.value.message
     assert not client.is_transient(caught.value)
     assert isinstance(caught.value, LoginRefused) and "30 minutes" in caught.value.message

@@ -11,6 +11,7 @@ from ettui.drop.client import DropClient
 from ettui.model import BatchRequest, JobStatus
 from ettui.sandbox import SandboxOptions
 from ettui.session import Session
+from ettui.session_drop import FetchOutcome
 
 
 def cfg(tmp_path: Path, dialect: str = "xml") -> config.Config:
@@ -60,21 +61,26 @@ async def test_a_soap_job_keeps_its_file_name_across_sessions(tmp_path: Path) ->
 
 
 async def test_drop_listing_reconnects_after_the_server_closes_an_idle_connection(tmp_path: Path) -> None:
-    options = SandboxOptions(root=tmp_path / "sb", scheduled_seconds=0.1, processing_seconds=0.1)
+    # The sandbox closes a connection idle for 0.5 s, as the vendor does after 10 minutes.
+    options = SandboxOptions(root=tmp_path / "sb", scheduled_seconds=0.1, processing_seconds=0.1,
+                             sftp_idle_close_seconds=0.5)
     session = await Session.open(cfg(tmp_path), store_path=tmp_path / "jobs.sqlite3", sandbox_options=options)
     try:
         job = await session.submit(BatchRequest("C3", {}))
         await session.wait_until_terminal([job.id], timeout=30)
         first = await session.drop_files()
         assert [f.batch_id for f in first] == [job.batch_id]
-        drop = session._drop
+        drop = session.drop.transport
         assert isinstance(drop, DropClient)
-        assert drop._conn is not None
-        drop._conn.close()  # what the vendor does after 10 idle minutes
-        await drop._conn.wait_closed()
+        deadline = asyncio.get_running_loop().time() + 20
+        while drop.connected:  # the server's close reaches the client; no event crosses to here
+            assert asyncio.get_running_loop().time() < deadline, "the sandbox never closed the idle connection"
+            await asyncio.sleep(0.05)
         again = await session.drop_files()
         assert [f.path for f in again] == [f.path for f in first]
         assert again[0].listed and again[0].size > 0
+        assert session.drop.transport is not drop and session.drop.transport is not None
+        assert session.drop.transport.connected
     finally:
         await session.close()
 
@@ -122,28 +128,56 @@ async def test_a_slow_password_command_runs_once_and_off_the_loop(tmp_path: Path
     import dataclasses
 
     from ettui.config import SecretSource
+    from ettui.session_drop import drop_password
 
     marker = tmp_path / "runs"
     command = f"sh -c 'echo run >> {marker}; sleep 0.5; echo sandbox-sftp'"
-    base = cfg(tmp_path)
-    session = await Session.open(base, store_path=tmp_path / "jobs.sqlite3", start_poller=False,
-                                 sandbox_options=SandboxOptions(root=tmp_path / "sb"))
+    profile = dataclasses.replace(config.sandbox_profile(), sftp_password=SecretSource(command=command))
+    secret = drop_password(profile)
+    ticks = 0
+
+    async def tick() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.01)
+            ticks += 1
+
+    ticker = asyncio.ensure_future(tick())
+    first, second = await asyncio.gather(secret.get(), secret.get())  # a listing and a reconnect at once
+    third = await secret.get()
+    ticker.cancel()
+    assert first == second == third == "sandbox-sftp"
+    assert marker.read_text().count("run") == 1, "resolved once per session"
+    assert ticks > 5, "the loop kept running while the command ran"
+
+
+async def test_a_closing_session_lets_go_of_the_fetch_claim_a_stuck_fetch_holds(tmp_path: Path) -> None:
+    """A stop that cannot unwind a fetch in time must not leave its claim for the lease: the next run would wait it out."""
+    from ettui.jobs.store import JobStore
+    from ettui.sandbox.faults import Faults
+
+    faults = Faults()
+    options = SandboxOptions(root=tmp_path / "sb", scheduled_seconds=0.1, processing_seconds=0.1,
+                             record_bytes=2_000_000, faults=faults)
+    store = tmp_path / "jobs.sqlite3"
+    session = await Session.open(cfg(tmp_path), store_path=store, sandbox_options=options)
+    dest = tmp_path / "dl"
+    fetching: asyncio.Future[FetchOutcome] | None = None
     try:
-        session.profile = dataclasses.replace(session.profile, sftp_password=SecretSource(command=command))
-        ticks = 0
-
-        async def tick() -> None:
-            nonlocal ticks
-            while True:
-                await asyncio.sleep(0.01)
-                ticks += 1
-
-        ticker = asyncio.ensure_future(tick())
-        first = await session._drop_password()
-        second = await session._drop_password()
-        ticker.cancel()
-        assert first == second == "sandbox-sftp"
-        assert marker.read_text().count("run") == 1, "resolved once per session"
-        assert ticks > 5, "the loop kept running while the command ran"
+        job = await session.submit(BatchRequest("C3", {}))
+        (done,) = await session.wait_until_terminal([job.id], timeout=30)
+        assert done.file_name is not None
+        faults.sftp_drop_after_bytes = 64 * 1024  # every connection breaks: the download crawls
+        fetching = started = asyncio.ensure_future(session.fetch(done, dest=dest, extract=False))
+        part = dest / (done.file_name + ".part")
+        deadline = asyncio.get_running_loop().time() + 30
+        while not (part.exists() and part.stat().st_size > 0):  # the fetch holds its claim and is writing
+            assert asyncio.get_running_loop().time() < deadline and not started.done(), "the fetch never started"
+            await asyncio.sleep(0.02)
     finally:
-        await session.close()
+        await session.close()  # the fetch is still running, as when a stop's unwinding runs out of time
+    with JobStore(store) as other:
+        assert other.claim_fetch(job.id, holder="carol@laptop (pid 1)", lease_seconds=60) is None, "the claim was let go"
+    assert fetching is not None
+    fetching.cancel()
+    await asyncio.gather(fetching, return_exceptions=True)

@@ -84,5 +84,5 @@ async def test_a_planted_sidecar_of_deep_json_only_restarts_the_download(tmp_pat
     (dest / "out.zip.part").write_bytes(b"PK")
     (dest / "out.zip.part.json").write_text("[" * 60_000)
     async with S.sftp_server(root) as srv, _client(srv, tmp_path, stall_timeout=5) as client:
-        result = await fetch_file(client, "/out.zip", dest)
+        result = await fetch_file(client, "/out.zip", dest, lock_dir=tmp_path / "locks")
     assert result.path.read_bytes() == EMPTY_ZIP

@@ -36,7 +36,7 @@ SCRIPT = textwrap.dedent("""
             kh = base / "known_hosts"
             trust_host_key(kh, srv.host, srv.port, srv.key_line)
             async with DropClient(srv.host, srv.port, S.USER, password=S.PASSWORD, known_hosts=kh, stall_timeout=3) as c:
-                result = await asyncio.wait_for(fetch_file(c, "/out.zip", dest), 5)
+                result = await asyncio.wait_for(fetch_file(c, "/out.zip", dest, lock_dir=base / "locks"), 5)
         print("fetched", result.size)
 
     asyncio.run(main())
