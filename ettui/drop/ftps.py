@@ -51,7 +51,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
 
-from ettui.drop import client as _local
+from ettui.drop import localfile as _local
 from ettui.drop.budget import ConnectionBudget, Slot
 from ettui.drop.certs import cert_fingerprint, describe_cert, known_cert, normalise_fingerprint
 from ettui.drop.progress import ProgressCallback, ProgressMeter
