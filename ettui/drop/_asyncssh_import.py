@@ -1,4 +1,4 @@
-"""Import asyncssh without its ~140 ms search for liboqs.
+"""Import asyncssh without its ~140 ms search for liboqs, and without X.509 support.
 
 On import, ``asyncssh.crypto.pq`` calls ``ctypes.util.find_library`` for
 ``oqs`` and ``liboqs`` (optional post-quantum key exchange). On Linux each
@@ -7,6 +7,13 @@ call runs ``ldconfig -p`` (and may try gcc): measured at 141 ms of a 1 KiB
 of that one import, the lookup is answered from the library folders directly
 (``LD_LIBRARY_PATH`` and the usual system ones), which finds an installed
 liboqs the same way the dynamic loader would for these names.
+
+X.509 certificates as SSH host or user keys (RFC 6187, ``x509v3-*``: SSH
+Tectia, not OpenSSH) are left out: their import pulls in
+``cryptography.x509``, 13 % of asyncssh's import time (``-X importtime``),
+for a key type the drop never offers. asyncssh supports running without it
+(``_x509_available``); OpenSSH host keys and OpenSSH certificates are not
+affected.
 """
 
 from __future__ import annotations
@@ -43,9 +50,15 @@ if "asyncssh" in sys.modules:
 else:
     _original = ctypes.util.find_library
     ctypes.util.find_library = _quick_find(_original)  # type: ignore[assignment]
+    _X509 = "asyncssh.crypto.x509"
+    blocked = _X509 not in sys.modules
+    if blocked:
+        sys.modules[_X509] = None  # type: ignore[assignment]  # its import raises ImportError: asyncssh goes on without
     try:
         import asyncssh
     finally:
         ctypes.util.find_library = _original
+        if blocked and sys.modules.get(_X509, 0) is None:
+            del sys.modules[_X509]
 
 __all__ = ["asyncssh"]

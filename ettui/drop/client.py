@@ -19,18 +19,14 @@ import time
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from ettui.drop._asyncssh_import import asyncssh
-from ettui.drop._fast_start import start_sftp
 from ettui.drop.budget import ConnectionBudget, Slot
-from ettui.drop.hostkeys import fingerprint, trust_host_key
 from ettui.drop.localfile import is_own_file, local_error
 from ettui.drop.progress import ProgressCallback, ProgressMeter
-from ettui.drop.sftp_connect import GCM_FIRST, MAX_PKTSIZE, WINDOW, SshLogin, is_connection_error, open_ssh, reason
-from ettui.drop.sftp_download import BLOCK_SIZE, MAX_IN_FLIGHT, MAX_REQUESTS, TransferPlan, plan_transfer
+from ettui.drop.sftp_download import BLOCK_SIZE, MAX_IN_FLIGHT, MAX_REQUESTS, WINDOW, TransferPlan, plan_transfer
 from ettui.drop.sftp_download import download as _download
-from ettui.drop.sftp_listing import entry, list_folder
+from ettui.drop.sftp_login import SshLogin, dial
 from ettui.drop.transport import (
     REFUSED_LOGINS,
     Digest,
@@ -46,7 +42,43 @@ from ettui.drop.transport import (
 from ettui.drop.waits import bounded
 from ettui.errors import DropError
 
+if TYPE_CHECKING:
+    from ettui.drop._asyncssh_import import asyncssh
+    from ettui.drop.hostkeys import fingerprint, trust_host_key
+    from ettui.drop.sftp_connect import is_connection_error
+else:
+
+    def __getattr__(name: str) -> object:
+        # Re-exported lazily: importing this module must not import asyncssh (see ``connect``).
+        if name in ("fingerprint", "trust_host_key"):
+            from ettui.drop import _asyncssh_import, hostkeys  # noqa: F401 - asyncssh through its quick import
+
+            return getattr(hostkeys, name)
+        if name == "is_connection_error":
+            from ettui.drop import sftp_connect
+
+            return sftp_connect.is_connection_error
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 T = TypeVar("T")
+
+GCM_FIRST: tuple[str, ...] = (
+    "aes128-gcm@openssh.com",
+    "aes256-gcm@openssh.com",
+    "chacha20-poly1305@openssh.com",
+    "aes128-ctr",
+    "aes192-ctr",
+    "aes256-ctr",
+)
+"""Cipher preference: AES-GCM first.
+
+Measured in ``bench/download.py``: asyncssh's default puts chacha20-poly1305
+first, which runs in pure-Python glue around the cipher and roughly halves
+throughput against AES-GCM (hardware AES via ``cryptography``)."""
+
+MAX_PKTSIZE = 256 * 1024
+"""Channel packet size we accept: fewer, bigger packets cost less Python per byte."""
 
 __all__ = [
     "BLOCK_SIZE",
@@ -188,8 +220,7 @@ class DropClient:
         if self.connected and self._sftp is not None:
             return
         await self.close()
-        login = self._login()
-        refused = REFUSED_LOGINS.get(login.credential_key())
+        refused = REFUSED_LOGINS.get(self._login().credential_key())
         if refused is not None:
             # Never a second try with credentials the drop refused: the vendor
             # locks the user for 30 minutes after repeated failures.
@@ -197,19 +228,31 @@ class DropClient:
         if self.budget is not None:
             self._slot = await self.budget.acquire()
         try:
-            conn = await open_ssh(login)
-            try:
-                # The server's limits arrive with the next replies: nothing waits for them here.
-                self._sftp, limits = await bounded(start_sftp(conn), self.stall_timeout, "starting SFTP",
-                                                   host=self.host, port=self.port, on_stall=conn.abort)
-            except (OSError, asyncssh.Error) as exc:
-                conn.close()
-                raise DropUnreachable(
-                    f"The drop at {self.host}:{self.port} did not start an SFTP session: {reason(exc)}."
-                ) from None
+            await self._connect()
         except BaseException:
             self._release_slot()
             raise
+
+    async def _connect(self) -> None:
+        # The TCP connection (and the server's start) runs in a thread while
+        # this process imports asyncssh, the largest import of a fetch.
+        dialing = asyncio.ensure_future(asyncio.to_thread(dial, self.host, self.port, self.connect_timeout))
+        try:
+            from ettui.drop._asyncssh_import import asyncssh
+            from ettui.drop._fast_start import start_sftp
+            from ettui.drop.sftp_connect import open_ssh, reason
+
+            conn = await open_ssh(self._login(), dialing)
+        except BaseException:
+            dialing.add_done_callback(_close_unused)
+            raise
+        try:
+            # The server's limits arrive with the next replies: nothing waits for them here.
+            self._sftp, limits = await bounded(start_sftp(conn), self.stall_timeout, "starting SFTP",
+                                               host=self.host, port=self.port, on_stall=conn.abort)
+        except (OSError, asyncssh.Error) as exc:
+            conn.close()
+            raise DropUnreachable(f"The drop at {self.host}:{self.port} did not start an SFTP session: {reason(exc)}.") from None
         limits.add_done_callback(_retrieve)
         self._limits = limits
         self._conn = conn
@@ -231,6 +274,8 @@ class DropClient:
         if sftp is not None:
             sftp.exit()
         if conn is not None:
+            from ettui.drop._asyncssh_import import asyncssh
+
             conn.close()
             try:
                 # A dead peer never acknowledges: do not wait for it.
@@ -275,6 +320,8 @@ class DropClient:
 
     def is_transient(self, exc: BaseException) -> bool:
         """A broken SSH connection (see ``is_connection_error``) is worth a new connection."""
+        from ettui.drop.sftp_connect import is_connection_error
+
         return is_connection_error(exc)
 
     def background(self, work: Coroutine[Any, Any, None]) -> None:
@@ -287,10 +334,14 @@ class DropClient:
 
     async def list(self, folder: str) -> list[RemoteEntry]:
         """The entries of a remote folder (without ``.`` and ``..``), sorted by name."""
+        from ettui.drop.sftp_listing import list_folder
+
         return await list_folder(self, await self._ready(), folder)
 
     async def stat(self, path: str) -> RemoteEntry:
         """Size, mtime and type of one remote path (following links)."""
+        from ettui.drop.sftp_listing import entry
+
         sftp = await self._ready()
         self._drop_spare()
         # The open a download of this path needs travels with the stat, so the
@@ -364,6 +415,8 @@ class DropClient:
         no byte for ``stall_timeout`` seconds ``DropStalled``. ``size`` (the
         caller's fresh ``stat``) saves the round trip of asking for it again.
         """
+        from ettui.drop._asyncssh_import import asyncssh
+
         sftp = await self._ready()
         try:
             started = time.monotonic()
@@ -411,6 +464,9 @@ class DropClient:
 
     def remote_error(self, exc: BaseException, path: str, *, what: str) -> BaseException:
         """Turn an asyncssh/OS error into one sentence; connection breaks become ``DropConnectionLost``."""
+        from ettui.drop._asyncssh_import import asyncssh
+        from ettui.drop.sftp_connect import is_connection_error, reason
+
         if isinstance(exc, asyncssh.SFTPNoSuchFile):
             return RemoteFileMissing(
                 f"The {what} {path} is not on the drop at {self.host} (expired after its retention, or never there)."
@@ -428,6 +484,12 @@ class DropClient:
 def _retrieve(future: asyncio.Future[Any]) -> None:
     if not future.cancelled():
         future.exception()  # an unused speculative open may fail (a folder, a missing file): not an error
+
+
+def _close_unused(dialing: asyncio.Future[Any]) -> None:
+    """A socket dialled for a connection that failed before asyncssh took it: close it (asyncssh closes its own)."""
+    if not dialing.cancelled() and dialing.exception() is None:
+        dialing.result().close()
 
 
 def _forget_task(tasks: set[asyncio.Future[None]]) -> Callable[[asyncio.Future[None]], None]:

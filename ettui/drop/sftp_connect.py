@@ -11,70 +11,17 @@ trust-on-first-use, and a key that differs from a listed one becomes a hard
 
 from __future__ import annotations
 
-import hashlib
 import socket
-from collections.abc import Sequence
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Awaitable
 
 from ettui.drop._asyncssh_import import asyncssh
-from ettui.drop._fast_start import skip_none_auth
+from ettui.drop._fast_start import lean_writes, skip_none_auth
 from ettui.drop.hostkeys import HostKeyCheck, fingerprint, key_line, known_hosts_name, load_known_hosts
+from ettui.drop.sftp_login import SshLogin
 from ettui.drop.transport import REFUSED_LOGINS, DropConnectionLost, DropUnreachable, LoginRefused
 from ettui.errors import DropError, HostKeyChanged, HostKeyUnknown
 
-__all__ = ["GCM_FIRST", "MAX_PKTSIZE", "WINDOW", "SshLogin", "is_connection_error", "open_ssh", "reason"]
-
-GCM_FIRST: tuple[str, ...] = (
-    "aes128-gcm@openssh.com",
-    "aes256-gcm@openssh.com",
-    "chacha20-poly1305@openssh.com",
-    "aes128-ctr",
-    "aes192-ctr",
-    "aes256-ctr",
-)
-"""Cipher preference: AES-GCM first.
-
-Measured in ``bench/download.py``: asyncssh's default puts chacha20-poly1305
-first, which runs in pure-Python glue around the cipher and roughly halves
-throughput against AES-GCM (hardware AES via ``cryptography``)."""
-
-WINDOW = 64 * 1024 * 1024
-"""SSH channel window we advertise: the most data in flight on a long, fast path.
-
-Only requested bytes ever travel (the requests in flight bound the memory), so
-a window larger than loopback needs costs nothing there, and it lets
-:func:`~ettui.drop.sftp_download.plan_transfer` raise the requests in flight to
-the bandwidth-delay product of a far drop (OpenSSH's ~2 MB caps it at ~42 MB/s
-at 50 ms)."""
-
-MAX_PKTSIZE = 256 * 1024
-"""Channel packet size we accept: fewer, bigger packets cost less Python per byte."""
-
-
-@dataclass(frozen=True)
-class SshLogin:
-    """Where and how to log in: ``password``, else ``key_file``, else the ssh-agent (and the user's default keys)."""
-
-    host: str
-    port: int
-    username: str
-    password: str | None
-    key_file: str | None
-    known_hosts: Path
-    accept_fingerprint: str | None
-    """Lets one connection proceed with an unknown host key whose fingerprint matches ("connect once")."""
-    connect_timeout: float
-    encryption_algs: Sequence[str] | None
-    window: int
-    max_pktsize: int
-    keepalive_interval: float
-
-    def credential_key(self) -> tuple[str, int, str, str]:
-        """What a refused login is remembered by (never the secret itself)."""
-        secret = self.password if self.password is not None else f"key:{self.key_file}"
-        return (self.host, self.port, self.username, hashlib.sha256(secret.encode()).hexdigest())
-
+__all__ = ["is_connection_error", "open_ssh", "reason"]
 
 class _ClientHooks(HostKeyCheck):
     """The host-key check, plus: the first login request uses the configured method (no ``none`` probe)."""
@@ -86,14 +33,15 @@ class _ClientHooks(HostKeyCheck):
 
     def connection_made(self, conn: asyncssh.SSHClientConnection) -> None:
         self._conn = conn
+        lean_writes(conn)
 
     def begin_auth(self, username: str) -> None:
         if self._method is not None and self._conn is not None:
             skip_none_auth(self._conn, self._method)
 
 
-async def open_ssh(login: SshLogin) -> asyncssh.SSHClientConnection:
-    """Connect and log in, or raise one sentence.
+async def open_ssh(login: SshLogin, dialing: Awaitable[socket.socket]) -> asyncssh.SSHClientConnection:
+    """Log in over the TCP connection ``dialing`` yields (see :func:`~ettui.drop.sftp_login.dial`), or raise one sentence.
 
     ``HostKeyUnknown`` / ``HostKeyChanged`` for the host key, ``LoginRefused``
     for a refused login (remembered in ``REFUSED_LOGINS``: the caller checks it
@@ -116,9 +64,11 @@ async def open_ssh(login: SshLogin) -> asyncssh.SSHClientConnection:
         options["encryption_algs"] = list(login.encryption_algs)
     where = f"{login.host}:{login.port}"
     try:
+        sock = await dialing
         return await asyncssh.connect(
             login.host,
             login.port,
+            sock=sock,
             username=login.username or None,
             known_hosts=known,
             client_factory=lambda: check,
