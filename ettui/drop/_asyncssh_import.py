@@ -28,21 +28,31 @@ _DIRS = ("/lib", "/usr/lib", "/usr/local/lib", "/lib64", "/usr/lib64", "/usr/loc
 
 
 def _quick_find(original: Callable[[str], str | None]) -> Callable[[str], str | None]:
+    found: dict[str, str | None] = {}
+
     def find(name: str) -> str | None:
         if name not in ("oqs", "liboqs") or not sys.platform.startswith("linux"):
             return original(name)
-        stem = name if name.startswith("lib") else f"lib{name}"
-        folders = [d for d in os.environ.get("LD_LIBRARY_PATH", "").split(":") if d]
-        for base in _DIRS:
-            folders.append(base)
-            folders.extend(glob.glob(f"{base}/*-linux-gnu*"))
-        for folder in folders:
-            hits = sorted(glob.glob(os.path.join(folder, f"{stem}.so*")))
-            if hits:
-                return os.path.basename(hits[0])
-        return None
+        if "oqs" not in found:
+            found["oqs"] = _search("liboqs.so")  # both names mean liboqs.so*: one pass over the folders
+        return found["oqs"]
 
     return find
+
+
+def _search(prefix: str) -> str | None:
+    folders = [d for d in os.environ.get("LD_LIBRARY_PATH", "").split(":") if d]
+    for base in _DIRS:
+        folders.append(base)
+        folders.extend(glob.glob(f"{base}/*-linux-gnu*"))
+    for folder in folders:
+        try:
+            hits = sorted(e.name for e in os.scandir(folder) if e.name.startswith(prefix))
+        except OSError:
+            continue
+        if hits:
+            return hits[0]
+    return None
 
 
 if "asyncssh" in sys.modules:

@@ -236,7 +236,8 @@ class DropClient:
     async def _connect(self) -> None:
         # The TCP connection (and the server's start) runs in a thread while
         # this process imports asyncssh, the largest import of a fetch.
-        dialing = asyncio.ensure_future(asyncio.to_thread(dial, self.host, self.port, self.connect_timeout))
+        # run_in_executor, not to_thread: the dial must start now, not when this coroutine next yields.
+        dialing = asyncio.get_running_loop().run_in_executor(None, dial, self.host, self.port, self.connect_timeout)
         try:
             from ettui.drop._asyncssh_import import asyncssh
             from ettui.drop._fast_start import start_sftp
