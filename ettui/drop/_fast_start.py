@@ -97,6 +97,8 @@ def lean_writes(conn: asyncssh.SSHClientConnection) -> None:
     def flush() -> None:
         data, transport = b"".join(queued), into.pop()
         queued.clear()
+        if transport.is_closing():
+            return  # lost meanwhile: asyncio would count (and, from the 5th, log) each write to it
         with contextlib.suppress(ConnectionError):
             transport.write(data)
 
