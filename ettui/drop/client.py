@@ -4,7 +4,8 @@ One ``DropClient`` wraps one asyncssh connection and its SFTP session. It only
 ever *reads* from the remote side: no call here writes, renames or removes a
 remote file, so a bug can never damage the vendor's drop.
 
-By concern: ``sftp_connect`` (host keys, the one login attempt, ciphers),
+By concern: ``sftp_login`` (the settings and the TCP dial, no asyncssh),
+``sftp_connect`` (host keys, the one login attempt),
 ``sftp_listing`` (folders), ``sftp_download`` (the pipelined transfer and its
 sizing), ``localfile`` (the ``.part`` file), ``waits`` (bounded waits). This
 module holds the connection's life (budget slot, idle reopen, close) and the
