@@ -13,15 +13,17 @@ round runs, interleaved so a busy machine hurts all alike, for every path:
   whole start-up, connection, login and get), the issue's baseline;
 * ``ettui`` ``python -m ettui fetch bench.zip --no-extract`` (a new process:
   imports, config, job store, connection budget, login, download with sha256
-  and the zip CRCs while writing, fsync and the atomic rename; through a
-;
-* ``ettui2`` (delayed paths only) the same with the segmented download on
-  (``max_segments=2``, off by default), so the figures show what it buys.
+  and the zip CRCs while writing, fsync and the atomic rename);
+* ``ettui2`` (delayed paths, with ``--split`` only) the same with the
+  segmented download on (``max_segments=2``, off by default), so the figures
+  show what it buys.
 
 Then start-up: ``ettui --version``, and a 1 KiB file fetched by each (direct
 and at the first delay). Wall-clock seconds per run; the median of the rounds
 counts (the best beside it), ratios are sftp time / ettui time (> 1: ettui is
-faster). Goals (issue 12): >= 1.0 direct, >= 3 at 50 ms round trip.
+faster), with the load average and each contender's CPU seconds (less moved
+by other work on the machine than wall time). Goals (issue 12): >= 1.0
+direct, >= 3 at 50 ms round trip.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import argparse
 import asyncio
 import hashlib
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -80,10 +83,17 @@ LAST_STDERR: list[str] = [""]
 """What the last command said on stderr (ettui's rate line)."""
 
 
+LAST_CPU: list[float] = [0.0]
+"""CPU seconds (user + system) of the last command's process tree (sftp: the ssh it runs too, not sshd)."""
+
+
 def timed(cmd: list[str], env: dict[str, str]) -> float:
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     done = subprocess.run(cmd, env=env, capture_output=True)
     elapsed = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    LAST_CPU[0] = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
     if done.returncode != 0:
         sys.exit(f"failed ({done.returncode}): {' '.join(cmd)}\n{done.stderr.decode(errors='replace')}")
     LAST_STDERR[0] = done.stderr.decode(errors="replace").strip()
@@ -142,7 +152,13 @@ async def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--delays-ms", default="0,25,75", help="comma-separated delays each way; 0 = direct")
     parser.add_argument("--dir", type=Path, default=None, help="work folder (default: a temp folder)")
+    parser.add_argument("--split", action="store_true", help="also time the segmented download (max_segments=2)")
     args = parser.parse_args()
+    # As an installed package would be: compiled once. (Under PYTHONDONTWRITEBYTECODE,
+    # as on this machine, every run would otherwise compile ettui's ~50 modules again.)
+    compiling = await asyncio.create_subprocess_exec(sys.executable, "-m", "compileall", "-q", str(ROOT / "ettui"),
+                                                     stdout=asyncio.subprocess.DEVNULL)
+    await compiling.wait()
     why = sshd_unavailable()
     if why:
         sys.exit(f"cannot run: {why}")
@@ -170,7 +186,7 @@ async def main() -> None:
                     assert proc.stdout is not None
                     ports[f"d{ms}"] = int((await proc.stdout.readline()).split()[-1])
                 bench = Bench(work, server, ports, drop)
-                await asyncio.to_thread(run_rounds, bench, args.rounds, size, want, args.size_mib)
+                await asyncio.to_thread(run_rounds, bench, args.rounds, size, want, args.size_mib, args.split)
             finally:
                 for proc in proxies:
                     proc.kill()
@@ -186,11 +202,18 @@ def _small_zip() -> bytes:
     return buf.getvalue()
 
 
-def run_rounds(bench: Bench, rounds: int, size: int, want: str, size_mib: int) -> None:
+def load() -> str:
+    return f"{os.getloadavg()[0]:.1f}"
+
+
+def run_rounds(bench: Bench, rounds: int, size: int, want: str, size_mib: int, split: bool) -> None:
     times: dict[tuple[str, str], list[float]] = {}
+    cpu: dict[tuple[str, str], list[float]] = {}
+    loads = [load()]
     for r in range(rounds):
+        print(f"  round {r + 1}, load average {load()}", flush=True)
         for path in bench.ports:
-            for who in ("sftp", "ettui", "ettui2") if path != "d0" else ("sftp", "ettui"):
+            for who in ("sftp", "ettui", "ettui2") if path != "d0" and split else ("sftp", "ettui"):
                 run = {"ettui": bench.ettui, "ettui2": bench.ettui_split, "sftp": bench.sftp}[who]
                 t = run(path, "bench.zip")
                 got = (bench.work / f"dl-{who}" / "bench.zip")
@@ -199,18 +222,22 @@ def run_rounds(bench: Bench, rounds: int, size: int, want: str, size_mib: int) -
                 if r == 0 and who != "sftp" and hashlib.sha256(got.read_bytes()).hexdigest() != want:
                     sys.exit("ettui: sha256 differs from the source")
                 times.setdefault((path, who), []).append(t)
+                cpu.setdefault((path, who), []).append(LAST_CPU[0])
                 said = f"  [{LAST_STDERR[0]}]" if who != "sftp" and LAST_STDERR[0] else ""
-                print(f"  round {r + 1} {label(path):28} {who:5} {t:6.2f} s  {size / t / 1e6:6.1f} MB/s{said}", flush=True)
+                print(f"  round {r + 1} {label(path):28} {who:6} {t:6.2f} s  {size / t / 1e6:6.1f} MB/s"
+                      f"  cpu {LAST_CPU[0]:5.2f} s{said}", flush=True)
     small_paths = list(bench.ports)[:2]
-    startup: dict[str, list[float]] = {}
+    startup: dict[str, list[tuple[float, float]]] = {}
     for _ in range(max(5, rounds)):
-        startup.setdefault("ettui --version", []).append(bench.version())
+        startup.setdefault("ettui --version", []).append((bench.version(), LAST_CPU[0]))
         for path in small_paths:
-            startup.setdefault(f"sftp get 1 KiB, {label(path)}", []).append(bench.sftp(path, "small.zip"))
-            startup.setdefault(f"ettui fetch 1 KiB, {label(path)}", []).append(bench.ettui(path, "small.zip"))
+            startup.setdefault(f"sftp get 1 KiB, {label(path)}", []).append((bench.sftp(path, "small.zip"), LAST_CPU[0]))
+            startup.setdefault(f"ettui fetch 1 KiB, {label(path)}", []).append((bench.ettui(path, "small.zip"), LAST_CPU[0]))
+    loads.append(load())
 
-    print(f"\nwhole command, {size_mib} MiB zip, median (best) of {rounds} interleaved rounds:")
-    print(f"  {'path':28} {'sftp -b get':>20} {'ettui fetch':>20}  ratio sftp/ettui")
+    print(f"\nwhole command, {size_mib} MiB zip, median (best) of {rounds} interleaved rounds, "
+          f"load average {' -> '.join(loads)}:")
+    print(f"  {'path':28} {'sftp -b get':>20} {'ettui fetch':>20}  ratio sftp/ettui   cpu s sftp / ettui")
     for path in bench.ports:
         s = times[(path, "sftp")]
         ms = statistics.median(s)
@@ -221,11 +248,12 @@ def run_rounds(bench: Bench, rounds: int, size: int, want: str, size_mib: int) -
             me = statistics.median(e)
             name = label(path) if who == "ettui" else "  same, split over 2 conns"
             print(f"  {name:28} {ms:6.2f} s {size / ms / 1e6:6.1f} MB/s  {me:6.2f} s {size / me / 1e6:6.1f} MB/s"
-                  f"  {ms / me:5.2f} (best {min(s) / min(e):.2f})")
-    print("\nstart-up, median (best) seconds:")
+                  f"  {ms / me:5.2f} (best {min(s) / min(e):.2f})"
+                  f"   {statistics.median(cpu[(path, 'sftp')]):5.2f} / {statistics.median(cpu[(path, who)]):5.2f}")
+    print("\nstart-up, median (best) seconds, median cpu seconds:")
     for what, ts in startup.items():
-        print(f"  {what:40} {statistics.median(ts):6.3f} ({min(ts):.3f})")
-
+        walls = [w for w, _ in ts]
+        print(f"  {what:40} {statistics.median(walls):6.3f} ({min(walls):.3f})  cpu {statistics.median(c for _, c in ts):.3f}")
 
 if __name__ == "__main__":
     asyncio.run(main())

@@ -28,12 +28,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.download_step import served_file
 from ettui.drop.client import DropClient, plan_transfer, trust_host_key
+from ettui.drop.sftp_download import _pipeline
 
 
 async def fetch_slice(conn_args: dict[str, object], remote: str, part: str, start: int, end: int) -> int:
     client = DropClient(**conn_args)  # type: ignore[arg-type]
     async with client:
-        sftp = client._session()
+        sftp = await client._ready()
         sent = time.monotonic()
         handle = await sftp.open(remote, "rb", block_size=0)
         rtt = time.monotonic() - sent
@@ -42,7 +43,7 @@ async def fetch_slice(conn_args: dict[str, object], remote: str, part: str, star
         local.seek(start)
         try:
             plan = plan_transfer(rtt, sftp.limits.max_read_len, block_size=client.block_size)
-            return await client._pipeline(handle, local, Path(part), start, end, plan, None, None) - start
+            return await _pipeline(client, handle, local, Path(part), start, end, plan, None, None) - start
         finally:
             local.close()
             await handle.close()

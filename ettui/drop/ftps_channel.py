@@ -20,9 +20,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ettui.drop import client as _local
+from ettui.drop import localfile as _local
 from ettui.drop.progress import ProgressCallback, ProgressMeter
-from ettui.drop.transport import Digest, DropConnectionLost, DropStalled, RemoteEntry, RemoteFileMissing
+from ettui.drop.transport import Digest, DropConnectionLost, RemoteEntry, RemoteFileMissing
+from ettui.drop.waits import stalled
 
 EPOCH = datetime.fromtimestamp(0, tz=UTC)
 """The time of an entry the server gives none for."""
@@ -182,10 +183,7 @@ def retrieve(
                     done += len(chunk)
                     meter.update(done)
             except TimeoutError:
-                raise DropStalled(
-                    f"The drop at {where} sent nothing for {stall_timeout:g} s while downloading "
-                    f"{remote_path} (at {done:,} bytes); the connection is treated as dead."
-                ) from None
+                raise stalled(where, stall_timeout, f"downloading {remote_path} (at {done:,} bytes)") from None
             if done < total:
                 raise DropConnectionLost(f"{remote_path} ended at {done:,} of {total:,} bytes; the transfer was cut.")
             if isinstance(conn, ssl.SSLSocket):

@@ -32,8 +32,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ettui.drop.localfile import _write, is_own_file, local_error
+
 if TYPE_CHECKING:
-    from ettui.drop.client import Digest, DropClient
+    from ettui.drop.client import DropClient
+    from ettui.drop.transport import Digest
 
 MIN_RTT = 0.010
 """Split only on a path at least this slow (on loopback a second stream bought nothing)."""
@@ -131,8 +134,7 @@ def _worker_main(options: dict[str, Any], remote_path: str, seg: str, start: int
             slot = client.budget.try_acquire()
             if slot is None:
                 return "no-slot"
-            client.budget = None
-            client._slot = slot  # released by close(), or by the kernel at exit
+            client.adopt_slot(slot)  # released by close(), or by the kernel at exit
         try:
             await client.connect()
             await client.download(remote_path, Path(seg), offset=resume_at, segment_of=start)
@@ -187,8 +189,6 @@ class SegmentWorker:
 
 def append_segment(part: Path, seg: Path, at: int, digest: Digest | None) -> int:
     """Append ``seg`` to ``part`` (which must be ``at`` bytes long), through ``digest``; remove ``seg``. Bytes appended."""
-    from ettui.drop.client import _write, is_own_file, local_error
-
     moved = 0
     try:
         fd = os.open(seg, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)

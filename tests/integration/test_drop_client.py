@@ -107,6 +107,27 @@ async def test_connection_refused_is_one_sentence(tmp_path: Path) -> None:
     assert f"127.0.0.1:{port}" in info.value.message
 
 
+async def test_silent_server_times_out_in_one_sentence_and_frees_its_slot(tmp_path: Path) -> None:
+    """The TCP dial succeeds (the kernel accepts), the server never speaks: the handshake's timeout is one sentence."""
+    from ettui.drop.budget import ConnectionBudget
+
+    budget = ConnectionBudget("127.0.0.1", USER, 1, lock_dir=tmp_path / "locks")
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)  # never accepted, never a banner
+        port = listener.getsockname()[1]
+        drop = DropClient("127.0.0.1", port, USER, password="x", known_hosts=tmp_path / "kh", connect_timeout=0.5,
+                          budget=budget)
+        with pytest.raises(DropUnreachable) as info:
+            await drop.connect()
+    assert info.value.message == (
+        f"Connecting to the drop at 127.0.0.1:{port} timed out after 0.5 s; check the network and the SFTP host."
+    )
+    slot = budget.try_acquire()  # the failed connect gave its slot back
+    assert slot is not None
+    slot.release()
+
+
 async def test_list_and_stat(server: InProcessServer, tmp_path: Path) -> None:
     async with client(server, trusted(server, tmp_path)) as c:
         entries = await c.list("/")

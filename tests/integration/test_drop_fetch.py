@@ -14,7 +14,7 @@ from typing import BinaryIO, cast
 
 import pytest
 
-import ettui.drop.client as client_mod
+import ettui.drop.localfile as localfile
 from ettui.drop.client import DropClient, LocalWriteError, RemoteFileMissing, trust_host_key
 from ettui.drop.fetch import fetch_file
 from ettui.errors import DropError
@@ -128,7 +128,7 @@ async def test_full_disk_keeps_part_then_resumes(server: InProcessServer, tmp_pa
     data = make_zip(1024 * 1024)
     (server.root / "out.zip").write_bytes(data)
     dest = tmp_path / "dl"
-    real_write = client_mod._write
+    real_write = localfile._write
     written = [0]
 
     class FullDisk:
@@ -141,7 +141,7 @@ async def test_full_disk_keeps_part_then_resumes(server: InProcessServer, tmp_pa
         written[0] += len(block)
         real_write(local, block, path)
 
-    monkeypatch.setattr(client_mod, "_write", write_until_full)
+    monkeypatch.setattr(localfile, "_write", write_until_full)
     factory, sleeps = Recorder(server, tmp_path), Sleeps()
     with pytest.raises(LocalWriteError) as info:
         await fetch_file(factory, "/out.zip", dest, lock_dir=tmp_path / "locks", sleep=sleeps)
@@ -151,7 +151,7 @@ async def test_full_disk_keeps_part_then_resumes(server: InProcessServer, tmp_pa
     kept = (dest / "out.zip.part").stat().st_size
     assert kept == written[0] and data.startswith((dest / "out.zip.part").read_bytes())
 
-    monkeypatch.setattr(client_mod, "_write", real_write)
+    monkeypatch.setattr(localfile, "_write", real_write)
     result = await fetch_file(factory, "/out.zip", dest, lock_dir=tmp_path / "locks")
     assert factory.offsets[-1] == kept
     assert result.path.read_bytes() == data
@@ -169,7 +169,7 @@ async def test_permission_error_on_destination(server: InProcessServer, tmp_path
             raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(path))
         return real_open(path, flags, mode, dir_fd=dir_fd)
 
-    monkeypatch.setattr("ettui.drop.client.os.open", deny_part)
+    monkeypatch.setattr("ettui.drop.localfile.os.open", deny_part)
     factory = Recorder(server, tmp_path)
     with pytest.raises(LocalWriteError) as info:
         await fetch_file(factory, "/out.zip", dest, lock_dir=tmp_path / "locks")

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-import ettui.drop.client as client_mod
+import ettui.drop.localfile as localfile
 from ettui.drop.client import DropClient, trust_host_key
 from ettui.drop.fetch import fetch_file
 from ettui.errors import DropError, HostKeyChanged, HostKeyUnknown
@@ -101,7 +101,7 @@ async def test_resume_after_sshd_is_killed_mid_transfer(
 
     written = [0]
     killed: list[int] = []
-    real_write = client_mod._write
+    real_write = localfile._write
 
     def write_then_kill(local, data, path):  # type: ignore[no-untyped-def]
         real_write(local, data, path)
@@ -110,7 +110,7 @@ async def test_resume_after_sshd_is_killed_mid_transfer(
             killed.append(written[0])
             sshd.kill()  # the connection dies under the in-flight reads
 
-    monkeypatch.setattr(client_mod, "_write", write_then_kill)
+    monkeypatch.setattr(localfile, "_write", write_then_kill)
     restarts: list[float] = []
 
     async def restart_sshd(delay: float) -> None:  # fetch's back-off sleep: bring the server back

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-import ettui.drop.client as client_mod
+import ettui.drop.localfile as localfile
 from ettui.drop.certs import trust_cert
 from ettui.drop.fetch import fetch_file
 from ettui.drop.ftps import FtpsClient
@@ -88,7 +88,7 @@ async def test_resume_after_server_killed_mid_transfer_uses_rest(
 ) -> None:
     big = server.drop / "big_1.zip"
     write_zip(big, 100, noise=48 * 1024 * 1024)
-    real_write = client_mod._write
+    real_write = localfile._write
     written = {"bytes": 0}
 
     def write_then_kill(local, data, path):  # type: ignore[no-untyped-def]
@@ -97,12 +97,12 @@ async def test_resume_after_server_killed_mid_transfer_uses_rest(
         if written["bytes"] >= 1024 * 1024 and server.proc is not None:
             server.kill()  # the listener and the session process: the transfer is cut
 
-    monkeypatch.setattr(client_mod, "_write", write_then_kill)
+    monkeypatch.setattr(localfile, "_write", write_then_kill)
     restarts: list[float] = []
 
     async def restart(seconds: float) -> None:
         restarts.append(seconds)
-        monkeypatch.setattr(client_mod, "_write", real_write)
+        monkeypatch.setattr(localfile, "_write", real_write)
         await server.start()  # same port, same log
 
     client = client_for(server, tmp_path, pinned=server.fingerprint)
