@@ -31,7 +31,7 @@ from typing import Any
 
 from ettui import paths
 from ettui.config_rules import RULES, typed_value
-from ettui.errors import ConfigError
+from ettui.errors import ConfigError, ConfigProblems
 from ettui.keys import BINDINGS, BUILTIN_THEMES, key_problem, key_set, normalise_keys
 
 SANDBOX = "sandbox"
@@ -613,14 +613,6 @@ def _validate(problems: _Problems, data: dict[str, Any]) -> Config:
             problems.add(None, f"unknown top-level key `{key}` (see docs/config.md)")
     return Config(path=problems.path, exists=True, default_profile=default, profiles=profiles, ui=ui, sandbox=sandbox,
                   store=store)  # fmt: skip
-
-
-class ConfigProblems(ConfigError):
-    """Every problem of one config file; ``message`` is their sentences, one a line."""
-
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__("\n".join(problems))
-        self.problems = problems
 
 
 def check(path: Path | None = None) -> tuple[Config | None, list[str]]:

@@ -28,6 +28,7 @@ from ettui.errors import (
     EttuiError,
     FetchInProgress,
     ServerIdentityUnknown,
+    SubmitUnconfirmed,
     ThrottledError,
 )
 from ettui.jobs.base import AsyncJobStore, holder_id, open_store, whoami
@@ -57,22 +58,6 @@ class SubmitWait:
 
 
 SubmitWaitCallback = Callable[[SubmitWait], None]
-
-
-class SubmitUnconfirmed(EttuiError):
-    """A submit whose request may have reached the service, but no acceptance was read.
-
-    The job is in the store as Unconfirmed (``job``); the message says so and
-    what the operator can do.
-    """
-
-    title = "Submit unconfirmed"
-
-    def __init__(self, message: str, *, job: Job, cause: EttuiError | None = None) -> None:
-        super().__init__(message)
-        self.job = job
-        if cause is not None:
-            self.exit_code = cause.exit_code
 
 
 def may_have_reached_service(error: BaseException) -> bool:
