@@ -13,8 +13,8 @@ from typing import Any
 
 from ettui.cli_common import SentenceFormatter, load_config, with_session
 from ettui.cli_output import ProgressBar, drop_json, print_json, text_table
-from ettui.errors import ExitCode, HostKeyUnknown, ServerIdentityUnknown, UsageError
-from ettui.model import format_duration
+from ettui.errors import ExitCode, HostKeyUnknown, RemoteFileMissing, ServerIdentityUnknown, ServiceError, UsageError
+from ettui.model import Job, JobStatus, format_duration
 from ettui.safetext import clean, clean_cells, clean_json
 
 
@@ -75,12 +75,33 @@ def _say_rates() -> None:
         rates.propagate = False
 
 
+async def _fetch_target(session: Any, target: str) -> Job | None:
+    """The job ``target`` names (a batch ID or its file's name, as ``Session.fetch`` reads it), or None.
+
+    A job the vendor ended in Error is refused here: it will never have a file.
+    """
+    job: Job | None = await session.find(target)
+    if job is None:
+        job = await session.store.find_by_file(target.rsplit("/", 1)[-1], profile=session.profile.name)
+    if job is None:
+        return None
+    if job.status is JobStatus.ERROR:
+        reason = f" ({job.last_error.rstrip('.')})" if job.last_error else ""
+        raise ServiceError(
+            f"The vendor reported an error for {job.label}{reason}, so it has no output file and waiting will not help; "
+            "check the request, then submit it again.",
+            title="Batch failed",
+        )
+    return job
+
+
 async def cmd_fetch(args: argparse.Namespace) -> int:
     if not args.json:
         _say_rates()
 
     async def body(session: Any) -> int:
         dest = Path(args.dest).expanduser() if args.dest else None
+        known = await _fetch_target(session, args.target)
         show_bar = sys.stderr.isatty() and not args.json
         bar = ProgressBar() if show_bar else None
         try:
@@ -92,6 +113,14 @@ async def cmd_fetch(args: argparse.Namespace) -> int:
                     retries=args.retries,
                 ),
             )
+        except RemoteFileMissing as missing:
+            if known is not None:
+                raise  # the job's file expired or was swept: the drop's own sentence says so
+            profile = session.profile.name
+            raise RemoteFileMissing(
+                f"No job or drop file {args.target} for profile {profile!r}: it is neither a batch ID in the job store "
+                "(see `ettui jobs`) nor a file on the drop (see `ettui drop ls`)."
+            ) from missing
         finally:
             if bar:
                 bar.stop()

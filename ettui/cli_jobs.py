@@ -185,7 +185,10 @@ async def cmd_jobs(args: argparse.Namespace) -> int:
             if job is None or job.profile != profile:
                 raise UsageError(f"No job {job_id} for profile {profile!r} in the job store; see `ettui jobs`.")
             job = await store.dismiss(job_id, at=utcnow())
-            print(clean(f"dismissed job {job.id} ({job.call})"))
+            if args.json:
+                print_json(job_json(job))  # data on stdout, as every --json command
+            else:
+                print(clean(f"dismissed job {job.id} ({job.call})"))
             return ExitCode.OK
         statuses = None
         if args.status:
