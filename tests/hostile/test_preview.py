@@ -123,7 +123,7 @@ def test_library_errors_become_sentences() -> None:
 def test_cli_log_lines_are_cleaned() -> None:
     import logging
 
-    from ettui.cli import CleanFormatter, SentenceFormatter
+    from ettui.cli_common import CleanFormatter, SentenceFormatter
 
     try:
         raise ValueError("reply said \x1b]52;c;cm0gLXJmIH4K\x1b\\ \x9b2J ok\rFAKE")

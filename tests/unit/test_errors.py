@@ -15,8 +15,8 @@ from ettui.errors import ApiConnectionError, DropError, DropUnreachable, EttuiEr
 README = Path(__file__).resolve().parents[2] / "README.md"
 
 
-def _every_subclass(cls: type) -> set[type]:
-    found: set[type] = set()
+def _every_subclass(cls: type[EttuiError]) -> set[type[EttuiError]]:
+    found: set[type[EttuiError]] = set()
     for sub in cls.__subclasses__():
         found |= {sub, *_every_subclass(sub)}
     return found
@@ -40,10 +40,11 @@ def test_every_subclass_in_the_package_is_defined_in_errors() -> None:
 
 def test_each_error_has_a_title_a_sentence_and_a_known_exit_code() -> None:
     codes = set(_codes().values())
-    for cls in [EttuiError, *_every_subclass(EttuiError)]:
+    family: list[type[EttuiError]] = [EttuiError, *_every_subclass(EttuiError)]
+    for cls in family:
         if cls.__module__ != "ettui.errors":
             continue
-        assert cls.title and cls.title != "Error" or cls is EttuiError, cls
+        assert (cls.title and cls.title != "Error") or cls is EttuiError, cls
         assert "title" in vars(cls), f"{cls.__name__} inherits its title"
         assert (cls.__doc__ or "").strip().endswith((".", ")")), cls
         assert cls.exit_code in codes, cls
