@@ -13,6 +13,7 @@ from typing import Any
 
 from ettui.cli_common import SentenceFormatter, load_config, with_session
 from ettui.cli_output import ProgressBar, drop_json, print_json, text_table
+from ettui.config_model import absolute_time
 from ettui.errors import ExitCode, HostKeyUnknown, RemoteFileMissing, ServerIdentityUnknown, ServiceError, UsageError
 from ettui.model import Job, JobStatus, format_duration
 from ettui.safetext import clean, clean_cells, clean_json
@@ -25,12 +26,14 @@ async def cmd_drop(args: argparse.Namespace) -> int:
         if args.json:
             print_json([drop_json(f, now) for f in files])
             return ExitCode.OK
-        rows: list[tuple[str, ...]] = [("NAME", "SIZE", "AGE", "TIME LEFT", "BATCH")]
+        zone = session.config.ui.zone  # [ui] time_zone, else the local zone
+        rows: list[tuple[str, ...]] = [("NAME", "SIZE", "AGE", "TIME LEFT", "EXPIRES", "BATCH")]
         for f in files:
             left = f.expiry.time_left(now)
             left_text = "EXPIRED" if left.total_seconds() <= 0 else format_duration(left)
             shown = clean(f.path) + ("" if f.listed else "  (not in drop)")
-            rows.append((shown, f"{f.size:,}", format_duration(now - f.mtime), left_text, f.batch_id or "-"))
+            rows.append((shown, f"{f.size:,}", format_duration(now - f.mtime), left_text, absolute_time(f.expires_at, zone),
+                         f.batch_id or "-"))
         print(text_table(rows))
         return ExitCode.OK
 
