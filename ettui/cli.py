@@ -1,5 +1,9 @@
 """The headless commands. Same services as the UI (``Session``), never textual.
 
+The API and job-history commands are in ``cli_jobs``, the drop and file ones
+in ``cli_drop``, what they share in ``cli_common``; this module keeps the local
+ones (``config``, ``sandbox``, ``demo``, the TUI), the parser and ``main``.
+
 Exit codes (``ettui.errors.ExitCode``, the README's table): 0 ok, 1 failure,
 2 usage, 3 validation, 4 service error, 5 connection error (any protocol),
 6 drop/file error, 7 configuration, 8 output error. Every user-caused failure
