@@ -394,7 +394,9 @@ class DropClient:
                 "check the network and the SFTP host."
             ) from None
         except socket.gaierror:
-            raise DropError(f"The SFTP host name {self.host} could not be resolved; check the profile's sftp_host.") from None
+            raise DropUnreachable(
+                f"The SFTP host name {self.host} could not be resolved; check the profile's sftp_host."
+            ) from None
         except asyncssh.KeyImportError as exc:
             raise DropError(f"The SSH key file {self._key_file} could not be loaded ({exc}).") from None
         except (OSError, asyncssh.Error) as exc:

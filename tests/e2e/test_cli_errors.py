@@ -72,6 +72,20 @@ def test_a_refused_connection_exits_5_whatever_the_protocol(
     assert done.stdout == b""
 
 
+@pytest.mark.parametrize(
+    ("protocol", "command"), [("http", ["submit", "C3"]), ("sftp", ["drop", "ls"]), ("ftps", ["drop", "ls"])]
+)
+def test_a_host_name_that_does_not_resolve_exits_5_whatever_the_protocol(
+    tmp_path: Path, closed_port: int, protocol: str, command: list[str]
+) -> None:
+    cfg = write_config(tmp_path, closed_port, "sftp" if protocol == "http" else protocol)
+    cfg.write_text(cfg.read_text().replace("127.0.0.1", "nohost.invalid"))  # .invalid never resolves (RFC 6761)
+    done = run(["--config", str(cfg), *command], tmp_path / "home")
+    lines = done.stderr.decode().splitlines()
+    assert done.returncode == ExitCode.CONNECTION, lines
+    assert len(lines) == 1 and "nohost.invalid" in lines[0] and "resolved" in lines[0], lines
+
+
 def test_json_errors_are_one_object_on_stderr_and_nothing_on_stdout(tmp_path: Path, closed_port: int) -> None:
     cfg = write_config(tmp_path, closed_port, "ftps")
     done = run(["--config", str(cfg), "drop", "ls", "--json"], tmp_path / "home")
