@@ -132,7 +132,10 @@ async def cmd_status(args: argparse.Namespace) -> int:
             try:
                 for job in jobs:
                     show(job)
-                await session.wait_until_terminal(live, timeout=args.timeout)
+                # The wait reads the store: a change a teammate's poller made can settle it before its
+                # event reaches ``show``, so the end state is shown from what the wait returns.
+                for job in await session.wait_until_terminal(live, timeout=args.timeout):
+                    show(job)
             except TimeoutError:
                 raise EttuiError(
                     f"Jobs still not finished after {args.timeout:.0f} s; run `ettui status --watch` again later."
