@@ -1,9 +1,14 @@
 """The headless commands. Same services as the UI (``Session``), never textual.
 
-Exit codes (``ettui.errors.ExitCode``): 0 ok, 1 failure, 2 usage, 3 validation,
-4 service error, 5 connection error, 6 drop/file error, 7 configuration.
-Every user-caused failure prints one sentence on stderr, never a traceback
-(set ``ETTUI_DEBUG=1`` to see one).
+The API and job-history commands are in ``cli_jobs``, the drop and file ones
+in ``cli_drop``, what they share in ``cli_common``; this module keeps the local
+ones (``config``, ``sandbox``, ``demo``, the TUI), the parser and ``main``.
+
+Exit codes (``ettui.errors.ExitCode``, the README's table): 0 ok, 1 failure,
+2 usage, 3 validation, 4 service error, 5 connection error (any protocol),
+6 drop/file error, 7 configuration, 8 output error. Every user-caused failure
+prints one sentence on stderr, never a traceback (set ``ETTUI_DEBUG=1`` to see
+one); with ``--json`` that sentence is one JSON object on stderr.
 
 Everything printed for a human goes through :func:`ettui.safetext.clean`
 (remote names, reply values, error sentences that quote them); ``--json`` is
@@ -20,58 +25,20 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Awaitable, Callable, Iterator, Sequence
-from datetime import timedelta
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from ettui import __version__, paths
 from ettui import config as config_mod
-from ettui.cli_output import ProgressBar, drop_json, job_json, jobs_table, print_json, text_table
+from ettui.cli_common import CleanFormatter, SentenceFormatter, load_config
+from ettui.cli_drop import cmd_drop, cmd_fetch, cmd_preview
+from ettui.cli_jobs import cmd_calls, cmd_jobs, cmd_status, cmd_store, cmd_submit
+from ettui.cli_output import print_json
 from ettui.config_rules import RULES
-from ettui.errors import ConfigError, EttuiError, ExitCode, HostKeyUnknown, ServerIdentityUnknown, library_error
-from ettui.model import DIALECTS, BatchRequest, JobStatus, format_duration, parse_duration
-from ettui.safetext import clean, clean_cells, clean_json
-
-
-class UsageError(EttuiError):
-    title = "Usage"
-    exit_code = ExitCode.USAGE
-
-
-def parse_age(text: str) -> timedelta:
-    """``30m``, ``6h``, ``2d``, ``1w`` -> a timedelta."""
-    age = parse_duration(text)
-    if age is None:
-        raise UsageError(f"--since takes an age like 30m, 6h, 2d or 1w, not {text!r}.")
-    return age
-
-
-# -- session plumbing ------------------------------------------------------------
-
-
-def _load_config(args: argparse.Namespace) -> config_mod.Config:
-    path = Path(args.config).expanduser() if args.config else None
-    return config_mod.load(path)
-
-
-async def _with_session(args: argparse.Namespace, body: Callable[[Any], Awaitable[int]], **open_kw: Any) -> int:
-    from ettui.session import Session
-
-    cfg = _load_config(args)
-    name = args.profile
-    if getattr(args, "api", None):
-        import dataclasses
-
-        profile = cfg.with_dialect(name, args.api)
-        cfg = dataclasses.replace(cfg, profiles={**cfg.profiles, profile.name: profile})
-        name = profile.name
-    session = await Session.open(cfg, name, **open_kw)
-    try:
-        return await body(session)
-    finally:
-        await session.close()
-
+from ettui.errors import ConfigError, EttuiError, ExitCode, Interrupted, UsageError, library_error
+from ettui.model import DIALECTS
+from ettui.safetext import clean
 
 # -- commands -------------------------------------------------------------------
 
@@ -125,405 +92,6 @@ def _checked_path(args: argparse.Namespace) -> Path:
     return Path(args.config).expanduser() if args.config else paths.config_file()
 
 
-async def cmd_calls(args: argparse.Namespace) -> int:
-    async def body(session: Any) -> int:
-        calls = session.calls()
-        if args.json:
-            print_json(
-                [
-                    {
-                        "id": c.id,
-                        "name": c.name,
-                        "help": c.help,
-                        "params": [
-                            {"name": p.name, "kind": p.kind.value, "required": p.required, "help": p.help, "default": p.default}
-                            for p in c.params
-                        ],
-                    }
-                    for c in calls
-                ]
-            )
-            return ExitCode.OK
-        for c in calls:
-            print(clean(f"{c.id:6} {c.name}"))
-            for p in c.params:
-                need = "required" if p.required else "optional"
-                print(clean(f"         --param {p.name}=<{p.kind.value}>  ({need}) {p.help}"))
-        return ExitCode.OK
-
-    return await _with_session(args, body, start_poller=False)
-
-
-def _parse_params(pairs: Sequence[str]) -> dict[str, str]:
-    params: dict[str, str] = {}
-    for pair in pairs:
-        name, sep, value = pair.partition("=")
-        if not sep or not name:
-            raise UsageError(f"--param takes NAME=VALUE, not {pair!r}.")
-        params[name.strip()] = value
-    return params
-
-
-def _print_wait(wait: Any) -> None:
-    """A throttled submit's wait, on stderr: what ettui does next, and when."""
-    print(
-        f"ettui: the service is busy (HTTP 500); retry {wait.attempt} of {wait.retries} in {wait.seconds:.1f} s.",
-        file=sys.stderr,
-        flush=True,
-    )
-
-
-async def cmd_submit(args: argparse.Namespace) -> int:
-    """Record ahead, send, confirm: exits 0 only with a Scheduled job in the store.
-
-    A non-zero exit either says nothing was submitted, or names the
-    Unconfirmed job the service may run (``SubmitUnconfirmed``).
-    """
-    request = BatchRequest(args.call, _parse_params(args.param or []))
-
-    async def body(session: Any) -> int:
-        try:
-            job = await session.submit(request, on_wait=_print_wait)
-        except (asyncio.CancelledError, KeyboardInterrupt):
-            _unconfirmed_notes(list(session.pending_submits.values()), "interrupted before its acceptance was read")
-            raise
-        if args.json:
-            print_json(job_json(job))
-        else:
-            print(clean(job.batch_id))
-        return ExitCode.OK
-
-    return await _with_session(args, body, start_poller=False)
-
-
-def _unconfirmed_notes(jobs: Sequence[Any], reason: str | None = None) -> None:
-    """One sentence per Unconfirmed job, on stderr, under a listing."""
-    from ettui.session import unconfirmed_sentence
-
-    for job in jobs:
-        if job is not None and job.status is JobStatus.UNCONFIRMED:
-            why = reason or job.last_error or "no acceptance was read"
-            print(f"ettui: {clean(unconfirmed_sentence(job, why))}", file=sys.stderr, flush=True)
-
-
-async def cmd_status(args: argparse.Namespace) -> int:
-    async def body(session: Any) -> int:
-        if args.batch_id:
-            jobs = []
-            for batch_id in args.batch_id:
-                job = await session.find(batch_id)
-                if job is None:
-                    raise UsageError(
-                        f"No job with batch ID {batch_id} in the job store for profile {session.profile.name!r}; "
-                        "see `ettui jobs`."
-                    )
-                jobs.append(job)
-        else:
-            open_statuses = [JobStatus.UNCONFIRMED, JobStatus.SCHEDULED, JobStatus.PROCESSING, JobStatus.UNKNOWN]
-            jobs = await session.jobs(status=open_statuses) or await session.jobs(limit=20)
-        ids = [j.id for j in jobs]
-        live = [j.id for j in jobs if j.status.polled]
-        if live and args.watch:
-            last: dict[int, str] = {}
-
-            def show(job: Any) -> None:
-                if args.json or job is None or job.id not in ids or last.get(job.id) == job.status_raw:
-                    return
-                last[job.id] = job.status_raw
-                line = f"{session.clock.now():%H:%M:%S}  {job.batch_id}  {job.call}  {job.status_raw}"
-                if job.file_name:
-                    line += f"  {job.file_name}"
-                print(clean(line), flush=True)
-
-            unsubscribe = session.subscribe(lambda event: show(event.job))
-            try:
-                for job in jobs:
-                    show(job)
-                await session.wait_until_terminal(live, timeout=args.timeout)
-            except TimeoutError:
-                raise EttuiError(
-                    f"Jobs still not finished after {args.timeout:.0f} s; run `ettui status --watch` again later."
-                ) from None
-            finally:
-                unsubscribe()
-        failures: list[EttuiError] = []
-        if live and not args.watch:
-            failures = await session.refresh(live)
-        jobs = [await session.job(i) for i in ids]
-        if args.json:
-            print_json([job_json(j) for j in jobs if j is not None])
-        elif not args.watch or not live:
-            print(jobs_table([j for j in jobs if j is not None], session.clock.now()))
-        _unconfirmed_notes(jobs)
-        if failures:
-            # The table shows what the store knew; the poll that should have updated it failed.
-            failure = failures[0]
-            failure.message = (f"{failure.message.rstrip('.')}: the status shown is the last one known; "
-                               "run `ettui status` again in a few minutes.")
-            raise failure
-        return ExitCode.OK
-
-    return await _with_session(args, body, start_poller=args.watch)
-
-
-def _jobs_profile(args: argparse.Namespace, cfg: config_mod.Config) -> str:
-    return cfg.with_dialect(args.profile, args.api).name if args.api else cfg.profile(args.profile).name
-
-
-async def cmd_jobs(args: argparse.Namespace) -> int:
-    """The history straight from the job store: no endpoint, secret or sandbox is touched.
-
-    ``jobs dismiss ID`` closes an Unconfirmed job (store only); ``jobs
-    resubmit ID`` sends its request again as a new job (that needs the API).
-    """
-    from ettui.jobs.base import open_store
-    from ettui.model import utcnow
-
-    action = getattr(args, "action", None) or "list"
-    if action == "resubmit":
-        return await _resubmit(args)
-    cfg = _load_config(args)
-    profile = _jobs_profile(args, cfg)
-    store = await open_store(cfg)
-    try:
-        if action == "dismiss":
-            job_id = _job_id(args)
-            job = await store.get(job_id)
-            if job is None or job.profile != profile:
-                raise UsageError(f"No job {job_id} for profile {profile!r} in the job store; see `ettui jobs`.")
-            job = await store.dismiss(job_id, at=utcnow())
-            print(clean(f"dismissed job {job.id} ({job.call})"))
-            return ExitCode.OK
-        statuses = None
-        if args.status:
-            statuses = []
-            for raw in args.status.split(","):
-                st = JobStatus.from_word(raw)
-                if st is None:
-                    raise UsageError(
-                        f"--status takes Unconfirmed, Scheduled, Processing, Complete, Error, Unknown or Dismissed, not {raw!r}."
-                    )
-                statuses.append(st)
-        now = utcnow()
-        since = now - parse_age(args.since) if args.since else None
-        jobs = await store.list(status=statuses, profile=None if args.all else profile, since=since, limit=args.limit)
-    finally:
-        await store.aclose()
-    if args.json:
-        print_json([job_json(j) for j in jobs])
-    else:
-        print(jobs_table(jobs, now))
-    _unconfirmed_notes(jobs)
-    return ExitCode.OK
-
-
-async def cmd_store(args: argparse.Namespace) -> int:
-    """``store migrate``: bring the configured store to this ettui's schema. ``store import-sqlite [PATH]``:
-    copy a local SQLite history into the shared store (idempotent: run it again, nothing is copied twice)."""
-    from ettui.jobs.base import open_store
-
-    cfg = _load_config(args)
-    if args.action == "migrate":
-        store = await open_store(cfg)  # opening applies pending migrations
-        try:
-            if args.json:
-                print_json({"location": store.location, "schema_version": store.schema_version})
-            else:
-                print(f"job store {store.location} is at schema version {store.schema_version}")
-        finally:
-            await store.aclose()
-        return ExitCode.OK
-    if not cfg.store.url:
-        raise UsageError(
-            "`ettui store import-sqlite` copies into a shared store: set [store] url in the config first (see docs/config.md)."
-        )
-    source_path = Path(args.path).expanduser() if args.path else paths.job_store()
-    if not source_path.exists():
-        raise UsageError(f"There is no job store at {source_path}; pass the path of a jobs.sqlite3 file.")
-    source = await open_store(path=source_path)
-    try:
-        target = await open_store(cfg)
-        try:
-            copied = skipped = 0
-            for listed in await source.list(order="id asc"):
-                job = await source.get(listed.id)  # with its history
-                if job is None:
-                    continue
-                if await target.import_job(job):
-                    copied += 1
-                else:
-                    skipped += 1
-        finally:
-            await target.aclose()
-    finally:
-        await source.aclose()
-    if args.json:
-        print_json({"from": str(source_path), "to": cfg.store.location, "copied": copied, "already_there": skipped})
-    else:
-        print(f"copied {copied} jobs from {source_path} to {cfg.store.location} ({skipped} were already there)")
-    return ExitCode.OK
-
-
-def _job_id(args: argparse.Namespace) -> int:
-    if not args.job_id or not args.job_id.isdigit():
-        raise UsageError(f"`ettui jobs {args.action}` takes a job ID (the ID column of `ettui jobs`).")
-    return int(args.job_id)
-
-
-async def _resubmit(args: argparse.Namespace) -> int:
-    job_id = _job_id(args)
-
-    async def body(session: Any) -> int:
-        job = await session.resubmit(job_id, on_wait=_print_wait)
-        if args.json:
-            print_json(job_json(job))
-        else:
-            print(clean(job.batch_id))
-        return ExitCode.OK
-
-    return await _with_session(args, body, start_poller=False)
-
-
-async def cmd_drop(args: argparse.Namespace) -> int:
-    async def body(session: Any) -> int:
-        files = await _retry_host_key(session, args, session.drop_files)
-        now = session.clock.now()
-        if args.json:
-            print_json([drop_json(f, now) for f in files])
-            return ExitCode.OK
-        rows: list[tuple[str, ...]] = [("NAME", "SIZE", "AGE", "TIME LEFT", "BATCH")]
-        for f in files:
-            left = f.expiry.time_left(now)
-            left_text = "EXPIRED" if left.total_seconds() <= 0 else format_duration(left)
-            shown = clean(f.path) + ("" if f.listed else "  (not in drop)")
-            rows.append((shown, f"{f.size:,}", format_duration(now - f.mtime), left_text, f.batch_id or "-"))
-        print(text_table(rows))
-        return ExitCode.OK
-
-    return await _with_session(args, body, start_poller=False, api=False)
-
-
-async def _retry_host_key(session: Any, args: argparse.Namespace, op: Callable[[], Awaitable[Any]]) -> Any:
-    """Run ``op``; on an unknown host key or certificate, accept it only when ``--accept-host-key`` /
-    ``--accept-cert`` matches."""
-    try:
-        return await op()
-    except ServerIdentityUnknown as err:
-        flag = "--accept-host-key" if isinstance(err, HostKeyUnknown) else "--accept-cert"
-        wanted = getattr(args, "accept_host_key", None) if isinstance(err, HostKeyUnknown) else getattr(args, "accept_cert", None)
-        if wanted and not isinstance(err, HostKeyUnknown):
-            from ettui.drop.certs import normalise_fingerprint
-
-            wanted = normalise_fingerprint(wanted)
-        if wanted and wanted == err.fingerprint:
-            session.accept_identity(err, save=True)
-            return await op()
-        hint = f"it does not match {flag}" if wanted else f"check it with the server's admin, then pass {flag} {err.fingerprint}"
-        details = "".join(f"\n  {line}" for line in err.description)
-        err.message = f"The {err.kind} of {err.host}:{err.port} is unknown ({err.fingerprint}); {hint}.{details}"
-        err.args = (err.message,)
-        raise err from None
-
-
-def _say_rates() -> None:
-    """On a terminal (beside the progress bar), ``ettui fetch`` says the rate of a large download and what limited it.
-
-    Not when stderr is a file or a pipe (scripts read it for the one error
-    sentence), unless ``ETTUI_SHOW_RATE=1`` asks for it (the benchmark does).
-    """
-    rates = logging.getLogger("ettui.drop.rate")
-    wanted = sys.stderr.isatty() or os.environ.get("ETTUI_SHOW_RATE") == "1"
-    if wanted and not rates.handlers and not os.environ.get("ETTUI_DEBUG"):
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(SentenceFormatter())
-        rates.addHandler(handler)
-        rates.setLevel(logging.INFO)
-        rates.propagate = False
-
-
-async def cmd_fetch(args: argparse.Namespace) -> int:
-    if not args.json:
-        _say_rates()
-
-    async def body(session: Any) -> int:
-        dest = Path(args.dest).expanduser() if args.dest else None
-        show_bar = sys.stderr.isatty() and not args.json
-        bar = ProgressBar() if show_bar else None
-        try:
-            outcome = await _retry_host_key(
-                session,
-                args,
-                lambda: session.fetch(
-                    args.target, dest=dest, extract=not args.no_extract, progress=bar.update if bar else None,
-                    retries=args.retries,
-                ),
-            )
-        finally:
-            if bar:
-                bar.stop()
-        if args.json:
-            print_json(
-                {
-                    "zip_path": str(outcome.zip_path),
-                    "sha256": outcome.sha256,
-                    "size": outcome.size,
-                    "extract_dir": str(outcome.extract_dir) if outcome.extract_dir else None,
-                    "files": [str(p) for p in outcome.files],
-                    "batch_id": outcome.job.batch_id if outcome.job else None,
-                }
-            )
-        else:
-            print(clean(f"downloaded {outcome.zip_path} ({outcome.size:,} bytes, sha256 {outcome.sha256})"))
-            for p in outcome.files:
-                print(clean(f"extracted  {p}"))
-        return ExitCode.OK
-
-    return await _with_session(args, body, start_poller=False, api=False)
-
-
-def cmd_preview(args: argparse.Namespace) -> int:
-    from ettui.output import open_output
-    from ettui.output.export import format_table
-
-    _load_config(args)  # no command starts on a config that `config check` refuses
-    path = Path(args.file).expanduser()
-    if not path.exists():
-        raise UsageError(f"{path} does not exist; pass an extracted XML file or a downloaded zip.")
-    reader = open_output(path, args.member)
-    if args.format == "table":
-        first = list(reader.iter_rows(limit=args.limit or None))
-        width = os.get_terminal_size().columns if sys.stdout.isatty() else 160
-        print(format_table(first, reader.columns, width))
-        return ExitCode.OK
-    limit = args.limit or None  # --limit 0: every record
-    rows: Iterator[dict[str, str]] = reader.iter_rows(limit=limit)
-    # Cells hold subscriber-entered text: to a file or pipe they stay byte-exact
-    # (it is data), to a terminal their controls are made visible.
-    terminal = sys.stdout.isatty()
-    if args.format == "jsonl":
-        for row in rows:
-            line = json.dumps(row, ensure_ascii=False)
-            sys.stdout.write((clean_json(line) if terminal else line) + "\n")
-        return ExitCode.OK
-    import csv
-
-    if limit is None:
-        # Every record to a pipe: a first pass learns every column, a second
-        # streams the rows, so memory stays flat and late columns get a header.
-        for _ in rows:
-            pass
-        rows = reader.iter_rows()
-    else:
-        rows = iter(list(rows))
-    columns = reader.columns
-    if terminal:
-        columns = [clean(c) for c in columns]
-        rows = map(clean_cells, rows)
-    writer = csv.DictWriter(sys.stdout, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    return ExitCode.OK
-
 
 async def cmd_sandbox(args: argparse.Namespace) -> int:
     from ettui.sandbox import Sandbox
@@ -536,7 +104,7 @@ async def cmd_sandbox(args: argparse.Namespace) -> int:
         if not 0 <= port <= 65535:
             raise UsageError(f"{flag} must be between 0 (any free port) and 65535, not {port}.")
     options = sandbox_options(
-        _load_config(args),
+        load_config(args),
         root=Path(args.root).expanduser() if args.root else None,
         seed=args.seed,
         time_scale=args.time_scale,
@@ -578,17 +146,32 @@ async def cmd_watch(args: argparse.Namespace) -> int:
 async def cmd_demo(args: argparse.Namespace) -> int:
     from ettui.demo import run_demo
 
-    _load_config(args)  # the demo runs on its own sandbox, but refuses a config `config check` refuses
+    load_config(args)  # the demo runs on its own sandbox, but refuses a config `config check` refuses
     return await run_demo(args)
 
 
 def cmd_tui(args: argparse.Namespace) -> int:
     from ettui.ui.app import run_app
 
-    return run_app(_load_config(args), args.profile, readonly=args.readonly)
+    return run_app(load_config(args), args.profile, readonly=args.readonly)
 
 
 # -- parser ---------------------------------------------------------------------
+
+
+class _ArgumentsRefused(Exception):
+    """argparse refused the command line; ``parser`` is the (sub)command whose usage applies."""
+
+    def __init__(self, parser: argparse.ArgumentParser, message: str) -> None:
+        super().__init__(message)
+        self.parser = parser
+
+
+class _Parser(argparse.ArgumentParser):
+    """Raises instead of exiting, so ``main`` can say it as JSON under ``--json`` (subcommands inherit the class)."""
+
+    def error(self, message: str) -> NoReturn:
+        raise _ArgumentsRefused(self, message)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -603,7 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
         return common
 
     common = options(argparse.SUPPRESS)
-    parser = argparse.ArgumentParser(
+    parser: argparse.ArgumentParser = _Parser(  # its subcommands are _Parser too (argparse uses type(self))
         prog="ettui",
         description="Submit ExactTarget batch file exports, watch their status, fetch their output. "
         "With no command: the terminal UI.",
@@ -711,6 +294,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], Any]] = {
 }
 
 
+
 def _non_negative_int(text: str) -> int:
     try:
         value = int(text)
@@ -719,25 +303,6 @@ def _non_negative_int(text: str) -> int:
     if value < 0:
         raise argparse.ArgumentTypeError("must be 0 or more")
     return value
-
-
-class SentenceFormatter(logging.Formatter):
-    """``ettui: <sentence>``; a traceback never reaches the terminal (ETTUI_DEBUG shows everything)."""
-
-    def __init__(self) -> None:
-        super().__init__("ettui: %(message)s")
-
-    def format(self, record: logging.LogRecord) -> str:
-        record = logging.makeLogRecord({**record.__dict__, "exc_info": None, "exc_text": None, "stack_info": None})
-        # A record may quote a remote value (a batch ID, a reply): one clean line.
-        return clean(super().format(record))
-
-
-class CleanFormatter(logging.Formatter):
-    """``ETTUI_DEBUG``'s full records, tracebacks too, with every control made visible."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        return clean(super().format(record), multiline=True)
 
 
 def _setup_logging() -> None:
@@ -767,11 +332,38 @@ def _setup_logging() -> None:
     # embedding program's (or a test's) own handlers still see the records.
 
 
+def say_error(error: EttuiError, *, as_json: bool) -> int:
+    """Tell ``error`` on stderr and return its exit code.
+
+    Plain: ``ettui: <sentence>``, one line (an LF or CR in a remote value must
+    not fake a line of its own; a config error lists every problem of the
+    operator's own file, one per line). With ``--json``: one JSON object,
+    ``{"error", "title", "exit_code"}``, values exact and escaped by JSON, so
+    stdout holds only data.
+    """
+    if as_json:
+        document = {"error": error.message, "title": error.title, "exit_code": error.exit_code}
+        print(json.dumps(document, separators=(",", ":"), ensure_ascii=True), file=sys.stderr, flush=True)
+    else:
+        print(f"ettui: {clean(error.message, multiline=isinstance(error, ConfigError))}", file=sys.stderr, flush=True)
+    return error.exit_code
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``ettui`` console script."""
+    words = list(sys.argv[1:] if argv is None else argv)
+    wants_json = "--json" in words
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(words)
+    except _ArgumentsRefused as refused:
+        if wants_json:
+            return say_error(UsageError(f"{refused}; see `{refused.parser.prog} --help`."), as_json=True)
+        refused.parser.print_usage(sys.stderr)  # argparse's own way, for a human
+        print(f"{refused.parser.prog}: error: {refused}", file=sys.stderr)
+        return ExitCode.USAGE
     _setup_logging()
+    as_json = bool(getattr(args, "json", False))
     handler = COMMANDS.get(args.command, cmd_tui) if args.command else cmd_tui
     try:
         result = handler(args)
@@ -781,13 +373,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except EttuiError as exc:
         if os.environ.get("ETTUI_DEBUG"):
             raise
-        # One line: an LF or CR in a remote value must not fake a line of its own. A config
-        # error lists every problem of the operator's own file, one per line.
-        print(f"ettui: {clean(exc.message, multiline=isinstance(exc, ConfigError))}", file=sys.stderr)
-        return exc.exit_code
+        return say_error(exc, as_json=as_json)
     except KeyboardInterrupt:
-        print("ettui: interrupted.", file=sys.stderr)
-        return 130
+        return say_error(Interrupted("interrupted."), as_json=as_json)
     except BrokenPipeError:
         return ExitCode.OK
     except Exception as exc:
@@ -795,9 +383,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         known = library_error(exc)
         if known is None or os.environ.get("ETTUI_DEBUG"):
             raise
-        print(f"ettui: {clean(known.message)}", file=sys.stderr)
-        return known.exit_code
-
+        return say_error(known, as_json=as_json)
 
 if __name__ == "__main__":
     raise SystemExit(main())
+

@@ -4,9 +4,19 @@ A user-caused or environment-caused failure is an ``EttuiError``: a short
 ``title`` and one ``message`` sentence that names the thing and what to do.
 The CLI prints ``message`` and exits with ``exit_code``; the UI shows it in a
 toast or modal. Nothing in this family ever carries a secret.
+
+Every subclass lives here, whatever layer raises it, so one module answers
+"what can go wrong, what is it called, how does the CLI exit": each class
+sets its ``title`` and ``exit_code`` and says in its docstring when it is
+raised. The README's exit-code table lists the same codes (a test checks).
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ettui.model import Job
 
 
 class ExitCode:
@@ -20,6 +30,9 @@ class ExitCode:
     CONNECTION = 5
     DROP = 6
     CONFIG = 7
+    OUTPUT = 8
+    INTERRUPTED = 130
+    """Ctrl+C (128 + SIGINT, as shells report it)."""
 
 
 class EttuiError(Exception):
@@ -59,11 +72,35 @@ class EttuiError(Exception):
         return self.message
 
 
+class UsageError(EttuiError):
+    """The command line is wrong: an unknown option, a bad value, a job or file that is not there."""
+
+    title = "Usage"
+    exit_code = ExitCode.USAGE
+
+
+class Interrupted(EttuiError):
+    """The operator pressed Ctrl+C; what was under way stopped (a download's ``.part`` resumes next time)."""
+
+    title = "Interrupted"
+    exit_code = ExitCode.INTERRUPTED
+
+
 class ConfigError(EttuiError):
     """The config file, a profile or a secret source is wrong."""
 
     title = "Configuration error"
     exit_code = ExitCode.CONFIG
+
+
+class ConfigProblems(ConfigError):
+    """Every problem of one config file; ``message`` is their sentences, one a line."""
+
+    title = "Configuration problems"
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
 
 
 class ValidationError(EttuiError):
@@ -130,11 +167,105 @@ class ApiConnectionError(EttuiError):
     exit_code = ExitCode.CONNECTION
 
 
+class SubmitUnconfirmed(EttuiError):
+    """A submit whose request may have reached the service, but no acceptance was read.
+
+    The job is in the store as Unconfirmed (``job``); the message says so and
+    what the operator can do. The exit code is the cause's (a timeout exits 5).
+    """
+
+    title = "Submit unconfirmed"
+
+    def __init__(self, message: str, *, job: Job, cause: EttuiError | None = None) -> None:
+        super().__init__(message)
+        self.job = job
+        if cause is not None:
+            self.exit_code = cause.exit_code
+
+
+class StoreError(EttuiError):
+    """The job store cannot be used (newer schema, duplicate batch, corrupt file, unreachable database)."""
+
+    title = "Job store error"
+    exit_code = ExitCode.FAILURE
+
+
+class FilterError(EttuiError):
+    """The UI's filter text cannot be read (an unknown qualifier, a bad value)."""
+
+    title = "Filter"
+    exit_code = ExitCode.USAGE
+
+
+class UnexpectedError(EttuiError):
+    """A bug, caught by the UI's backstop: the app keeps running, the details are in the error log."""
+
+    title = "Unexpected error"
+    exit_code = ExitCode.FAILURE
+
+
 class DropError(EttuiError):
-    """A problem with the SFTP drop or a local file: listing, download, extraction."""
+    """A problem with the drop (SFTP or FTPS) or a local file: listing, download, extraction."""
 
     title = "Drop error"
     exit_code = ExitCode.DROP
+
+
+class DropConnectionLost(DropError):
+    """The drop connection broke mid-operation; retrying with a new connection may succeed."""
+
+    title = "Connection lost"
+
+
+class DropStalled(DropConnectionLost):
+    """No byte arrived for ``stall_timeout`` seconds: the connection is treated as dead."""
+
+    title = "Transfer stalled"
+
+
+class DropUnreachable(DropError):
+    """The drop could not be reached (refused, timed out, reset during the handshake); the sentence names host:port.
+
+    A connection error like the API's: it exits 5 whatever the protocol (SFTP,
+    FTPS), so a script tells "cannot reach" from "the file is wrong" the same way.
+    """
+
+    title = "Drop unreachable"
+    exit_code = ExitCode.CONNECTION
+
+
+class RemoteFileMissing(DropError):
+    """The remote file (or folder) is not on the drop: expired, swept, or never there."""
+
+    title = "File not on the drop"
+
+
+class LocalWriteError(DropError):
+    """Writing the local copy failed (disk full, permission denied): retrying will not help."""
+
+    title = "Cannot write the download"
+
+
+class LoginRefused(DropError):
+    """The drop refused the password, key or login; never retried (the vendor locks the user)."""
+
+    title = "Login refused"
+
+
+class ExtractError(DropError):
+    """A member of a downloaded zip was refused, or extraction failed; the message names the member."""
+
+    title = "Cannot extract"
+
+
+class OutputError(EttuiError):
+    """An output file that cannot or must not be read (unsafe, malformed, missing member): ``preview``, the viewer, export.
+
+    Its own exit code: the download is fine, the file's content is the problem.
+    """
+
+    title = "Unreadable output"
+    exit_code = ExitCode.OUTPUT
 
 
 class AlreadyFetched(DropError):

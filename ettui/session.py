@@ -22,7 +22,7 @@ from ettui.aio import cancelling
 from ettui.api.base import BatchApi, CallSpec
 from ettui.clock import Clock, WallClock
 from ettui.config import Config, Profile, SecretSource, load
-from ettui.errors import ConfigError, EttuiError, ServerIdentityUnknown, ThrottledError
+from ettui.errors import ConfigError, EttuiError, ServerIdentityUnknown, SubmitUnconfirmed, ThrottledError
 from ettui.jobs.base import AsyncJobStore, open_store, whoami
 from ettui.jobs.poller import JobEvent, Poller
 from ettui.model import BatchRequest, DropFile, Job, JobStatus
@@ -46,22 +46,6 @@ class SubmitWait:
 
 
 SubmitWaitCallback = Callable[[SubmitWait], None]
-
-
-class SubmitUnconfirmed(EttuiError):
-    """A submit whose request may have reached the service, but no acceptance was read.
-
-    The job is in the store as Unconfirmed (``job``); the message says so and
-    what the operator can do.
-    """
-
-    title = "Submit unconfirmed"
-
-    def __init__(self, message: str, *, job: Job, cause: EttuiError | None = None) -> None:
-        super().__init__(message)
-        self.job = job
-        if cause is not None:
-            self.exit_code = cause.exit_code
 
 
 def may_have_reached_service(error: BaseException) -> bool:

@@ -26,7 +26,7 @@ import zipfile
 import zlib
 from pathlib import Path, PurePosixPath
 
-from ettui.errors import DropError
+from ettui.errors import ExtractError
 
 GiB = 1024**3
 
@@ -36,12 +36,6 @@ tags can compress 500:1 and is harmless; a bomb needs size to do damage."""
 
 _CHUNK = 1024 * 1024
 _DRIVE = re.compile(r"^[A-Za-z]:")
-
-
-class ExtractError(DropError):
-    """A member of the zip was refused, or extraction failed; the message names the member."""
-
-    title = "Cannot extract"
 
 
 def extract_zip(

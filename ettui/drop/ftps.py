@@ -322,7 +322,7 @@ class FtpsClient:
                 f"Connecting to the drop at {where} timed out after {self.connect_timeout:g} s; check the network and ftps_host."
             )
         if isinstance(exc, socket.gaierror):
-            return DropError(f"The FTPS host name {self.host} could not be resolved; check the profile's ftps_host.")
+            return DropUnreachable(f"The FTPS host name {self.host} could not be resolved; check the profile's ftps_host.")
         if isinstance(exc, ssl.SSLError) and not is_tls_eof(exc):
             return DropError(
                 f"TLS with the drop at {where} failed ({exc.reason or exc}); the server may not offer explicit FTPS."

@@ -100,7 +100,9 @@ async def open_ssh(login: SshLogin, dialing: Awaitable[socket.socket]) -> asyncs
             "check the network and the SFTP host."
         ) from None
     except socket.gaierror:
-        raise DropError(f"The SFTP host name {login.host} could not be resolved; check the profile's sftp_host.") from None
+        raise DropUnreachable(
+            f"The SFTP host name {login.host} could not be resolved; check the profile's sftp_host."
+        ) from None
     except asyncssh.KeyImportError as exc:
         raise DropError(f"The SSH key file {login.key_file} could not be loaded ({exc}).") from None
     except (OSError, asyncssh.Error) as exc:

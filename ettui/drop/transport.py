@@ -2,8 +2,9 @@
 
 Two transports implement it: SFTP (:class:`ettui.drop.client.DropClient`,
 asyncssh) and FTPS (:class:`ettui.drop.ftps.FtpsClient`, explicit TLS). Both
-are read-only by construction. The errors every transport raises live here
-too, so callers catch one family whatever the protocol:
+are read-only by construction. Every transport raises the same errors (defined
+in :mod:`ettui.errors`, re-exported here), so callers catch one family whatever
+the protocol:
 
 * ``DropConnectionLost``: the connection broke mid-operation (retry with a new one);
 * ``DropUnreachable``: the drop could not be reached at all;
@@ -25,7 +26,7 @@ from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from ettui.drop.progress import ProgressCallback
-from ettui.errors import DropError
+from ettui.errors import DropConnectionLost, DropStalled, DropUnreachable, LocalWriteError, LoginRefused, RemoteFileMissing
 
 __all__ = [
     "REFUSED_LOGINS",
@@ -40,42 +41,6 @@ __all__ = [
     "RemoteFileMissing",
     "allow_login_again",
 ]
-
-
-class DropConnectionLost(DropError):
-    """The connection broke mid-operation; retrying with a new connection may succeed."""
-
-    title = "Connection lost"
-
-
-class DropUnreachable(DropError):
-    """The drop could not be reached (refused, timed out, reset during the handshake)."""
-
-    title = "Drop unreachable"
-
-
-class RemoteFileMissing(DropError):
-    """The remote file (or folder) is not on the drop: expired, swept, or never there."""
-
-    title = "File not on the drop"
-
-
-class LocalWriteError(DropError):
-    """Writing the local copy failed (disk full, permission denied): retrying will not help."""
-
-    title = "Cannot write the download"
-
-
-class DropStalled(DropConnectionLost):
-    """No byte arrived for ``stall_timeout`` seconds: the connection is treated as dead."""
-
-    title = "Transfer stalled"
-
-
-class LoginRefused(DropError):
-    """The drop refused the password, key or login; never retried (the vendor locks the user)."""
-
-    title = "Login refused"
 
 
 class Digest(Protocol):

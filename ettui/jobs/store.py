@@ -61,7 +61,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from ettui.errors import EttuiError
+from ettui.errors import StoreError
 from ettui.jobs.base import status_columns
 from ettui.jobs.schema import (
     COLUMNS,
@@ -88,12 +88,6 @@ __all__ = [
 
 BUSY_TIMEOUT_MS = 10_000
 """How long a writer waits for another process's write lock before giving up."""
-
-
-class StoreError(EttuiError):
-    """The job store file cannot be used (newer schema, duplicate batch, corrupt file)."""
-
-    title = "Job store error"
 
 
 # --- the store ----------------------------------------------------------------

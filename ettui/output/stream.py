@@ -17,19 +17,13 @@ from collections.abc import Iterable, Iterator
 from typing import IO, Any, TypeVar
 
 from ettui.api.xmlsafe import HARDENED_OPTIONS
-from ettui.errors import DropError
+from ettui.errors import OutputError as OutputError  # re-exported: the output readers raise it
 
 PROLOG_LIMIT = 1024 * 1024
 """Bytes of prolog (declaration, comments) tolerated before the root element."""
 
 READ_CHUNK = 256 * 1024
 """Bytes handed to lxml per read; bigger than lxml's default to cut call overhead."""
-
-
-class OutputError(DropError):
-    """An output file that cannot or must not be read (unsafe, malformed, missing member)."""
-
-    title = "Unreadable output"
 
 
 DAMAGED = (zipfile.BadZipFile, zlib.error, EOFError, OSError)

@@ -27,9 +27,9 @@ import asyncssh
 from aiohttp import web
 
 from ettui.sandbox.clock import ScaledClock
+from ettui.sandbox.clock_state import ClockState
 from ettui.sandbox.credentials import load_credentials
 from ettui.sandbox.faults import Faults
-from ettui.sandbox.journal import clock_start
 from ettui.sandbox.options import SandboxOptions
 from ettui.sandbox.queue import RetentionPolicy, SandboxBatch, SandboxQueue, sweep
 
@@ -84,7 +84,9 @@ class Sandbox:
         self.sftp_password: str = options.sftp_password or (generated.sftp_password if generated else "")
         self.ftps_password: str = options.ftps_password or (generated.sftp_password if generated else "")
         """The drop password in force."""
-        self.clock = ScaledClock(options.time_scale, start=clock_start(self.root / "clock.json", options.time_scale))
+        self.clock_state = ClockState(self.root / "clock.json", journal=self.root / "batches.jsonl", drop_dir=self.drop_dir)
+        """This root's runs: a fast clock carries on between fast runs; a 1x run first brings their stamps back to real time."""
+        self.clock = ScaledClock(options.time_scale, start=self.clock_state.start(options.time_scale))
         self.faults = options.faults
         from ettui.sandbox.sftp import DropLimits
 
@@ -217,6 +219,7 @@ class Sandbox:
         await self.queue.settle_writes()
         self.queue.close()
         self._info = None
+        self.clock_state.stop(self.clock.now())
 
     async def _tick(self) -> None:
         """Complete due jobs even when nobody inquires (files land on time)."""

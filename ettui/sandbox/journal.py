@@ -7,9 +7,9 @@ is one JSON line appended to ``batches.jsonl`` under an exclusive ``flock``;
 each process reads the lines it has not seen before assigning an ID or when
 asked about an ID it does not know. Batch IDs stay unique across processes.
 
-The sandbox clock's epoch is kept beside it (``clock.json``) so a fast clock
-(``--time-scale``) carries on from where the last process left it instead of
-jumping back to the wall clock.
+The sandbox clock's runs are kept beside it (``clock.json``, see
+``clock_state.py``): a fast clock carries on from where the last fast process
+left it, and a run at the real pace brings the stored times back to real time.
 """
 
 from __future__ import annotations
@@ -17,9 +17,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
-import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -62,21 +60,3 @@ class Journal:
         with open(self.path, "ab") as fh:
             fh.write(line)
 
-
-def clock_start(path: Path, scale: float) -> datetime:
-    """Where a new sandbox clock should start: the last one's sandbox time now, else the wall clock.
-
-    A clock never starts behind the wall clock (a sandbox that ran fast keeps
-    its lead; one that ran at 1x is simply the wall clock).
-    """
-    wall = datetime.now(UTC)
-    start = wall
-    with contextlib.suppress(OSError, ValueError, KeyError):
-        saved = json.loads(path.read_text())
-        elapsed = time.time() - float(saved["wall"])
-        carried = datetime.fromisoformat(saved["sandbox"]).timestamp() + elapsed * float(saved["scale"])
-        start = max(wall, datetime.fromtimestamp(carried, UTC))
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"wall": time.time(), "sandbox": start.isoformat(), "scale": scale}))
-    tmp.replace(path)
-    return start

@@ -15,14 +15,8 @@ import traceback
 from datetime import UTC, datetime
 from pathlib import Path
 
-from ettui.errors import EttuiError, library_error
+from ettui.errors import EttuiError, UnexpectedError, library_error
 from ettui.safetext import clean
-
-
-class UnexpectedError(EttuiError):
-    """A bug, caught by the backstop: the app keeps running, the details are in the error log."""
-
-    title = "Unexpected error"
 
 
 class Backstop:

@@ -25,18 +25,12 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from ettui.errors import EttuiError
+from ettui.errors import FilterError as FilterError  # re-exported: the panes catch it from here
 from ettui.model import SECONDS_PER_UNIT
 
 _COMPARE = re.compile(r"([a-z_]+)\s*([<>])\s*(\d+(?:\.\d+)?)\s*([smhdw]?)", re.IGNORECASE)
 _LOOKS_COMPARED = re.compile(r"([a-z_]*)\s*([<>])(.*)", re.IGNORECASE)
 _UNITS = {**SECONDS_PER_UNIT, "": 3600}  # a bare number means hours (expires<6)
-
-
-class FilterError(EttuiError):
-    """The filter text cannot be read."""
-
-    title = "Filter"
 
 
 def _check_name(term: str, name: str, known: Collection[str] | None, kind: str) -> None:

@@ -10,8 +10,10 @@ from pathlib import Path
 from typing import Any
 
 
-def run(args: list[str], home: Path, timeout: float = 90, **kw: Any) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "ETTUI_HOME": str(home), "PYTHONUNBUFFERED": "1"}
+def run(
+    args: list[str], home: Path, timeout: float = 90, extra_env: dict[str, str] | None = None, **kw: Any
+) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "ETTUI_HOME": str(home), "PYTHONUNBUFFERED": "1", **(extra_env or {})}
     env.pop("ETTUI_CONFIG", None)
     return subprocess.run(
         [sys.executable, "-m", "ettui", *args], capture_output=True, text=True, timeout=timeout, env=env, **kw  # type: ignore[arg-type]
@@ -160,3 +162,27 @@ def test_soap_tracking_extract_submit_watch_fetch(tmp_path: Path) -> None:
     preview = run(["preview", str(tmp_path / "dl" / "ops_week.zip"), "--member", "Opens.csv",
                    "--format", "jsonl", "--limit", "1"], tmp_path)
     assert preview.returncode == 0 and json.loads(preview.stdout)["EventType"] == "Open"
+
+
+def test_drop_ls_shows_expiry_in_the_configured_time_zone(tmp_path: Path) -> None:
+    """`[ui] time_zone` decides the absolute EXPIRES column; unset, the computer's zone (TZ) does."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from ettui.config import absolute_time
+
+    settings = "[sandbox]\nscheduled_seconds = 0.2\nprocessing_seconds = 0.2\n"
+    cfg, local = tmp_path / "config.toml", tmp_path / "local.toml"
+    cfg.write_text(settings + '[ui]\ntime_zone = "Asia/Kolkata"\n')
+    local.write_text(settings)
+    batch = run(["--config", str(cfg), "submit", "C3"], tmp_path).stdout.strip()
+    assert run(["--config", str(cfg), "status", "--watch", "--timeout", "60", batch], tmp_path).returncode == 0
+    (entry,) = json.loads(run(["--config", str(cfg), "drop", "ls", "--json"], tmp_path).stdout)
+    expires = datetime.fromisoformat(entry["expires_at"])
+    for path, env, zone in ((cfg, {}, "Asia/Kolkata"), (local, {"TZ": "America/New_York"}, "America/New_York")):
+        done = run(["--config", str(path), "drop", "ls"], tmp_path, extra_env=env)
+        header, row = done.stdout.splitlines()
+        assert header.split() == ["NAME", "SIZE", "AGE", "TIME", "LEFT", "EXPIRES", "BATCH"]
+        shown = absolute_time(expires, ZoneInfo(zone))
+        assert shown in row and row.rstrip().endswith(batch), (row, shown)
+        assert shown.endswith(("IST", "EST", "EDT"))

@@ -65,7 +65,12 @@ def test_every_command_and_the_app_refuse_with_the_same_sentences(
     assert main(["--config", str(path), *command]) == 7
     err = capsys.readouterr().err
     assert "Traceback" not in err
-    refused = [line if line.startswith("ettui: ") else f"ettui: {line}" for line in err.strip().splitlines()]
+    if "--json" in command:  # the same sentences, as the one JSON error object on stderr
+        error = json.loads(err)
+        assert error["exit_code"] == 7 and error["title"] == "Configuration problems"
+        refused = [f"ettui: {line}" for line in error["error"].splitlines()]
+    else:
+        refused = [line if line.startswith("ettui: ") else f"ettui: {line}" for line in err.strip().splitlines()]
     assert refused == checked
 
 

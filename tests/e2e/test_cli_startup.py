@@ -41,7 +41,7 @@ def test_fetch_imports_only_what_a_download_needs(tmp_path: Path) -> None:
         [sys.executable, "-X", "importtime", "-m", "ettui", "--config", str(cfg), "fetch", "/x.zip", "--no-extract"],
         env=env, capture_output=True, text=True, timeout=120,
     )
-    assert done.returncode == 6, done.stderr[-2000:]
+    assert done.returncode == 5, done.stderr[-2000:]  # nothing listens: a connection error
     imported = set(re.findall(r"^import time:\s+\d+ \|\s+\d+ \|\s*(\S+)$", done.stderr, re.M))
     assert "asyncssh" in imported  # the log was read right
     heavy = sorted(m for m in imported if any(m == h or m.startswith(h + ".") for h in HEAVY))

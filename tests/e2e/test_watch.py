@@ -486,7 +486,8 @@ def test_an_unknown_host_key_is_never_trusted_by_the_watcher(tmp_path: Path, san
     fingerprint = sandbox.info.host_key_fingerprint
     assert all(f"drop ls --accept-host-key {fingerprint}" in f["message"] for f in failures)
     assert (tmp_path / "known_hosts").read_text() == "", "nothing trusted"
-    assert done.stderr.strip().splitlines()[-1].startswith("ettui: The host key of")
+    error = json.loads(done.stderr.strip().splitlines()[-1])  # with --json, the error is one JSON object on stderr
+    assert error["exit_code"] == 6 and error["error"].startswith("The host key of")
 
 
 def test_a_hook_a_stop_interrupted_runs_again_at_the_next_start(tmp_path: Path, sandbox: Sandbox) -> None:

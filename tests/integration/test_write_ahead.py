@@ -20,11 +20,11 @@ import pytest
 
 from ettui import config
 from ettui.config import Profile, SecretSource
-from ettui.errors import ThrottledError
+from ettui.errors import SubmitUnconfirmed, ThrottledError
 from ettui.jobs.store import JobStore
 from ettui.model import BatchRequest, JobStatus
 from ettui.sandbox import Sandbox, SandboxOptions
-from ettui.session import Session, SubmitUnconfirmed, SubmitWait
+from ettui.session import Session, SubmitWait
 from tests.integration.faultproxy import FaultProxy
 
 

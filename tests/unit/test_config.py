@@ -155,3 +155,38 @@ def test_keyring_secret_source(tmp_path: Path, memory_keyring: object) -> None:
         config.SecretSource(keyring="exacttarget-api:nobody").resolve("API password")
     with pytest.raises(ConfigError, match="should read service:username"):
         config.SecretSource(keyring="no-colon").resolve("API password")
+
+
+def test_ui_time_zone_is_an_iana_name_used_for_absolute_times(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+    from zoneinfo import ZoneInfo
+
+    cfg = config.load(write(tmp_path, '[ui]\ntime_zone = "Europe/Berlin"\n'))
+    assert cfg.ui.time_zone == "Europe/Berlin" and cfg.ui.zone == ZoneInfo("Europe/Berlin")
+    winter, summer = datetime(2026, 1, 15, 12, 0, tzinfo=UTC), datetime(2026, 7, 15, 12, 0, tzinfo=UTC)
+    assert config.absolute_time(winter, cfg.ui.zone) == "2026-01-15 13:00 CET"
+    assert config.absolute_time(summer, cfg.ui.zone) == "2026-07-15 14:00 CEST"  # the zone's own rules, not a fixed offset
+    utc = config.load(write(tmp_path, '[ui]\ntime_zone = "UTC"\n')).ui.zone
+    assert config.absolute_time(winter, utc) == "2026-01-15 12:00 UTC"
+
+
+@pytest.mark.parametrize("name", ["Europe/Berln", "../../etc/passwd", ""])
+def test_a_bad_time_zone_is_one_sentence_naming_it(tmp_path: Path, name: str) -> None:
+    cfg, problems = config.check(write(tmp_path, f'[ui]\ntime_zone = "{name}"\n'))
+    assert cfg is None and len(problems) == 1
+    assert "`time_zone`" in problems[0] and repr(name) in problems[0] and "Europe/Berlin" in problems[0], problems
+
+
+def test_no_time_zone_means_the_computer_s_local_zone(tmp_path: Path) -> None:
+    import time
+    from datetime import UTC, datetime
+
+    cfg = config.load(write(tmp_path, "[ui]\n"))
+    assert cfg.ui.time_zone is None and cfg.ui.zone is None
+    try:
+        with pytest.MonkeyPatch.context() as env:
+            env.setenv("TZ", "Asia/Kolkata")
+            time.tzset()
+            assert config.absolute_time(datetime(2026, 1, 15, 12, 0, tzinfo=UTC), cfg.ui.zone) == "2026-01-15 17:30 IST"
+    finally:
+        time.tzset()

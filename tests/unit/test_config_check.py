@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from ettui import config, config_rules, keys
-from ettui.errors import ConfigError
+from ettui.errors import ConfigError, ConfigProblems
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -135,7 +135,7 @@ time_scale = 0
     assert len(problems) == len(keys_in_order)
     for sentence, key in zip(problems, keys_in_order, strict=True):
         assert key in sentence
-    with pytest.raises(config.ConfigProblems) as refused:
+    with pytest.raises(ConfigProblems) as refused:
         config.load(path)
     assert refused.value.problems == problems
 

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from ettui.drop.extract import ExtractError, extract_zip, safe_member_path
+from ettui.drop.extract import extract_zip, safe_member_path
+from ettui.errors import ExtractError
 
 
 def write_zip(path: Path, members: dict[str, bytes], *, method: int = zipfile.ZIP_DEFLATED) -> Path:

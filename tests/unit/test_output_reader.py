@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from ettui.errors import DropError
+from ettui.errors import EttuiError, ExitCode
 from ettui.output.reader import OutputReader
 from ettui.output.stream import OutputError, guarded_stream
 
@@ -182,7 +182,7 @@ def test_missing_file_and_malformed_xml_are_one_sentence(tmp_path: Path) -> None
     reader = OutputReader(write(tmp_path, "<r><x><v>1</v></x><x><v>2</v></x>"))  # cut short
     with pytest.raises(OutputError, match="not well-formed"):
         list(reader.iter_rows())
-    assert issubclass(OutputError, DropError)
+    assert issubclass(OutputError, EttuiError) and OutputError.exit_code == ExitCode.OUTPUT  # its own code (issue 16.2)
 
 
 # ---------------------------------------------------------------------- safety
