@@ -58,7 +58,7 @@ def idle_app(tmp_path: Path) -> EttuiApp:
 def errors_shown(app: EttuiApp) -> list[str]:
     """Every error toast the app has shown so far (kept: toasts time out on a slow machine)."""
     seen: dict[str, str] = app.__dict__.setdefault("_hostile_errors_seen", {})
-    for n in list(app._notifications):
+    for n in app.shown_toasts:
         if n.severity == "error":
             seen.setdefault(n.identity, f"{n.title}: {n.message}")
     return list(seen.values())

@@ -86,14 +86,14 @@ async def test_submit_watch_download_extract_open_filter(tmp_path: Path) -> None
         assert any(p is not None for p in drawn), "no progress was drawn"
         job = next(iter(app.board.jobs.values()))
         assert job.download_path and Path(job.download_path).exists()
-        assert any("downloaded, verified and extracted" in n.message for n in app._notifications)
+        assert any("downloaded, verified and extracted" in n.message for n in app.shown_toasts)
         await pilot.press("o")
         await wait_for(pilot, lambda: isinstance(app.screen, OutputViewer), "the output viewer")
         table = app.screen.query_one(OutputTable)
         await wait_for(pilot, lambda: table.row_count == 300, "all rows")
         assert "EmailAddress" in [c.key for c in table.columns]
         await pilot.press("slash", *"Click", "enter")
-        await wait_for(pilot, lambda: 0 < table.row_count < 300 and app.screen._finished, "filtered rows")  # type: ignore[attr-defined]
+        await wait_for(pilot, lambda: 0 < table.row_count < 300 and app.screen.finished, "filtered rows")  # type: ignore[attr-defined]
         assert all("Click" in " ".join(table.rows[cast(int, k)].values()) for k in table.keys)
         await pilot.press("e")
         csv = Path(app.screen.path).with_suffix(".csv")  # type: ignore[attr-defined]
@@ -158,7 +158,7 @@ async def test_readonly_disables_submit_and_download(tmp_path: Path) -> None:
         await pilot.press("ctrl+s")
         await pilot.press("escape", "d")
         await pilot.pause()
-        said = [n.message for n in app._notifications]
+        said = [n.message for n in app.shown_toasts]
         assert any("submitting is off" in m for m in said) and any("downloads are off" in m for m in said)
 
 

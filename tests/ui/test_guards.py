@@ -15,7 +15,7 @@ from tests.ui.seeded import seeded_app
 
 
 def _said(app: Any) -> list[str]:
-    return [n.message for n in app._notifications]
+    return [n.message for n in app.shown_toasts]
 
 
 async def _seeded(pilot: Any) -> None:
@@ -32,7 +32,7 @@ async def test_ctrl_s_outside_compose_says_where_it_works(tmp_path: Path) -> Non
         def fake_submit(request: object) -> None:
             submitted.append(request)
 
-        app.submit_request = fake_submit  # type: ignore[method-assign,assignment]
+        app.jobs_pane.submit_request = fake_submit  # type: ignore[method-assign,assignment]
         await pilot.press("2", "ctrl+s")
         await pilot.pause()
         assert not submitted and any("submits from Compose" in m for m in _said(app))

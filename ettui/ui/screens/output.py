@@ -113,7 +113,7 @@ class OutputViewer(Screen[None]):
         self._generation = 0
         self._wanted = LOOKAHEAD
         self._demand = threading.Event()
-        self._finished = False
+        self.finished = False
         self._record_tag: str | None = None
 
     def compose(self) -> ComposeResult:
@@ -133,7 +133,7 @@ class OutputViewer(Screen[None]):
 
     def _restart(self) -> None:
         self._generation += 1
-        self._finished = False
+        self.finished = False
         self._wanted = LOOKAHEAD
         self.table.reset()
         self.table.empty_text = "Reading…"
@@ -174,7 +174,7 @@ class OutputViewer(Screen[None]):
     def _load_finished(self, message: LoadFinished) -> None:
         if message.generation != self._generation:
             return
-        self._finished = True
+        self.finished = True
         if message.error is not None:
             self.table.empty_text = message.error.message
             self.app.notify(message.error.message, title=message.error.title, severity="error")
@@ -185,14 +185,14 @@ class OutputViewer(Screen[None]):
 
     @on(VirtualTable.RowHighlighted)
     def _cursor_moved(self) -> None:
-        if not self._finished and self.table.cursor_row + LOOKAHEAD // 2 >= self.table.row_count:
+        if not self.finished and self.table.cursor_row + LOOKAHEAD // 2 >= self.table.row_count:
             self._wanted = self.table.row_count + LOOKAHEAD
             self._demand.set()
         self._update_status()
 
     def _update_status(self) -> None:
         table = self.table
-        more = "all rows read" if self._finished else "more as you scroll"
+        more = "all rows read" if self.finished else "more as you scroll"
         tag = f"<{self._record_tag}> records · " if self._record_tag else ""
         filtered = f" · filter: {self.query_filter.text}" if not self.query_filter.empty else ""
         row = f"row {table.cursor_row + 1:,} of " if table.row_count else ""
