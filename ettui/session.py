@@ -37,7 +37,8 @@ from ettui.wiring import make_api, start_sandbox
 
 if TYPE_CHECKING:
     from ettui.drop.transport import DropTransport, RemoteEntry
-    from ettui.output import AnyReader
+    from ettui.output import RowReader
+    from ettui.output.export import ExportProgress, Predicate
     from ettui.sandbox import Sandbox, SandboxOptions
 
 ProgressCallback = Callable[[Progress], None]
@@ -774,20 +775,20 @@ class Session:
             self.poller.announce(JobEvent("updated", await self.store.record_extract(job.id, path=str(folder))))
         return folder, files
 
-    def open_output(self, path: Path, member: str | None = None) -> AnyReader:
+    def open_output(self, path: Path, member: str | None = None) -> RowReader:
         """A streaming reader of an output: an extracted XML or CSV file, or a zip (one member)."""
         from ettui.output import open_output
 
         return open_output(path, member)
 
-    def export_output(self, path: Path, dest: Path, fmt: str = "csv") -> int:
-        """Write an output's rows to ``dest`` (CSV); returns the row count. Synchronous: call from a thread."""
-        from ettui.output.export import export_csv, export_jsonl
+    def export_output(
+        self, path: Path, dest: Path, fmt: str = "csv", *,
+        predicate: Predicate | None = None, progress: ExportProgress | None = None,
+    ) -> int:
+        """Write an output's rows (those ``predicate`` keeps) to ``dest``; returns the count. Synchronous: call from a thread."""
+        from ettui.output.export import export_output
 
-        writers = {"csv": export_csv, "jsonl": export_jsonl}
-        if fmt not in writers:
-            raise EttuiError(f"Export format {fmt!r} is not supported; use csv or jsonl.", title="Export")
-        return writers[fmt](self.open_output(path), dest)  # type: ignore[arg-type]
+        return export_output(self.open_output(path), dest, fmt, predicate=predicate, progress=progress)
 
 
 def _cancelling() -> bool:

@@ -31,7 +31,7 @@ class Files:
     def open_output(self, path: Path) -> Any:
         return open_output(path)
 
-    def export_output(self, path: Path, dest: Path) -> int:
+    def export_output(self, path: Path, dest: Path, fmt: str = "csv", **how: Any) -> int:
         raise NotImplementedError
 
 
