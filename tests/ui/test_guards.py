@@ -10,7 +10,7 @@ from textual.widgets import Input
 
 from ettui.ui.screens.dialogs import ConfirmScreen
 from ettui.ui.screens.output import OutputViewer
-from tests.ui.conftest import make_app, wait_for
+from tests.ui.conftest import Dialect, make_app, wait_for
 from tests.ui.seeded import seeded_app
 
 
@@ -38,11 +38,11 @@ async def test_ctrl_s_outside_compose_says_where_it_works(tmp_path: Path) -> Non
         assert not submitted and any("submits from Compose" in m for m in _said(app))
 
 
-async def test_an_identical_request_within_minutes_asks_first(tmp_path: Path) -> None:
-    app = make_app(tmp_path)
+async def test_an_identical_request_within_minutes_asks_first(tmp_path: Path, dialect: Dialect) -> None:
+    app = make_app(tmp_path, dialect=dialect)
     async with app.run_test(size=(120, 40)) as pilot:
-        await wait_for(pilot, lambda: app.session is not None and app.query("#param-start_date"), "the form")
-        await pilot.press("1", *"-7d", "tab", *"today", "ctrl+s")
+        await wait_for(pilot, lambda: app.session is not None and app.query(f"#param-{dialect.first_param}"), "the form")
+        await pilot.press("1", *dialect.fill, "ctrl+s")
         await wait_for(pilot, lambda: len(app.board.jobs) == 1, "the first job")
         await pilot.press("1", "ctrl+s")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
