@@ -34,6 +34,7 @@ async def _ready(pilot, app, dialect: Dialect) -> None:  # type: ignore[no-untyp
 async def _submit(pilot, app, dialect: Dialect) -> None:  # type: ignore[no-untyped-def]
     await pilot.press("1")
     await pilot.press(*dialect.fill)
+    await wait_for(pilot, lambda: app.compose_pane.valid, "a valid form")  # every key landed in its field
     await pilot.press("ctrl+s")
     await wait_for(pilot, lambda: app.board.jobs, "the job on the board")
 

@@ -42,7 +42,9 @@ async def test_an_identical_request_within_minutes_asks_first(tmp_path: Path, di
     app = make_app(tmp_path, dialect=dialect)
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_for(pilot, lambda: app.session is not None and app.query(f"#param-{dialect.first_param}"), "the form")
-        await pilot.press("1", *dialect.fill, "ctrl+s")
+        await pilot.press("1", *dialect.fill)
+        await wait_for(pilot, lambda: app.compose_pane.valid, "a valid form")  # every key landed in its field
+        await pilot.press("ctrl+s")
         await wait_for(pilot, lambda: len(app.board.jobs) == 1, "the first job")
         await pilot.press("1", "ctrl+s")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
