@@ -151,7 +151,7 @@ async def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_tui(args: argparse.Namespace) -> int:
-    from ettui.ui.app import run_app
+    from ettui.ui.run import run_app
 
     return run_app(load_config(args), args.profile, readonly=args.readonly)
 

@@ -31,7 +31,8 @@ from ettui.wiring import make_api, start_sandbox
 
 if TYPE_CHECKING:
     from ettui.drop.progress import ProgressCallback
-    from ettui.output import AnyReader
+    from ettui.output import RowReader
+    from ettui.output.export import ExportProgress, Predicate
     from ettui.sandbox import Sandbox, SandboxOptions
 
 
@@ -529,20 +530,20 @@ class Session:
         """Trust-on-first-use of a host key or certificate: accept it for this session, save it if asked."""
         self.drop.accept_identity(error, save=save)
 
-    def open_output(self, path: Path, member: str | None = None) -> AnyReader:
+    def open_output(self, path: Path, member: str | None = None) -> RowReader:
         """A streaming reader of an output: an extracted XML or CSV file, or a zip (one member)."""
         from ettui.output import open_output
 
         return open_output(path, member)
 
-    def export_output(self, path: Path, dest: Path, fmt: str = "csv") -> int:
-        """Write an output's rows to ``dest`` (CSV); returns the row count. Synchronous: call from a thread."""
-        from ettui.output.export import export_csv, export_jsonl
+    def export_output(
+        self, path: Path, dest: Path, fmt: str = "csv", *,
+        predicate: Predicate | None = None, progress: ExportProgress | None = None,
+    ) -> int:
+        """Write an output's rows (those ``predicate`` keeps) to ``dest``; returns the count. Synchronous: call from a thread."""
+        from ettui.output.export import export_output
 
-        writers = {"csv": export_csv, "jsonl": export_jsonl}
-        if fmt not in writers:
-            raise EttuiError(f"Export format {fmt!r} is not supported; use csv or jsonl.", title="Export")
-        return writers[fmt](self.open_output(path), dest)  # type: ignore[arg-type]
+        return export_output(self.open_output(path), dest, fmt, predicate=predicate, progress=progress)
 
 
 _WITH_BATCH = [JobStatus.SCHEDULED, JobStatus.PROCESSING, JobStatus.COMPLETE, JobStatus.ERROR, JobStatus.UNKNOWN]

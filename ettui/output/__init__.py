@@ -9,9 +9,6 @@ from ettui.output.base import Row, RowReader, zip_members
 from ettui.output.csvreader import CsvOutputReader
 from ettui.output.reader import OutputReader
 
-AnyReader = RowReader
-"""The protocol's former name; ``session.py`` still uses it."""
-
 
 def output_members(path: Path) -> list[str]:
     """The readable files (XML or CSV) inside a zip; [] for a plain file."""
@@ -34,4 +31,4 @@ def open_output(path: Path, member: str | None = None) -> RowReader:
     return OutputReader(path, member)
 
 
-__all__ = ["AnyReader", "CsvOutputReader", "OutputReader", "Row", "RowReader", "open_output", "output_members"]
+__all__ = ["CsvOutputReader", "OutputReader", "Row", "RowReader", "open_output", "output_members"]

@@ -56,6 +56,19 @@ class RowReader(Protocol):
         """The number of rows (reads the whole file)."""
         ...
 
+    @property
+    def fraction_read(self) -> float | None:
+        """How far the pass under way is through the file's (uncompressed) bytes, 0 to 1; None before one."""
+        ...
+
+
+def uncompressed_size(path: Path, member: str | None) -> int:
+    """The bytes a reader goes through: the zip member's expanded size, or the file's size."""
+    if member is None:
+        return path.stat().st_size
+    with zipfile.ZipFile(path) as archive:
+        return archive.getinfo(member).file_size
+
 
 def zip_members(path: Path) -> list[str]:
     """Every file member of a zip, in archive order."""

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
-from ettui.output.base import Row, zip_members
+from ettui.output.base import Row, uncompressed_size, zip_members
 from ettui.output.stream import DAMAGED, OutputError, batched, damaged
 
 
@@ -35,6 +35,9 @@ class CsvOutputReader:
                 raise OutputError(f"{self.source.name} holds no CSV file.")
             self.member = member or names[0]
         self._columns: list[str] | None = None
+        self._pass: IO[bytes] | None = None
+        """The byte stream of the pass under way (its position is the progress)."""
+        self._size: int | None = None
 
     @property
     def name(self) -> str:
@@ -57,6 +60,7 @@ class CsvOutputReader:
                 raw = open(self.source, "rb")  # noqa: SIM115 -- returned; the caller closes it with `with`
         except (zipfile.BadZipFile, OSError, KeyError) as exc:
             raise OutputError(f"Cannot open {self.name}: {exc}.") from exc
+        self._pass = raw
         # utf-8-sig: the extract's "UnicodeOutput" files may start with a BOM.
         return io.TextIOWrapper(raw, encoding="utf-8-sig", errors="replace", newline="")
 
@@ -107,3 +111,17 @@ class CsvOutputReader:
 
     def count(self) -> int:
         return sum(1 for _ in self.iter_values())
+
+    @property
+    def fraction_read(self) -> float | None:
+        """How far the pass under way is through the CSV's bytes, 0 to 1; None before one."""
+        raw = self._pass
+        if raw is None:
+            return None
+        if self._size is None:
+            self._size = uncompressed_size(self.source, self.member)
+        try:
+            position = raw.tell()  # a zip member's tell() counts expanded bytes
+        except (OSError, ValueError):  # closed: the pass is over
+            return 1.0
+        return min(1.0, position / self._size) if self._size else 1.0

@@ -23,13 +23,18 @@ import csv
 import json
 import os
 import unicodedata
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
 
-from ettui.output.reader import OutputReader
+from ettui.output.base import Row, RowReader
 from ettui.output.stream import OutputError
 from ettui.safetext import clean
+
+Predicate = Callable[[Row], bool]
+"""Which rows an export keeps (the viewer's filter)."""
+ExportProgress = Callable[[int, float | None], None]
+"""Told (rows kept so far, fraction of the file read or None) every ``WRITE_BATCH`` rows read, and at the end."""
 
 HEADER_AFTER = 1000
 """Rows read before the CSV header is written (so early late-columns cost nothing)."""
@@ -75,8 +80,34 @@ def _padded(rows: Iterable[list[str]], width: int) -> Iterator[list[str]]:
         yield row
 
 
-def export_csv(reader: OutputReader, dest: Path) -> int:
-    """Write every row of ``reader`` to ``dest`` as CSV with a header; return the row count.
+def _values(reader: RowReader, predicate: Predicate | None, progress: ExportProgress | None) -> Iterator[list[str]]:
+    """The values (in ``columns`` order) of the rows ``predicate`` keeps, telling ``progress`` as rows are read."""
+    if predicate is None and progress is None:
+        yield from reader.iter_values()  # the fast path: no dict per row
+        return
+    kept = 0
+    if predicate is None:
+        for read, values in enumerate(reader.iter_values(), 1):
+            if progress is not None and read % WRITE_BATCH == 0:
+                progress(read, reader.fraction_read)
+            kept = read
+            yield values
+    else:
+        for read, row in enumerate(reader.iter_rows(), 1):
+            if progress is not None and read % WRITE_BATCH == 0:
+                progress(kept, reader.fraction_read)
+            if predicate(row):
+                kept += 1
+                columns = reader.columns  # only ever appended to: a column's index never changes
+                yield [row.get(name, "") for name in columns]
+    if progress is not None:
+        progress(kept, 1.0)
+
+
+def export_csv(
+    reader: RowReader, dest: Path, *, predicate: Predicate | None = None, progress: ExportProgress | None = None
+) -> int:
+    """Write the rows of ``reader`` (those ``predicate`` keeps) to ``dest`` as CSV with a header; return the count.
 
     Raises:
         OutputError: the source cannot be read or ``dest`` cannot be written;
@@ -87,7 +118,7 @@ def export_csv(reader: OutputReader, dest: Path) -> int:
     with _atomic(dest) as temp:
         with open(temp, "w", newline="", encoding="utf-8") as out:
             writer = csv.writer(out)
-            values = reader.iter_values()
+            values = _values(reader, predicate, progress)
             head: list[list[str]] = []
             for row in values:
                 head.append(row)
@@ -151,8 +182,10 @@ def _rewrite_header(temp: Path, dest: Path, columns: list[str]) -> None:
         raise
 
 
-def export_jsonl(reader: OutputReader, dest: Path) -> int:
-    """Write every row of ``reader`` to ``dest`` as one JSON object per line; return the count.
+def export_jsonl(
+    reader: RowReader, dest: Path, *, predicate: Predicate | None = None, progress: ExportProgress | None = None
+) -> int:
+    """Write the rows of ``reader`` (those ``predicate`` keeps) to ``dest``, one JSON object per line; return the count.
 
     A row holds only the columns its record has, so late columns need no second pass.
 
@@ -162,16 +195,45 @@ def export_jsonl(reader: OutputReader, dest: Path) -> int:
     dest = Path(dest)
     with _atomic(dest) as temp:
         with open(temp, "w", encoding="utf-8", newline="\n") as out:
-            return _write_jsonl(reader, out)
+            return _write_jsonl(reader, out, predicate, progress)
 
 
-def _write_jsonl(reader: OutputReader, out: IO[str]) -> int:
+def _write_jsonl(reader: RowReader, out: IO[str], predicate: Predicate | None, progress: ExportProgress | None) -> int:
     encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
     count = 0
     for batch in reader.batches(WRITE_BATCH):
-        out.write("".join(encode(row) + "\n" for row in batch))
-        count += len(batch)
+        kept = batch if predicate is None else [row for row in batch if predicate(row)]
+        out.write("".join(encode(row) + "\n" for row in kept))
+        count += len(kept)
+        if progress is not None:
+            progress(count, reader.fraction_read)
+    if progress is not None:
+        progress(count, 1.0)
     return count
+
+
+EXPORTERS = {"csv": export_csv, "jsonl": export_jsonl}
+"""Export formats by name."""
+
+
+def export_output(
+    reader: RowReader, dest: Path, fmt: str = "csv", *, predicate: Predicate | None = None,
+    progress: ExportProgress | None = None,
+) -> int:
+    """Write the rows of ``reader`` that ``predicate`` keeps (every row when None) to ``dest`` as ``fmt``.
+
+    Streams in constant memory; ``dest`` appears only complete. ``progress``
+    hears (rows written, fraction of the file read) every ``WRITE_BATCH``
+    rows read and once at the end. Returns the number of rows written.
+
+    Raises:
+        OutputError: an unknown format, an unreadable source, or a ``dest``
+            that cannot be written (left untouched then).
+    """
+    exporter = EXPORTERS.get(fmt)
+    if exporter is None:
+        raise OutputError(f"Export format {fmt!r} is not supported; use {' or '.join(EXPORTERS)}.")
+    return exporter(reader, dest, predicate=predicate, progress=progress)
 
 
 # ------------------------------------------------------------------- table

@@ -54,7 +54,7 @@ from typing import IO, cast
 from lxml import etree
 
 from ettui.api.xmlsafe import local_tag
-from ettui.output.base import Row, zip_members
+from ettui.output.base import Row, uncompressed_size, zip_members
 from ettui.output.stream import OutputError, PrefixedStream, batched, guarded_stream, parser_options
 
 DISCOVERY_ELEMENTS = 4000
@@ -149,6 +149,9 @@ class OutputReader:
         self._record_tag: str | None = None
         self._record_spellings: list[str] = []
         self._parent_path: tuple[str, ...] = ()
+        self._pass: PrefixedStream | None = None
+        """The stream of the pass under way (its ``consumed`` is the progress)."""
+        self._size: int | None = None
 
     # ---- source handling
 
@@ -271,7 +274,7 @@ class OutputReader:
         # as leftover siblings, so they are read, not lost.
         tags = [f"{{*}}{s}" for s in self._record_spellings]
         record_tag, parent_path = self._record_tag, self._parent_path
-        stream = self._open()
+        stream = self._pass = self._open()
         good_parent: etree._Element | None = None
         root: etree._Element | None = None
         try:
@@ -382,6 +385,15 @@ class OutputReader:
     def count(self) -> int:
         """Number of records, without building rows."""
         return sum(1 for _ in self._records())
+
+    @property
+    def fraction_read(self) -> float | None:
+        """How far the pass under way is through the XML's bytes, 0 to 1; None before one."""
+        if self._pass is None:
+            return None
+        if self._size is None:
+            self._size = uncompressed_size(self.source, self.member)
+        return min(1.0, self._pass.consumed / self._size) if self._size else 1.0
 
 
 

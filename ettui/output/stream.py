@@ -52,9 +52,16 @@ class PrefixedStream:
     def __init__(self, prefix: bytes, rest: _ReadAhead) -> None:
         self._prefix = prefix
         self._rest = rest
+        self.consumed = 0
+        """Bytes handed to the parser so far (for an export's progress bar)."""
 
     def read(self, size: int = -1) -> bytes:
         """Read up to ``size`` bytes (lxml calls this with its chunk size)."""
+        data = self._read(size)
+        self.consumed += len(data)
+        return data
+
+    def _read(self, size: int) -> bytes:
         if self._prefix:
             if size < 0 or size >= len(self._prefix):
                 data, self._prefix = self._prefix, b""

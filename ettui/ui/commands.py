@@ -8,9 +8,12 @@ round.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import NamedTuple, Protocol, runtime_checkable
+from collections.abc import Callable, Iterable
+from functools import partial
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
+from textual.app import App
+from textual.binding import Binding, BindingType
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
 
@@ -29,6 +32,17 @@ class PaletteHost(Protocol):
     def palette_commands(self) -> list[PaletteCommand]:
         """Every entry the palette offers, in order."""
         ...
+
+
+def binding_commands(app: App[Any], bindings: Iterable[BindingType]) -> list[PaletteCommand]:
+    """An entry per described binding: its description, its key (as remapped) and id, its action."""
+    return [
+        PaletteCommand(
+            binding.description, f"{app.get_key_display(binding)} · {binding.id}", partial(app.run_action, binding.action)
+        )
+        for binding in bindings
+        if isinstance(binding, Binding) and binding.description
+    ]
 
 
 class EttuiCommands(Provider):

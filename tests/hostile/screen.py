@@ -9,6 +9,8 @@ from textual.app import App
 from textual.content import Content
 from textual.widget import Widget
 
+from ettui.ui.app import EttuiApp
+
 
 def widget_lines(widget: Widget) -> list[list[Segment]]:
     """The segments of every line ``widget`` draws now (what the compositor gets)."""
@@ -32,14 +34,14 @@ def links(lines: list[list[Segment]]) -> list[Any]:
     return found
 
 
-def toasts(app: App[Any]) -> list[str]:
+def toasts(app: EttuiApp) -> list[str]:
     """The text of every live notification, rendered as its ``Toast`` renders it.
 
     Rendering is where a markup toast crashed (``MarkupError``) or became a link,
     so each is rendered here and checked for click actions too.
     """
     shown = []
-    for notification in list(app._notifications):
+    for notification in app.shown_toasts:
         # As Toast.render does it (a Toast not mounted cannot look up its title style).
         content = Content.from_markup(notification.message) if notification.markup else Content(notification.message)
         assert not [s for s in content.spans if "@" in str(s.style)], f"a toast holds an action: {content!r}"
@@ -50,12 +52,12 @@ def toasts(app: App[Any]) -> list[str]:
 class ToastLog:
     """Every toast seen so far: toasts time out (sooner than a loaded test machine moves on)."""
 
-    def __init__(self, app: App[Any]) -> None:
+    def __init__(self, app: EttuiApp) -> None:
         self.app = app
         self.seen: dict[str, str] = {}
 
     def __call__(self) -> list[str]:
-        for notification, text in zip(list(self.app._notifications), toasts(self.app), strict=True):
+        for notification, text in zip(self.app.shown_toasts, toasts(self.app), strict=True):
             self.seen.setdefault(notification.identity, text)
         return list(self.seen.values())
 

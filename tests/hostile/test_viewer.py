@@ -31,7 +31,7 @@ class Files:
     def open_output(self, path: Path) -> Any:
         return open_output(path)
 
-    def export_output(self, path: Path, dest: Path) -> int:
+    def export_output(self, path: Path, dest: Path, fmt: str = "csv", **how: Any) -> int:
         raise NotImplementedError
 
 
@@ -58,7 +58,7 @@ def idle_app(tmp_path: Path) -> EttuiApp:
 def errors_shown(app: EttuiApp) -> list[str]:
     """Every error toast the app has shown so far (kept: toasts time out on a slow machine)."""
     seen: dict[str, str] = app.__dict__.setdefault("_hostile_errors_seen", {})
-    for n in list(app._notifications):
+    for n in app.shown_toasts:
         if n.severity == "error":
             seen.setdefault(n.identity, f"{n.title}: {n.message}")
     return list(seen.values())

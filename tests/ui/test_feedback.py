@@ -7,14 +7,14 @@ from typing import Any
 
 import pytest
 
-from ettui.ui.app import NO_TERMINAL_EXIT, run_app
 from ettui.ui.keymap import keymap_problems
+from ettui.ui.run import NO_TERMINAL_EXIT, run_app
 from tests.ui.conftest import make_app, sandbox_config, wait_for
 from tests.ui.seeded import seeded_app
 
 
 def _said(app: Any) -> list[str]:
-    return [n.message for n in app._notifications]
+    return [n.message for n in app.shown_toasts]
 
 
 def test_a_remap_that_takes_a_key_is_reported() -> None:

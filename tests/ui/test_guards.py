@@ -10,12 +10,12 @@ from textual.widgets import Input
 
 from ettui.ui.screens.dialogs import ConfirmScreen
 from ettui.ui.screens.output import OutputViewer
-from tests.ui.conftest import make_app, wait_for
+from tests.ui.conftest import Dialect, make_app, wait_for
 from tests.ui.seeded import seeded_app
 
 
 def _said(app: Any) -> list[str]:
-    return [n.message for n in app._notifications]
+    return [n.message for n in app.shown_toasts]
 
 
 async def _seeded(pilot: Any) -> None:
@@ -32,17 +32,19 @@ async def test_ctrl_s_outside_compose_says_where_it_works(tmp_path: Path) -> Non
         def fake_submit(request: object) -> None:
             submitted.append(request)
 
-        app.submit_request = fake_submit  # type: ignore[method-assign,assignment]
+        app.jobs_pane.submit_request = fake_submit  # type: ignore[method-assign,assignment]
         await pilot.press("2", "ctrl+s")
         await pilot.pause()
         assert not submitted and any("submits from Compose" in m for m in _said(app))
 
 
-async def test_an_identical_request_within_minutes_asks_first(tmp_path: Path) -> None:
-    app = make_app(tmp_path)
+async def test_an_identical_request_within_minutes_asks_first(tmp_path: Path, dialect: Dialect) -> None:
+    app = make_app(tmp_path, dialect=dialect)
     async with app.run_test(size=(120, 40)) as pilot:
-        await wait_for(pilot, lambda: app.session is not None and app.query("#param-start_date"), "the form")
-        await pilot.press("1", *"-7d", "tab", *"today", "ctrl+s")
+        await wait_for(pilot, lambda: app.session is not None and app.query(f"#param-{dialect.first_param}"), "the form")
+        await pilot.press("1", *dialect.fill)
+        await wait_for(pilot, lambda: app.compose_pane.valid, "a valid form")  # every key landed in its field
+        await pilot.press("ctrl+s")
         await wait_for(pilot, lambda: len(app.board.jobs) == 1, "the first job")
         await pilot.press("1", "ctrl+s")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")

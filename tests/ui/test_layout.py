@@ -185,3 +185,22 @@ async def test_details_show_the_absolute_expiry(tmp_path: Path) -> None:
 
         shown = html.unescape(app.export_screenshot()).replace("\xa0", " ")
         assert f"{expires:%Y-%m-%d %H:%M}" in shown
+
+
+async def test_details_say_a_change_was_noticed_not_when_it_happened(tmp_path: Path) -> None:
+    """The replies carry no time of the change: the details say when ettui noticed it, in local time."""
+    import html
+
+    from ettui.ui.screens.details import JobDetailsScreen
+
+    app = seeded_app(tmp_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: app.session is not None and app.jobs_loaded, "the seeded data")
+        job = next(j for j in app.board.jobs.values() if j.status_changed_at is not None and j.terminal)
+        app.board.move_cursor_to(job.id)
+        await pilot.press("2", "enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, JobDetailsScreen), "the details")
+        await pilot.pause()
+        shown = html.unescape(app.export_screenshot()).replace("\xa0", " ")
+        assert job.status_changed_at is not None
+        assert f"noticed at {job.status_changed_at.astimezone():%Y-%m-%d %H:%M}" in shown

@@ -17,7 +17,7 @@ from tests.ui.seeded import seeded_app
 
 
 def _toasts(app: Any) -> list[tuple[str, str]]:
-    return [(n.title, n.message) for n in app._notifications]
+    return [(n.title, n.message) for n in app.shown_toasts]
 
 
 async def test_completions_close_together_make_one_toast(tmp_path: Path) -> None:

@@ -58,7 +58,7 @@ async def test_after_a_restart_downloaded_files_show_downloaded_and_d_asks_first
         transfer = app.drop.transfers[path]
         assert transfer.state == "downloaded" and transfer.local_path == str(outcome.zip_path)
         app.drop_pane.check_expiring()
-        assert path not in app.drop_pane._warned_expiry, "no 'press d' warning for a file already downloaded"
+        assert path not in app.drop_pane.warned_expiry, "no 'press d' warning for a file already downloaded"
         await pilot.press("2")
         await wait_for(pilot, lambda: app.board.move_cursor_to(job.id) or (app.board.selected_job is not None
                        and app.board.selected_job.id == job.id), "the cursor on it")

@@ -97,7 +97,7 @@ def test_output_viewer(snap_compare: Any, tmp_path: Path, size: tuple[int, int])
         app = pilot.app
         assert app.session is not None
         app.push_screen(OutputViewer(app.session, output))
-        await wait_for(pilot, lambda: isinstance(app.screen, OutputViewer) and app.screen._finished, "the rows")
+        await wait_for(pilot, lambda: isinstance(app.screen, OutputViewer) and app.screen.finished, "the rows")
         await pilot.press("down", "down")
         await pilot.pause()
         assert app.screen.query_one(OutputTable).row_count == 60

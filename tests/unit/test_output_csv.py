@@ -38,7 +38,7 @@ def test_zip_of_csvs_reads_first_member_and_named_ones(tmp_path: Path) -> None:
 def test_export_takes_either_reader(tmp_path: Path) -> None:
     reader = open_output(make_zip(tmp_path / "ops.zip"))
     dest = tmp_path / "out.jsonl"
-    assert export_jsonl(reader, dest) == 2  # type: ignore[arg-type]
+    assert export_jsonl(reader, dest) == 2
     assert '"b, jr@example.org"' in dest.read_text()
 
 

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from ettui.output.export import export_csv, export_jsonl, format_table
+from ettui.output import open_output
+from ettui.output.export import WRITE_BATCH, export_csv, export_jsonl, export_output, format_table
 from ettui.output.reader import OutputReader
 from ettui.output.stream import OutputError
 
@@ -93,6 +94,58 @@ def test_failed_export_leaves_nothing_that_looks_complete(tmp_path: Path) -> Non
 def test_unwritable_destination_is_one_sentence(tmp_path: Path) -> None:
     with pytest.raises(OutputError, match="Could not write"):
         export_jsonl(source(tmp_path, TRICKY), tmp_path / "no-such-dir" / "out.jsonl")
+
+
+# ------------------------------------------------- export_output: filter, progress
+
+
+def many(count: int) -> str:
+    return "<x>" + "".join(f"<r><n>{i}</n><kind>{'odd' if i % 2 else 'even'}</kind></r>" for i in range(count)) + "</x>"
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_export_output_writes_only_the_rows_the_predicate_keeps(tmp_path: Path, fmt: str) -> None:
+    dest = tmp_path / f"out.{fmt}"
+    kept = export_output(source(tmp_path, many(7)), dest, fmt, predicate=lambda row: row.get("kind") == "odd")
+    assert kept == 3
+    if fmt == "csv":
+        with open(dest, newline="", encoding="utf-8") as f:
+            assert list(csv.reader(f)) == [["n", "kind"], ["1", "odd"], ["3", "odd"], ["5", "odd"]]
+    else:
+        assert [json.loads(line)["n"] for line in dest.read_text(encoding="utf-8").splitlines()] == ["1", "3", "5"]
+
+
+@pytest.mark.parametrize("kind", ["xml", "zipped csv"])
+def test_export_progress_climbs_to_the_end(tmp_path: Path, kind: str) -> None:
+    """The viewer's progress bar: the fraction read grows, never past 1, and ends at 1 with the row count."""
+    import zipfile
+
+    rows = 5 * WRITE_BATCH + 17
+    if kind == "xml":
+        path = tmp_path / "out.xml"
+        path.write_text(many(rows), encoding="utf-8")
+    else:
+        path = tmp_path / "ops.zip"
+        with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+            archive.writestr("Sent.csv", "n,kind\r\n" + "".join(f"{i},{'odd' if i % 2 else 'even'}\r\n" for i in range(rows)))
+    told: list[tuple[int, float | None]] = []
+    kept = export_output(
+        open_output(path), tmp_path / "out.csv", predicate=lambda row: row["kind"] == "even",
+        progress=lambda count, fraction: told.append((count, fraction)),
+    )
+    assert kept == (rows + 1) // 2
+    assert told[-1] == (kept, 1.0)
+    fractions = [f for _, f in told if f is not None]
+    assert len(fractions) == len(told) >= 5 and all(0 <= f <= 1 for f in fractions)
+    assert fractions == sorted(fractions)
+    assert 0 < fractions[0] < 1, "the first figure came only at the end"
+    assert [c for c, _ in told] == sorted(c for c, _ in told)
+
+
+def test_export_output_refuses_an_unknown_format(tmp_path: Path) -> None:
+    with pytest.raises(OutputError, match="'xlsx' is not supported; use csv or jsonl"):
+        export_output(source(tmp_path, TRICKY), tmp_path / "out.xlsx", "xlsx")
+    assert not (tmp_path / "out.xlsx").exists()
 
 
 def test_format_table_truncates_to_width() -> None:

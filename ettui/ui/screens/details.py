@@ -18,7 +18,7 @@ from textual.widgets import Footer, Static
 
 from ettui.model import DropFile, Job, JobStatus
 from ettui.safetext import clean, clean_text
-from ettui.ui.formatting import expiry_at_text, human_size, since, status_text
+from ettui.ui.formatting import expiry_at_text, human_size, local_time, since, status_text
 
 
 def job_summary(job: Job, now: datetime, landed: DropFile | None = None) -> RenderableType:
@@ -39,6 +39,10 @@ def job_summary(job: Job, now: datetime, landed: DropFile | None = None) -> Rend
     add("Call", job.call)
     add("Profile", f"{job.profile} ({job.dialect})")
     add("Status", status_text(job.status, job.status_raw))
+    if job.status_changed_at is not None:
+        # The service's replies carry no time of the change: what ettui has is when its poll saw it.
+        noticed = local_time(job.status_changed_at, "%Y-%m-%d %H:%M")
+        add("In state", f"{since(job.status_changed_at, now)}, noticed at {noticed} (the service does not say when it changed)")
     add("Submitted", f"{job.submitted_at:%Y-%m-%d %H:%M:%S} UTC ({since(job.submitted_at, now)} ago)")
     if job.submitted_by or job.fetched_by:
         # Written by other hosts of a shared store: shown as plain, safe text (add cleans it).

@@ -88,3 +88,13 @@ def entries_from(bindings: list[tuple[Binding, bool, str]]) -> list[HelpEntry]:
             continue
         grouped[key] = HelpEntry(display, binding.description, binding.id or "-", enabled)
     return list(grouped.values())
+
+
+def download_note(extract_after_download: bool) -> str:
+    """What ``d`` does for a profile: the help and the README say the same."""
+    if extract_after_download:
+        return (
+            "d downloads the zip, verifies every member's CRC, then extracts it "
+            "(extract_after_download = true, the default); x extracts again."
+        )
+    return "d downloads the zip and verifies every member's CRC (extract_after_download = false); x extracts it."

@@ -5,20 +5,24 @@ one message per batch. It reads only as far ahead as the cursor needs
 (``LOOKAHEAD`` rows), so a 300 MB file shows its first rows at once and
 never holds more than what was scrolled through. A filter restarts the
 stream with a predicate, scanning the whole file in the background.
+
+``e`` exports the rows the filter keeps (every row without one) to CSV beside
+the output, with a progress bar (its updates merge: ``can_replace``); an
+existing file is replaced only when the user says so.
 """
 
 from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import Any, ClassVar, Protocol, cast
+from typing import TYPE_CHECKING, ClassVar, Protocol, cast
 
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer, Input, Static
+from textual.widgets import Footer, Input, ProgressBar, Static
 from textual.worker import get_current_worker
 
 from ettui.errors import EttuiError
@@ -26,6 +30,10 @@ from ettui.safetext import clean, clean_text
 from ettui.ui.filtering import FilterError, Query
 from ettui.ui.formatting import plural
 from ettui.ui.widgets.table import Cell, Column, RowKey, VirtualTable
+
+if TYPE_CHECKING:
+    from ettui.output.base import Row, RowReader
+    from ettui.output.export import ExportProgress, Predicate
 
 BATCH = 500
 """Rows per message from the reading thread."""
@@ -37,9 +45,27 @@ MAX_COLUMN_WIDTH = 40
 class OutputSource(Protocol):
     """The part of ``Session`` the viewer uses."""
 
-    def open_output(self, path: Path) -> Any: ...
+    def open_output(self, path: Path) -> RowReader: ...
 
-    def export_output(self, path: Path, dest: Path) -> int: ...
+    def export_output(
+        self, path: Path, dest: Path, fmt: str = "csv", *,
+        predicate: Predicate | None = None, progress: ExportProgress | None = None,
+    ) -> int: ...
+
+
+def keeps(query: Query) -> Predicate:
+    """The rows ``query`` keeps: its words anywhere in the row, ``Column:value`` by (case-blind) column name."""
+
+    def predicate(row: Row) -> bool:
+        return query.matches(" ".join(row.values()), {k.lower(): v for k, v in row.items()})
+
+    return predicate
+
+
+def export_destination(output: Path) -> Path:
+    """Where ``e`` writes: ``<name>.csv`` beside the output, or ``<name>.export.csv`` when the output is that CSV."""
+    dest = output.with_suffix(".csv")
+    return output.with_name(f"{output.stem}.export.csv") if dest == output else dest
 
 
 class OutputTable(VirtualTable):
@@ -79,6 +105,8 @@ class OutputViewer(Screen[None]):
     OutputViewer #output-status { background: $panel; padding: 0 1; color: $text-muted; }
     OutputViewer #output-filter { display: none; }
     OutputViewer #output-filter.-visible { display: block; }
+    OutputViewer #export-progress { display: none; background: $panel; padding: 0 1; }
+    OutputViewer #export-progress.-running { display: block; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,q", "close", "Close", id="output.close"),
@@ -105,6 +133,18 @@ class OutputViewer(Screen[None]):
             self.generation = generation
             self.error = error
 
+    class Exporting(Message):
+        """How far the export is: rows kept so far, fraction of the file read (None: not known)."""
+
+        def __init__(self, rows: int, fraction: float | None) -> None:
+            super().__init__()
+            self.rows = rows
+            self.fraction = fraction
+
+        def can_replace(self, message: Message) -> bool:
+            """Only the latest figure matters: a newer one replaces a waiting one."""
+            return isinstance(message, OutputViewer.Exporting)
+
     def __init__(self, source: OutputSource, path: Path) -> None:
         super().__init__()
         self.source = source
@@ -113,13 +153,15 @@ class OutputViewer(Screen[None]):
         self._generation = 0
         self._wanted = LOOKAHEAD
         self._demand = threading.Event()
-        self._finished = False
+        self.finished = False
+        """True once every row (that the filter keeps) has been read."""
         self._record_tag: str | None = None
 
     def compose(self) -> ComposeResult:
         yield Static(clean_text(f"Output: {self.path.name}"), id="output-title")
         yield Input(placeholder="filter rows: words, or Column:value", id="output-filter")
         yield OutputTable()
+        yield ProgressBar(total=1.0, show_eta=False, id="export-progress")
         yield Static("Opening…", id="output-status")
         yield Footer()
 
@@ -133,7 +175,7 @@ class OutputViewer(Screen[None]):
 
     def _restart(self) -> None:
         self._generation += 1
-        self._finished = False
+        self.finished = False
         self._wanted = LOOKAHEAD
         self.table.reset()
         self.table.empty_text = "Reading…"
@@ -143,6 +185,7 @@ class OutputViewer(Screen[None]):
     @work(thread=True, exclusive=True, group="output-read")
     def _stream(self, generation: int, query: Query) -> None:
         worker = get_current_worker()
+        predicate = keeps(query)
         try:
             reader = self.source.open_output(self.path)
             sent = 0
@@ -150,7 +193,7 @@ class OutputViewer(Screen[None]):
                 if worker.is_cancelled or generation != self._generation:
                     return
                 if not query.empty:
-                    batch = [r for r in batch if query.matches(" ".join(r.values()), {k.lower(): v for k, v in r.items()})]
+                    batch = [r for r in batch if predicate(r)]
                     if not batch:
                         continue
                 self.post_message(self.RowsLoaded(generation, batch, list(reader.columns), reader.record_tag))
@@ -174,7 +217,7 @@ class OutputViewer(Screen[None]):
     def _load_finished(self, message: LoadFinished) -> None:
         if message.generation != self._generation:
             return
-        self._finished = True
+        self.finished = True
         if message.error is not None:
             self.table.empty_text = message.error.message
             self.app.notify(message.error.message, title=message.error.title, severity="error")
@@ -185,14 +228,14 @@ class OutputViewer(Screen[None]):
 
     @on(VirtualTable.RowHighlighted)
     def _cursor_moved(self) -> None:
-        if not self._finished and self.table.cursor_row + LOOKAHEAD // 2 >= self.table.row_count:
+        if not self.finished and self.table.cursor_row + LOOKAHEAD // 2 >= self.table.row_count:
             self._wanted = self.table.row_count + LOOKAHEAD
             self._demand.set()
         self._update_status()
 
     def _update_status(self) -> None:
         table = self.table
-        more = "all rows read" if self._finished else "more as you scroll"
+        more = "all rows read" if self.finished else "more as you scroll"
         tag = f"<{self._record_tag}> records · " if self._record_tag else ""
         filtered = f" · filter: {self.query_filter.text}" if not self.query_filter.empty else ""
         row = f"row {table.cursor_row + 1:,} of " if table.row_count else ""
@@ -226,16 +269,17 @@ class OutputViewer(Screen[None]):
         self._restart()
 
     def action_export(self) -> None:
-        """Export to CSV beside the output; an existing file is replaced only when the user says so."""
+        """Export the rows the filter keeps to CSV beside the output; an existing file is replaced only if the user says so."""
         from ettui.ui.screens.dialogs import ConfirmScreen
 
-        dest = self.path.with_suffix(".csv")
+        dest = export_destination(self.path)
+        query = self.query_filter
+        scope = "every row" if query.empty else f"the rows matching {query.text}"
 
         def go(confirmed: bool | None) -> None:
             if confirmed:
-                scope = "every row (the export does not apply the filter yet)" if not self.query_filter.empty else "every row"
                 self.app.notify(f"Exporting {scope} to {dest}…", title="CSV export", timeout=3, markup=False)
-                self._export(dest)
+                self._export(dest, query)
 
         if dest.exists():
             self.app.push_screen(ConfirmScreen("Overwrite", f"{dest} exists; exporting replaces it. Overwrite?", "Overwrite"), go)
@@ -243,13 +287,34 @@ class OutputViewer(Screen[None]):
             go(True)
 
     @work(thread=True, exclusive=True, group="output-export")
-    def _export(self, dest: Path) -> None:
+    def _export(self, dest: Path, query: Query) -> None:
+        self.app.call_from_thread(self._show_export, True)
         try:
-            rows = self.source.export_output(self.path, dest)
+            rows = self.source.export_output(
+                self.path, dest, predicate=None if query.empty else keeps(query),
+                progress=self._report_export,
+            )
         except EttuiError as exc:
             self.app.call_from_thread(self.app.notify, exc.message, title=exc.title, severity="error")
             return
+        finally:
+            self.app.call_from_thread(self._show_export, False)
         self.app.call_from_thread(self.app.notify, f"Wrote {plural(rows, 'row')} to {dest}", title="CSV export")
+
+    def _report_export(self, rows: int, fraction: float | None) -> None:
+        """From the export thread: the latest figure, posted (a waiting one is replaced)."""
+        self.post_message(self.Exporting(rows, fraction))
+
+    def _show_export(self, running: bool) -> None:
+        bar = self.query_one("#export-progress", ProgressBar)
+        bar.set_class(running, "-running")
+        bar.update(total=1.0 if running else bar.total, progress=0.0 if running else bar.progress)
+
+    @on(Exporting)
+    def _exporting(self, message: Exporting) -> None:
+        self.query_one("#export-progress", ProgressBar).update(
+            total=1.0 if message.fraction is not None else None, progress=message.fraction or 0.0
+        )
 
     def action_copy_row(self) -> None:
         key = self.table.cursor_key

@@ -21,9 +21,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from textual import work
+from textual import on, work
 from textual.app import ComposeResult
-from textual.containers import Vertical
 from textual.message import Message
 from textual.timer import Timer
 from textual.widgets import Static
@@ -35,8 +34,9 @@ from ettui.ui.formatting import plural
 from ettui.ui.health import EndpointHealth
 from ettui.ui.screens.dialogs import ConfirmScreen, HostKeyScreen
 from ettui.ui.screens.output import OutputViewer
-from ettui.ui.widgets.drop_browser import DropBrowser
+from ettui.ui.widgets.drop_browser import FILTER_DURATIONS, FILTER_FIELDS, DropBrowser
 from ettui.ui.widgets.filter_input import FilterInput
+from ettui.ui.widgets.filter_pane import FilterPane
 
 if TYPE_CHECKING:
     from ettui.config import UiSettings
@@ -49,8 +49,12 @@ DROP_REFRESH_SECONDS = 30.0
 OUTPUT_SUFFIXES = (".xml", ".csv")
 
 
-class DropPane(Vertical):
+class DropPane(FilterPane):
     """The drop's filter, its file table, and everything that lists or fetches from it."""
+
+    FILTER_FIELDS = FILTER_FIELDS
+    FILTER_DURATIONS = FILTER_DURATIONS
+    NOUN = "file"
 
     class Listed(Message):
         """A listing arrived: the board links its files to jobs."""
@@ -120,7 +124,8 @@ class DropPane(Vertical):
         self.ui = ui
         self._filter_history = filter_history
         self._known_files: set[str] | None = None
-        self._warned_expiry: set[str] = set()
+        self.warned_expiry: set[str] = set()
+        """Files already warned about as "expiring soon" (each is warned about once)."""
         self._pending_progress: dict[str, Progress] = {}
         self._progress_timer: Timer | None = None
         self._downloading: set[str] = set()
@@ -148,6 +153,23 @@ class DropPane(Vertical):
         return self.query_one(DropBrowser)
 
     @property
+    def filtered(self) -> DropBrowser:
+        return self.browser
+
+    @on(DropBrowser.ViewChanged, "#drop")
+    def _view_changed(self) -> None:
+        self.retitle()
+
+    def title(self) -> str:
+        drop = self.browser
+        drop_filter = f" · filter: {drop.filter_query.text}" if not drop.filter_query.empty else ""
+        return f"3 Drop · {plural(drop.row_count, 'file')}{drop_filter}"
+
+    @property
+    def total(self) -> int:
+        return len(self.browser.files)
+
+    @property
     def downloads_running(self) -> bool:
         return bool(self._downloading)
 
@@ -158,7 +180,7 @@ class DropPane(Vertical):
     def forget(self) -> None:
         """A new profile: its drop is another one (nothing landed yet, nothing warned)."""
         self._known_files = None
-        self._warned_expiry.clear()
+        self.warned_expiry.clear()
         self.browser.load([])
 
     # -- the listing ------------------------------------------------------------
@@ -236,7 +258,7 @@ class DropPane(Vertical):
         now = self.now()
         fresh: list[DropFile] = []
         for drop_file in self.browser.files.values():
-            if not drop_file.listed or drop_file.path in self._warned_expiry:
+            if not drop_file.listed or drop_file.path in self.warned_expiry:
                 continue
             left = (drop_file.expires_at - now).total_seconds()
             transfer = self.browser.transfers.get(drop_file.path)
@@ -244,7 +266,7 @@ class DropPane(Vertical):
                 transfer is not None and transfer.state in ("downloaded", "extracted")
             )
             if 0 < left < hours * 3600 and not fetched:
-                self._warned_expiry.add(drop_file.path)
+                self.warned_expiry.add(drop_file.path)
                 fresh.append(drop_file)
         for drop_file in fresh[:3]:
             time_left = format_duration(drop_file.expires_at - now)
