@@ -290,19 +290,31 @@ def holder_id() -> str:
     return f"{whoami()} (pid {os.getpid()})"
 
 
+STORE_URL_ENV = "ETTUI_STORE_URL"
+"""A shared store's URL for a config without ``[store] url`` (its password: libpq's ``PGPASSWORD`` / ``.pgpass``)."""
+
+
 async def open_store(config: Config | None = None, *, path: Path | None = None) -> AsyncJobStore:
     """The job store the config names: the shared PostgreSQL store of ``[store] url``, else the local SQLite file.
 
-    ``path`` forces a local SQLite file (tests, ``import-sqlite``); otherwise
+    A config without a URL takes ``$ETTUI_STORE_URL`` when it is set (one
+    shared store for a whole environment: a CI pass, a container). ``path``
+    forces a local SQLite file (tests, ``import-sqlite``); otherwise
     ``paths.job_store()``. The backend is chosen here, and only here; opening
     applies pending migrations. psycopg is imported only when a URL is set.
     """
-    from ettui import paths
+    import dataclasses
 
-    if path is None and config is not None and config.store.url:
+    from ettui import paths
+    from ettui.config import StoreSettings
+
+    settings = config.store if config is not None else StoreSettings()
+    if not settings.url and os.environ.get(STORE_URL_ENV):
+        settings = dataclasses.replace(settings, url=os.environ[STORE_URL_ENV])
+    if path is None and settings.url:
         from ettui.jobs.postgres import PostgresStore
 
-        return await PostgresStore.open(config.store)
+        return await PostgresStore.open(settings)
     from ettui.jobs.sqlite import SqliteStore
 
     return await SqliteStore.open(path or paths.job_store())
