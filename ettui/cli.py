@@ -239,7 +239,9 @@ async def cmd_status(args: argparse.Namespace) -> int:
             try:
                 for job in jobs:
                     show(job)
-                await session.wait_until_terminal(live, timeout=args.timeout)
+                # The store may say Complete before this process's feed announced it: show the end too.
+                for job in await session.wait_until_terminal(live, timeout=args.timeout):
+                    show(job)
             except TimeoutError:
                 raise EttuiError(
                     f"Jobs still not finished after {args.timeout:.0f} s; run `ettui status --watch` again later."
