@@ -27,6 +27,8 @@ Semantics every backend keeps (no SQLite-only behaviour is promised here):
   them when it stops; a lease that runs out (its holder died) can be taken by
   anyone. Lease times are the store's own wall clock (the database's, for a
   shared server), never a caller's clock, and lease writes are not changes.
+  Pollers ``heartbeat`` to learn how many share a profile, so each claims
+  its fair share (``ettui.jobs.leases``).
 * **Fetch claims.** ``claim_fetch`` marks a job's file as being downloaded
   by someone, so a second operator is told who instead of fetching it too.
 * **Who did what.** ``submitted_by`` and ``fetched_by`` (``whoami()``:
@@ -219,12 +221,15 @@ class AsyncJobStore(Protocol):
 
     # -- leases -------------------------------------------------------------------
 
-    async def claim(self, job_ids: Iterable[int], *, holder: str, lease_seconds: float) -> set[int]:
+    async def claim(
+        self, job_ids: Iterable[int], *, holder: str, lease_seconds: float, limit: int | None = None
+    ) -> set[int]:
         """Take or renew the poll lease of these live jobs; returns the ids ``holder`` now holds.
 
         A job is taken when nobody holds it, ``holder`` already does, or its
         lease ran out. Jobs another holder has (or is claiming right now) are
-        skipped, never waited for.
+        skipped, never waited for. ``limit``: take at most this many, the
+        first that can be taken in the order given (a fair share).
         """
         ...
 
@@ -234,6 +239,14 @@ class AsyncJobStore(Protocol):
 
     async def release(self, *, holder: str, job_ids: Iterable[int] | None = None) -> None:
         """Give up ``holder``'s leases (these jobs, or all), so another process may poll them at once."""
+        ...
+
+    async def heartbeat(self, *, holder: str, profile: str, seconds: float) -> int:
+        """Say ``holder`` polls ``profile`` for ``seconds`` more (0: it stops); returns how many do now, itself included.
+
+        The pollers of a profile share its live jobs out by this count
+        (``ettui.jobs.leases``); a heartbeat that is not renewed runs out.
+        """
         ...
 
     async def claim_fetch(self, job_id: int, *, holder: str, lease_seconds: float) -> str | None:

@@ -259,8 +259,10 @@ class PostgresStore(PgConnections):
 
     # -- leases -----------------------------------------------------------------------
 
-    async def claim(self, job_ids: Iterable[int], *, holder: str, lease_seconds: float) -> set[int]:
-        ids = sorted(set(job_ids))
+    async def claim(
+        self, job_ids: Iterable[int], *, holder: str, lease_seconds: float, limit: int | None = None
+    ) -> set[int]:
+        ids = list(dict.fromkeys(job_ids))
         if not ids:
             return set()
         async with self._write(control=True) as conn:
@@ -268,8 +270,8 @@ class PostgresStore(PgConnections):
                 "UPDATE jobs SET lease_holder = %(holder)s, lease_until = now() + make_interval(secs => %(lease)s) "
                 "WHERE id IN (SELECT id FROM jobs WHERE id = ANY(%(ids)s) AND " + LIVE_SQL + " AND "
                 "(lease_holder IS NULL OR lease_holder = %(holder)s OR lease_until < now()) "
-                "FOR UPDATE SKIP LOCKED) RETURNING id",
-                {"holder": holder, "lease": lease_seconds, "ids": ids},
+                "ORDER BY array_position(%(ids)s::bigint[], id) LIMIT %(limit)s FOR UPDATE SKIP LOCKED) RETURNING id",
+                {"holder": holder, "lease": lease_seconds, "ids": ids, "limit": limit},
             )
             return {int(r[0]) for r in await cur.fetchall()}
 
@@ -293,6 +295,19 @@ class PostgresStore(PgConnections):
                     "UPDATE jobs SET lease_holder = NULL, lease_until = NULL WHERE id = ANY(%s) AND lease_holder = %s",
                     (sorted(set(job_ids)), holder),
                 )
+
+    async def heartbeat(self, *, holder: str, profile: str, seconds: float) -> int:
+        async with self._write(control=True) as conn:
+            await conn.execute(
+                "DELETE FROM pollers WHERE alive_until < now() OR (holder = %s AND profile = %s)", (holder, profile)
+            )
+            if seconds > 0:
+                await conn.execute(
+                    "INSERT INTO pollers (holder, profile, alive_until) VALUES (%s, %s, now() + make_interval(secs => %s))",
+                    (holder, profile, seconds),
+                )
+            row = await (await conn.execute("SELECT count(*) FROM pollers WHERE profile = %s", (profile,))).fetchone()
+        return int(row[0]) if row else 0
 
     async def claim_fetch(self, job_id: int, *, holder: str, lease_seconds: float) -> str | None:
         async with self._write() as conn:

@@ -451,22 +451,35 @@ class JobStore(JobReader):
 
     # -- leases --
 
-    def claim(self, job_ids: Iterable[int], *, holder: str, lease_seconds: float) -> set[int]:
-        """Take or renew the poll lease of these live jobs (see ``AsyncJobStore.claim``)."""
-        ids = sorted(set(job_ids))
-        if not ids:
-            return set()
+    def claim(
+        self, job_ids: Iterable[int], *, holder: str, lease_seconds: float, limit: int | None = None
+    ) -> set[int]:
+        """Take or renew the poll lease of these live jobs, at most ``limit`` (see ``AsyncJobStore.claim``)."""
+        ids = list(dict.fromkeys(job_ids))
         now = time.time()
         held: set[int] = set()
-        with self._write() as conn:
-            for start in range(0, len(ids), 500):
+        with self._write() as conn:  # the write lock: nobody claims between the look and the update
+            for start in range(0, len(ids), 500):  # SQLite's bound-parameter limit
                 chunk = ids[start : start + 500]
-                rows = conn.execute(
-                    f"UPDATE jobs SET lease_holder = ?, lease_until = ? WHERE id IN ({', '.join('?' * len(chunk))}) "
-                    f"AND {LIVE_SQL} AND (lease_holder IS NULL OR lease_holder = ? OR lease_until < ?) RETURNING id",
-                    (holder, _lease_text(now + lease_seconds), *chunk, holder, _lease_text(now)),
-                ).fetchall()
-                held.update(int(r[0]) for r in rows)
+                room = len(chunk) if limit is None else limit - len(held)
+                if room <= 0:
+                    break
+                free = {
+                    int(r[0])
+                    for r in conn.execute(
+                        f"SELECT id FROM jobs WHERE id IN ({', '.join('?' * len(chunk))}) AND {LIVE_SQL} "
+                        "AND (lease_holder IS NULL OR lease_holder = ? OR lease_until < ?)",
+                        (*chunk, holder, _lease_text(now)),
+                    )
+                }
+                take = [job_id for job_id in chunk if job_id in free][:room]
+                if not take:
+                    continue
+                conn.execute(
+                    f"UPDATE jobs SET lease_holder = ?, lease_until = ? WHERE id IN ({', '.join('?' * len(take))})",
+                    (holder, _lease_text(now + lease_seconds), *take),
+                )
+                held.update(take)
         return held
 
     def renew(self, *, holder: str, lease_seconds: float) -> set[int]:
@@ -489,6 +502,17 @@ class JobStore(JobReader):
                     "UPDATE jobs SET lease_holder = NULL, lease_until = NULL WHERE id = ? AND lease_holder = ?",
                     (job_id, holder),
                 )
+
+    def heartbeat(self, *, holder: str, profile: str, seconds: float) -> int:
+        """Say ``holder`` polls ``profile`` for ``seconds`` more (0: it stops); how many do now (see ``AsyncJobStore``)."""
+        now = time.time()
+        with self._write() as conn:
+            conn.execute("DELETE FROM pollers WHERE alive_until < ? OR (holder = ? AND profile = ?)",
+                         (_lease_text(now), holder, profile))  # fmt: skip
+            if seconds > 0:
+                conn.execute("INSERT INTO pollers (holder, profile, alive_until) VALUES (?, ?, ?)",
+                             (holder, profile, _lease_text(now + seconds)))  # fmt: skip
+            return int(conn.execute("SELECT count(*) FROM pollers WHERE profile = ?", (profile,)).fetchone()[0])
 
     def claim_fetch(self, job_id: int, *, holder: str, lease_seconds: float) -> str | None:
         """Claim the job's file for a download: ``None`` when ``holder`` has it, else who is fetching it."""
