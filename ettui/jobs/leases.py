@@ -30,7 +30,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from ettui.jobs.base import AsyncJobStore
 
@@ -111,11 +111,12 @@ class Leases:
                 self.held.pop(job_id, None)
         return {job_id for job_id in due if job_id in self.held}
 
-    async def tick(self, order: list[int], live: int) -> None:
+    async def tick(self, candidates: Callable[[], list[int]], live: int) -> None:
         """One round of the renewal task: heartbeat, renew, and hand back the leases beyond the share.
 
-        ``order`` lists the held jobs this poller could hand back now (none in
-        flight, none due soon), the one to keep least first; ``live`` is how
+        ``candidates()`` lists the jobs this poller could hand back now (none in
+        flight), the one to keep least first; it is asked after the round trips,
+        so a poll that started meanwhile is not handed over. ``live`` is how
         many jobs the profile has live.
         """
         loop = asyncio.get_running_loop()
@@ -126,7 +127,7 @@ class Leases:
             self.held = {job_id: until for job_id in self.held if job_id in kept}
         excess = len(self.held) - self.share(live)
         if excess > 0:
-            await self._release([job_id for job_id in order if job_id in self.held][:excess])
+            await self._release([job_id for job_id in candidates() if job_id in self.held][:excess])
 
     async def _release(self, job_ids: Iterable[int]) -> None:
         ids = list(job_ids)

@@ -304,13 +304,15 @@ class Poller:
     async def rebalance(self) -> None:
         """Say this poller is there, renew its leases, and hand back those beyond its fair share.
 
-        The ones handed back are due last (none in flight or due within a
-        lease retry), so whoever takes one over has time to see it is free.
+        The ones handed back are due last (none in flight), so whoever takes
+        one over has the most time to see it is free.
         """
-        soon = self.clock.now() + timedelta(seconds=self.leases.retry)
-        free = [s for s in self._slots.values() if not s.in_flight and s.due > soon and s.job.id in self.leases.held]
-        order = [s.job.id for s in sorted(free, key=lambda s: s.due, reverse=True)]
-        await self.leases.tick(order, len(self._slots))
+
+        def candidates() -> list[int]:
+            free = [s for s in self._slots.values() if not s.in_flight and s.job.id in self.leases.held]
+            return [s.job.id for s in sorted(free, key=lambda s: s.due, reverse=True)]
+
+        await self.leases.tick(candidates, len(self._slots))
 
     async def _claim(self, slots: list[_Slot]) -> list[_Slot]:
         """The due slots to poll now: those this poller holds (claimed now within its share), and those asked for.

@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from ettui.jobs.base import STORE_URL_ENV
 from ettui.sandbox import Sandbox, SandboxOptions
 from ettui.sandbox.xmlapi import XmlApi
 from tests.stores import store_toml
@@ -101,6 +102,7 @@ def team_home(tmp_path: Path, name: str, url: str, sb: Sandbox | None = None, *,
 def env_for(home: Path) -> dict[str, str]:
     env = {**os.environ, "ETTUI_HOME": str(home), "PYTHONUNBUFFERED": "1"}
     env.pop("ETTUI_CONFIG", None)
+    env.pop(STORE_URL_ENV, None)  # each HOME's own config says where its store is (none: the local file)
     if (home / "config.toml").exists():
         env["ETTUI_CONFIG"] = str(home / "config.toml")
     env.update(SECRETS)

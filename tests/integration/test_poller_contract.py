@@ -139,7 +139,7 @@ async def test_pollers_share_the_live_jobs_and_each_is_polled_once(store: AsyncJ
         await second.leases.heartbeat()  # both are there before either claims
         clock.advance(5)
         assert await first.sweep_once() == 5 and await second.sweep_once() == 5
-        assert sorted(api.calls) == sorted(job.batch_id for job in jobs), "each job once, by one of them"
+        assert sorted(api.calls) == sorted(str(job.batch_id) for job in jobs), "each job once, by one of them"
         assert await third_claims(store, jobs) == set(), "every job is leased"
     finally:
         await first.stop()
@@ -174,7 +174,7 @@ async def test_a_poller_that_took_everything_hands_back_the_excess(store: AsyncJ
         api.calls.clear()
         clock.advance(5)
         assert await first.sweep_once() == 5 and await second.sweep_once() == 5
-        assert sorted(api.calls) == sorted(job.batch_id for job in jobs)
+        assert sorted(api.calls) == sorted(str(job.batch_id) for job in jobs)
         assert set(first.leases.held).isdisjoint(second.leases.held)
     finally:
         await first.stop()
