@@ -86,6 +86,10 @@ class _Slot:
     interval: float
     """The delay (before jitter) that led to ``due``; the next one doubles it."""
     in_flight: bool = False
+    sending: bool = False
+    """Its request has left (``in_flight`` includes waiting for a free request slot)."""
+    asked: bool = False
+    """Polled because the operator asked (``poll_now``), whoever holds its lease."""
 
 
 class Poller:
@@ -304,12 +308,12 @@ class Poller:
     async def rebalance(self) -> None:
         """Say this poller is there, renew its leases, and hand back those beyond its fair share.
 
-        The ones handed back are due last (none in flight), so whoever takes
-        one over has the most time to see it is free.
+        The ones handed back are due last (none whose request has left, none
+        asked for), so whoever takes one over has the most time to see it is free.
         """
 
         def candidates() -> list[int]:
-            free = [s for s in self._slots.values() if not s.in_flight and s.job.id in self.leases.held]
+            free = [s for s in self._slots.values() if not (s.sending or s.asked) and s.job.id in self.leases.held]
             return [s.job.id for s in sorted(free, key=lambda s: s.due, reverse=True)]
 
         await self.leases.tick(candidates, len(self._slots))
@@ -320,7 +324,9 @@ class Poller:
         The others wait a lease retry; their holders' results come by the change feed.
         """
         held = await self.leases.claim([s.job.id for s in slots], len(self._slots))
-        mine = [s for s in slots if s.job.id in held or s.job.id in self._asked]
+        for slot in slots:
+            slot.asked = slot.job.id in self._asked
+        mine = [s for s in slots if s.job.id in held or s.asked]
         self._asked.difference_update(s.job.id for s in slots)
         retry = self.clock.now() + timedelta(seconds=self.leases.retry)
         for slot in slots:
@@ -489,10 +495,14 @@ class Poller:
         job = slot.job
         try:
             async with self._semaphore:
-                # Re-check: a pause, a throttle or completion may have come
-                # while this job waited for a free request slot.
+                # Re-check: a pause, a throttle, completion or the lease handed
+                # back (a fair share) may have come while this job waited for a
+                # free request slot.
                 if self._paused or self._throttled(self.clock.now()) or job.id not in self._slots:
                     return False
+                if not (slot.asked or job.id in self.leases.held):
+                    return False
+                slot.sending = True
                 generation = self._throttle_gen
                 outcome: Inquiry | Exception
                 assert job.batch_id is not None, "only polled statuses are scheduled, and they have a batch ID"
@@ -514,7 +524,7 @@ class Poller:
                 self._emit(JobEvent("error", slot.job, error=error))
             return True
         finally:
-            slot.in_flight = False
+            slot.in_flight = slot.sending = slot.asked = False
 
     async def _record(self, slot: _Slot, outcome: Inquiry | Exception, generation: int) -> None:
         """Record one poll's outcome, reschedule the job and announce it."""
