@@ -110,7 +110,8 @@ async def test_a_dead_holder_loses_its_job_within_the_lease_time(store: AsyncJob
         alive.track(job)
         clock.advance(5)
         assert await dead.sweep_once() == 1  # claimed for 0.6 s of the store's clock, never renewed
-        taken = asyncio.get_running_loop().time()
+        clock.advance(0.2)
+        assert await alive.sweep_once() == 0, "still the dead holder's"
         polled = 0
         for _ in range(400):  # each round is the retry of a claim; the lease runs out on the store's clock
             clock.advance(0.2)
@@ -119,7 +120,6 @@ async def test_a_dead_holder_loses_its_job_within_the_lease_time(store: AsyncJob
                 break
             await asyncio.sleep(0.01)
         assert polled == 1 and api.calls == ["1", "1"]
-        assert asyncio.get_running_loop().time() - taken >= 0.6, "not before the dead holder's lease ran out"
     finally:
         await alive.stop()
         await other.aclose()
