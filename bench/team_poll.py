@@ -74,6 +74,12 @@ async def worker(url: str, endpoint: str, user: str, password: str, interval: fl
     poller = Poller(store, api, PROFILE, clock=WallClock(), initial=interval, cap=interval, jitter=0.1,
                     holder=f"bench-{name}", lease_seconds=max(20.0, 2 * interval))  # fmt: skip
     poller.subscribe(on_event)
+    async def watchdog() -> None:  # a hung worker says where, task by task
+        await asyncio.sleep(seconds + 30)
+        for task in asyncio.all_tasks():
+            task.print_stack(file=sys.stderr)
+
+    dog = asyncio.get_running_loop().create_task(watchdog())
     poller.start()
     t_end = time.monotonic() + seconds
     while time.monotonic() < t_end:
@@ -85,6 +91,7 @@ async def worker(url: str, endpoint: str, user: str, password: str, interval: fl
     await poller.stop()
     await api.aclose()
     await store.aclose()
+    dog.cancel()
     print(json.dumps({"inquiries": count, "polled": polled, "latencies": list(seen.values()), "held": held,
                       "pollers": pollers}), flush=True)
 

@@ -290,8 +290,12 @@ class PgConnections:
         return jobs, (jobs[-1].version if jobs else since)
 
     async def wait_for_change(self, timeout: float) -> None:
+        # asyncio.timeout, not wait_for: on 3.11 a wait_for whose inner wait
+        # ends as the caller is cancelled swallows the cancellation, and the
+        # poller's stop() then waited for its change feed for ever (team_poll).
         try:
-            await asyncio.wait_for(self._changed.wait(), timeout)
+            async with asyncio.timeout(timeout):
+                await self._changed.wait()
         except TimeoutError:
             return
         self._changed.clear()
