@@ -90,7 +90,7 @@ async def test_stop_releases_so_another_poller_takes_over_at_once(store: AsyncJo
         clock.advance(5)
         assert await first.sweep_once() == 1 and await second.sweep_once() == 0
         await first.stop()
-        second.poll_now(job.id)  # its retry would come a quarter lease later; ask now
+        clock.advance(7.5)  # the second's retry, a quarter lease on; the first's lease had 15 s to go
         assert await second.sweep_once() == 1
         assert api.calls == ["1", "1"]
     finally:
