@@ -15,9 +15,9 @@ hands back the excess at its next renewal, the jobs due last first, so the
 others take them over at their next poll time. The shares add up to at least
 the live jobs, so every job has a taker.
 
-Take-over. The renewal task (``Poller.renew_leases``, one ``tick`` a round) extends the leases every quarter of
-``lease_seconds`` and ``release_all`` (on stop) hands them back, so another
-process takes over at once. A holder that dies stops renewing: its presence
+Take-over. The renewal task (``Poller.renew_leases``, one ``tick`` a round)
+extends the leases every quarter of ``lease_seconds`` and ``release_all`` (on
+stop) hands them back, so another process takes over at once. A holder that dies stops renewing: its presence
 ends within half the lease time (the others' shares grow at their next
 heartbeat) and its leases (three quarters of ``lease_seconds`` long) run out,
 so another process polls the job within ``lease_seconds`` of the death. Lease
@@ -114,9 +114,9 @@ class Leases:
     async def tick(self, candidates: Callable[[], list[int]], live: int) -> None:
         """One round of the renewal task: heartbeat, renew, and hand back the leases beyond the share.
 
-        ``candidates()`` lists the jobs this poller could hand back now (none in
-        flight), the one to keep least first; it is asked after the round trips,
-        so a poll that started meanwhile is not handed over. ``live`` is how
+        ``candidates()`` lists the jobs this poller could hand back now (none
+        whose request has left), the one to keep least first; it is asked after
+        the round trips, so a request sent meanwhile is not handed over. ``live`` is how
         many jobs the profile has live.
         """
         loop = asyncio.get_running_loop()
@@ -132,7 +132,7 @@ class Leases:
     async def _release(self, job_ids: Iterable[int]) -> None:
         ids = list(job_ids)
         for job_id in ids:
-            self.held.pop(job_id, None)  # first: a poll starting meanwhile claims it again
+            self.held.pop(job_id, None)  # first: a poll waiting for a request slot now skips it
         if ids:
             await self.store.release(holder=self.holder, job_ids=ids)
 
