@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -325,3 +326,32 @@ async def test_an_unreachable_or_refusing_store_is_one_sentence_without_the_pass
     with pytest.raises(StoreError, match="password authentication failed") as caught:
         await open_store(store_config(pg_url))
     assert "wrong-password" not in caught.value.message
+
+
+async def test_store_url_from_the_environment_when_the_config_names_none(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """$ETTUI_STORE_URL (the PostgreSQL test pass, a container) opens the shared store; a [store] url still wins."""
+    from ettui.jobs.base import STORE_URL_ENV, open_store
+    from tests.pgserver import PASSWORD
+    from tests.stores import store_config
+
+    monkeypatch.setenv(STORE_URL_ENV, pg_url)
+    monkeypatch.setenv("PGPASSWORD", PASSWORD)  # libpq's own source: the config names none
+    shared = await open_store(store_config(None))
+    try:
+        assert shared.location == pg_url
+        job = await add(shared, "env-1")
+    finally:
+        await shared.aclose()
+    local = await open_store(store_config(None), path=tmp_path / "jobs.sqlite3")  # a path forces the local file
+    try:
+        assert local.location.endswith("jobs.sqlite3") and await local.get(job.id) is None
+    finally:
+        await local.aclose()
+    monkeypatch.setenv(STORE_URL_ENV, "postgresql://nobody@127.0.0.1:1/none")
+    configured = await open_store(store_config(pg_url))  # the config's URL, not the environment's
+    try:
+        assert (await configured.find("env-1")) is not None
+    finally:
+        await configured.aclose()
