@@ -477,6 +477,7 @@ class Poller:
         for job_id in forced:
             self._force(self._slots[job_id])
         self._forced.clear()
+        self._asked.intersection_update(self._slots)  # asked for a job that is not live: nothing to poll
         self._force_all = False
 
     def _resume_slot(self, job: Job, now: datetime) -> _Slot:
