@@ -13,6 +13,7 @@ EventKind = Literal[
     "store",
 ]
 
+
 @dataclass(frozen=True)
 class JobEvent:
     """Something happened to a job (or to the whole poller, when ``job`` is None).

@@ -76,7 +76,6 @@ __all__ = ["EventKind", "JobEvent", "Poller"]
 log = logging.getLogger(__name__)
 
 
-
 @dataclass
 class _Slot:
     """One live job's place in the schedule."""
@@ -228,15 +227,15 @@ class Poller:
         hold: the others are their holders' to poll. Lifts a throttle pause but
         not ``pause()``.
         """
-        if job_id is not None:
-            self._asked.add(job_id)
         if job_id is None:
             self._resync = True
             self._force_all = True  # including jobs the resync is about to find
         elif job_id in self._slots:
+            self._asked.add(job_id)
             self._force(self._slots[job_id])
         else:
             # Perhaps submitted by another process: look for it in the store.
+            self._asked.add(job_id)
             self._forced.add(job_id)
             self._resync = True
         self._throttle_until = None
