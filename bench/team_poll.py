@@ -162,17 +162,25 @@ async def main(args: argparse.Namespace) -> None:
     # (with a 10% jitter, the team's own schedule never puts them closer than 0.9 interval).
     wall = (wall_started + args.interval + 3, wall_started + args.seconds - 2)
     close = gaps = 0
+    spans: list[float] = []  # time between successive inquiries of one job (a missed poll shows as ~2 intervals)
     for each in times.values():
         steady = sorted(t for t in each if wall[0] <= t < wall[1])
         gaps += max(0, len(steady) - 1)
         close += sum(1 for a, b in itertools.pairwise(steady) if b - a < args.interval / 2)
+        spans += [b - a for a, b in itertools.pairwise(steady)]
+    spans.sort()
     latencies = sorted(lat for o in outputs for lat in o["latencies"])
     print(f"{args.processes} processes, {args.jobs} live jobs, poll interval {args.interval:.0f} s, {args.seconds:.0f} s run")
     print(f"inquiries per process: {by_process} (sandbox total {len(inquiries)})")
+    print(f"board changes each process saw: {[len(o['latencies']) for o in outputs]} of 50")
     print(f"leases held at the end: {[o['held'] for o in outputs]}, pollers each counted: {[o['pollers'] for o in outputs]}")
     print(f"inquiries per job per poll interval (steady window): {per_interval:.3f}  (goal 1.0)")
     print(f"jobs polled by more than one process over the run (hand-overs included): {twice} of {len(polled_by)}")
     print(f"steady window: {close} of {gaps} successive inquiries of one job less than half an interval apart (duplicates)")
+    if spans:
+        print(f"steady window: time between a job's inquiries median {statistics.median(spans):.1f} s, "
+              f"p99 {spans[int(0.99 * (len(spans) - 1))]:.1f} s, max {spans[-1]:.1f} s (interval {args.interval:.0f} s, "
+              f"jitter 10%)")
     if latencies:
         p95 = latencies[int(0.95 * (len(latencies) - 1))]
         print(f"change reaching every board: {len(latencies)} sightings, median {statistics.median(latencies) * 1000:.0f} ms, "
