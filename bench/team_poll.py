@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import itertools
 import json
 import os
 import statistics
@@ -52,14 +53,14 @@ async def worker(url: str, endpoint: str, user: str, password: str, interval: fl
     """One team member: a poller on the shared store for ``seconds``; prints what it polled and saw."""
     store = await PostgresStore.open(StoreSettings(url=url))
     api = XmlApi(endpoint, user, password)
-    polled: set[str] = set()
+    polled: list[tuple[str, float]] = []  # (batch ID, wall time) of each inquiry
     count = 0
     original = api.inquire
 
     async def counting(batch_id: str) -> Any:
         nonlocal count
         count += 1
-        polled.add(batch_id)
+        polled.append((batch_id, time.time()))
         return await original(batch_id)
 
     api.inquire = counting  # type: ignore[method-assign]
@@ -73,12 +74,26 @@ async def worker(url: str, endpoint: str, user: str, password: str, interval: fl
     poller = Poller(store, api, PROFILE, clock=WallClock(), initial=interval, cap=interval, jitter=0.1,
                     holder=f"bench-{name}", lease_seconds=max(20.0, 2 * interval))  # fmt: skip
     poller.subscribe(on_event)
+    async def watchdog() -> None:  # a hung worker says where, task by task
+        await asyncio.sleep(seconds + 30)
+        for task in asyncio.all_tasks():
+            task.print_stack(file=sys.stderr)
+
+    dog = asyncio.get_running_loop().create_task(watchdog())
     poller.start()
-    await asyncio.sleep(seconds)
+    t_end = time.monotonic() + seconds
+    while time.monotonic() < t_end:
+        await asyncio.sleep(min(2.0, max(0.0, t_end - time.monotonic())))
+        if os.environ.get("TEAM_DEBUG"):
+            print(f"{name} t={time.monotonic() % 1000:.1f} held={len(poller.leases.held)} pollers={poller.leases.pollers} "
+                  f"slots={len(poller.schedule())} polls={count}", file=sys.stderr, flush=True)
+    held, pollers = len(poller.leases.held), poller.leases.pollers
     await poller.stop()
     await api.aclose()
     await store.aclose()
-    print(json.dumps({"inquiries": count, "polled": sorted(polled), "latencies": list(seen.values())}), flush=True)
+    dog.cancel()
+    print(json.dumps({"inquiries": count, "polled": polled, "latencies": list(seen.values()), "held": held,
+                      "pollers": pollers}), flush=True)
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -124,7 +139,7 @@ async def main(args: argparse.Namespace) -> None:
                 )
                 for n in range(args.processes)
             ]
-            started = time.monotonic()
+            started, wall_started = time.monotonic(), time.time()
             await asyncio.sleep(args.seconds - 15)  # the board changes take 10 s and end before the workers do
             for job in boards:
                 await store.record_status(job.id, JobStatus.COMPLETE, f"{MARK}{time.time():.6f}", utcnow())
@@ -136,16 +151,36 @@ async def main(args: argparse.Namespace) -> None:
     steady = sum(1 for t in inquiries if window[0] <= t < window[1])
     per_interval = steady / args.jobs / ((window[1] - window[0]) / args.interval)
     by_process = [o["inquiries"] for o in outputs]
-    polled_by: dict[str, int] = {}
-    for o in outputs:
-        for batch in o["polled"]:
-            polled_by[batch] = polled_by.get(batch, 0) + 1
-    twice = sum(1 for n in polled_by.values() if n > 1)
+    polled_by: dict[str, set[int]] = {}
+    times: dict[str, list[float]] = {}
+    for n, o in enumerate(outputs):
+        for batch, at in o["polled"]:
+            polled_by.setdefault(batch, set()).add(n)
+            times.setdefault(batch, []).append(at)
+    twice = sum(1 for who in polled_by.values() if len(who) > 1)
+    # Duplicate polling, directly: two inquiries of one job less than half an interval apart
+    # (with a 10% jitter, the team's own schedule never puts them closer than 0.9 interval).
+    wall = (wall_started + args.interval + 3, wall_started + args.seconds - 2)
+    close = gaps = 0
+    spans: list[float] = []  # time between successive inquiries of one job (a missed poll shows as ~2 intervals)
+    for each in times.values():
+        steady = sorted(t for t in each if wall[0] <= t < wall[1])
+        gaps += max(0, len(steady) - 1)
+        close += sum(1 for a, b in itertools.pairwise(steady) if b - a < args.interval / 2)
+        spans += [b - a for a, b in itertools.pairwise(steady)]
+    spans.sort()
     latencies = sorted(lat for o in outputs for lat in o["latencies"])
     print(f"{args.processes} processes, {args.jobs} live jobs, poll interval {args.interval:.0f} s, {args.seconds:.0f} s run")
     print(f"inquiries per process: {by_process} (sandbox total {len(inquiries)})")
+    print(f"board changes each process saw: {[len(o['latencies']) for o in outputs]} of 50")
+    print(f"leases held at the end: {[o['held'] for o in outputs]}, pollers each counted: {[o['pollers'] for o in outputs]}")
     print(f"inquiries per job per poll interval (steady window): {per_interval:.3f}  (goal 1.0)")
-    print(f"jobs polled by more than one process: {twice} of {len(polled_by)}")
+    print(f"jobs polled by more than one process over the run (hand-overs included): {twice} of {len(polled_by)}")
+    print(f"steady window: {close} of {gaps} successive inquiries of one job less than half an interval apart (duplicates)")
+    if spans:
+        print(f"steady window: time between a job's inquiries median {statistics.median(spans):.1f} s, "
+              f"p99 {spans[int(0.99 * (len(spans) - 1))]:.1f} s, max {spans[-1]:.1f} s (interval {args.interval:.0f} s, "
+              f"jitter 10%)")
     if latencies:
         p95 = latencies[int(0.95 * (len(latencies) - 1))]
         print(f"change reaching every board: {len(latencies)} sightings, median {statistics.median(latencies) * 1000:.0f} ms, "

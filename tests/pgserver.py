@@ -86,6 +86,13 @@ class PostgresServer:
             conn.execute(f'CREATE DATABASE "{name}"')
         return f"postgresql://{SUPERUSER}@127.0.0.1:{self.port}/{name}"
 
+    def drop_database(self, name: str) -> None:
+        """Drop a database, ending any session a test left open on it."""
+        import psycopg
+
+        with psycopg.connect(self.url, password=PASSWORD, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
     def _ctl(self, *args: str, check: bool = True) -> None:
         subprocess.run(
             [*_run_as(), str(self.bin_dir / "pg_ctl"), "-D", str(self.data), "-w", "-t", "60", *args],

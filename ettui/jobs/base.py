@@ -27,6 +27,8 @@ Semantics every backend keeps (no SQLite-only behaviour is promised here):
   them when it stops; a lease that runs out (its holder died) can be taken by
   anyone. Lease times are the store's own wall clock (the database's, for a
   shared server), never a caller's clock, and lease writes are not changes.
+  Pollers ``heartbeat`` to learn how many share a profile, so each claims
+  its fair share (``ettui.jobs.leases``).
 * **Fetch claims.** ``claim_fetch`` marks a job's file as being downloaded
   by someone, so a second operator is told who instead of fetching it too.
 * **Who did what.** ``submitted_by`` and ``fetched_by`` (``whoami()``:
@@ -219,12 +221,15 @@ class AsyncJobStore(Protocol):
 
     # -- leases -------------------------------------------------------------------
 
-    async def claim(self, job_ids: Iterable[int], *, holder: str, lease_seconds: float) -> set[int]:
+    async def claim(
+        self, job_ids: Iterable[int], *, holder: str, lease_seconds: float, limit: int | None = None
+    ) -> set[int]:
         """Take or renew the poll lease of these live jobs; returns the ids ``holder`` now holds.
 
         A job is taken when nobody holds it, ``holder`` already does, or its
         lease ran out. Jobs another holder has (or is claiming right now) are
-        skipped, never waited for.
+        skipped, never waited for. ``limit``: take at most this many, the
+        first that can be taken in the order given (a fair share).
         """
         ...
 
@@ -234,6 +239,14 @@ class AsyncJobStore(Protocol):
 
     async def release(self, *, holder: str, job_ids: Iterable[int] | None = None) -> None:
         """Give up ``holder``'s leases (these jobs, or all), so another process may poll them at once."""
+        ...
+
+    async def heartbeat(self, *, holder: str, profile: str, seconds: float) -> int:
+        """Say ``holder`` polls ``profile`` for ``seconds`` more (0: it stops); returns how many do now, itself included.
+
+        The pollers of a profile share its live jobs out by this count
+        (``ettui.jobs.leases``); a heartbeat that is not renewed runs out.
+        """
         ...
 
     async def claim_fetch(self, job_id: int, *, holder: str, lease_seconds: float) -> str | None:
@@ -311,19 +324,31 @@ def holder_gone(holder: str) -> bool:
     return False
 
 
+STORE_URL_ENV = "ETTUI_STORE_URL"
+"""A shared store's URL for a config without ``[store] url`` (its password: libpq's ``PGPASSWORD`` / ``.pgpass``)."""
+
+
 async def open_store(config: Config | None = None, *, path: Path | None = None) -> AsyncJobStore:
     """The job store the config names: the shared PostgreSQL store of ``[store] url``, else the local SQLite file.
 
-    ``path`` forces a local SQLite file (tests, ``import-sqlite``); otherwise
+    A config without a URL takes ``$ETTUI_STORE_URL`` when it is set (one
+    shared store for a whole environment: a CI pass, a container). ``path``
+    forces a local SQLite file (tests, ``import-sqlite``); otherwise
     ``paths.job_store()``. The backend is chosen here, and only here; opening
     applies pending migrations. psycopg is imported only when a URL is set.
     """
-    from ettui import paths
+    import dataclasses
 
-    if path is None and config is not None and config.store.url:
+    from ettui import paths
+    from ettui.config import StoreSettings
+
+    settings = config.store if config is not None else StoreSettings()
+    if not settings.url and os.environ.get(STORE_URL_ENV):
+        settings = dataclasses.replace(settings, url=os.environ[STORE_URL_ENV])
+    if path is None and settings.url:
         from ettui.jobs.postgres import PostgresStore
 
-        return await PostgresStore.open(config.store)
+        return await PostgresStore.open(settings)
     from ettui.jobs.sqlite import SqliteStore
 
     return await SqliteStore.open(path or paths.job_store())

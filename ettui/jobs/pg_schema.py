@@ -73,7 +73,14 @@ _V1: Migration = (
     "CREATE INDEX jobs_lease ON jobs (lease_holder) WHERE lease_holder IS NOT NULL",
 )
 
-MIGRATIONS: list[Migration] = [_V1]
+_V2: Migration = (
+    # Fair shares: each poller says it follows a profile until ``alive_until``;
+    # the pollers of a profile share its live jobs by their count.
+    "CREATE TABLE pollers (holder text NOT NULL, profile text NOT NULL, alive_until timestamptz NOT NULL, "
+    "PRIMARY KEY (holder, profile))",
+)
+
+MIGRATIONS: list[Migration] = [_V1, _V2]
 """``MIGRATIONS[i]`` upgrades a database from ``schema_version`` i to i + 1."""
 
 SCHEMA_VERSION = len(MIGRATIONS)

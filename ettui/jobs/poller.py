@@ -34,27 +34,17 @@ Pause. ``pause()`` stops every request of this profile, poll-now included,
 until ``resume()``; in-flight requests finish.
 
 Other processes. Several ettui processes may share one store (a TUI, a
-``status --watch``, a headless watcher). A second task follows the store's
-change feed (``AsyncJobStore.changes``) whether or not polling is paused: a
-job another process submitted, polled to a new status, finished or dismissed
-is announced like one of ours (``submitted`` / ``status``, or ``updated``
-when only its details changed), and joins or leaves the schedule.
+``status --watch``, a headless watcher); what they write reaches this
+poller through the store's change feed (``ettui.jobs.feed``): a job another
+process submitted, polled, finished or dismissed is announced like one of
+ours and joins or leaves the schedule.
 
 Leases. Several processes (hosts, for a shared PostgreSQL store) may follow
-the same profile; each live job is polled by exactly one of them. Before a
-job's poll the poller ``claim``s it for its holder id (``user@host (pid N)``);
-a job another holder has is skipped, and tried again a quarter of the lease
-time later, while the holder's results arrive through the change feed (its
-next poll time included). A renewal task extends the poller's leases every
-quarter of ``lease_seconds`` and ``stop`` releases them, so another process
-takes over at once; a holder that dies stops renewing, and its leases (three
-quarters of ``lease_seconds`` long) run out, so another process polls the job
-within ``lease_seconds`` of the death. Lease times are the store's wall clock
-(one clock for every host), so the renewal task sleeps in real time.
-
-Store health. When the store's ``status`` changes (a shared store lost its
-connection: ``"store: reconnecting"``), a ``store`` event (``note``: the
-status, ``None`` when back) is published, and once back the poller resyncs.
+the same profile; each live job is polled by exactly one of them, and they
+share the jobs out fairly (``ettui.jobs.leases``). A job another holder has
+is skipped and its holder's results arrive through the change feed; only
+``poll_now(job_id)`` polls such a job once here, without taking its lease
+(the operator asked to see it now; the holder follows the result).
 
 The store is the async job-store interface, so no store call waits on the
 event loop. Time comes only from the injected clock (the change feed's own
@@ -70,51 +60,20 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any
 
 from ettui.api.base import BatchApi
 from ettui.clock import Clock
 from ettui.errors import TRANSIENT, EttuiError, ThrottledError
 from ettui.jobs.base import AsyncJobStore, holder_id
-from ettui.model import Inquiry, Job, JobStatus
+from ettui.jobs.events import EventKind, JobEvent
+from ettui.jobs.feed import ChangeFeed
+from ettui.jobs.leases import Leases
+from ettui.model import Inquiry, Job
+
+__all__ = ["EventKind", "JobEvent", "Poller"]
 
 log = logging.getLogger(__name__)
-
-EventKind = Literal[
-    "submitted", "submitting", "discarded", "status", "updated", "polled", "error", "throttled", "paused", "resumed",
-    "store",
-]
-
-RELEASE_DEADLINE = 5.0
-"""Longest wait to hand the leases back on stop (seconds); unreleased ones run out by themselves."""
-
-CHANGE_FEED_WAIT = 1.0
-"""Longest wait for the store's change notification before reading the feed anyway (seconds)."""
-
-
-@dataclass(frozen=True)
-class JobEvent:
-    """Something happened to a job (or to the whole poller, when ``job`` is None).
-
-    Kinds: ``submitted`` (``track``, or a job another process added),
-    ``submitting`` (a write-ahead job whose request is on its way or waits to
-    be retried; ``note`` says which, e.g. "Submitting (retry 2 of 4)"),
-    ``discarded`` (a write-ahead job whose request never reached the
-    service was removed again),
-    ``status`` (the status changed; ``previous`` holds the old one, when
-    known), ``updated`` (another process changed the job's details),
-    ``polled`` (answered, unchanged), ``error`` (the poll failed; the job
-    keeps its status), ``throttled`` (an HTTP 500: the profile pauses),
-    ``paused`` / ``resumed`` (``job`` is None), ``store`` (the store's
-    health changed: ``note`` is its status, e.g. "store: reconnecting", or
-    None when it works again; ``job`` is None).
-    """
-
-    kind: EventKind
-    job: Job | None = None
-    previous: JobStatus | None = None
-    error: EttuiError | None = None
-    note: str | None = None
 
 
 @dataclass
@@ -126,6 +85,10 @@ class _Slot:
     interval: float
     """The delay (before jitter) that led to ``due``; the next one doubles it."""
     in_flight: bool = False
+    sending: bool = False
+    """Its request has left (``in_flight`` includes waiting for a free request slot)."""
+    asked: bool = False
+    """Polled because the operator asked (``poll_now``), whoever holds its lease."""
 
 
 class Poller:
@@ -162,8 +125,6 @@ class Poller:
         holder: str | None = None,
         lease_seconds: float = 30.0,
     ) -> None:
-        if lease_seconds <= 0:
-            raise ValueError("the lease time must be positive")
         if initial <= 0 or cap < initial:
             raise ValueError("poll intervals need 0 < initial <= cap")
         if concurrency < 1:
@@ -199,18 +160,14 @@ class Poller:
         self._throttle_interval = 0.0
         self._throttle_until: datetime | None = None
         self._throttle_gen = 0
-        # The change feed: the cursor, the newest version seen per job, and
-        # each job's last known status (for ``previous``).
+        self.feed = ChangeFeed(store, profile, on_change=self._apply_change, on_health=self._on_store_health)
         self._feed_task: asyncio.Task[None] | None = None
-        self._versions: dict[int, int] = {}
-        self._known: dict[int, JobStatus] = {}
-        # Leases: who we are, how long, and the jobs we hold with the loop
-        # time (monotonic) by which we must have renewed them.
-        self.holder = holder or holder_id()
-        self.lease_seconds = lease_seconds
-        self._held: dict[int, float] = {}
+        # Leases: the jobs this poller polls, its fair share of the team's.
+        self.leases = Leases(store, profile, holder=holder or holder_id(), lease_seconds=lease_seconds)
         self._renew_task: asyncio.Task[None] | None = None
-        self._store_status: str | None = None
+        # Jobs the operator asked for now (``poll_now``): polled here once even
+        # when another process holds their lease.
+        self._asked: set[int] = set()
 
     # -- observation --------------------------------------------------------
 
@@ -241,17 +198,12 @@ class Poller:
 
     def _emit(self, event: JobEvent) -> None:
         if event.job is not None:
-            self._seen(event.job)
+            self.feed.seen(event.job)
         for callback in list(self._subscribers):
             try:
                 callback(event)
             except Exception:  # a broken listener must not stop polling
                 log.exception("job event listener failed on %s", event.kind)
-
-    def _seen(self, job: Job) -> None:
-        if job.version >= self._versions.get(job.id, -1):
-            self._versions[job.id] = job.version
-            self._known[job.id] = job.status
 
     def announce(self, event: JobEvent) -> None:
         """Publish an event about a job this process changed outside polling (submit, dismiss)."""
@@ -270,15 +222,20 @@ class Poller:
     def poll_now(self, job_id: int | None = None) -> None:
         """Poll one job (or every live job, re-reading the store) as soon as possible.
 
-        Lifts a throttle pause but not ``pause()``.
+        One job is polled here even when another process holds its lease (once,
+        the lease stays theirs); every live job means the ones this poller may
+        hold: the others are their holders' to poll. Lifts a throttle pause but
+        not ``pause()``.
         """
         if job_id is None:
             self._resync = True
             self._force_all = True  # including jobs the resync is about to find
         elif job_id in self._slots:
+            self._asked.add(job_id)
             self._force(self._slots[job_id])
         else:
             # Perhaps submitted by another process: look for it in the store.
+            self._asked.add(job_id)
             self._forced.add(job_id)
             self._resync = True
         self._throttle_until = None
@@ -312,7 +269,7 @@ class Poller:
         if self._task is None or self._task.done():
             self._task = loop.create_task(self.run(), name=f"poller:{self.profile}")
         if self._feed_task is None or self._feed_task.done():
-            self._feed_task = loop.create_task(self.follow_changes(), name=f"changes:{self.profile}")
+            self._feed_task = loop.create_task(self.feed.follow(), name=f"changes:{self.profile}")
         if self._renew_task is None or self._renew_task.done():
             self._renew_task = loop.create_task(self.renew_leases(), name=f"leases:{self.profile}")
 
@@ -327,115 +284,69 @@ class Poller:
         for each in pending:
             with contextlib.suppress(asyncio.CancelledError):
                 await each
-        held, self._held = list(self._held), {}
-        if held:
-            try:
-                # Bounded: a store that cannot take the write now (its connection
-                # still busy with a cancelled call) must not hold up the exit.
-                async with asyncio.timeout(RELEASE_DEADLINE):
-                    await self.store.release(holder=self.holder, job_ids=held)
-            except Exception:  # they run out on their own within the lease time
-                log.warning("releasing the poll leases of profile %s failed", self.profile, exc_info=True)
+        await self.leases.release_all()
 
     # -- leases -----------------------------------------------------------------
 
     @property
-    def _lease_length(self) -> float:
-        """The lease written to the store: three renewals fit in it, and death + lease + one retry <= lease_seconds."""
-        return self.lease_seconds * 0.75
-
-    @property
-    def _lease_retry(self) -> float:
-        """How long to wait before trying again to claim a job another process holds."""
-        return self.lease_seconds / 4
+    def holder(self) -> str:
+        """This poller's lease holder id (shown to the other processes)."""
+        return self.leases.holder
 
     async def renew_leases(self) -> None:
-        """Extend this poller's leases every quarter of the lease time, until stopped."""
-        loop = asyncio.get_running_loop()
+        """Every quarter lease, ``rebalance``, until stopped (the store's clock: real time)."""
         while True:
-            await asyncio.sleep(self._lease_retry)  # the store's clock: real time
-            if not self._held:
-                continue
             try:
-                kept = await self.store.renew(holder=self.holder, lease_seconds=self._lease_length)
+                await self.rebalance()
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.warning("renewing the poll leases of profile %s failed", self.profile, exc_info=True)
-                continue
-            until = loop.time() + self._lease_length
-            self._held = {job_id: until for job_id in self._held if job_id in kept}
+            await asyncio.sleep(self.leases.retry)
+
+    async def rebalance(self) -> None:
+        """Say this poller is there, renew its leases, and hand back those beyond its fair share.
+
+        The ones handed back are due last (none whose request has left, none
+        asked for), so whoever takes one over has the most time to see it is free.
+        """
+
+        def candidates() -> list[int]:
+            free = [s for s in self._slots.values() if not (s.sending or s.asked) and s.job.id in self.leases.held]
+            return [s.job.id for s in sorted(free, key=lambda s: s.due, reverse=True)]
+
+        await self.leases.tick(candidates, len(self._slots))
 
     async def _claim(self, slots: list[_Slot]) -> list[_Slot]:
-        """The due slots whose jobs this poller holds (claimed now if needed); the others wait a retry."""
-        loop = asyncio.get_running_loop()
-        margin = loop.time() + self._lease_retry  # a lease about to run out is claimed again
-        need = [s.job.id for s in slots if self._held.get(s.job.id, 0.0) < margin]
-        if need:
-            got = await self.store.claim(need, holder=self.holder, lease_seconds=self._lease_length)
-            until = loop.time() + self._lease_length
-            for job_id in need:
-                if job_id in got:
-                    self._held[job_id] = until
-                else:
-                    self._held.pop(job_id, None)
-        mine = [s for s in slots if s.job.id in self._held]
-        retry = self.clock.now() + timedelta(seconds=self._lease_retry)
+        """The due slots to poll now: those this poller holds (claimed now within its share), and those asked for.
+
+        The others wait a lease retry; their holders' results come by the change feed.
+        """
+        held = await self.leases.claim([s.job.id for s in slots], len(self._slots))
         for slot in slots:
-            if slot.job.id not in self._held:
-                slot.due = max(slot.due, retry)  # another process polls it; its results come by the feed
+            slot.asked = slot.job.id in self._asked
+        mine = [s for s in slots if s.job.id in held or s.asked]
+        self._asked.difference_update(s.job.id for s in slots)
+        retry = self.clock.now() + timedelta(seconds=self.leases.retry)
+        for slot in slots:
+            if slot.job.id not in held:
+                slot.due = max(slot.due, retry)
         return mine
 
     # -- other processes ------------------------------------------------------
 
-    async def follow_changes(self) -> None:
-        """Announce what other processes write to the store, until stopped (runs while paused too).
-
-        The feed starts from the newest write this poller has already seen
-        (jobs tracked before ``start``), so nothing written meanwhile is missed.
-        """
-        if self._versions:
-            cursor = max(self._versions.values())
-        else:
-            _, cursor = await self.store.changes(-1)
-        while True:
-            try:
-                await self.store.wait_for_change(CHANGE_FEED_WAIT)
-                self._check_store_status()
-                cursor = await self.apply_changes(cursor)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("reading the job store's changes failed")
-                await asyncio.sleep(CHANGE_FEED_WAIT)
-
-    def _check_store_status(self) -> None:
-        status = self.store.status
-        if status != self._store_status:
-            self._store_status = status
-            self._emit(JobEvent("store", note=status))
-            if status is None:
-                self._resync = True  # back: re-read the live jobs, as at start
-                self._poke()
-
-    async def apply_changes(self, cursor: int) -> int:
-        """Read the change feed after ``cursor`` once, announce it; returns the next cursor."""
-        while True:
-            jobs, after = await self.store.changes(cursor)
-            for job in jobs:
-                if job.profile == self.profile:
-                    self._apply_change(job)
-            if after == cursor or not jobs:
-                return after
-            cursor = after
+    def _on_store_health(self, status: str | None) -> None:
+        self._emit(JobEvent("store", note=status))
+        if status is None:
+            self._resync = True  # back: re-read the live jobs, as at start
+            self._poke()
 
     def _apply_change(self, job: Job) -> None:
-        if job.version <= self._versions.get(job.id, -1):
-            return  # ours, already announced
+        """A job another process wrote (the feed passes each version once): schedule it, announce it."""
         slot = self._slots.get(job.id)
         if slot is not None and slot.in_flight:
             return  # our own poll of it is about to report (and re-read) it
-        previous = slot.job.status if slot is not None else self._known.get(job.id)
+        previous = slot.job.status if slot is not None else self.feed.known.get(job.id)
         if job.status.polled:
             if slot is None:
                 self._slots[job.id] = self._resume_slot(job, self.clock.now())
@@ -446,7 +357,7 @@ class Poller:
                 slot.job = job
         elif slot is not None:
             del self._slots[job.id]  # finished (or dismissed) elsewhere
-        if previous is None and job.id not in self._versions:
+        if previous is None and job.id not in self.feed.versions:
             self._emit(JobEvent("submitted", job))
         elif previous is not job.status:
             self._emit(JobEvent("status", job, previous=previous))
@@ -565,6 +476,7 @@ class Poller:
         for job_id in forced:
             self._force(self._slots[job_id])
         self._forced.clear()
+        self._asked.intersection_update(self._slots)  # asked for a job that is not live: nothing to poll
         self._force_all = False
 
     def _resume_slot(self, job: Job, now: datetime) -> _Slot:
@@ -583,10 +495,14 @@ class Poller:
         job = slot.job
         try:
             async with self._semaphore:
-                # Re-check: a pause, a throttle or completion may have come
-                # while this job waited for a free request slot.
+                # Re-check: a pause, a throttle, completion or the lease handed
+                # back (a fair share) may have come while this job waited for a
+                # free request slot.
                 if self._paused or self._throttled(self.clock.now()) or job.id not in self._slots:
                     return False
+                if not (slot.asked or job.id in self.leases.held):
+                    return False
+                slot.sending = True
                 generation = self._throttle_gen
                 outcome: Inquiry | Exception
                 assert job.batch_id is not None, "only polled statuses are scheduled, and they have a batch ID"
@@ -608,7 +524,7 @@ class Poller:
                 self._emit(JobEvent("error", slot.job, error=error))
             return True
         finally:
-            slot.in_flight = False
+            slot.in_flight = slot.sending = slot.asked = False
 
     async def _record(self, slot: _Slot, outcome: Inquiry | Exception, generation: int) -> None:
         """Record one poll's outcome, reschedule the job and announce it."""
@@ -649,7 +565,7 @@ class Poller:
             self._throttle_interval = 0.0
         if job.next_poll_at is None:
             self._slots.pop(job_id, None)  # terminal: never polled again
-            self._held.pop(job_id, None)
+            self.leases.drop(job_id)
         else:
             slot.job, slot.due = job, job.next_poll_at
             slot.interval = self.initial if changed else unchanged_interval

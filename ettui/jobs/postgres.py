@@ -1,12 +1,10 @@
 """The PostgreSQL backend of the job-store interface: one history for a whole team.
 
-Built by ``open_store`` when the config has ``[store] url``; the only module
-that imports psycopg (and it is imported only then, so the CLI's start-up
-does not pay for it without a shared store).
+Built by ``open_store`` when the config has ``[store] url``; this module and
+``ettui.jobs.pg_conn`` (its connections, migrations and notifications: the
+base class) are the only ones that import psycopg, and only then, so the
+CLI's start-up does not pay for it without a shared store.
 
-* **Connections.** A small ``AsyncConnectionPool`` for queries, each checked
-  before use so a database restart costs a reconnect, not an error; one
-  dedicated connection LISTENs for changes.
 * **The change counter** is the sequence ``job_changes``. A sequence alone
   would hand out numbers in call order but commit them in any order, and a
   reader that saw version 12 before 11 committed would skip 11 for ever; so
@@ -17,287 +15,34 @@ does not pay for it without a shared store).
   writers of many processes queue for two round trips, not a whole write
   (holding it for the whole transaction, 5 processes polling 1,000 jobs
   waited over 10 s for a pooled connection).
-* **Notifications.** Every change ``pg_notify``s the job id (ids
-  only: readers re-read the rows through ``changes``). ``wait_for_change``
-  waits for one. When the LISTEN connection drops (the server restarted),
-  ``status`` says ``"store: reconnecting"`` until it is back, and then
-  ``wait_for_change`` returns at once so every reader resyncs.
 * **Leases** use ``SELECT ... FOR UPDATE SKIP LOCKED``: two pollers claiming
   the same job at once never wait for each other, one of them gets it.
   Lease times are the server's ``now()``, one clock for every host.
-* The password comes from the ``[store]`` secret source, resolved once in a
-  thread, and is passed to libpq apart from the URL; ``location`` never
-  shows it.
 """
 
 from __future__ import annotations
 
-import asyncio
 import builtins
-import contextlib
-import logging
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-import psycopg
 from psycopg import errors as pg_errors
 from psycopg.types.json import Jsonb
-from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from ettui.jobs.base import StatusFilter, status_columns
-from ettui.jobs.pg_schema import (
-    CHANGE_LOCK,
-    CHANNEL,
-    COLUMNS,
-    MIGRATION_LOCK,
-    MIGRATIONS,
-    NULLABLE_ORDER_COLUMNS,
-    SCHEMA_VERSION,
-)
+from ettui.jobs.pg_conn import Conn, PgConnections, aware, maybe_aware, row_to_job
+from ettui.jobs.pg_schema import COLUMNS, NULLABLE_ORDER_COLUMNS
 from ettui.jobs.schema import LIVE_SQL, ORDER_COLUMNS, status_values
 from ettui.jobs.store import StoreError
 from ettui.model import Job, JobStatus, StatusChange
 
-if TYPE_CHECKING:
-    from ettui.config import StoreSettings
 
-log = logging.getLogger(__name__)
-
-RECONNECTING = "store: reconnecting"
-POOL_WAIT = 60.0
-"""Seconds a call may queue for a pooled connection (a burst of poll writes queues; that is not an outage)."""
-CONNECT_TIMEOUT = 10.0
-"""Seconds to reach the server (and to get a pooled connection while it is down)."""
-
-
-def _aware(at: datetime) -> datetime:
-    if at.tzinfo is None or at.utcoffset() is None:
-        raise ValueError(f"naive datetime {at!r}: the job store needs aware UTC times")
-    return at.astimezone(UTC)
-
-
-def _maybe(at: datetime | None) -> datetime | None:
-    return _aware(at) if at is not None else None
-
-
-def _utc(at: datetime | None) -> datetime | None:
-    return at.astimezone(UTC) if at is not None else None
-
-
-def _row_to_job(row: tuple[Any, ...]) -> Job:
-    (job_id, profile, dialect, call, batch_id, submitted, status, status_raw, changed, request_doc, params,
-     file_name, last_poll, next_poll, last_error, download_path, extract_dir, sha256, expires, replaces_id,
-     poll_failures, version, submitted_by, fetched_by) = row  # fmt: skip
-    return Job(
-        id=job_id, profile=profile, dialect=dialect, call=call, batch_id=batch_id,
-        submitted_at=submitted.astimezone(UTC), status=JobStatus(status), status_raw=status_raw,
-        request_doc=request_doc, params=dict(params or {}), file_name=file_name,
-        status_changed_at=_utc(changed), last_poll_at=_utc(last_poll), next_poll_at=_utc(next_poll),
-        last_error=last_error, download_path=download_path, extract_dir=extract_dir, sha256=sha256,
-        expires_at=_utc(expires), replaces_id=replaces_id, poll_failures=poll_failures, version=version,
-        submitted_by=submitted_by, fetched_by=fetched_by,
-    )  # fmt: skip
-
-
-Conn = psycopg.AsyncConnection[tuple[Any, ...]]
-
-
-class PostgresStore:
+class PostgresStore(PgConnections):
     """The async job store on a shared PostgreSQL database (see ``ettui.jobs.base.AsyncJobStore``).
 
     Use ``await PostgresStore.open(settings)``.
     """
-
-    def __init__(self, url: str, location: str, kwargs: dict[str, Any]) -> None:
-        self._url = url
-        self._location = location
-        self._kwargs = kwargs
-        self._pool: AsyncConnectionPool[Conn] = AsyncConnectionPool(
-            url, kwargs=kwargs, min_size=1, max_size=6, open=False, timeout=POOL_WAIT,
-            check=AsyncConnectionPool.check_connection, name="ettui-store",
-        )
-        # Leases and the change feed get a connection of their own: a poller's
-        # burst of writes (a thousand jobs due at once) must not hold back a
-        # lease renewal (the lease would run out) or a board's read.
-        self._control: AsyncConnectionPool[Conn] = AsyncConnectionPool(
-            url, kwargs=kwargs, min_size=1, max_size=1, open=False, timeout=POOL_WAIT,
-            check=AsyncConnectionPool.check_connection, name="ettui-store-control",
-        )
-        self._changed = asyncio.Event()
-        self._listening = asyncio.Event()
-        self._status: str | None = None
-        self._listener: asyncio.Task[None] | None = None
-        self._closed = False
-        self._schema_version = 0
-
-    @classmethod
-    async def open(cls, settings: StoreSettings) -> PostgresStore:
-        """Connect (the password resolved in a thread), migrate, start listening."""
-        assert settings.url
-        kwargs: dict[str, Any] = {"connect_timeout": int(CONNECT_TIMEOUT), "options": "-c TimeZone=UTC"}
-        if settings.password.configured:
-            kwargs["password"] = await asyncio.to_thread(settings.password.resolve, "job store password")
-        store = cls(settings.url, settings.location, kwargs)
-        try:
-            # One plain connection first: it fails at once with libpq's reason
-            # (refused, bad password), where the pool would retry until its timeout.
-            first = await psycopg.AsyncConnection.connect(settings.url, **kwargs)
-            await first.close()
-            await store._pool.open(wait=True, timeout=CONNECT_TIMEOUT)
-            await store._control.open(wait=True, timeout=CONNECT_TIMEOUT)
-        except Exception as exc:
-            await store._pool.close()
-            await store._control.close()
-            raise StoreError(
-                f"Cannot reach the shared job store {store._location}: {_reason(exc)}; check [store] url and its password."
-            ) from None
-        try:
-            await store.migrate()
-            store._listener = asyncio.get_running_loop().create_task(store._listen(), name="store:listen")
-            await asyncio.wait_for(store._listening.wait(), CONNECT_TIMEOUT)
-        except BaseException:
-            await store.aclose()
-            raise
-        return store
-
-    # -- lifecycle --------------------------------------------------------------------
-
-    @property
-    def location(self) -> str:
-        return self._location
-
-    @property
-    def status(self) -> str | None:
-        return self._status
-
-    @property
-    def schema_version(self) -> int:
-        return self._schema_version
-
-    async def migrate(self) -> int:
-        """Apply pending migrations (one transaction, under an advisory lock); returns the version."""
-        async with self._pool.connection() as conn, conn.transaction():
-            await conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
-            await conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version integer NOT NULL)")
-            row = await (await conn.execute("SELECT version FROM schema_version")).fetchone()
-            version = int(row[0]) if row else 0
-            if row is None:
-                await conn.execute("INSERT INTO schema_version (version) VALUES (0)")
-            if version > SCHEMA_VERSION:
-                raise StoreError(
-                    f"The shared job store {self._location} was written by a newer ettui (schema {version}, "
-                    f"this one knows {SCHEMA_VERSION}); upgrade ettui to use it."
-                )
-            for step in MIGRATIONS[version:]:
-                for statement in step:
-                    await conn.execute(statement)
-            await conn.execute("UPDATE schema_version SET version = %s", (SCHEMA_VERSION,))
-        self._schema_version = SCHEMA_VERSION
-        return SCHEMA_VERSION
-
-    async def aclose(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        if self._listener is not None:
-            self._listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._listener
-        await self._pool.close()
-        await self._control.close()
-
-    async def _listen(self) -> None:
-        """Hold the LISTEN connection; on loss say so, reconnect with back-off, and wake readers to resync."""
-        delay = 0.2
-        while True:
-            try:
-                conn = await psycopg.AsyncConnection.connect(self._url, autocommit=True, **self._kwargs)
-            except psycopg.Error as exc:
-                self._set_status(RECONNECTING, exc)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
-                continue
-            try:
-                await conn.execute(f"LISTEN {CHANNEL}")
-                if self._status is not None:
-                    self._changed.set()  # back: everyone re-reads what they missed
-                self._set_status(None)
-                self._listening.set()
-                delay = 0.2
-                async for _ in conn.notifies():
-                    self._changed.set()
-            except psycopg.Error as exc:
-                self._set_status(RECONNECTING, exc)
-                self._changed.set()  # readers look now, and see the store's status
-            finally:
-                with contextlib.suppress(Exception):
-                    await conn.close()
-
-    def _set_status(self, status: str | None, exc: BaseException | None = None) -> None:
-        if status != self._status:
-            if status is not None:
-                log.warning("job store %s: %s (%s)", self._location, status, _reason(exc))
-            else:
-                log.info("job store %s: connected", self._location)
-        self._status = status
-
-    @contextlib.asynccontextmanager
-    async def _read(self, *, control: bool = False) -> AsyncIterator[Conn]:
-        try:
-            async with (self._control if control else self._pool).connection(timeout=self._wait) as conn:
-                yield conn
-        except psycopg.OperationalError as exc:
-            raise self._unreachable(exc) from None
-        except PoolTimeout as exc:
-            raise self._busy(exc) from None
-
-    @contextlib.asynccontextmanager
-    async def _write(self, *, control: bool = False) -> AsyncIterator[Conn]:
-        """One transaction (a change ends with ``_stamp``); ``control``: on the leases' own connection."""
-        try:
-            async with (
-                (self._control if control else self._pool).connection(timeout=self._wait) as conn,
-                conn.transaction(),
-            ):
-                yield conn
-        except psycopg.OperationalError as exc:
-            raise self._unreachable(exc) from None
-        except PoolTimeout as exc:
-            raise self._busy(exc) from None
-
-    @property
-    def _wait(self) -> float:
-        """How long to queue for a connection: long when busy, short while the server is known to be away."""
-        return CONNECT_TIMEOUT if self._status is not None else POOL_WAIT
-
-    def _busy(self, exc: BaseException) -> StoreError:
-        if self._status is not None:
-            return self._unreachable(exc)
-        return StoreError(
-            f"The shared job store {self._location} is too busy (no free connection within {POOL_WAIT:.0f} s); "
-            "ettui tries again."
-        )
-
-    def _unreachable(self, exc: BaseException) -> StoreError:
-        self._set_status(RECONNECTING, exc)
-        return StoreError(
-            f"The shared job store {self._location} cannot be reached ({_reason(exc)}); "
-            "ettui reconnects when it is back, try again then."
-        )
-
-    @staticmethod
-    async def _stamp(conn: Conn, job_id: int) -> int:
-        """The last statement of a change: take the change lock, draw the job's version, notify. Returns it."""
-        cur = await conn.execute(
-            "WITH lock AS (SELECT pg_advisory_xact_lock(%s)) UPDATE jobs SET version = nextval('job_changes') "
-            "FROM lock WHERE id = %s RETURNING version, pg_notify(%s, id::text)",
-            (CHANGE_LOCK, job_id, CHANNEL),
-        )
-        row = await cur.fetchone()
-        if row is None:
-            raise KeyError(f"no job {job_id}")
-        return int(row[0])
 
     # -- writing ----------------------------------------------------------------------
 
@@ -335,7 +80,7 @@ class PostgresStore:
         self, profile: str, dialect: str, call: str, batch_id: str | None, submitted_at: datetime,
         request_doc: str, params: dict[str, str], status: JobStatus, replaces_id: int | None, submitted_by: str | None,
     ) -> Job:  # fmt: skip
-        at = _aware(submitted_at)
+        at = aware(submitted_at)
         try:
             async with self._write() as conn:
                 cur = await conn.execute(
@@ -360,7 +105,7 @@ class PostgresStore:
         return await self._get_or_fail(job_id)
 
     async def confirm(self, job_id: int, *, batch_id: str, at: datetime, request_doc: str | None = None) -> Job:
-        when = _aware(at)
+        when = aware(at)
         scheduled = JobStatus.SCHEDULED.value
         try:
             async with self._write() as conn:
@@ -391,7 +136,7 @@ class PostgresStore:
             return cur.rowcount > 0
 
     async def dismiss(self, job_id: int, *, at: datetime) -> Job:
-        when = _aware(at)
+        when = aware(at)
         async with self._write() as conn:
             row = await (await conn.execute("SELECT status FROM jobs WHERE id = %s FOR UPDATE", (job_id,))).fetchone()
             if row is None:
@@ -421,7 +166,7 @@ class PostgresStore:
         message: str | None = None,
         next_poll: tuple[datetime | None, datetime | None] | None = None,
     ) -> tuple[Job, bool]:
-        when = _aware(at)
+        when = aware(at)
         async with self._write() as conn:
             row = await (
                 await conn.execute("SELECT status, status_raw, file_name FROM jobs WHERE id = %s FOR UPDATE", (job_id,))
@@ -438,7 +183,7 @@ class PostgresStore:
                                      file_name=file_name, message=message, next_poll=next_poll)
             if columns:
                 sets = ", ".join(f"{name} = %s" for name, _ in columns)
-                args = [_maybe(v) if isinstance(v, datetime) else v for _, v in columns]
+                args = [maybe_aware(v) if isinstance(v, datetime) else v for _, v in columns]
                 await conn.execute(f"UPDATE jobs SET {sets} WHERE id = %s", (*args, job_id))
                 await self._stamp(conn, job_id)
         return await self._get_or_fail(job_id), changed
@@ -448,7 +193,7 @@ class PostgresStore:
             job_id,
             "last_poll_at = %s, next_poll_at = %s, last_error = %s, "
             "poll_failures = CASE WHEN %s::text IS NULL THEN 0 ELSE poll_failures + 1 END",
-            _aware(at), _maybe(next_at), error, error,
+            aware(at), maybe_aware(next_at), error, error,
         )  # fmt: skip
 
     async def record_download(self, job_id: int, *, path: str, sha256: str, fetched_by: str | None = None) -> Job:
@@ -460,7 +205,7 @@ class PostgresStore:
         return await self._update(job_id, "extract_dir = %s", path)
 
     async def set_expires(self, job_id: int, at: datetime | None) -> Job:
-        return await self._update(job_id, "expires_at = %s", _maybe(at))
+        return await self._update(job_id, "expires_at = %s", maybe_aware(at))
 
     async def _update(self, job_id: int, sets: str, *args: Any) -> Job:
         async with self._write() as conn:
@@ -471,7 +216,7 @@ class PostgresStore:
             row = await cur.fetchone()
             if row is None:
                 raise KeyError(f"no job {job_id}")
-            job = _row_to_job(row)
+            job = row_to_job(row)
             job.version = await self._stamp(conn, job_id)
             job.history = await self._history(conn, job_id)
         return job
@@ -486,7 +231,7 @@ class PostgresStore:
                 cur = await conn.execute(
                     "SELECT 1 FROM jobs WHERE profile = %s AND batch_id IS NULL AND call = %s AND submitted_at = %s "
                     "AND request_doc = %s",
-                    (job.profile, job.call, _aware(job.submitted_at), job.request_doc),
+                    (job.profile, job.call, aware(job.submitted_at), job.request_doc),
                 )
             if await cur.fetchone() is not None:
                 return False
@@ -495,10 +240,10 @@ class PostgresStore:
                 "request_doc, params, file_name, last_poll_at, next_poll_at, last_error, download_path, extract_dir, "
                 "sha256, expires_at, poll_failures, version, submitted_by, fetched_by) VALUES (%s, %s, %s, %s, %s, %s, "
                 "%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, 0, %s, %s) RETURNING id",
-                (job.profile, job.dialect, job.call, job.batch_id, _aware(job.submitted_at), job.status.value,
-                 job.status_raw, _maybe(job.status_changed_at), job.request_doc, Jsonb(job.params), job.file_name,
-                 _maybe(job.last_poll_at), _maybe(job.next_poll_at), job.last_error, job.download_path,
-                 job.extract_dir, job.sha256, _maybe(job.expires_at), job.poll_failures, job.submitted_by,
+                (job.profile, job.dialect, job.call, job.batch_id, aware(job.submitted_at), job.status.value,
+                 job.status_raw, maybe_aware(job.status_changed_at), job.request_doc, Jsonb(job.params), job.file_name,
+                 maybe_aware(job.last_poll_at), maybe_aware(job.next_poll_at), job.last_error, job.download_path,
+                 job.extract_dir, job.sha256, maybe_aware(job.expires_at), job.poll_failures, job.submitted_by,
                  job.fetched_by),
             )  # fmt: skip
             row = await cur.fetchone()
@@ -507,15 +252,17 @@ class PostgresStore:
             async with conn.cursor() as many:
                 await many.executemany(
                     "INSERT INTO status_history (job_id, at, status, status_raw) VALUES (%s, %s, %s, %s)",
-                    [(new_id, _aware(h.at), h.status.value, h.status_raw) for h in job.history],
+                    [(new_id, aware(h.at), h.status.value, h.status_raw) for h in job.history],
                 )
             await self._stamp(conn, new_id)
         return True
 
     # -- leases -----------------------------------------------------------------------
 
-    async def claim(self, job_ids: Iterable[int], *, holder: str, lease_seconds: float) -> set[int]:
-        ids = sorted(set(job_ids))
+    async def claim(
+        self, job_ids: Iterable[int], *, holder: str, lease_seconds: float, limit: int | None = None
+    ) -> set[int]:
+        ids = list(dict.fromkeys(job_ids))
         if not ids:
             return set()
         async with self._write(control=True) as conn:
@@ -523,8 +270,8 @@ class PostgresStore:
                 "UPDATE jobs SET lease_holder = %(holder)s, lease_until = now() + make_interval(secs => %(lease)s) "
                 "WHERE id IN (SELECT id FROM jobs WHERE id = ANY(%(ids)s) AND " + LIVE_SQL + " AND "
                 "(lease_holder IS NULL OR lease_holder = %(holder)s OR lease_until < now()) "
-                "FOR UPDATE SKIP LOCKED) RETURNING id",
-                {"holder": holder, "lease": lease_seconds, "ids": ids},
+                "ORDER BY array_position(%(ids)s::bigint[], id) LIMIT %(limit)s FOR UPDATE SKIP LOCKED) RETURNING id",
+                {"holder": holder, "lease": lease_seconds, "ids": ids, "limit": limit},
             )
             return {int(r[0]) for r in await cur.fetchall()}
 
@@ -548,6 +295,19 @@ class PostgresStore:
                     "UPDATE jobs SET lease_holder = NULL, lease_until = NULL WHERE id = ANY(%s) AND lease_holder = %s",
                     (sorted(set(job_ids)), holder),
                 )
+
+    async def heartbeat(self, *, holder: str, profile: str, seconds: float) -> int:
+        async with self._write(control=True) as conn:
+            await conn.execute(
+                "DELETE FROM pollers WHERE alive_until < now() OR (holder = %s AND profile = %s)", (holder, profile)
+            )
+            if seconds > 0:
+                await conn.execute(
+                    "INSERT INTO pollers (holder, profile, alive_until) VALUES (%s, %s, now() + make_interval(secs => %s))",
+                    (holder, profile, seconds),
+                )
+            row = await (await conn.execute("SELECT count(*) FROM pollers WHERE profile = %s", (profile,))).fetchone()
+        return int(row[0]) if row else 0
 
     async def claim_fetch(self, job_id: int, *, holder: str, lease_seconds: float) -> str | None:
         async with self._write() as conn:
@@ -593,7 +353,7 @@ class PostgresStore:
             row = await cur.fetchone()
             if row is None:
                 return None
-            job = _row_to_job(row)
+            job = row_to_job(row)
             job.history = await self._history(conn, job.id)
             return job
 
@@ -630,7 +390,7 @@ class PostgresStore:
             rows = await (await conn.execute(sql, args)).fetchall()
         found: dict[str, Job] = {}
         for row in rows:
-            job = _row_to_job(row)
+            job = row_to_job(row)
             assert job.file_name is not None
             found[job.file_name] = job
         return found
@@ -649,7 +409,7 @@ class PostgresStore:
             args.append(profile)
         if since is not None:
             clauses.append("submitted_at >= %s")
-            args.append(_aware(since))
+            args.append(aware(since))
         return (" WHERE " + " AND ".join(clauses)) if clauses else "", args
 
     async def list(
@@ -679,7 +439,7 @@ class PostgresStore:
             args.append(offset)
         async with self._read() as conn:
             rows = await (await conn.execute(sql, args)).fetchall()
-        return [_row_to_job(row) for row in rows]
+        return [row_to_job(row) for row in rows]
 
     async def count(self, *, status: StatusFilter = None, profile: str | None = None, since: datetime | None = None) -> int:
         where, args = self._filters(status, profile, since)
@@ -695,32 +455,4 @@ class PostgresStore:
             args = (profile,)
         async with self._read() as conn:
             rows = await (await conn.execute(sql + " ORDER BY submitted_at, id", args)).fetchall()
-        return [_row_to_job(row) for row in rows]
-
-    # -- other processes --------------------------------------------------------------
-
-    async def changes(self, since: int, *, limit: int = 1000) -> tuple[builtins.list[Job], int]:
-        async with self._read(control=True) as conn:
-            if since < 0:
-                row = await (await conn.execute("SELECT coalesce(max(version), 0) FROM jobs")).fetchone()
-                return [], int(row[0]) if row else 0
-            cur = await conn.execute(
-                f"SELECT {COLUMNS} FROM jobs WHERE version > %s ORDER BY version LIMIT %s", (since, limit)
-            )
-            jobs = [_row_to_job(row) for row in await cur.fetchall()]
-        return jobs, (jobs[-1].version if jobs else since)
-
-    async def wait_for_change(self, timeout: float) -> None:
-        try:
-            await asyncio.wait_for(self._changed.wait(), timeout)
-        except TimeoutError:
-            return
-        self._changed.clear()
-
-
-def _reason(exc: BaseException | None) -> str:
-    """The first line of a driver error, which names the cause (never the password)."""
-    if exc is None:
-        return "no reason given"
-    text = str(exc).strip().splitlines()
-    return text[0] if text else exc.__class__.__name__
+        return [row_to_job(row) for row in rows]

@@ -149,7 +149,14 @@ _V5: Migration = (
     "ALTER TABLE jobs ADD COLUMN fetching_until TEXT",
 )
 
-MIGRATIONS: list[Migration] = [_V1, _V2, _V3, _V4, _V5]
+_V6: Migration = (
+    # v6: fair shares (issue 13). Each poller says it follows a profile until
+    # ``alive_until``; the pollers of a profile share its live jobs by their count.
+    "CREATE TABLE pollers (holder TEXT NOT NULL, profile TEXT NOT NULL, alive_until TEXT NOT NULL, "
+    "PRIMARY KEY (holder, profile))",
+)
+
+MIGRATIONS: list[Migration] = [_V1, _V2, _V3, _V4, _V5, _V6]
 """``MIGRATIONS[i]`` upgrades a file from ``user_version`` i to i + 1."""
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -204,14 +204,19 @@ class SqliteStore:
 
     # -- leases -----------------------------------------------------------------------
 
-    async def claim(self, job_ids: Iterable[int], *, holder: str, lease_seconds: float) -> set[int]:
-        return await self._run(self.sync.claim, list(job_ids), holder=holder, lease_seconds=lease_seconds)
+    async def claim(
+        self, job_ids: Iterable[int], *, holder: str, lease_seconds: float, limit: int | None = None
+    ) -> set[int]:
+        return await self._run(self.sync.claim, list(job_ids), holder=holder, lease_seconds=lease_seconds, limit=limit)
 
     async def renew(self, *, holder: str, lease_seconds: float) -> set[int]:
         return await self._run(self.sync.renew, holder=holder, lease_seconds=lease_seconds)
 
     async def release(self, *, holder: str, job_ids: Iterable[int] | None = None) -> None:
         await self._run(self.sync.release, holder=holder, job_ids=None if job_ids is None else list(job_ids))
+
+    async def heartbeat(self, *, holder: str, profile: str, seconds: float) -> int:
+        return await self._run(self.sync.heartbeat, holder=holder, profile=profile, seconds=seconds)
 
     async def claim_fetch(self, job_id: int, *, holder: str, lease_seconds: float) -> str | None:
         return await self._run(self.sync.claim_fetch, job_id, holder=holder, lease_seconds=lease_seconds)

@@ -48,7 +48,6 @@ cannot both migrate it.
 
 from __future__ import annotations
 
-import builtins
 import json
 import os
 import sqlite3
@@ -64,17 +63,14 @@ from typing import Any
 from ettui.errors import StoreError
 from ettui.jobs.base import status_columns
 from ettui.jobs.schema import (
-    COLUMNS,
     LIVE_SQL,
     MIGRATIONS,
-    ORDER_COLUMNS,
     SCHEMA_VERSION,
     from_text,
-    row_to_job,
-    status_values,
     to_text,
 )
-from ettui.model import Job, JobStatus, StatusChange
+from ettui.jobs.store_read import JobReader
+from ettui.model import Job, JobStatus
 
 __all__ = [
     "BUSY_TIMEOUT_MS",
@@ -98,11 +94,13 @@ def _lease_text(epoch: float) -> str:
     return to_text(datetime.fromtimestamp(epoch, UTC))
 
 
-class JobStore:
+class JobStore(JobReader):
     """Submitted jobs and their history in one SQLite file, safe for several processes.
 
     Methods are synchronous and may block briefly on another process's write
     lock (up to ``BUSY_TIMEOUT_MS``); async code uses ``ettui.jobs.sqlite.SqliteStore``.
+    The queries are ``JobReader``'s (``ettui.jobs.store_read``); this class opens,
+    migrates and writes.
 
     Args:
         path: The database file; created (mode 0600, parent 0700) if missing.
@@ -133,13 +131,6 @@ class JobStore:
         except BaseException:
             self._conn.close()
             raise
-
-    @classmethod
-    def default(cls) -> JobStore:
-        """The store at the user's state dir (``paths.job_store()``)."""
-        from ettui import paths
-
-        return cls(paths.job_store())
 
     # -- lifecycle --
 
@@ -454,22 +445,35 @@ class JobStore:
 
     # -- leases --
 
-    def claim(self, job_ids: Iterable[int], *, holder: str, lease_seconds: float) -> set[int]:
-        """Take or renew the poll lease of these live jobs (see ``AsyncJobStore.claim``)."""
-        ids = sorted(set(job_ids))
-        if not ids:
-            return set()
+    def claim(
+        self, job_ids: Iterable[int], *, holder: str, lease_seconds: float, limit: int | None = None
+    ) -> set[int]:
+        """Take or renew the poll lease of these live jobs, at most ``limit`` (see ``AsyncJobStore.claim``)."""
+        ids = list(dict.fromkeys(job_ids))
         now = time.time()
         held: set[int] = set()
-        with self._write() as conn:
-            for start in range(0, len(ids), 500):
+        with self._write() as conn:  # the write lock: nobody claims between the look and the update
+            for start in range(0, len(ids), 500):  # SQLite's bound-parameter limit
                 chunk = ids[start : start + 500]
-                rows = conn.execute(
-                    f"UPDATE jobs SET lease_holder = ?, lease_until = ? WHERE id IN ({', '.join('?' * len(chunk))}) "
-                    f"AND {LIVE_SQL} AND (lease_holder IS NULL OR lease_holder = ? OR lease_until < ?) RETURNING id",
-                    (holder, _lease_text(now + lease_seconds), *chunk, holder, _lease_text(now)),
-                ).fetchall()
-                held.update(int(r[0]) for r in rows)
+                room = len(chunk) if limit is None else limit - len(held)
+                if room <= 0:
+                    break
+                free = {
+                    int(r[0])
+                    for r in conn.execute(
+                        f"SELECT id FROM jobs WHERE id IN ({', '.join('?' * len(chunk))}) AND {LIVE_SQL} "
+                        "AND (lease_holder IS NULL OR lease_holder = ? OR lease_until < ?)",
+                        (*chunk, holder, _lease_text(now)),
+                    )
+                }
+                take = [job_id for job_id in chunk if job_id in free][:room]
+                if not take:
+                    continue
+                conn.execute(
+                    f"UPDATE jobs SET lease_holder = ?, lease_until = ? WHERE id IN ({', '.join('?' * len(take))})",
+                    (holder, _lease_text(now + lease_seconds), *take),
+                )
+                held.update(take)
         return held
 
     def renew(self, *, holder: str, lease_seconds: float) -> set[int]:
@@ -492,6 +496,17 @@ class JobStore:
                     "UPDATE jobs SET lease_holder = NULL, lease_until = NULL WHERE id = ? AND lease_holder = ?",
                     (job_id, holder),
                 )
+
+    def heartbeat(self, *, holder: str, profile: str, seconds: float) -> int:
+        """Say ``holder`` polls ``profile`` for ``seconds`` more (0: it stops); how many do now (see ``AsyncJobStore``)."""
+        now = time.time()
+        with self._write() as conn:
+            conn.execute("DELETE FROM pollers WHERE alive_until < ? OR (holder = ? AND profile = ?)",
+                         (_lease_text(now), holder, profile))  # fmt: skip
+            if seconds > 0:
+                conn.execute("INSERT INTO pollers (holder, profile, alive_until) VALUES (?, ?, ?)",
+                             (holder, profile, _lease_text(now + seconds)))  # fmt: skip
+            return int(conn.execute("SELECT count(*) FROM pollers WHERE profile = ?", (profile,)).fetchone()[0])
 
     def claim_fetch(self, job_id: int, *, holder: str, lease_seconds: float) -> str | None:
         """Claim the job's file for a download: ``None`` when ``holder`` has it, else who is fetching it."""
@@ -554,158 +569,3 @@ class JobStore:
                 [(new_id, to_text(h.at), h.status.value, h.status_raw) for h in job.history],
             )
         return True
-
-    # -- reading --
-
-    def get(self, job_id: int) -> Job | None:
-        """One job with its status history, or ``None``."""
-        return self._one("id = ?", (job_id,))
-
-    def find(self, batch_id: str, profile: str | None = None) -> Job | None:
-        """The job with this batch ID (newest if several profiles share the ID)."""
-        if profile is None:
-            return self._one("batch_id = ?", (batch_id,))
-        return self._one("batch_id = ? AND profile = ?", (batch_id, profile))
-
-    def find_by_file(self, file_name: str, profile: str | None = None) -> Job | None:
-        """The job whose output file has exactly this name (as the service reported it)."""
-        if profile is None:
-            return self._one("file_name = ?", (file_name,))
-        return self._one("file_name = ? AND profile = ?", (file_name, profile))
-
-    def find_by_files(self, file_names: Iterable[str], profile: str | None = None) -> dict[str, Job]:
-        """The newest job for each of these output file names, in one query (the drop listing)."""
-        names = sorted(set(file_names))
-        if not names:
-            return {}
-        found: dict[str, Job] = {}
-        with self._lock:
-            for start in range(0, len(names), 500):  # SQLite's bound-parameter limit
-                chunk = names[start : start + 500]
-                sql = f"SELECT {COLUMNS} FROM jobs INDEXED BY jobs_file WHERE file_name IN ({', '.join('?' * len(chunk))})"
-                args: list[Any] = list(chunk)
-                if profile is not None:
-                    sql += " AND profile = ?"
-                    args.append(profile)
-                # No ORDER BY: it would make the planner walk the submitted_at
-                # index over every job instead of looking each name up.
-                for row in self._conn.execute(sql, args):
-                    job = row_to_job(row)
-                    assert job.file_name is not None
-                    seen = found.get(job.file_name)
-                    if seen is None or (job.submitted_at, job.id) > (seen.submitted_at, seen.id):
-                        found[job.file_name] = job
-        return found
-
-    def changes(self, since: int, *, limit: int = 1000) -> tuple[builtins.list[Job], int]:
-        """Jobs written after change counter ``since`` (oldest change first) and the new counter.
-
-        ``since=-1`` asks only for the current counter (no jobs), the start of a feed.
-        """
-        with self._lock:
-            if since < 0:
-                row = self._conn.execute("SELECT coalesce(max(version), 0) FROM jobs").fetchone()
-                return [], int(row[0])
-            jobs = [
-                row_to_job(row)
-                for row in self._conn.execute(
-                    f"SELECT {COLUMNS} FROM jobs WHERE version > ? ORDER BY version LIMIT ?", (since, limit)
-                )
-            ]
-        return jobs, (jobs[-1].version if jobs else since)
-
-    def data_version(self) -> int:
-        """SQLite's ``PRAGMA data_version``: changes when *another* connection commits (a cheap check)."""
-        with self._lock:
-            return int(self._conn.execute("PRAGMA data_version").fetchone()[0])
-
-    def _one(self, where: str, args: tuple[Any, ...]) -> Job | None:
-        with self._lock:
-            row = self._conn.execute(
-                f"SELECT {COLUMNS} FROM jobs WHERE {where} ORDER BY submitted_at DESC, id DESC LIMIT 1", args
-            ).fetchone()
-            if row is None:
-                return None
-            job = row_to_job(row)
-            job.history = [
-                StatusChange(at=datetime.fromisoformat(at), status=JobStatus(status), status_raw=raw)
-                for at, status, raw in self._conn.execute(
-                    "SELECT at, status, status_raw FROM status_history WHERE job_id = ? ORDER BY id", (job.id,)
-                )
-            ]
-            return job
-
-    @staticmethod
-    def _filters(
-        status: JobStatus | str | Iterable[JobStatus | str] | None,
-        profile: str | None,
-        since: datetime | None,
-    ) -> tuple[str, list[Any]]:
-        clauses: list[str] = []
-        args: list[Any] = []
-        if status is not None:
-            values = status_values(status)
-            clauses.append(f"status IN ({', '.join('?' * len(values))})" if values else "0")
-            args.extend(values)
-        if profile is not None:
-            clauses.append("profile = ?")
-            args.append(profile)
-        if since is not None:
-            clauses.append("submitted_at >= ?")
-            args.append(to_text(since))
-        return (" WHERE " + " AND ".join(clauses)) if clauses else "", args
-
-    def list(
-        self,
-        *,
-        status: JobStatus | str | Iterable[JobStatus | str] | None = None,
-        profile: str | None = None,
-        since: datetime | None = None,
-        limit: int | None = None,
-        offset: int = 0,
-        order: str = "submitted_at desc",
-    ) -> list[Job]:
-        """Jobs matching every given filter, without their history.
-
-        Args:
-            status: One status or several.
-            profile: Only this profile's jobs.
-            since: Only jobs submitted at or after this time.
-            limit: At most this many (``None``: all).
-            offset: Skip this many first (paging).
-            order: ``"<column> asc|desc"``; ties broken by id in the same direction.
-        """
-        where, args = self._filters(status, profile, since)
-        column, _, direction = order.strip().lower().partition(" ")
-        direction = direction.strip() or "asc"
-        if column not in ORDER_COLUMNS or direction not in ("asc", "desc"):
-            raise ValueError(f"cannot order jobs by {order!r}")
-        sql = f"SELECT {COLUMNS} FROM jobs{where} ORDER BY {column} {direction}, id {direction}"
-        if limit is not None or offset:
-            sql += " LIMIT ? OFFSET ?"
-            args += [-1 if limit is None else limit, offset]
-        with self._lock:
-            return [row_to_job(row) for row in self._conn.execute(sql, args)]
-
-    def count(
-        self,
-        *,
-        status: JobStatus | str | Iterable[JobStatus | str] | None = None,
-        profile: str | None = None,
-        since: datetime | None = None,
-    ) -> int:
-        """How many jobs match (same filters as ``list``)."""
-        where, args = self._filters(status, profile, since)
-        with self._lock:
-            return int(self._conn.execute(f"SELECT count(*) FROM jobs{where}", args).fetchone()[0])
-
-    # ``builtins.list``: inside the class, ``list`` names the method above.
-    def live(self, profile: str | None = None) -> builtins.list[Job]:
-        """Jobs the service may still move (not Complete, not Error), oldest first."""
-        sql = f"SELECT {COLUMNS} FROM jobs INDEXED BY jobs_live WHERE {LIVE_SQL}"
-        args: tuple[str, ...] = ()
-        if profile is not None:
-            sql += " AND profile = ?"
-            args = (profile,)
-        with self._lock:
-            return [row_to_job(row) for row in self._conn.execute(sql + " ORDER BY submitted_at, id", args)]

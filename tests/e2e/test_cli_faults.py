@@ -109,6 +109,7 @@ def jobs(cli: Any) -> list[dict[str, Any]]:
     return json.loads(out)
 
 
+@pytest.mark.sqlite_file("it reads the jobs.sqlite3 bytes to check the password is masked")
 def test_submit_status_fetch_on_a_real_account_profile(cli: Any, tmp_path: Path, sandbox: Sandbox) -> None:
     code, out, err = cli("submit", "C3")
     assert code == 0, err

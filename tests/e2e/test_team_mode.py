@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from ettui.jobs.base import STORE_URL_ENV
 from ettui.sandbox import Sandbox, SandboxOptions
 from ettui.sandbox.xmlapi import XmlApi
 from tests.stores import store_toml
@@ -101,6 +102,7 @@ def team_home(tmp_path: Path, name: str, url: str, sb: Sandbox | None = None, *,
 def env_for(home: Path) -> dict[str, str]:
     env = {**os.environ, "ETTUI_HOME": str(home), "PYTHONUNBUFFERED": "1"}
     env.pop("ETTUI_CONFIG", None)
+    env.pop(STORE_URL_ENV, None)  # each HOME's own config says where its store is (none: the local file)
     if (home / "config.toml").exists():
         env["ETTUI_CONFIG"] = str(home / "config.toml")
     env.update(SECRETS)
@@ -160,7 +162,9 @@ def wait_for(predicate: Any, what: str, timeout: float = 60) -> None:
 
 def test_three_watchers_on_one_job_poll_it_no_more_than_one(tmp_path: Path, pg_url: str,
                                                            counted: list[CountingSandbox]) -> None:  # fmt: skip
-    with CountingSandbox(tmp_path / "sb", scheduled=1.5, processing=3.0) as box:
+    # Long enough phases that a watcher started on a loaded machine still sees the job move
+    # (at 1.5 s + 3 s one watcher once found it Complete at its first poll).
+    with CountingSandbox(tmp_path / "sb", scheduled=3.0, processing=6.0) as box:
         counted.append(box)
         assert box.sandbox is not None
         homes = [team_home(tmp_path, name, pg_url, box.sandbox) for name in ("ann", "bob", "cat")]

@@ -525,6 +525,7 @@ def test_exit_when_idle_does_not_wait_forever_for_a_job_it_cannot_check(tmp_path
     assert [e["batch_id"] for e in kinds(events(again.stdout), "fetched")] == [batch_id]
 
 
+@pytest.mark.sqlite_file("it claims the fetch through the HOME's jobs.sqlite3 file")
 def test_a_file_a_teammate_is_fetching_is_left_to_them_not_failed(tmp_path: Path, sandbox: Sandbox) -> None:
     """A fetch claim held by another process is not a failure: the watcher waits it out and fetches nothing."""
     acct = Account(tmp_path, sandbox)

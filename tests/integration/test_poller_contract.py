@@ -59,13 +59,13 @@ async def test_two_pollers_on_one_job_make_one_inquiry_and_both_see_it(store: As
     try:
         job = await add(store, "1")
         first.track(job)
-        await second.apply_changes(0)  # the other process learns of it through the feed
+        await second.feed.apply(0)  # the other process learns of it through the feed
         assert job.id in second.schedule()
         clock.advance(5)
         assert await first.sweep_once() == 1
         assert await second.sweep_once() == 0, "leased to the first poller"
         assert api.calls == ["1"]
-        await second.apply_changes(0)
+        await second.feed.apply(0)
         moved = [e for e in seen.events if e.kind == "status"]
         assert moved and moved[-1].job is not None and moved[-1].job.status is JobStatus.PROCESSING
         assert second.schedule()[job.id] == first.schedule()[job.id], "it follows the holder's schedule"
@@ -90,7 +90,7 @@ async def test_stop_releases_so_another_poller_takes_over_at_once(store: AsyncJo
         clock.advance(5)
         assert await first.sweep_once() == 1 and await second.sweep_once() == 0
         await first.stop()
-        second.poll_now(job.id)  # its retry would come a quarter lease later; ask now
+        clock.advance(7.5)  # the second's retry, a quarter lease on; the first's lease had 15 s to go
         assert await second.sweep_once() == 1
         assert api.calls == ["1", "1"]
     finally:
@@ -110,9 +110,11 @@ async def test_a_dead_holder_loses_its_job_within_the_lease_time(store: AsyncJob
         alive.track(job)
         clock.advance(5)
         assert await dead.sweep_once() == 1  # claimed for 0.6 s of the store's clock, never renewed
+        clock.advance(0.2)
+        assert await alive.sweep_once() == 0, "still the dead holder's"
         polled = 0
-        for _ in range(400):  # each round is a claim attempt; the lease runs out on the store's clock
-            alive.poll_now(job.id)
+        for _ in range(400):  # each round is the retry of a claim; the lease runs out on the store's clock
+            clock.advance(0.2)
             polled = await alive.sweep_once()
             if polled:
                 break
@@ -120,4 +122,91 @@ async def test_a_dead_holder_loses_its_job_within_the_lease_time(store: AsyncJob
         assert polled == 1 and api.calls == ["1", "1"]
     finally:
         await alive.stop()
+        await other.aclose()
+
+
+async def test_pollers_share_the_live_jobs_and_each_is_polled_once(store: AsyncJobStore, open_another: Any) -> None:
+    clock = ManualClock(T0)
+    api = ScriptedApi("Processing")
+    other: AsyncJobStore = await open_another()
+    first, second = poller(store, api, clock, "p1"), poller(other, api, clock, "p2")
+    try:
+        jobs = [await add(store, str(n)) for n in range(10)]
+        for job in jobs:
+            first.track(job)
+            second.track(job)
+        await first.leases.heartbeat()
+        await second.leases.heartbeat()  # both are there before either claims
+        clock.advance(5)
+        assert await first.sweep_once() == 5 and await second.sweep_once() == 5
+        assert sorted(api.calls) == sorted(str(job.batch_id) for job in jobs), "each job once, by one of them"
+        assert await third_claims(store, jobs) == set(), "every job is leased"
+    finally:
+        await first.stop()
+        await second.stop()
+        await other.aclose()
+
+
+async def third_claims(store: AsyncJobStore, jobs: list[Job]) -> set[int]:
+    """What a third process could claim of these jobs now (releasing it again)."""
+    got = await store.claim([job.id for job in jobs], holder="p3", lease_seconds=30)
+    await store.release(holder="p3")
+    return got
+
+
+async def test_a_poller_that_took_everything_hands_back_the_excess(store: AsyncJobStore, open_another: Any) -> None:
+    """The first poller started alone and holds every job; once a second is there, it keeps its share only."""
+    clock = ManualClock(T0)
+    api = ScriptedApi("Processing")
+    other: AsyncJobStore = await open_another()
+    first, second = poller(store, api, clock, "p1", lease_seconds=8.0), poller(other, api, clock, "p2", lease_seconds=8.0)
+    try:
+        jobs = [await add(store, str(n)) for n in range(10)]
+        for job in jobs:
+            first.track(job)
+            second.track(job)
+        clock.advance(5)
+        assert await first.sweep_once() == 10  # alone: its share is everything
+        await second.leases.heartbeat()
+        await first.rebalance()  # now two: five are handed back
+        assert len(first.leases.held) == 5
+        await second.feed.apply(0)  # the second follows the first's schedule
+        api.calls.clear()
+        clock.advance(5)
+        assert await first.sweep_once() == 5 and await second.sweep_once() == 5
+        assert sorted(api.calls) == sorted(str(job.batch_id) for job in jobs)
+        assert set(first.leases.held).isdisjoint(second.leases.held)
+    finally:
+        await first.stop()
+        await second.stop()
+        await other.aclose()
+
+
+async def test_poll_now_of_a_job_another_process_holds_polls_it_here_once(
+    store: AsyncJobStore, open_another: Any
+) -> None:
+    """The operator asks for a job the other process polls: one inquiry here, the lease stays the holder's."""
+    clock = ManualClock(T0)
+    api = ScriptedApi()
+    api.script("1", "Processing", "Complete")
+    other: AsyncJobStore = await open_another()
+    holder, asker = poller(store, api, clock, "p1"), poller(other, api, clock, "p2")
+    seen = Recorder(holder)
+    try:
+        job = await add(store, "1")
+        holder.track(job)
+        asker.track(job)
+        clock.advance(5)
+        assert await holder.sweep_once() == 1 and await asker.sweep_once() == 0
+        asker.poll_now(job.id)
+        assert await asker.sweep_once() == 1, "asked for: polled here although leased to p1"
+        assert api.calls == ["1", "1"]
+        assert await third_claims(store, [job]) == set(), "the lease is still the holder's"
+        await holder.feed.apply(0)  # the holder sees the answer
+        moved = [e for e in seen.events if e.kind == "status" and e.job is not None]
+        assert moved[-1].job is not None and moved[-1].job.status is JobStatus.COMPLETE
+        assert job.id not in holder.schedule()
+    finally:
+        await holder.stop()
+        await asker.stop()
         await other.aclose()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -336,3 +337,32 @@ async def test_a_closed_store_refuses_calls_with_a_sentence(open_another: Any) -
     for call in (other.get(job.id), other.list(status=JobStatus.COMPLETE, profile="main"), add(other, "502")):
         with pytest.raises(StoreError):
             await call
+
+
+async def test_store_url_from_the_environment_when_the_config_names_none(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """$ETTUI_STORE_URL (the PostgreSQL test pass, a container) opens the shared store; a [store] url still wins."""
+    from ettui.jobs.base import STORE_URL_ENV, open_store
+    from tests.pgserver import PASSWORD
+    from tests.stores import store_config
+
+    monkeypatch.setenv(STORE_URL_ENV, pg_url)
+    monkeypatch.setenv("PGPASSWORD", PASSWORD)  # libpq's own source: the config names none
+    shared = await open_store(store_config(None))
+    try:
+        assert shared.location == pg_url
+        job = await add(shared, "env-1")
+    finally:
+        await shared.aclose()
+    local = await open_store(store_config(None), path=tmp_path / "jobs.sqlite3")  # a path forces the local file
+    try:
+        assert local.location.endswith("jobs.sqlite3") and await local.get(job.id) is None
+    finally:
+        await local.aclose()
+    monkeypatch.setenv(STORE_URL_ENV, "postgresql://nobody@127.0.0.1:1/none")
+    configured = await open_store(store_config(pg_url))  # the config's URL, not the environment's
+    try:
+        assert (await configured.find("env-1")) is not None
+    finally:
+        await configured.aclose()

@@ -21,8 +21,9 @@ import pytest
 from ettui import config
 from ettui.config import Profile, SecretSource
 from ettui.errors import SubmitUnconfirmed, ThrottledError
+from ettui.jobs.base import open_store
 from ettui.jobs.store import JobStore
-from ettui.model import BatchRequest, JobStatus
+from ettui.model import BatchRequest, Job, JobStatus
 from ettui.sandbox import Sandbox, SandboxOptions
 from ettui.session import Session, SubmitWait
 from tests.integration.faultproxy import FaultProxy
@@ -153,9 +154,19 @@ def _write_config(tmp_path: Path, proxy: FaultProxy, sb: Sandbox) -> Path:
     return path
 
 
+async def _stored_jobs(config_path: Path, home: Path, monkeypatch: pytest.MonkeyPatch) -> list[Job]:
+    """The jobs in the CLI's store (its HOME's), on whichever backend the config (or the test pass) gives it."""
+    monkeypatch.setenv("ETTUI_HOME", str(home))
+    store = await open_store(config.load(config_path))
+    try:
+        return await store.list()
+    finally:
+        await store.aclose()
+
+
 @pytest.mark.parametrize("when", ["before the reply", "after the reply"])
 async def test_a_killed_submit_leaves_a_job_for_every_submit_the_service_received(
-    tmp_path: Path, sandbox: Sandbox, proxy: FaultProxy, when: str
+    tmp_path: Path, sandbox: Sandbox, proxy: FaultProxy, when: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     proxy.hold_replies = True
     config_path = _write_config(tmp_path, proxy, sandbox)
@@ -174,8 +185,7 @@ async def test_a_killed_submit_leaves_a_job_for_every_submit_the_service_receive
         proc.send_signal(signal.SIGKILL)
         await proc.wait()
         proxy.release.clear()
-    with JobStore(tmp_path / "home" / "state" / "jobs.sqlite3") as store:
-        jobs = store.list()
+    jobs = await _stored_jobs(config_path, tmp_path / "home", monkeypatch)
     assert proxy.forwarded_submits == 2
     assert len(jobs) == 2, "a job for every submit the service received"
     assert {j.status for j in jobs} <= {JobStatus.UNCONFIRMED, JobStatus.SCHEDULED}
@@ -184,7 +194,9 @@ async def test_a_killed_submit_leaves_a_job_for_every_submit_the_service_receive
     assert all(sandbox.info.api_password not in j.request_doc for j in jobs)
 
 
-async def test_an_interrupted_submit_names_the_job_it_leaves(tmp_path: Path, sandbox: Sandbox, proxy: FaultProxy) -> None:
+async def test_an_interrupted_submit_names_the_job_it_leaves(
+    tmp_path: Path, sandbox: Sandbox, proxy: FaultProxy, monkeypatch: pytest.MonkeyPatch
+) -> None:
     proxy.hold_replies = True
     config_path = _write_config(tmp_path, proxy, sandbox)
     env = {**os.environ, "ETTUI_HOME": str(tmp_path / "home"), "ET_TEST_API_PW": sandbox.info.api_password}
@@ -197,7 +209,6 @@ async def test_an_interrupted_submit_names_the_job_it_leaves(tmp_path: Path, san
     _, err = await asyncio.wait_for(proc.communicate(), 60)
     assert proc.returncode != 0
     text = err.decode()
-    with JobStore(tmp_path / "home" / "state" / "jobs.sqlite3") as store:
-        (job,) = store.list()
+    (job,) = await _stored_jobs(config_path, tmp_path / "home", monkeypatch)
     assert job.status is JobStatus.UNCONFIRMED
     assert f"Job {job.id}" in text and f"ettui jobs dismiss {job.id}" in text, text

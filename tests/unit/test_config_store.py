@@ -52,6 +52,7 @@ def test_redact_url_drops_password_and_query() -> None:
     assert config.redact_url("postgresql://u@h/db") == "postgresql://u@h/db"
 
 
+@pytest.mark.sqlite_file("with $ETTUI_STORE_URL set every CLI opens the shared store")
 def test_without_a_store_url_the_cli_never_imports_psycopg(tmp_path: Path) -> None:
     """Start-up pays for the PostgreSQL driver only when [store] url is set."""
     import os

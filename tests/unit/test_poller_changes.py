@@ -53,5 +53,5 @@ async def test_its_own_writes_are_not_announced_twice(tmp_path: Path) -> None:
         poller.poll_now(job.id)
         assert await poller.sweep_once() == 1
         _, _cursor = await poller.store.changes(0)
-        await poller.apply_changes(0)
+        await poller.feed.apply(0)
         assert events.kinds == ["submitted", "status"], "the feed's copy of our own poll is not news"
