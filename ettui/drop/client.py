@@ -198,6 +198,11 @@ class DropClient:
         return conn is not None and not conn.is_closed()
 
     @property
+    def connection(self) -> asyncssh.SSHClientConnection | None:
+        """The SSH connection now in use (None before connecting and after closing); a new one after a reconnect."""
+        return self._conn
+
+    @property
     def cipher(self) -> str | None:
         """The negotiated cipher, for the benchmark and diagnostics."""
         return None if self._conn is None else self._conn.get_extra_info("send_cipher")

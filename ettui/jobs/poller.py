@@ -273,6 +273,10 @@ class Poller:
         if self._renew_task is None or self._renew_task.done():
             self._renew_task = loop.create_task(self.renew_leases(), name=f"leases:{self.profile}")
 
+    async def wait_idle(self) -> None:
+        """Until the loop is asleep, waiting for its clock or a wake-up (tests on a manual clock use this)."""
+        await self._idle.wait()
+
     async def stop(self) -> None:
         """Stop the loop and wait for it; requests in flight are cancelled; leases are released."""
         task, self._task = self._task, None

@@ -154,9 +154,9 @@ async def test_a_connection_the_server_closed_is_reopened_transparently(sshd: Op
         await sshd.start()
         assert [e.name for e in await client.list(str(tmp_path / "remote"))] == ["a.zip"]
         client.idle_reopen = 0.0  # idle "too long": replaced before use, not used until it breaks
-        before = client._conn
+        before = client.connection
         assert (await client.stat(str(tmp_path / "remote" / "a.zip"))).size == 2
-        assert client._conn is not before
+        assert client.connection is not before
     finally:
         await client.close()
 

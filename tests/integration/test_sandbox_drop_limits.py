@@ -133,7 +133,7 @@ async def test_ettui_reopens_after_the_sandboxs_idle_close(tmp_path: Path) -> No
                             password=sb.info.sftp_password, known_hosts=kh)
         await client.connect()
         assert await client.list("/") == []
-        assert client._conn is not None
-        await asyncio.wait_for(client._conn.wait_closed(), 20)
+        assert client.connection is not None
+        await asyncio.wait_for(client.connection.wait_closed(), 20)
         assert await client.list("/") == []  # reopened transparently
         await client.close()

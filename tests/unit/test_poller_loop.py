@@ -26,7 +26,7 @@ async def settle(poller: Poller) -> None:
     """Wait (no time passes on the clock) until the loop is asleep again."""
     for _ in range(5):  # let a wake-up reach the loop first
         await asyncio.sleep(0)
-    await asyncio.wait_for(poller._idle.wait(), timeout=10)
+    await asyncio.wait_for(poller.wait_idle(), timeout=10)
 
 
 async def test_loop_sleeps_on_the_clock_and_polls_when_it_advances(store) -> None:
