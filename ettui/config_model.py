@@ -219,7 +219,7 @@ class UiSettings:
     """A Textual theme name (listed below; unset: Textual's default)."""
     time_zone: str | None = None
     """The IANA time zone absolute times are shown in, e.g. ``"Europe/Berlin"`` or ``"UTC"`` (a file's expiry in ``ettui
-    drop ls``); unset: the computer's local time zone."""
+    drop ls``; in the TUI the Expires at columns, job details and the status line); unset: the computer's local zone."""
 
     @property
     def zone(self) -> tzinfo | None:

@@ -121,7 +121,7 @@ class EttuiApp(App[int]):
     def get_default_screen(self) -> MainScreen:
         jobs = JobsPane(
             session=lambda: self.session, now=self.now, activity=self.activity, toasts=self.toasts,
-            ui_state=self.ui_state, save_ui_state=self.save_ui_state, readonly=self.readonly,
+            ui_state=self.ui_state, save_ui_state=self.save_ui_state, readonly=self.readonly, zone=self.config.ui.zone,
             auto_profiles=frozenset(name for name, p in self.config.profiles.items() if p.auto_fetch),
             id="jobs-pane", classes="pane",
         )
@@ -525,7 +525,7 @@ class EttuiApp(App[int]):
     def update_status_line(self) -> None:
         """Each endpoint's state and the last successful refresh, on the line above the footer."""
         if self.panes_up and self.session is not None:
-            self.main.query_one(StatusLine).show(self.api_health, self.drop_pane.drop_health)
+            self.main.query_one(StatusLine).show(self.api_health, self.drop_pane.drop_health, self.config.ui.zone)
 
     def ring(self) -> None:
         """The terminal bell, when the user asked for it."""

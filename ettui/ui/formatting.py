@@ -6,7 +6,7 @@ rules (amber under 12 h, red under 2 h) live in one place.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 
 from rich.text import Text
 
@@ -65,16 +65,16 @@ def expiry_text(expires_at: datetime | None, now: datetime) -> Text:
     return Text(format_duration(expiry.time_left(now)), style=URGENCY_STYLES[urgency])
 
 
-def local_time(moment: datetime | None, fmt: str = "%m-%d %H:%M") -> str:
-    """``03-08 12:10`` in the operator's local time zone (``-`` when unknown)."""
-    return moment.astimezone().strftime(fmt) if moment is not None else "-"
+def local_time(moment: datetime | None, fmt: str = "%m-%d %H:%M", zone: tzinfo | None = None) -> str:
+    """``03-08 12:10`` in ``zone`` (``[ui] time_zone``; None: the computer's local zone); ``-`` when unknown."""
+    return moment.astimezone(zone).strftime(fmt) if moment is not None else "-"
 
 
-def expiry_at_text(expires_at: datetime | None, now: datetime) -> Text:
-    """The coloured countdown and the absolute moment: ``2d 21h (Sun 2026-03-08 12:10 CET)``."""
+def expiry_at_text(expires_at: datetime | None, now: datetime, zone: tzinfo | None = None) -> Text:
+    """The coloured countdown and the absolute moment in ``zone``: ``2d 21h (Sun 2026-03-08 12:10 CET)``."""
     text = expiry_text(expires_at, now)
     if expires_at is not None:
-        text.append(f" ({local_time(expires_at, '%a %Y-%m-%d %H:%M %Z')})", style="")
+        text.append(f" ({local_time(expires_at, '%a %Y-%m-%d %H:%M %Z', zone)})", style="")
     return text
 
 

@@ -10,15 +10,15 @@ one exchange succeeds.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, tzinfo
 
 DOWN_AFTER = 3
 """Failures in a row before an endpoint counts as down."""
 
 
-def clock_time(moment: datetime, seconds: bool = False) -> str:
-    """``14:05`` (or ``14:05:09``) in the operator's local time zone."""
-    return moment.astimezone().strftime("%H:%M:%S" if seconds else "%H:%M")
+def clock_time(moment: datetime, seconds: bool = False, zone: tzinfo | None = None) -> str:
+    """``14:05`` (or ``14:05:09``) in ``zone`` (None: the computer's local time zone)."""
+    return moment.astimezone(zone).strftime("%H:%M:%S" if seconds else "%H:%M")
 
 
 @dataclass
@@ -48,8 +48,8 @@ class EndpointHealth:
         self.state = "down" if self.failures >= DOWN_AFTER else "retrying"
         return self.state != before
 
-    def describe(self) -> str:
-        """``API connected``, ``drop retrying``, ``drop down since 14:02``."""
+    def describe(self, zone: tzinfo | None = None) -> str:
+        """``API connected``, ``drop retrying``, ``drop down since 14:02`` (in ``zone``)."""
         if self.state == "down" and self.failing_since is not None:
-            return f"{self.name} down since {clock_time(self.failing_since)}"
+            return f"{self.name} down since {clock_time(self.failing_since, zone=zone)}"
         return f"{self.name} {self.state}"

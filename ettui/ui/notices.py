@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from datetime import tzinfo
 from typing import Protocol
 
 from rich.text import Text
@@ -114,14 +115,14 @@ class Toasts:
 class StatusLine(Static):
     """The line above the footer: each endpoint's state and its last successful exchange."""
 
-    def show(self, api: EndpointHealth, drop: EndpointHealth) -> None:
-        """``API connected (polled 14:05:09) · drop down since 14:02 · drop: <the error>``."""
-        parts = [api.describe()]
+    def show(self, api: EndpointHealth, drop: EndpointHealth, zone: tzinfo | None = None) -> None:
+        """``API connected (polled 14:05:09) · drop down since 14:02 · drop: <the error>``; times in ``zone``."""
+        parts = [api.describe(zone)]
         if api.last_ok is not None:
-            parts[-1] += f" (polled {clock_time(api.last_ok, seconds=True)})"
-        parts.append(drop.describe())
+            parts[-1] += f" (polled {clock_time(api.last_ok, seconds=True, zone=zone)})"
+        parts.append(drop.describe(zone))
         if drop.last_ok is not None:
-            parts[-1] += f" (listed {clock_time(drop.last_ok, seconds=True)})"
+            parts[-1] += f" (listed {clock_time(drop.last_ok, seconds=True, zone=zone)})"
         text = Text(" · ".join(parts))
         for health in (api, drop):
             if health.state in ("retrying", "down") and health.last_error:

@@ -106,13 +106,13 @@ class SeededApp(EttuiApp):
 
     DROP_PANE = SeededDropPane
 
-    def __init__(self, tmp_path: Path, files: list[DropFile]) -> None:
+    def __init__(self, tmp_path: Path, files: list[DropFile], ui: UiSettings | None = None) -> None:
         profile = Profile(
             name="acme", endpoint="https://api.example.invalid/integrate.aspx", api_username="ops",
             api_password=SecretSource(literal="not-used"), sftp_host="drop.example.invalid",
         )
         config = Config(path=tmp_path / "none.toml", exists=True, default_profile="acme",
-                        profiles={"acme": profile}, ui=UiSettings(expiring_soon_hours=0))
+                        profiles={"acme": profile}, ui=ui or UiSettings(expiring_soon_hours=0))
         self.files = files
 
         async def factory():  # type: ignore[no-untyped-def]
@@ -123,10 +123,10 @@ class SeededApp(EttuiApp):
         super().__init__(config, session_factory=factory, activity_path=None)
 
 
-def seeded_app(tmp_path: Path, jobs: int = len(JOBS), files: int = 0) -> SeededApp:
+def seeded_app(tmp_path: Path, jobs: int = len(JOBS), files: int = 0, ui: UiSettings | None = None) -> SeededApp:
     """The seeded app; ``jobs`` and ``files`` ask for a fuller board and drop (25 and 25 in the issue)."""
     listing = seed_store(tmp_path / "jobs.sqlite3", jobs=jobs, files_wanted=files)
-    return SeededApp(tmp_path, listing)
+    return SeededApp(tmp_path, listing, ui)
 
 
 def sample_output(path: Path, records: int = 60) -> Path:

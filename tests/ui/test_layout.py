@@ -187,6 +187,31 @@ async def test_details_show_the_absolute_expiry(tmp_path: Path) -> None:
         assert f"{expires:%Y-%m-%d %H:%M}" in shown
 
 
+async def test_absolute_times_follow_the_configured_time_zone(tmp_path: Path) -> None:
+    """``[ui] time_zone``: the details, the Expires at columns and the status line all show that zone's clock."""
+    import html
+    from zoneinfo import ZoneInfo
+
+    from ettui.config import UiSettings
+    from ettui.ui.screens.details import JobDetailsScreen
+    from tests.ui.seeded import NOW
+
+    zone = ZoneInfo("Pacific/Kiritimati")  # UTC+14: no machine's local clock reads the same
+    app = seeded_app(tmp_path, ui=UiSettings(expiring_soon_hours=0, time_zone="Pacific/Kiritimati"))
+    async with app.run_test(size=(200, 60)) as pilot:
+        await wait_for(pilot, lambda: app.session is not None and app.jobs_loaded and app.board.landed, "the seeded data")
+        job_id = next(iter(app.board.landed))
+        expires = app.board.landed[job_id].expires_at.astimezone(zone)
+        main = html.unescape(app.export_screenshot()).replace("\xa0", " ")
+        assert f"{expires:%m-%d %H:%M}" in main, "the Expires at column"
+        assert f"(listed {NOW.astimezone(zone):%H:%M:%S})" in main, "the status line"
+        app.board.move_cursor_to(job_id)
+        await pilot.press("2", "enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, JobDetailsScreen), "the details")
+        shown = html.unescape(app.export_screenshot()).replace("\xa0", " ")
+        assert f"{expires:%a %Y-%m-%d %H:%M} +14" in shown
+
+
 async def test_details_say_a_change_was_noticed_not_when_it_happened(tmp_path: Path) -> None:
     """The replies carry no time of the change: the details say when ettui noticed it, in local time."""
     import html

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import ClassVar
 
 from rich.console import Group, RenderableType
@@ -21,7 +21,7 @@ from ettui.safetext import clean, clean_text
 from ettui.ui.formatting import expiry_at_text, human_size, local_time, since, status_text
 
 
-def job_summary(job: Job, now: datetime, landed: DropFile | None = None) -> RenderableType:
+def job_summary(job: Job, now: datetime, landed: DropFile | None = None, zone: tzinfo | None = None) -> RenderableType:
     """The job as a two-column table plus its history and request document.
 
     Every value is a ``Text`` made by :func:`~ettui.safetext.clean_text`: a str
@@ -41,7 +41,7 @@ def job_summary(job: Job, now: datetime, landed: DropFile | None = None) -> Rend
     add("Status", status_text(job.status, job.status_raw))
     if job.status_changed_at is not None:
         # The service's replies carry no time of the change: what ettui has is when its poll saw it.
-        noticed = local_time(job.status_changed_at, "%Y-%m-%d %H:%M")
+        noticed = local_time(job.status_changed_at, "%Y-%m-%d %H:%M %Z", zone)
         add("In state", f"{since(job.status_changed_at, now)}, noticed at {noticed} (the service does not say when it changed)")
     add("Submitted", f"{job.submitted_at:%Y-%m-%d %H:%M:%S} UTC ({since(job.submitted_at, now)} ago)")
     if job.submitted_by or job.fetched_by:
@@ -52,9 +52,9 @@ def job_summary(job: Job, now: datetime, landed: DropFile | None = None) -> Rend
     add("File", job.file_name or "-")
     if landed is not None:
         add("In the drop", f"{landed.path} ({human_size(landed.size)})")
-        add("Expires", expiry_at_text(landed.expires_at, now))
+        add("Expires", expiry_at_text(landed.expires_at, now, zone))
     elif job.expires_at is not None:
-        add("Expires", expiry_at_text(job.expires_at, now))
+        add("Expires", expiry_at_text(job.expires_at, now, zone))
     if job.download_path:
         add("Downloaded", job.download_path)
     if job.sha256:
@@ -100,15 +100,18 @@ class JobDetailsScreen(ModalScreen[None]):
         Binding("escape,q", "app.pop_screen", "Close", id="details.close"),
     ]
 
-    def __init__(self, job: Job, now: Callable[[], datetime], landed: DropFile | None = None) -> None:
+    def __init__(
+        self, job: Job, now: Callable[[], datetime], landed: DropFile | None = None, zone: tzinfo | None = None
+    ) -> None:
         super().__init__()
         self.job = job
         self.now = now
         self.landed = landed
+        self.zone = zone
 
     def compose(self) -> ComposeResult:
         with VerticalScroll():
-            yield Static(job_summary(self.job, self.now(), self.landed), id="job-details")
+            yield Static(job_summary(self.job, self.now(), self.landed, self.zone), id="job-details")
         yield Footer()  # its own: the main screen's footer would offer the panes' keys
 
     def on_mount(self) -> None:

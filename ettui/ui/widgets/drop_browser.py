@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 
 from rich.text import Text
 from textual.message import Message
@@ -84,9 +84,11 @@ class DropBrowser(VirtualTable):
             """A burst of changes (a re-sort per update) needs one retitle: a newer one replaces it."""
             return isinstance(message, DropBrowser.ViewChanged) and message.control is self.control
 
-    def __init__(self, now: Callable[[], datetime], *, id: str | None = None) -> None:
+    def __init__(self, now: Callable[[], datetime], *, zone: tzinfo | None = None, id: str | None = None) -> None:
         super().__init__(DROP_COLUMNS, empty_text=EMPTY_TEXT, fit=True, id=id)
         self.now = now
+        self.zone = zone
+        """Absolute times are shown in it (``[ui] time_zone``; None: the local zone)."""
         self.files: dict[str, DropFile] = {}
         self.transfers: dict[str, Transfer] = {}
         self.filter_query = Query()
@@ -172,7 +174,7 @@ class DropBrowser(VirtualTable):
             human_size(drop_file.size) if drop_file.listed else "-",
             since(drop_file.mtime, now),
             drop_file.batch_id or Text("-", style="dim"),
-            local_time(drop_file.expires_at),
+            local_time(drop_file.expires_at, zone=self.zone),
         ]
 
     @staticmethod

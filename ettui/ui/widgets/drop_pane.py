@@ -138,7 +138,7 @@ class DropPane(FilterPane):
             self._filter_history, placeholder="filter files: words, expires<6h, state:downloaded (esc clears)", id="drop-filter"
         )
         yield Static("", id="drop-filter-status", classes="filter-status")
-        yield DropBrowser(self.now, id="drop")
+        yield DropBrowser(self.now, zone=self.ui.zone, id="drop")
 
     def on_mount(self) -> None:
         self.set_interval(DROP_REFRESH_SECONDS, self.refresh_drop)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
@@ -137,10 +137,13 @@ class JobBoard(VirtualTable):
             return isinstance(message, JobBoard.ViewChanged) and message.control is self.control
 
     def __init__(
-        self, now: Callable[[], datetime], *, auto_profiles: frozenset[str] = frozenset(), id: str | None = None
+        self, now: Callable[[], datetime], *, auto_profiles: frozenset[str] = frozenset(), zone: tzinfo | None = None,
+        id: str | None = None,
     ) -> None:
         super().__init__(JOB_COLUMNS, empty_text=EMPTY_TEXT, fit=True, id=id)
         self.now = now
+        self.zone = zone
+        """Absolute times are shown in it (``[ui] time_zone``; None: the local zone)."""
         self.auto_profiles = auto_profiles
         """Profiles with ``auto_fetch``: an ``ettui watch`` fetches their outputs (the row says "auto")."""
         self.jobs: dict[int, Job] = {}
@@ -372,7 +375,7 @@ class JobBoard(VirtualTable):
             next_poll,
             landed_cell,
             expiry_text(self._expires(job), now) if job.status is JobStatus.COMPLETE else Text("-", style="dim"),
-            local_time(self._expires(job)) if job.status is JobStatus.COMPLETE else Text("-", style="dim"),
+            local_time(self._expires(job), zone=self.zone) if job.status is JobStatus.COMPLETE else Text("-", style="dim"),
             clean(job.file_name or "-"),
             clean(job.profile),
         ]

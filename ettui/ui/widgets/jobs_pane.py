@@ -15,7 +15,7 @@ on the new job), :class:`CloneRequested` (the app fills Compose) and
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 from typing import TYPE_CHECKING
 
 from textual import on, work
@@ -109,10 +109,13 @@ class JobsPane(FilterPane):
         save_ui_state: Callable[[], None],
         readonly: bool = False,
         auto_profiles: frozenset[str] = frozenset(),
+        zone: tzinfo | None = None,
         id: str | None = None,
         classes: str | None = None,
     ) -> None:
         super().__init__(id=id, classes=classes)
+        self.zone = zone
+        """Absolute times are shown in it (``[ui] time_zone``; None: the local zone)."""
         self._session_of = session
         self.now = now
         self.activity = activity
@@ -132,7 +135,7 @@ class JobsPane(FilterPane):
             id="jobs-filter",
         )
         yield Static("", id="jobs-filter-status", classes="filter-status")
-        yield JobBoard(self.now, auto_profiles=self._auto_profiles, id="board")
+        yield JobBoard(self.now, auto_profiles=self._auto_profiles, zone=self.zone, id="board")
 
     def on_mount(self) -> None:
         self.board.set_sort(self.ui_state.sort, self.ui_state.sort_reverse)
@@ -328,7 +331,7 @@ class JobsPane(FilterPane):
         session = self.session
         job = await session.job(job_id) if session is not None else None
         if job is not None:
-            self.app.push_screen(JobDetailsScreen(job, self.now, self.board.landed.get(job_id)))
+            self.app.push_screen(JobDetailsScreen(job, self.now, self.board.landed.get(job_id), self.zone))
 
     def _unconfirmed(self, job: Job | None, verb: str, doing: str) -> Job | None:
         """``job`` when it is Unconfirmed and may be changed, else None after saying why."""
