@@ -191,6 +191,12 @@ class JobStore(JobReader):
         with self._lock:
             return self._user_version()
 
+    @property
+    def enforces_foreign_keys(self) -> bool:
+        """``PRAGMA foreign_keys`` of this connection (a per-connection setting a migration must not lose)."""
+        with self._lock:
+            return bool(self._conn.execute("PRAGMA foreign_keys").fetchone()[0])
+
     def close(self) -> None:
         """Close the connection (idempotent)."""
         with self._lock:

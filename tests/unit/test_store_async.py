@@ -150,5 +150,4 @@ def test_v3_file_migrates_keeping_history_and_ids(tmp_path: Path) -> None:
         fresh = store.add(profile="main", dialect="xml", call="C1", batch_id=None, submitted_at=T0, request_doc="",
                           params={}, status=JobStatus.UNCONFIRMED)
         assert fresh.id == 10, "ids of deleted jobs are never reused"
-        fk = store._conn.execute("PRAGMA foreign_keys").fetchone()[0]
-        assert fk == 1
+        assert store.enforces_foreign_keys
