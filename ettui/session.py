@@ -477,6 +477,17 @@ class Session:
             unsubscribe()
         return [j for i in job_ids if (j := await self.store.get(i)) is not None]
 
+    def expiry_of(self, job: Job) -> datetime | None:
+        """When a Complete job's file leaves the drop: the stored expiry, else completion + retention.
+
+        The store may not have it yet: ``_on_event`` writes it in the background
+        (on PostgreSQL a read can overtake that write), and a teammate's
+        process may have completed the job.
+        """
+        if job.expires_at is not None or job.status is not JobStatus.COMPLETE:
+            return job.expires_at
+        return expires_after(self.profile, job, job.status_changed_at or self.clock.now())
+
     def _on_event(self, event: JobEvent) -> None:
         """A job that reached Complete gets its expiry now (completion + retention).
 
@@ -486,7 +497,7 @@ class Session:
         job = event.job
         if event.kind != "status" or job is None or job.status is not JobStatus.COMPLETE or job.expires_at:
             return
-        job.expires_at = expires_after(self.profile, job, job.status_changed_at or self.clock.now())
+        job.expires_at = self.expiry_of(job)
         self._in_background(self.store.set_expires(job.id, job.expires_at))
 
     def _in_background(self, work: Any) -> None:

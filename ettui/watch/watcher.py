@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import re
 import time
 from collections.abc import Callable
@@ -442,11 +443,12 @@ class Watcher:
     async def _expiring_unfetched(self, w: ProfileWatch) -> list[Job]:
         """Jobs of the profile whose file nobody fetched and that expire within ``[ui] expiring_soon_hours``."""
         now = w.now()
-        return [
-            job for job in await w.complete_jobs()
-            if not job.download_path and job.file_name and job.expires_at is not None
-            and timedelta(0) < job.expires_at - now < self.soon
-        ]
+        out = []
+        for job in await w.complete_jobs():
+            expires = w.session.expiry_of(job)  # the store may not have it yet (written in the background)
+            if not job.download_path and job.file_name and expires is not None and timedelta(0) < expires - now < self.soon:
+                out.append(dataclasses.replace(job, expires_at=expires))
+        return out
 
     async def _check_expiry(self, w: ProfileWatch) -> None:
         """Warn, once a run, of every file of ours nobody fetched that is about to expire."""
