@@ -32,6 +32,7 @@ from ettui.model import DropFile, Job, Progress, format_duration
 from ettui.ui.activity_log import ActivityLog
 from ettui.ui.formatting import plural
 from ettui.ui.health import EndpointHealth
+from ettui.ui.messages import PaneMessage
 from ettui.ui.screens.dialogs import ConfirmScreen, HostKeyScreen
 from ettui.ui.screens.output import OutputViewer
 from ettui.ui.widgets.drop_browser import FILTER_DURATIONS, FILTER_FIELDS, DropBrowser
@@ -56,52 +57,29 @@ class DropPane(FilterPane):
     FILTER_DURATIONS = FILTER_DURATIONS
     NOUN = "file"
 
-    class Listed(Message):
+    class Listed(PaneMessage["DropPane"]):
         """A listing arrived: the board links its files to jobs."""
 
         def __init__(self, pane: DropPane, files: list[DropFile]) -> None:
-            super().__init__()
-            self.pane = pane
+            super().__init__(pane)
             self.files = files
 
-        @property
-        def control(self) -> DropPane:
-            return self.pane
-
-    class JobUpdated(Message):
+    class JobUpdated(PaneMessage["DropPane"]):
         """A download or an extraction changed a job (its paths, its hash)."""
 
         def __init__(self, pane: DropPane, job: Job) -> None:
-            super().__init__()
-            self.pane = pane
+            super().__init__(pane)
             self.job = job
 
-        @property
-        def control(self) -> DropPane:
-            return self.pane
-
-    class Failed(Message):
+    class Failed(PaneMessage["DropPane"]):
         """Listing, fetching or extracting failed with a sentence for the user."""
 
         def __init__(self, pane: DropPane, error: EttuiError) -> None:
-            super().__init__()
-            self.pane = pane
+            super().__init__(pane)
             self.error = error
 
-        @property
-        def control(self) -> DropPane:
-            return self.pane
-
-    class HealthChanged(Message):
+    class HealthChanged(PaneMessage["DropPane"]):
         """The drop's connection state changed (connected, retrying, down since)."""
-
-        def __init__(self, pane: DropPane) -> None:
-            super().__init__()
-            self.pane = pane
-
-        @property
-        def control(self) -> DropPane:
-            return self.pane
 
         def can_replace(self, message: Message) -> bool:
             return isinstance(message, DropPane.HealthChanged) and message.control is self.control

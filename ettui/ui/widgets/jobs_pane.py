@@ -27,6 +27,7 @@ from ettui.errors import EttuiError
 from ettui.model import BatchRequest, Job, JobStatus, format_duration
 from ettui.ui.activity_log import ActivityLog
 from ettui.ui.formatting import plural
+from ettui.ui.messages import PaneMessage
 from ettui.ui.notices import Toasts
 from ettui.ui.screens.details import JobDetailsScreen
 from ettui.ui.screens.dialogs import ConfirmScreen
@@ -53,41 +54,26 @@ class JobsPane(FilterPane):
     FILTER_DURATIONS = FILTER_DURATIONS
     NOUN = "job"
 
-    class Accepted(Message):
+    class Accepted(PaneMessage["JobsPane"]):
         """The service accepted a request: show the pane with the cursor on the job."""
 
         def __init__(self, pane: JobsPane, job: Job) -> None:
-            super().__init__()
-            self.pane = pane
+            super().__init__(pane)
             self.job = job
 
-        @property
-        def control(self) -> JobsPane:
-            return self.pane
-
-    class CloneRequested(Message):
+    class CloneRequested(PaneMessage["JobsPane"]):
         """``c``: put this job's request into Compose."""
 
         def __init__(self, pane: JobsPane, job: Job) -> None:
-            super().__init__()
-            self.pane = pane
+            super().__init__(pane)
             self.job = job
 
-        @property
-        def control(self) -> JobsPane:
-            return self.pane
-
-    class Failed(Message):
+    class Failed(PaneMessage["JobsPane"]):
         """A call on a job failed with a sentence for the user."""
 
         def __init__(self, pane: JobsPane, error: EttuiError) -> None:
-            super().__init__()
-            self.pane = pane
+            super().__init__(pane)
             self.error = error
-
-        @property
-        def control(self) -> JobsPane:
-            return self.pane
 
     class _Loaded(Message):
         """A page of jobs read from the store by the loading worker."""
