@@ -15,7 +15,7 @@ import socket
 from collections.abc import Awaitable
 
 from ettui.drop._asyncssh_import import asyncssh
-from ettui.drop._fast_start import lean_writes, skip_none_auth
+from ettui.drop._fast_start import lean_reads, lean_writes, skip_none_auth
 from ettui.drop.hostkeys import HostKeyCheck, fingerprint, key_line, known_hosts_name, load_known_hosts
 from ettui.drop.sftp_login import SshLogin
 from ettui.drop.transport import REFUSED_LOGINS, DropConnectionLost, DropUnreachable, LoginRefused
@@ -34,6 +34,7 @@ class _ClientHooks(HostKeyCheck):
     def connection_made(self, conn: asyncssh.SSHClientConnection) -> None:
         self._conn = conn
         lean_writes(conn)
+        lean_reads(conn)
 
     def begin_auth(self, username: str) -> None:
         if self._method is not None and self._conn is not None:

@@ -194,6 +194,8 @@ class OpenSSHServer:
     log: list[str] = field(default_factory=list)
     """Every line sshd (and its per-connection children) wrote to stderr, in order."""
     log_level: str = "INFO"
+    extra_config: tuple[str, ...] = ()
+    """More ``sshd_config`` lines (e.g. ``RekeyLimit 1M``)."""
 
     @property
     def host(self) -> str:
@@ -226,6 +228,7 @@ class OpenSSHServer:
                     "KbdInteractiveAuthentication no",
                     "Subsystem sftp internal-sftp",
                     f"LogLevel {self.log_level}",
+                    *self.extra_config,
                     "",
                 ]
             )
@@ -293,7 +296,9 @@ def _descendants(pid: int) -> list[int]:
 
 
 @contextlib.asynccontextmanager
-async def openssh_sshd(home: Path, *, log_level: str = "INFO") -> AsyncIterator[OpenSSHServer]:
+async def openssh_sshd(
+    home: Path, *, log_level: str = "INFO", extra_config: tuple[str, ...] = ()
+) -> AsyncIterator[OpenSSHServer]:
     """A real sshd on 127.0.0.1 with its own host key and a user key in ``authorized_keys``."""
     home.mkdir(parents=True, exist_ok=True)
     keygen(home / "host_ed25519")
@@ -304,6 +309,7 @@ async def openssh_sshd(home: Path, *, log_level: str = "INFO") -> AsyncIterator[
     server = OpenSSHServer(
         home=home, port=free_port(), user=pwd.getpwuid(os.geteuid()).pw_name,
         user_key=home / "user_ed25519", host_key=home / "host_ed25519", log_level=log_level,
+        extra_config=extra_config,
     )
     server.write_config()
     await server.start()
