@@ -1,3 +1,3 @@
-from ettui.cli import main
+from ettui.cli import run
 
-raise SystemExit(main())
+run()

@@ -20,11 +20,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import atexit
 import contextlib
 import json
 import logging
 import os
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
@@ -385,6 +387,32 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         return say_error(known, as_json=as_json)
 
+def run() -> NoReturn:
+    """The ``ettui`` console script and ``python -m ettui``: :func:`main`, then exit without the interpreter's teardown.
+
+    When ``main`` returns, every file it wrote is fsynced, renamed and closed,
+    and so are the job store and the connections. What is left is CPython
+    freeing its modules and objects one by one: 60-90 ms of a 1 KiB ``ettui
+    fetch`` here, a quarter of the command. So the exit handlers run (logging
+    flushes its handlers there), the standard streams are flushed, and the
+    process ends. With another thread still alive the exit is the usual one,
+    which waits for it.
+    """
+    code = main()
+    if threading.active_count() > 1:
+        raise SystemExit(code)
+    run_exit_handlers = getattr(atexit, "_run_exitfuncs", None)
+    if run_exit_handlers is None:  # not CPython: its own exit
+        raise SystemExit(code)
+    run_exit_handlers()
+    # A reader that went away (`ettui jobs | head`) is no error, as in main.
+    with contextlib.suppress(OSError, ValueError):
+        sys.stdout.flush()
+    with contextlib.suppress(OSError, ValueError):
+        sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    raise SystemExit(main())
+    run()
 

@@ -1,12 +1,13 @@
-"""Import asyncssh without its ~140 ms search for liboqs, and without X.509 support.
+"""Import asyncssh without its searches for optional C libraries, and without X.509 support.
 
 On import, ``asyncssh.crypto.pq`` calls ``ctypes.util.find_library`` for
-``oqs`` and ``liboqs`` (optional post-quantum key exchange). On Linux each
+``oqs`` and ``liboqs`` (optional post-quantum key exchange) and
+``asyncssh.crypto.umac`` for ``nettle`` (the ``umac`` MACs). On Linux each
 call runs ``ldconfig -p`` (and may try gcc): measured at 141 ms of a 1 KiB
 ``ettui fetch``, more than the whole SSH handshake on loopback. For the length
-of that one import, the lookup is answered from the library folders directly
-(``LD_LIBRARY_PATH`` and the usual system ones), which finds an installed
-liboqs the same way the dynamic loader would for these names.
+of that one import, these lookups are answered from the library folders
+directly (``LD_LIBRARY_PATH`` and the usual system ones), which finds an
+installed ``lib<name>.so*`` the same way the dynamic loader would.
 
 X.509 certificates as SSH host or user keys (RFC 6187, ``x509v3-*``: SSH
 Tectia, not OpenSSH) are left out: their import pulls in
@@ -27,15 +28,21 @@ from collections.abc import Callable
 _DIRS = ("/lib", "/usr/lib", "/usr/local/lib", "/lib64", "/usr/lib64", "/usr/local/lib64")
 
 
+_OPTIONAL = {"oqs": "liboqs.so", "liboqs": "liboqs.so", "nettle": "libnettle.so", "libnettle": "libnettle.so",
+             "libnettle-6": "libnettle-6.so"}
+"""The names asyncssh looks up, and the file name each stands for (``oqs`` and ``liboqs`` both mean liboqs)."""
+
+
 def _quick_find(original: Callable[[str], str | None]) -> Callable[[str], str | None]:
     found: dict[str, str | None] = {}
 
     def find(name: str) -> str | None:
-        if name not in ("oqs", "liboqs") or not sys.platform.startswith("linux"):
+        prefix = _OPTIONAL.get(name)
+        if prefix is None or not sys.platform.startswith("linux"):
             return original(name)
-        if "oqs" not in found:
-            found["oqs"] = _search("liboqs.so")  # both names mean liboqs.so*: one pass over the folders
-        return found["oqs"]
+        if prefix not in found:
+            found[prefix] = _search(prefix)  # one pass over the folders per library
+        return found[prefix]
 
     return find
 
@@ -47,11 +54,12 @@ def _search(prefix: str) -> str | None:
         folders.extend(glob.glob(f"{base}/*-linux-gnu*"))
     for folder in folders:
         try:
-            hits = sorted(e.name for e in os.scandir(folder) if e.name.startswith(prefix))
+            hits = [e.name for e in os.scandir(folder) if e.name.startswith(prefix)]
         except OSError:
             continue
         if hits:
-            return hits[0]
+            # The soname (lib<name>.so.8) before a longer version or the bare development link, as ldconfig answers.
+            return min(hits, key=lambda hit: (not hit.startswith(prefix + "."), len(hit), hit))
     return None
 
 
