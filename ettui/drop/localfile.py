@@ -10,9 +10,9 @@ import asyncio
 import contextlib
 import errno
 import os
+import queue
 import stat as stat_mod
-from collections import deque
-from concurrent.futures import ThreadPoolExecutor
+import threading
 from pathlib import Path
 from typing import BinaryIO
 
@@ -88,7 +88,7 @@ def local_error(exc: OSError, path: Path) -> LocalWriteError:
 
 
 class Sink:
-    """Writes and hashes downloaded blocks in one worker thread, strictly in order.
+    """Writes and hashes downloaded blocks in its own thread, strictly in order.
 
     Both the file write and ``hashlib`` release the GIL, so this work runs on
     the second core while the event loop decrypts the next packets (together
@@ -96,34 +96,83 @@ class Sink:
     keeps the order, so the ``.part`` stays an exact prefix and the digest
     matches it; at most ``depth`` blocks wait, so memory stays bounded. The
     first write error is raised by the next ``put`` or by ``drain``.
+
+    A block is handed over with a queue put, nothing more: the event loop
+    hears from the thread only when it waits for it (``depth`` blocks
+    behind, or at ``drain``), not once per block as a future per block would
+    make it (a wake-up of the loop and a cross-thread call each time).
     """
 
     def __init__(self, local: BinaryIO, path: Path, digest: Digest | None, depth: int = 8) -> None:
         self._local, self._path, self._digest = local, path, digest
         self._depth = depth
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ettui-write")
-        self._queued: deque[asyncio.Future[None]] = deque()
+        self._loop = asyncio.get_running_loop()
+        self._blocks: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._given = self._stored = 0
+        self._error: BaseException | None = None
+        self._waiter: asyncio.Future[None] | None = None
+        self._wake_at = 0
+        self._thread = threading.Thread(target=self._run, name="ettui-write", daemon=True)
+        self._thread.start()
 
     def _store(self, data: bytes) -> None:
         _write(self._local, data, self._path)
         if self._digest is not None:
             self._digest.update(data)
 
+    def _run(self) -> None:
+        while (data := self._blocks.get()) is not None:
+            if self._error is None:
+                try:
+                    self._store(data)
+                except BaseException as exc:
+                    self._error = exc
+            with self._lock:
+                self._stored += 1
+                waiter = self._waiter
+                if waiter is not None and (self._stored >= self._wake_at or self._error is not None):
+                    self._waiter = None
+                    self._loop.call_soon_threadsafe(_wake, waiter)
+
+    async def _stored_up_to(self, count: int) -> None:
+        """Wait until the thread has taken ``count`` blocks (or failed)."""
+        with self._lock:
+            if self._stored >= count or self._error is not None:
+                return
+            waiter = self._waiter = self._loop.create_future()
+            self._wake_at = count
+        await waiter
+
+    def _raise_error(self) -> None:
+        if self._error is not None:
+            raise self._error
+
     async def put(self, data: bytes) -> None:
+        self._raise_error()
         if not data:
             return
-        loop = asyncio.get_running_loop()
-        self._queued.append(loop.run_in_executor(self._executor, self._store, data))
-        while self._queued and (len(self._queued) > self._depth or self._queued[0].done()):
-            await self._queued.popleft()
+        with self._lock:
+            self._given += 1
+            behind = self._given - self._stored
+        self._blocks.put(data)
+        if behind > self._depth:
+            await self._stored_up_to(self._given - self._depth // 2)  # then let it run ahead again
+            self._raise_error()
 
     async def drain(self) -> None:
-        while self._queued:
-            await self._queued.popleft()
+        await self._stored_up_to(self._given)
+        self._raise_error()
 
     async def close(self) -> None:
         """Wait for what was queued (the .part keeps every byte handed over), then stop the thread."""
-        queued, self._queued = list(self._queued), deque()
-        if queued:
-            await asyncio.gather(*queued, return_exceptions=True)
-        self._executor.shutdown(wait=False)
+        try:
+            await self._stored_up_to(self._given)
+        finally:
+            self._blocks.put(None)
+            self._thread.join(1.0)  # nothing left to do (or a few blocks, if cancelled): it ends at once
+
+
+def _wake(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
