@@ -146,22 +146,24 @@ class LeanReadStats:
 
 
 _RECEIVE_INTERNALS = ("_recv_pkthdr", "_recv_packet", "_recv_handler", "_inpbuf", "_packet", "_recv_encryption",
-                      "_recv_seq", "_max_recv_pktlen", "_channels", "_auth_complete", "_decompressor", "_transport")
+                      "_recv_seq", "_max_recv_pktlen", "_channels", "_auth_complete", "_decompressor", "_transport",
+                      "_reset_keepalive_timer", "_send_disconnect", "_force_close", "internal_error")
 
 
 def lean_reads(conn: asyncssh.SSHClientConnection) -> None:
-    """Receive ``conn``'s AES-GCM channel data with one copy per packet instead of about nine.
+    """Receive ``conn``'s AES-GCM channel data into one buffer and decrypt it in place.
 
     Call from ``SSHClient.connection_made``. asyncssh keeps its input as one
     ``bytes`` and re-slices it for every packet (the whole remainder, twice),
     then concatenates header, body and tag again for the cipher, builds a new
     ``AESGCM`` (a key schedule) per packet, and slices the payload out twice
     more: for 256 MiB that is ~2.5 GB of copying, and it is most of the CPU a
-    download costs on a fast path. Here received bytes go into one growing
-    ``bytearray``, each packet is decrypted straight from a view of it with one
-    ``AESGCM`` per key, and a ``CHANNEL_DATA`` packet for an open channel within
-    its window is handed to that channel as asyncssh would
-    (``SSHChannel._accept_data``).
+    download costs on a fast path. Here the socket is read straight into one
+    reused buffer (``BufferedProtocol``: no new 256 KiB object per read, and a
+    packet cut by the end of a read waits where it is), each packet is
+    decrypted from a view of it with one ``AESGCM`` per key, and a
+    ``CHANNEL_DATA`` packet for an open channel within its window is handed
+    to that channel as asyncssh would (``SSHChannel._accept_data``).
 
     Anything else (the handshake, another cipher, a rekey, any other packet
     type, a bad tag or length) is left to asyncssh itself: the fast path stops
@@ -172,118 +174,176 @@ def lean_reads(conn: asyncssh.SSHClientConnection) -> None:
     internals = cast(Any, conn)
     stats = LeanReadStats()
     conn.set_extra_info(ettui_lean_reads=stats)
-    if not all(hasattr(internals, name) for name in _RECEIVE_INTERNALS):
-        return  # another asyncssh than the one this was written against: its own receive path
-    slow_data_received = internals.data_received
-    header_state, body_state = internals._recv_pkthdr, internals._recv_packet
-    pending = bytearray()
-    ciphers: dict[bytes, AESGCM] = {}
+    transport = internals._transport if hasattr(internals, "_transport") else None
+    if not all(hasattr(internals, name) for name in _RECEIVE_INTERNALS) or not hasattr(transport, "set_protocol"):
+        return  # another asyncssh (or transport) than this was written against: its own receive path
+    cast(asyncio.Transport, transport).set_protocol(_LeanReceiver(internals, stats))
 
-    def fast_enough() -> GCMEncryption | None:
-        enc = internals._recv_encryption
-        if type(enc) is not GCMEncryption or not internals._auth_complete or internals._decompressor is not None:
+
+class _LeanReceiver(asyncio.BufferedProtocol):
+    """The socket's protocol for :func:`lean_reads`: fills one buffer, hands what it does not take to asyncssh."""
+
+    SIZE = 4 << 20
+    FREE = 512 << 10
+    """Never offer the socket less room than this (a read is at most 256 KiB in asyncio's own path)."""
+    FRONT = 512 << 10
+    """Room kept before new bytes after asyncssh had them, for the part of a packet it still holds."""
+
+    def __init__(self, conn: Any, stats: LeanReadStats) -> None:
+        self._conn, self._stats = conn, stats
+        self._buf = bytearray(self.SIZE)
+        self._view = memoryview(self._buf)
+        self._start = self._end = 0
+        self._header_state, self._body_state = conn._recv_pkthdr, conn._recv_packet
+        self._ciphers: dict[bytes, AESGCM] = {}
+
+    # The transport's other calls go to the connection, as before.
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._conn.connection_lost(exc)
+
+    def eof_received(self) -> bool | None:
+        return cast("bool | None", self._conn.eof_received())
+
+    def pause_writing(self) -> None:
+        self._conn.pause_writing()
+
+    def resume_writing(self) -> None:
+        self._conn.resume_writing()
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        if self.SIZE - self._end < self.FREE:
+            # Move the packet cut by the last read (at most one) to the front.
+            held = bytes(self._view[self._start : self._end])
+            self._buf[: len(held)] = held
+            self._start, self._end = 0, len(held)
+        return self._view[self._end :]
+
+    def buffer_updated(self, nbytes: int) -> None:
+        conn = self._conn
+        self._end += nbytes
+        conn._reset_keepalive_timer()
+        while True:
+            enc = self._fast_enough()
+            if enc is None:
+                self._hand_back()
+                return
+            try:
+                self._start = self._drain(enc)
+            except DisconnectError as exc:
+                conn._send_disconnect(exc.code, exc.reason, exc.lang)
+                conn._force_close(exc)
+                return
+            except Exception:
+                conn.internal_error()
+                return
+            if self._start == self._end:
+                self._start = self._end = 0
+                return
+            whole = self._whole_packet()
+            if whole is None:
+                return  # the rest of this packet is still on its way
+            # A packet the fast path does not take (a key exchange step, a bad tag): asyncssh receives
+            # just that one, then the fast path goes on if asyncssh is ready for the next.
+            self._stats.handed_back += 1
+            packet = bytes(self._view[self._start : self._start + whole])
+            self._start += whole
+            conn.data_received(packet)
+
+    def _hand_back(self) -> None:
+        """Give every byte held to asyncssh's own receive path; the next read lands after the front room."""
+        data = bytes(self._view[self._start : self._end])
+        self._start = self._end = self.FRONT
+        if data and self._conn._transport is not None:
+            self._conn.data_received(data)
+
+    def _whole_packet(self) -> int | None:
+        """The size of the whole packet at the start (all of what is held, if its length is not believable)."""
+        left = self._end - self._start
+        if left < 4:
             return None
-        if internals._transport is None:
+        pktlen = int.from_bytes(self._view[self._start : self._start + 4], "big")
+        if pktlen > self._conn._max_recv_pktlen:
+            return left  # asyncssh refuses it in its own words
+        size = 4 + pktlen + 16
+        return size if size <= left else None
+
+    def _fast_enough(self) -> GCMEncryption | None:
+        conn = self._conn
+        enc = conn._recv_encryption
+        if type(enc) is not GCMEncryption or not conn._auth_complete or conn._decompressor is not None:
             return None
-        if internals._recv_handler == body_state:
+        if conn._transport is None:
+            return None
+        held = b""
+        if conn._recv_handler == self._body_state:
             # asyncssh stopped inside a packet: for GCM its header step only set the
-            # first block aside (nothing decrypted, no state moved), so put it back.
-            pending.extend(internals._packet)
-            internals._packet = b""
-            internals._recv_handler = header_state
-        return enc if internals._recv_handler == header_state else None
+            # first block aside (nothing decrypted, no state moved), so take it back.
+            held, conn._packet = conn._packet, b""
+            conn._recv_handler = self._header_state
+        if conn._recv_handler != self._header_state:
+            return None  # asyncssh is busy with a packet of its own (a key exchange step)
+        held += conn._inpbuf
+        conn._inpbuf = b""
+        if held and not self._put_in_front(held):
+            conn._inpbuf = held  # too much to line up: asyncssh goes on with it, and with what follows
+            return None
+        return enc
 
-    def drain(enc: GCMEncryption, buf: bytes | bytearray) -> int:
-        """Process every whole channel-data packet in ``buf``; return where asyncssh must take over (or the end)."""
+    def _put_in_front(self, held: bytes) -> bool:
+        """Put bytes asyncssh held back before the new ones; False if they do not fit (then asyncssh keeps all)."""
+        if len(held) <= self._start:
+            self._buf[self._start - len(held) : self._start] = held
+            self._start -= len(held)
+            return True
+        joined = held + bytes(self._view[self._start : self._end])  # more than the front room: line them up
+        if len(joined) > self.SIZE - self.FREE:
+            return False
+        self._buf[: len(joined)] = joined
+        self._start, self._end = 0, len(joined)
+        return True
+
+    def _drain(self, enc: GCMEncryption) -> int:
+        """Process every whole channel-data packet held; return where asyncssh must take over (or the end)."""
+        conn, stats = self._conn, self._stats
         state = cast(Any, enc)._cipher
         key: bytes | None = getattr(state, "_key", None)
         if key is None or not isinstance(getattr(state, "_iv", None), bytes):
-            return 0  # not the GCM shim this was written against: asyncssh decrypts
-        aead = ciphers.get(key)
+            return self._start  # not the GCM shim this was written against: asyncssh decrypts
+        aead = self._ciphers.get(key)
         if aead is None:
-            ciphers.clear()
-            aead = ciphers[key] = AESGCM(key)
+            self._ciphers.clear()
+            aead = self._ciphers[key] = AESGCM(key)
         fixed, invocation = state._iv[:4], int.from_bytes(state._iv[4:], "big")
-        limit, channels = internals._max_recv_pktlen, internals._channels
-        end, pos = len(buf), 0
-        with memoryview(buf) as view:
-            while end - pos >= 4:
-                pktlen = int.from_bytes(view[pos : pos + 4], "big")
-                if pktlen > limit:
-                    break  # asyncssh raises its own error for it
-                after = pos + 4 + pktlen + 16
-                if after > end:
-                    break
-                iv = fixed + invocation.to_bytes(8, "big")
-                try:
-                    plain = aead.decrypt(iv, view[pos + 4 : after], view[pos : pos + 4])
-                except InvalidTag:
-                    break
-                stop = len(plain) - plain[0]
-                if stop < 10 or plain[1] != MSG_CHANNEL_DATA:
-                    break
-                chan = channels.get(int.from_bytes(plain[2:6], "big"))
-                size = int.from_bytes(plain[6:10], "big")
-                if chan is None or chan._recv_state != "open" or 10 + size != stop or size > chan._recv_window:
-                    break
-                invocation = (invocation + 1) & 0xFFFFFFFFFFFFFFFF
-                state._iv = fixed + invocation.to_bytes(8, "big")
-                internals._recv_seq = (internals._recv_seq + 1) & 0xFFFFFFFF
-                pos = after
-                stats.packets += 1
-                stats.data_bytes += size
-                chan._accept_data(plain[10:stop])
-                if internals._transport is None or internals._recv_encryption is not enc:
-                    break
+        limit, channels = conn._max_recv_pktlen, conn._channels
+        view, pos, end = self._view, self._start, self._end
+        while end - pos >= 4:
+            pktlen = int.from_bytes(view[pos : pos + 4], "big")
+            if pktlen > limit:
+                break  # asyncssh raises its own error for it
+            after = pos + 4 + pktlen + 16
+            if after > end:
+                break
+            try:
+                plain = aead.decrypt(fixed + invocation.to_bytes(8, "big"), view[pos + 4 : after], view[pos : pos + 4])
+            except InvalidTag:
+                break
+            stop = len(plain) - plain[0]
+            if stop < 10 or plain[1] != MSG_CHANNEL_DATA:
+                break
+            chan = channels.get(int.from_bytes(plain[2:6], "big"))
+            size = int.from_bytes(plain[6:10], "big")
+            if chan is None or chan._recv_state != "open" or 10 + size != stop or size > chan._recv_window:
+                break
+            invocation = (invocation + 1) & 0xFFFFFFFFFFFFFFFF
+            state._iv = fixed + invocation.to_bytes(8, "big")
+            conn._recv_seq = (conn._recv_seq + 1) & 0xFFFFFFFF
+            pos = after
+            stats.packets += 1
+            stats.data_bytes += size
+            chan._accept_data(plain[10:stop])
+            if conn._transport is None or conn._recv_encryption is not enc:
+                break
         return pos
-
-    def data_received(data: bytes, datatype: Any = None) -> None:
-        enc = fast_enough()
-        if enc is None:
-            if pending:
-                data = bytes(pending) + data
-                pending.clear()
-            slow_data_received(data, datatype)
-            return
-        if internals._inpbuf:
-            pending.extend(internals._inpbuf)
-            internals._inpbuf = b""
-        buf: bytes | bytearray = data
-        if pending:
-            pending.extend(data)
-            buf = pending  # else the packets are decrypted straight from what the socket gave
-        internals._reset_keepalive_timer()
-        try:
-            pos = drain(enc, buf)
-        except DisconnectError as exc:
-            internals._send_disconnect(exc.code, exc.reason, exc.lang)
-            internals._force_close(exc)
-            return
-        except Exception:
-            internals.internal_error()
-            return
-        if pos == len(buf):
-            pending.clear()
-        elif is_partial(buf, pos):
-            if buf is pending:
-                del pending[:pos]
-            else:
-                pending.extend(memoryview(buf)[pos:])
-        else:
-            # A packet the fast path does not take: asyncssh receives it, and what follows.
-            rest = bytes(buf[pos:])
-            pending.clear()
-            stats.handed_back += 1
-            slow_data_received(rest, datatype)
-
-    def is_partial(buf: bytes | bytearray, pos: int) -> bool:
-        left = len(buf) - pos
-        if left < 4:
-            return True
-        pktlen = int.from_bytes(buf[pos : pos + 4], "big")
-        return pktlen <= internals._max_recv_pktlen and left < 4 + pktlen + 16
-
-    internals.data_received = data_received
 
 
 class _FramedSession(SSHClientStreamSession[bytes]):
