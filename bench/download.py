@@ -16,7 +16,10 @@ round runs, interleaved so a busy machine hurts all alike, for every path:
   and the zip CRCs while writing, fsync and the atomic rename);
 * ``ettui2`` (delayed paths, with ``--split`` only) the same with the
   segmented download on (``max_segments=2``, off by default), so the figures
-  show what it buys.
+  show what it buys;
+* ``base`` (with ``--base-tree DIR`` only) the same command from another
+  checkout of ettui (``git worktree add DIR COMMIT``), to measure a change
+  against the tree before it, interleaved like the rest.
 
 Then start-up: ``ettui --version``, and a 1 KiB file fetched by each (direct
 and at the first delay). Wall-clock seconds per run; the median of the rounds
@@ -90,7 +93,9 @@ LAST_CPU: list[float] = [0.0]
 def timed(cmd: list[str], env: dict[str, str]) -> float:
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    done = subprocess.run(cmd, env=env, capture_output=True)
+    # Run from a folder with no ettui in it: `python -m` puts the working folder first on
+    # sys.path, which would shadow PYTHONPATH (and so --base-tree) with whatever tree is here.
+    done = subprocess.run(cmd, env=env, capture_output=True, cwd=tempfile.gettempdir())
     elapsed = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     LAST_CPU[0] = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
@@ -101,8 +106,10 @@ def timed(cmd: list[str], env: dict[str, str]) -> float:
 
 
 class Bench:
-    def __init__(self, work: Path, server: OpenSSHServer, ports: dict[str, int], drop: Path) -> None:
+    def __init__(self, work: Path, server: OpenSSHServer, ports: dict[str, int], drop: Path,
+                 base_tree: Path | None = None) -> None:
         self.work, self.server, self.ports, self.drop = work, server, ports, drop
+        self.base_tree = base_tree
         self.known_hosts = work / "known_hosts"
         for port in ports.values():
             trust_host_key(self.known_hosts, server.host, port, server.key_line)
@@ -126,6 +133,13 @@ class Bench:
                 "sys.exit(main(sys.argv[1:]))")
         return timed([sys.executable, "-c", code, "--config", str(self.config), "-P", path, "fetch", name,
                       "--no-extract", "--dest", str(dest)], self.env)
+
+    def base(self, path: str, name: str) -> float:
+        """The same command from the ``--base-tree`` checkout (its modules first on the path)."""
+        dest = self.work / "dl-base"
+        shutil.rmtree(dest, ignore_errors=True)
+        return timed([sys.executable, "-m", "ettui", "--config", str(self.config), "-P", path, "fetch", name,
+                      "--no-extract", "--dest", str(dest)], {**self.env, "PYTHONPATH": str(self.base_tree)})
 
     def sftp(self, path: str, name: str) -> float:
         target = self.work / "dl-sftp" / name
@@ -153,10 +167,13 @@ async def main() -> None:
     parser.add_argument("--delays-ms", default="0,25,75", help="comma-separated delays each way; 0 = direct")
     parser.add_argument("--dir", type=Path, default=None, help="work folder (default: a temp folder)")
     parser.add_argument("--split", action="store_true", help="also time the segmented download (max_segments=2)")
+    parser.add_argument("--base-tree", type=Path, default=None,
+                        help="also time the same command from this checkout of ettui (a before/after comparison)")
     args = parser.parse_args()
     # As an installed package would be: compiled once. (Under PYTHONDONTWRITEBYTECODE,
     # as on this machine, every run would otherwise compile ettui's ~50 modules again.)
-    compiling = await asyncio.create_subprocess_exec(sys.executable, "-m", "compileall", "-q", str(ROOT / "ettui"),
+    trees = [ROOT / "ettui"] + ([args.base_tree.resolve() / "ettui"] if args.base_tree else [])
+    compiling = await asyncio.create_subprocess_exec(sys.executable, "-m", "compileall", "-q", *map(str, trees),
                                                      stdout=asyncio.subprocess.DEVNULL)
     await compiling.wait()
     why = sshd_unavailable()
@@ -185,7 +202,7 @@ async def main() -> None:
                     proxies.append(proc)
                     assert proc.stdout is not None
                     ports[f"d{ms}"] = int((await proc.stdout.readline()).split()[-1])
-                bench = Bench(work, server, ports, drop)
+                bench = Bench(work, server, ports, drop, args.base_tree.resolve() if args.base_tree else None)
                 await asyncio.to_thread(run_rounds, bench, args.rounds, size, want, args.size_mib, args.split)
             finally:
                 for proc in proxies:
@@ -213,8 +230,10 @@ def run_rounds(bench: Bench, rounds: int, size: int, want: str, size_mib: int, s
     for r in range(rounds):
         print(f"  round {r + 1}, load average {load()}", flush=True)
         for path in bench.ports:
-            for who in ("sftp", "ettui", "ettui2") if path != "d0" and split else ("sftp", "ettui"):
-                run = {"ettui": bench.ettui, "ettui2": bench.ettui_split, "sftp": bench.sftp}[who]
+            contenders = ["sftp", "ettui"] + (["ettui2"] if path != "d0" and split else [])
+            contenders += ["base"] if bench.base_tree is not None else []
+            for who in contenders:
+                run = {"ettui": bench.ettui, "ettui2": bench.ettui_split, "sftp": bench.sftp, "base": bench.base}[who]
                 t = run(path, "bench.zip")
                 got = (bench.work / f"dl-{who}" / "bench.zip")
                 if got.stat().st_size != (bench.drop / "bench.zip").stat().st_size:
@@ -241,12 +260,12 @@ def run_rounds(bench: Bench, rounds: int, size: int, want: str, size_mib: int, s
     for path in bench.ports:
         s = times[(path, "sftp")]
         ms = statistics.median(s)
-        for who in ("ettui", "ettui2"):
+        for who in ("ettui", "ettui2", "base"):
             if (path, who) not in times:
                 continue
             e = times[(path, who)]
             me = statistics.median(e)
-            name = label(path) if who == "ettui" else "  same, split over 2 conns"
+            name = {"ettui": label(path), "ettui2": "  same, split over 2 conns", "base": "  same, --base-tree"}[who]
             print(f"  {name:28} {ms:6.2f} s {size / ms / 1e6:6.1f} MB/s  {me:6.2f} s {size / me / 1e6:6.1f} MB/s"
                   f"  {ms / me:5.2f} (best {min(s) / min(e):.2f})"
                   f"   {statistics.median(cpu[(path, 'sftp')]):5.2f} / {statistics.median(cpu[(path, who)]):5.2f}")
