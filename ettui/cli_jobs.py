@@ -14,7 +14,7 @@ from ettui import paths
 from ettui.cli_common import load_config, parse_age, with_session
 from ettui.cli_output import job_json, jobs_table, print_json
 from ettui.errors import EttuiError, ExitCode, UsageError
-from ettui.model import BatchRequest, JobStatus
+from ettui.model import BatchRequest, Job, JobStatus
 from ettui.safetext import clean
 
 
@@ -80,11 +80,7 @@ async def cmd_submit(args: argparse.Namespace) -> int:
         except (asyncio.CancelledError, KeyboardInterrupt):
             _unconfirmed_notes(list(session.pending_submits.values()), "interrupted before its acceptance was read")
             raise
-        if args.json:
-            print_json(job_json(job))
-        else:
-            print(clean(job.batch_id))
-        return ExitCode.OK
+        return _print_accepted(args, job)
 
     return await with_session(args, body, start_poller=False)
 
@@ -269,16 +265,21 @@ def _job_id(args: argparse.Namespace) -> int:
     return int(args.job_id)
 
 
+def _print_accepted(args: argparse.Namespace, job: Job) -> int:
+    """What submit and resubmit print for the job the API accepted: the job as JSON, or its batch id."""
+    if args.json:
+        print_json(job_json(job))
+    else:
+        print(clean(job.batch_id))
+    return ExitCode.OK
+
+
 async def _resubmit(args: argparse.Namespace) -> int:
     job_id = _job_id(args)
 
     async def body(session: Any) -> int:
         job = await session.resubmit(job_id, on_wait=_print_wait)
-        if args.json:
-            print_json(job_json(job))
-        else:
-            print(clean(job.batch_id))
-        return ExitCode.OK
+        return _print_accepted(args, job)
 
     return await with_session(args, body, start_poller=False)
 

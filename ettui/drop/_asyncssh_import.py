@@ -40,27 +40,31 @@ def _quick_find(original: Callable[[str], str | None]) -> Callable[[str], str | 
         prefix = _OPTIONAL.get(name)
         if prefix is None or not sys.platform.startswith("linux"):
             return original(name)
-        if prefix not in found:
-            found[prefix] = _search(prefix)  # one pass over the folders per library
+        if not found:
+            found.update(_search(set(_OPTIONAL.values())))  # one pass over the folders for every library
         return found[prefix]
 
     return find
 
 
-def _search(prefix: str) -> str | None:
+def _search(prefixes: set[str]) -> dict[str, str | None]:
+    """For each ``lib<name>.so`` prefix, the first folder's soname for it (None where no folder has it)."""
     folders = [d for d in os.environ.get("LD_LIBRARY_PATH", "").split(":") if d]
     for base in _DIRS:
         folders.append(base)
         folders.extend(glob.glob(f"{base}/*-linux-gnu*"))
+    found: dict[str, str | None] = dict.fromkeys(prefixes)
     for folder in folders:
         try:
-            hits = [e.name for e in os.scandir(folder) if e.name.startswith(prefix)]
+            names = [e.name for e in os.scandir(folder) if e.name.startswith("lib")]
         except OSError:
             continue
-        if hits:
-            # The soname (lib<name>.so.8) before a longer version or the bare development link, as ldconfig answers.
-            return min(hits, key=lambda hit: (not hit.startswith(prefix + "."), len(hit), hit))
-    return None
+        for prefix in prefixes:
+            hits = [name for name in names if name.startswith(prefix)]
+            if hits and found[prefix] is None:
+                # The soname (lib<name>.so.8) before a longer version or the bare development link, as ldconfig answers.
+                found[prefix] = min(hits, key=lambda hit: (not hit.startswith(prefix + "."), len(hit), hit))
+    return found
 
 
 if "asyncssh" in sys.modules:

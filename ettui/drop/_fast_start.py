@@ -145,6 +145,9 @@ class LeanReadStats:
     """Times asyncssh's own receive code took over (a packet the fast path does not take)."""
 
 
+_GCM_TAG = 16
+"""Bytes of the AES-GCM tag after each packet (its length field is in the clear)."""
+
 _RECEIVE_INTERNALS = ("_recv_pkthdr", "_recv_packet", "_recv_handler", "_inpbuf", "_packet", "_recv_encryption",
                       "_recv_seq", "_max_recv_pktlen", "_channels", "_auth_complete", "_decompressor", "_transport",
                       "_reset_keepalive_timer", "_send_disconnect", "_force_close", "internal_error")
@@ -174,7 +177,7 @@ def lean_reads(conn: asyncssh.SSHClientConnection) -> None:
     internals = cast(Any, conn)
     stats = LeanReadStats()
     conn.set_extra_info(ettui_lean_reads=stats)
-    transport = internals._transport if hasattr(internals, "_transport") else None
+    transport = getattr(internals, "_transport", None)
     if not all(hasattr(internals, name) for name in _RECEIVE_INTERNALS) or not hasattr(transport, "set_protocol"):
         return  # another asyncssh (or transport) than this was written against: its own receive path
     cast(asyncio.Transport, transport).set_protocol(_LeanReceiver(internals, stats))
@@ -264,7 +267,7 @@ class _LeanReceiver(asyncio.BufferedProtocol):
         pktlen = int.from_bytes(self._view[self._start : self._start + 4], "big")
         if pktlen > self._conn._max_recv_pktlen:
             return left  # asyncssh refuses it in its own words
-        size = 4 + pktlen + 16
+        size = 4 + pktlen + _GCM_TAG
         return size if size <= left else None
 
     def _fast_enough(self) -> GCMEncryption | None:
@@ -320,7 +323,7 @@ class _LeanReceiver(asyncio.BufferedProtocol):
             pktlen = int.from_bytes(view[pos : pos + 4], "big")
             if pktlen > limit:
                 break  # asyncssh raises its own error for it
-            after = pos + 4 + pktlen + 16
+            after = pos + 4 + pktlen + _GCM_TAG
             if after > end:
                 break
             try:
