@@ -39,11 +39,12 @@ from typing import Any, cast
 
 from asyncssh import auth as _auth
 from asyncssh import sftp as _sftp
-from asyncssh.constants import MSG_CHANNEL_DATA, MSG_IGNORE
+from asyncssh.constants import FXP_DATA, FXP_READ, FXP_STATUS, MSG_CHANNEL_DATA, MSG_IGNORE
 from asyncssh.encryption import GCMEncryption
 from asyncssh.misc import DisconnectError
 from asyncssh.packet import PacketDecodeError as _PacketDecodeError
 from asyncssh.packet import SSHPacket as _SSHPacket
+from asyncssh.packet import String, UInt32, UInt64
 from asyncssh.stream import SSHClientStreamSession
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -199,6 +200,8 @@ class _LeanReceiver(asyncio.BufferedProtocol):
         self._start = self._end = 0
         self._header_state, self._body_state = conn._recv_pkthdr, conn._recv_packet
         self._ciphers: dict[bytes, AESGCM] = {}
+        self._plain = memoryview(bytearray(0))
+        """Where each packet is decrypted (reused: what is handed on from it is copied or taken at once)."""
 
     # The transport's other calls go to the connection, as before.
     def connection_lost(self, exc: Exception | None) -> None:
@@ -326,11 +329,14 @@ class _LeanReceiver(asyncio.BufferedProtocol):
             after = pos + 4 + pktlen + _GCM_TAG
             if after > end:
                 break
+            if len(self._plain) < pktlen:
+                self._plain = memoryview(bytearray(pktlen))
+            plain = self._plain[:pktlen]
             try:
-                plain = aead.decrypt(fixed + invocation.to_bytes(8, "big"), view[pos + 4 : after], view[pos : pos + 4])
+                aead.decrypt_into(fixed + invocation.to_bytes(8, "big"), view[pos + 4 : after], view[pos : pos + 4], plain)
             except InvalidTag:
                 break
-            stop = len(plain) - plain[0]
+            stop = pktlen - plain[0]
             if stop < 10 or plain[1] != MSG_CHANNEL_DATA:
                 break
             chan = channels.get(int.from_bytes(plain[2:6], "big"))
@@ -343,7 +349,11 @@ class _LeanReceiver(asyncio.BufferedProtocol):
             pos = after
             stats.packets += 1
             stats.data_bytes += size
-            chan._accept_data(plain[10:stop])
+            data: bytes | memoryview = plain[10:stop]
+            session = getattr(chan, "_session", None)
+            if getattr(chan, "_recv_paused", True) or type(session) is not _FramedSession or session.framer is None:
+                data = bytes(data)  # someone who may keep it: a copy, as the buffer is reused
+            chan._accept_data(data)
             if conn._transport is None or conn._recv_encryption is not enc:
                 break
         return pos
@@ -372,6 +382,10 @@ class _FramedSession(SSHClientStreamSession[bytes]):
         return keep_open
 
 
+_FRAMER = "_ettui_framer"
+"""The attribute of an SFTP client handler that holds its :class:`_Framer` (see :func:`read_block`)."""
+
+
 class _Framer:
     """Cuts the SFTP channel's bytes into packets as they arrive and answers each request's waiter.
 
@@ -379,87 +393,146 @@ class _Framer:
     stream in between: there, every SSH packet (32-256 KiB) woke that task,
     which read 4 bytes (copying the rest of the chunk), then the body (a
     join), then went back to sleep; a 255 KiB read reply was about a dozen
-    such steps. Here the chunks are kept as views, joined once when a packet
-    is whole, and the waiter is answered in the same turn. Errors end the
-    session as ``recv_packets`` would (``SFTPHandler._cleanup``).
+    such steps. Here each packet's bytes are copied once, as they arrive,
+    into a buffer of the packet's own size (what is fed may be a view of a
+    buffer about to be reused: nothing of it is kept), and the waiter is
+    answered in the same turn. A read sent by :meth:`read` gets its data as
+    a view of that buffer, not a copy. Errors end the session as
+    ``recv_packets`` would (``SFTPHandler._cleanup``).
     """
 
     def __init__(self, handler: _sftp.SFTPClientHandler, conn: Any) -> None:
         self._handler, self._conn = handler, conn
-        self._parts: list[memoryview] = []
-        self._have = 0
-        self._need = 0
-        """The whole packet's size with its length field, once known."""
+        self._head = bytearray()
+        """The next packet's length field, while only part of it has come."""
+        self._body: bytearray | None = None
+        """The packet being filled (its size known), and how much of it has come."""
+        self._fill = 0
+        self._reads: set[int] = set()
+        """Ids of the requests sent by :meth:`read`."""
         self._ended = False
 
-    def feed(self, data: bytes) -> None:
+    def feed(self, data: bytes | memoryview) -> None:
         if self._ended or not data:
             return
-        self._parts.append(memoryview(data))
-        self._have += len(data)
-        while not self._ended:
-            if not self._need:
-                if self._have < 4:
-                    return
-                length = b""
-                for part in self._parts:  # almost always the first chunk alone
-                    length += bytes(part[: 4 - len(length)])
-                    if len(length) == 4:
-                        break
-                size = int.from_bytes(length, "big")
+        view = memoryview(data)
+        at, end = 0, len(view)
+        while at < end and not self._ended:
+            body = self._body
+            if body is None:
+                if not self._head and end - at >= 4:
+                    size = int.from_bytes(view[at : at + 4], "big")
+                    at += 4
+                else:
+                    take = min(4 - len(self._head), end - at)
+                    self._head += view[at : at + take]
+                    at += take
+                    if len(self._head) < 4:
+                        return
+                    size = int.from_bytes(self._head, "big")
+                    self._head.clear()
                 if size > _sftp.MAX_SFTP_PACKET_LEN:
                     self._fail(asyncssh.SFTPBadMessage("Max packet size exceeded"))
                     return
-                self._need = 4 + size
-            if self._have < self._need:
-                return
-            self._dispatch(self._take(self._need))
-            self._need = 0
+                body = self._body = bytearray(size)
+                self._fill = 0
+            take = min(len(body) - self._fill, end - at)
+            body[self._fill : self._fill + take] = view[at : at + take]
+            self._fill += take
+            at += take
+            if self._fill == len(body):
+                self._body = None
+                self._dispatch(body)
 
-    def _take(self, n: int) -> bytes:
-        """The next ``n`` bytes as one ``bytes``, without the length field (one copy)."""
-        pieces: list[memoryview] = []
-        parts, left, skip = self._parts, n, 4
-        while left:
-            part = parts[0]
-            if len(part) <= left:
-                parts.pop(0)
-            else:
-                part, parts[0] = part[:left], part[left:]
-            left -= len(part)
-            if skip:
-                cut = min(skip, len(part))
-                part, skip = part[cut:], skip - cut
-            if part:
-                pieces.append(part)
-        self._have -= n
-        return b"".join(pieces)
+    def read(self, handle: bytes, offset: int, size: int) -> asyncio.Future[bytes | memoryview]:
+        """Send one read; its future gives the data (a view of the reply), ``b""`` at the end of the file.
 
-    def _dispatch(self, payload: bytes) -> None:
-        handler = self._handler
-        packet = _SSHPacket(payload)
+        The request is asyncssh's own (``SFTPClientHandler._send_request``);
+        only its answer differs from ``SFTPClientHandler.read``: no copy of
+        the data and no task to await it. Errors are raised as asyncssh raises them.
+        """
+        handler = cast(Any, self._handler)
+        waiter: asyncio.Future[bytes | memoryview] = handler._loop.create_future()
+        pktid = handler._next_pktid
+        self._reads.add(pktid)
         try:
-            pkttype = packet.get_byte()
-            pktid = packet.get_uint32()
-        except _PacketDecodeError as exc:
-            self._fail(asyncssh.SFTPBadMessage(str(exc)))
+            handler._send_request(FXP_READ, (String(handle), UInt64(offset), UInt32(size)), waiter)
+        except Exception as exc:  # the session closed: what asyncssh's read raises then
+            self._reads.discard(pktid)
+            handler._requests.pop(pktid, None)
+            waiter.set_exception(exc)
+        return waiter
+
+    def _dispatch(self, payload: bytearray) -> None:
+        handler = self._handler
+        if len(payload) < 5:
+            self._fail(asyncssh.SFTPBadMessage("Incomplete packet"))
             return
-        handler.log_received_packet(pkttype, pktid, packet)
+        pkttype, pktid = payload[0], int.from_bytes(payload[1:5], "big")
         waiter = handler._requests.pop(pktid, None)
         if waiter is None:
             self._fail(asyncssh.SFTPBadMessage("Invalid response id"))
-        elif not waiter.cancelled():
+            return
+        if pktid in self._reads:
+            self._reads.discard(pktid)
+            if not waiter.cancelled():
+                self._answer_read(cast("asyncio.Future[bytes | memoryview]", waiter), pkttype, payload)
+            return
+        packet = _SSHPacket(bytes(payload))
+        packet.get_byte()
+        packet.get_uint32()
+        handler.log_received_packet(pkttype, pktid, packet)
+        if not waiter.cancelled():
             waiter.set_result((pkttype, packet))
+
+    def _answer_read(self, waiter: asyncio.Future[bytes | memoryview], pkttype: int, payload: bytearray) -> None:
+        """A read's reply, as ``SFTPClientHandler.read`` and ``SFTPClientFile.read`` would take it (SFTP 3-5)."""
+        if pkttype == FXP_DATA:
+            if len(payload) >= 9 and 9 + int.from_bytes(payload[5:9], "big") == len(payload):
+                waiter.set_result(memoryview(payload)[9:])
+            else:
+                waiter.set_exception(asyncssh.SFTPBadMessage("Invalid data response"))
+            return
+        if pkttype != FXP_STATUS:
+            waiter.set_exception(asyncssh.SFTPBadMessage(f"Unexpected response type: {pkttype}"))
+            return
+        try:
+            cast(Any, self._handler)._process_status(_SSHPacket(bytes(payload[5:])))
+        except asyncssh.SFTPEOFError:
+            waiter.set_result(b"")
+        except asyncssh.SFTPError as exc:
+            waiter.set_exception(exc)
+        except _PacketDecodeError as exc:
+            waiter.set_exception(asyncssh.SFTPBadMessage(str(exc)))
+        else:
+            waiter.set_exception(asyncssh.SFTPBadMessage("Unexpected FX_OK response"))
 
     def _fail(self, exc: Exception | None) -> None:
         self._ended = True
-        self._parts.clear()
+        self._head.clear()
+        self._body = None
         self._conn.create_task(self._handler._cleanup(exc), self._handler.logger)
 
     def end(self, exc: Exception | None) -> None:
         """The channel closed (``exc`` None: a clean end of file), as ``recv_packets`` ends."""
         if not self._ended:
             self._fail(exc)
+
+
+def read_block(remote: asyncssh.SFTPClientFile, size: int, offset: int) -> asyncio.Future[bytes | memoryview]:
+    """Read ``size`` bytes at ``offset`` of ``remote`` (``b""`` at its end), sent at once.
+
+    Through the session's :class:`_Framer` when :func:`start_sftp` opened it
+    (the data comes as a view of the reply, without a copy or a task), else
+    asyncssh's own ``read`` in a task.
+    """
+    internals = cast(Any, remote)
+    handler = getattr(internals, "_handler", None)
+    framer: _Framer | None = getattr(handler, _FRAMER, None)
+    handle = getattr(internals, "_handle", None)
+    if framer is None or handle is None or getattr(handler, "_version", 6) >= 6:
+        return cast("asyncio.Future[bytes | memoryview]", asyncio.ensure_future(remote.read(size, offset)))
+    return framer.read(handle, offset, size)
 
 
 async def start_sftp(conn: asyncssh.SSHClientConnection) -> tuple[asyncssh.SFTPClient, asyncio.Future[None]]:
@@ -477,6 +550,7 @@ async def start_sftp(conn: asyncssh.SSHClientConnection) -> tuple[asyncssh.SFTPC
     )
     await handler.start()
     framer = _Framer(handler, internals)
+    setattr(handler, _FRAMER, framer)
     streamed = cast(Any, session)._recv_buf[None]
     left, streamed[:] = list(streamed), []
     session.framer = framer
@@ -491,4 +565,4 @@ async def start_sftp(conn: asyncssh.SSHClientConnection) -> tuple[asyncssh.SFTPC
     return asyncssh.SFTPClient(handler, "utf-8", "surrogateescape"), limits
 
 
-__all__ = ["LeanReadStats", "lean_reads", "lean_writes", "skip_none_auth", "start_sftp"]
+__all__ = ["LeanReadStats", "lean_reads", "lean_writes", "read_block", "skip_none_auth", "start_sftp"]

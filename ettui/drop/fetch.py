@@ -272,7 +272,7 @@ class _Sha256:
         self.zip_check = StreamingZipCheck() if zip_check else None
         """Member CRCs checked as the bytes pass (see ``zipcheck``), so ``_verify`` need not read the file again."""
 
-    def update(self, data: bytes, /) -> None:
+    def update(self, data: bytes | memoryview, /) -> None:
         self._sha.update(data)
         if self.zip_check is not None:
             self.zip_check.update(data)

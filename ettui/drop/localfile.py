@@ -56,7 +56,7 @@ def is_own_file(st: os.stat_result) -> bool:
     return stat_mod.S_ISREG(st.st_mode) and st.st_uid == os.geteuid() and st.st_nlink == 1
 
 
-def _write(local: BinaryIO, data: bytes, path: Path) -> None:
+def _write(local: BinaryIO, data: bytes | memoryview, path: Path) -> None:
     try:
         view = memoryview(data)
         while view:
@@ -107,7 +107,7 @@ class Sink:
         self._local, self._path, self._digest = local, path, digest
         self._depth = depth
         self._loop = asyncio.get_running_loop()
-        self._blocks: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
+        self._blocks: queue.SimpleQueue[bytes | memoryview | None] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._given = self._stored = 0
         self._error: BaseException | None = None
@@ -116,7 +116,7 @@ class Sink:
         self._thread = threading.Thread(target=self._run, name="ettui-write", daemon=True)
         self._thread.start()
 
-    def _store(self, data: bytes) -> None:
+    def _store(self, data: bytes | memoryview) -> None:
         _write(self._local, data, self._path)
         if self._digest is not None:
             self._digest.update(data)
@@ -148,7 +148,7 @@ class Sink:
         if self._error is not None:
             raise self._error
 
-    async def put(self, data: bytes) -> None:
+    async def put(self, data: bytes | memoryview) -> None:
         self._raise_error()
         if not data:
             return

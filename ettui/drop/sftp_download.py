@@ -249,8 +249,10 @@ async def _pipeline(
     Every ``SYNC_EVERY`` bytes a worker thread flushes what was written so
     far, so the final fsync (in ``fetch``) has little left to do.
     """
+    from ettui.drop._fast_start import read_block  # asyncssh is loaded by now
+
     meter = ProgressMeter(end, offset, progress)
-    pending: deque[tuple[int, int, asyncio.Task[bytes]]] = deque()
+    pending: deque[tuple[int, int, asyncio.Future[bytes | memoryview]]] = deque()
     issued = done = offset
     block, most = plan.block, plan.requests
     low = most - max(1, most // 4)
@@ -262,7 +264,7 @@ async def _pipeline(
             if issued < end and len(pending) <= low:
                 while issued < end and len(pending) < most:
                     size = min(block, end - issued)
-                    pending.append((issued, size, asyncio.ensure_future(remote.read(size, issued))))
+                    pending.append((issued, size, read_block(remote, size, issued)))
                     issued += size
             at, size, task = pending.popleft()
             data = await client.bounded(task, f"downloading (at {at:,} bytes)")
@@ -270,7 +272,7 @@ async def _pipeline(
             done = at + len(data)
             while len(data) and done < at + size:
                 # A short read (a server with a smaller read limit): fetch the rest of the block.
-                data = await client.bounded(remote.read(at + size - done, done), f"downloading (at {done:,} bytes)")
+                data = await client.bounded(read_block(remote, at + size - done, done), f"downloading (at {done:,} bytes)")
                 await sink.put(data)
                 done += len(data)
             if done < at + size:

@@ -46,7 +46,7 @@ __all__ = [
 class Digest(Protocol):
     """What ``download`` feeds the bytes to, in file order (``hashlib.sha256()`` is one)."""
 
-    def update(self, data: bytes, /) -> None: ...
+    def update(self, data: bytes | memoryview, /) -> None: ...
 
 
 REFUSED_LOGINS: dict[tuple[str, int, str, str], str] = {}

@@ -67,7 +67,7 @@ class StreamingZipCheck:
         self._finished = False
         """Past the last member (the central directory began)."""
 
-    def update(self, data: bytes, /) -> None:
+    def update(self, data: bytes | memoryview, /) -> None:
         if self.gave_up or self._finished:
             return
         try:
