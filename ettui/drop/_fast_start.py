@@ -147,6 +147,9 @@ class LeanReadStats:
 
 
 _GCM_TAG = 16
+
+_DECRYPT_INTO = hasattr(AESGCM, "decrypt_into")
+"""cryptography >= 47 decrypts into a buffer we give it; before, into a new ``bytes`` per packet."""
 """Bytes of the AES-GCM tag after each packet (its length field is in the clear)."""
 
 _RECEIVE_INTERNALS = ("_recv_pkthdr", "_recv_packet", "_recv_handler", "_inpbuf", "_packet", "_recv_encryption",
@@ -329,11 +332,15 @@ class _LeanReceiver(asyncio.BufferedProtocol):
             after = pos + 4 + pktlen + _GCM_TAG
             if after > end:
                 break
-            if len(self._plain) < pktlen:
-                self._plain = memoryview(bytearray(pktlen))
-            plain = self._plain[:pktlen]
+            nonce, sealed, length = fixed + invocation.to_bytes(8, "big"), view[pos + 4 : after], view[pos : pos + 4]
             try:
-                aead.decrypt_into(fixed + invocation.to_bytes(8, "big"), view[pos + 4 : after], view[pos : pos + 4], plain)
+                if _DECRYPT_INTO:
+                    if len(self._plain) < pktlen:
+                        self._plain = memoryview(bytearray(pktlen))
+                    plain = self._plain[:pktlen]
+                    aead.decrypt_into(nonce, sealed, length, plain)
+                else:
+                    plain = memoryview(aead.decrypt(nonce, sealed, length))
             except InvalidTag:
                 break
             stop = pktlen - plain[0]

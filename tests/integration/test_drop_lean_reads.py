@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from ettui.drop import _fast_start
 from ettui.drop._fast_start import LeanReadStats
 from ettui.drop.client import DropClient, trust_host_key
 from ettui.drop.fetch import fetch_file
@@ -45,8 +46,15 @@ def stats_of(client: DropClient) -> LeanReadStats:
     return stats
 
 
-async def test_a_download_across_server_rekeys_is_exact(tmp_path: Path) -> None:
-    """sshd rekeys every 1 MiB it sends: each KEXINIT/NEWKEYS goes to asyncssh, channel data resumes on the new key."""
+@pytest.mark.parametrize("into", [True, False], ids=["decrypt-into", "decrypt-to-bytes"])
+async def test_a_download_across_server_rekeys_is_exact(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, into: bool) -> None:
+    """sshd rekeys every 1 MiB it sends: each KEXINIT/NEWKEYS goes to asyncssh, channel data resumes on the new key.
+
+    Both ways of decrypting: into the reused buffer (cryptography >= 47) and to a new ``bytes`` (before).
+    """
+    if into and not _fast_start._DECRYPT_INTO:
+        pytest.skip("this cryptography has no AESGCM.decrypt_into")
+    monkeypatch.setattr(_fast_start, "_DECRYPT_INTO", into)
     source = remote_zip(tmp_path)
     async with openssh_sshd(tmp_path / "sshd", log_level="DEBUG1", extra_config=("RekeyLimit 1M",)) as sshd:
         kh = tmp_path / "known_hosts"
