@@ -389,6 +389,9 @@ class _FramedSession(SSHClientStreamSession[bytes]):
         return keep_open
 
 
+_SPARE_REPLIES = 16
+"""Reply buffers a framer keeps for reuse (4 MiB of 256 KiB replies: one receive's worth)."""
+
 _FRAMER = "_ettui_framer"
 """The attribute of an SFTP client handler that holds its :class:`_Framer` (see :func:`read_block`)."""
 
@@ -417,6 +420,8 @@ class _Framer:
         self._fill = 0
         self._reads: set[int] = set()
         """Ids of the requests sent by :meth:`read`."""
+        self._spare: list[bytearray] = []
+        """Reply buffers given back by :meth:`recycle`, for the next replies of their size."""
         self._ended = False
 
     def feed(self, data: bytes | memoryview) -> None:
@@ -441,7 +446,8 @@ class _Framer:
                 if size > _sftp.MAX_SFTP_PACKET_LEN:
                     self._fail(asyncssh.SFTPBadMessage("Max packet size exceeded"))
                     return
-                body = self._body = bytearray(size)
+                spare = self._spare
+                body = self._body = spare.pop() if spare and len(spare[-1]) == size else bytearray(size)
                 self._fill = 0
             take = min(len(body) - self._fill, end - at)
             body[self._fill : self._fill + take] = view[at : at + take]
@@ -469,6 +475,19 @@ class _Framer:
             handler._requests.pop(pktid, None)
             waiter.set_exception(exc)
         return waiter
+
+    def recycle(self, data: bytes | memoryview) -> None:
+        """Take back the reply behind a read's data once its reader is done with it, to fill with a later reply.
+
+        The reader promises that nothing keeps a view of it (the view itself
+        is released: a late use fails instead of reading another reply's
+        bytes). A new 256 KiB buffer per reply cost ~45 µs (fresh pages,
+        zeroed), 47 ms of a 256 MiB download.
+        """
+        if isinstance(data, memoryview) and type(data.obj) is bytearray and len(self._spare) < _SPARE_REPLIES:
+            buffer = data.obj
+            data.release()
+            self._spare.append(buffer)
 
     def _dispatch(self, payload: bytearray) -> None:
         handler = self._handler
@@ -542,6 +561,13 @@ def read_block(remote: asyncssh.SFTPClientFile, size: int, offset: int) -> async
     return framer.read(handle, offset, size)
 
 
+def recycle(remote: asyncssh.SFTPClientFile, data: bytes | memoryview) -> None:
+    """``data`` from :func:`read_block` is written and hashed, and nothing keeps it: its buffer may hold a later reply."""
+    framer: _Framer | None = getattr(getattr(remote, "_handler", None), _FRAMER, None)
+    if framer is not None:
+        framer.recycle(data)
+
+
 async def start_sftp(conn: asyncssh.SSHClientConnection) -> tuple[asyncssh.SFTPClient, asyncio.Future[None]]:
     """Open the SFTP session; its limits arrive later (await the future before sizing reads).
 
@@ -572,4 +598,4 @@ async def start_sftp(conn: asyncssh.SSHClientConnection) -> tuple[asyncssh.SFTPC
     return asyncssh.SFTPClient(handler, "utf-8", "surrogateescape"), limits
 
 
-__all__ = ["LeanReadStats", "lean_reads", "lean_writes", "read_block", "skip_none_auth", "start_sftp"]
+__all__ = ["LeanReadStats", "lean_reads", "lean_writes", "read_block", "recycle", "skip_none_auth", "start_sftp"]

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
-from ettui.drop.localfile import Sink, _close_local, _open_local, flush_quietly, is_own_file
+from ettui.drop.localfile import _close_local, _open_local, flush_quietly, is_own_file, store
 from ettui.drop.progress import ProgressCallback, ProgressMeter
 from ettui.drop.segments import (
     SegmentPlan,
@@ -249,7 +249,7 @@ async def _pipeline(
     Every ``SYNC_EVERY`` bytes a worker thread flushes what was written so
     far, so the final fsync (in ``fetch``) has little left to do.
     """
-    from ettui.drop._fast_start import read_block  # asyncssh is loaded by now
+    from ettui.drop._fast_start import read_block, recycle  # asyncssh is loaded by now
 
     meter = ProgressMeter(end, offset, progress)
     pending: deque[tuple[int, int, asyncio.Future[bytes | memoryview]]] = deque()
@@ -258,7 +258,6 @@ async def _pipeline(
     low = most - max(1, most // 4)
     flushing: asyncio.Future[None] | None = None
     synced = offset
-    sink = Sink(local, local_part, digest)
     try:
         while pending or issued < end:
             if issued < end and len(pending) <= low:
@@ -268,27 +267,29 @@ async def _pipeline(
                     issued += size
             at, size, task = pending.popleft()
             data = await client.bounded(task, f"downloading (at {at:,} bytes)")
-            await sink.put(data)
-            done = at + len(data)
-            while len(data) and done < at + size:
+            got = len(data)
+            store(local, data, local_part, digest)  # keeps nothing of it:
+            recycle(remote, data)
+            done = at + got
+            while got and done < at + size:
                 # A short read (a server with a smaller read limit): fetch the rest of the block.
                 data = await client.bounded(read_block(remote, at + size - done, done), f"downloading (at {done:,} bytes)")
-                await sink.put(data)
-                done += len(data)
+                got = len(data)
+                store(local, data, local_part, digest)
+                recycle(remote, data)
+                done += got
             if done < at + size:
                 break  # EOF early: the remote file shrank
             if done - synced >= SYNC_EVERY and (flushing is None or flushing.done()):
                 synced = done
                 flushing = asyncio.ensure_future(asyncio.to_thread(flush_quietly, local))
             meter.update(done + also_done() if also_done is not None else done)
-        await sink.drain()
     finally:
         # Never leave reads running (or their errors unretrieved) after a break.
         for _, _, task in pending:
             task.cancel()
         if pending:
             await asyncio.gather(*(t for _, _, t in pending), return_exceptions=True)
-        await sink.close()
         if flushing is not None:
             await asyncio.gather(flushing, return_exceptions=True)
     meter.finish(done + also_done() if also_done is not None else done)

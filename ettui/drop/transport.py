@@ -44,7 +44,10 @@ __all__ = [
 
 
 class Digest(Protocol):
-    """What ``download`` feeds the bytes to, in file order (``hashlib.sha256()`` is one)."""
+    """What ``download`` feeds the bytes to, in file order (``hashlib.sha256()`` is one).
+
+    It must not keep ``data`` (a view of a buffer that holds later bytes once ``update`` returns).
+    """
 
     def update(self, data: bytes | memoryview, /) -> None: ...
 

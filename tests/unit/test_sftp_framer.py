@@ -170,3 +170,23 @@ async def test_a_cancelled_read_s_reply_is_dropped_and_a_closed_session_fails_a_
     with pytest.raises(SFTPNoConnection):
         failed.result()
     assert handler._requests == {} and handler.cleaned == []
+
+
+async def test_a_recycled_reply_holds_a_later_one_and_its_old_view_fails_loudly() -> None:
+    handler = ReadHandler(asyncio.get_running_loop())
+    framer = _Framer(handler, Conn())  # type: ignore[arg-type]
+    first, second, third = (framer.read(b"h", at, 4) for at in (0, 4, 8))
+    framer.feed(reply(7, b"aaaa"))
+    old = first.result()
+    assert isinstance(old, memoryview)
+    buffer = old.obj
+    framer.recycle(old)
+    with pytest.raises(ValueError, match="released memoryview"):
+        bytes(old)  # released: a late reader cannot see the next reply's bytes
+    framer.feed(reply(8, b"bbbb"))
+    data, other = second.result(), third
+    assert isinstance(data, memoryview) and bytes(data) == b"bbbb" and data.obj is buffer
+    framer.feed(reply(9, b"cc"))  # another size: a buffer of its own
+    last = other.result()
+    assert isinstance(last, memoryview) and bytes(last) == b"cc" and last.obj is not buffer
+    framer.recycle(b"not a reply")  # bytes (asyncssh's own read): nothing to take back
