@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -184,7 +185,27 @@ def lean_reads(conn: asyncssh.SSHClientConnection) -> None:
     transport = getattr(internals, "_transport", None)
     if not all(hasattr(internals, name) for name in _RECEIVE_INTERNALS) or not hasattr(transport, "set_protocol"):
         return  # another asyncssh (or transport) than this was written against: its own receive path
-    cast(asyncio.Transport, transport).set_protocol(_LeanReceiver(internals, stats))
+    sock = cast(asyncio.Transport, transport).get_extra_info("socket")
+    cast(asyncio.Transport, transport).set_protocol(_LeanReceiver(internals, stats, sock))
+
+
+_QUICKACK: int | None = getattr(socket, "TCP_QUICKACK", None)
+"""Linux's TCP_QUICKACK (other systems: None)."""
+_TCP = (socket.AF_INET, socket.AF_INET6)
+
+
+def _ack_now(sock: Any) -> None:
+    """Acknowledge what was just read now, not after the delayed-ACK timer (40 ms on Linux).
+
+    sshd leaves Nagle on for a session without a terminal, so a small
+    packet it writes while an earlier one is unacknowledged waits for our
+    ACK; Linux delays that ACK when the exchange looks like ping-pong. On
+    loopback (tcpdump) the channel-open confirmation waited 44 ms for it,
+    after the hostkeys notice that follows a login. Setting TCP_QUICKACK
+    sends a pending ACK at once (it is not sticky, so: after every read).
+    """
+    with contextlib.suppress(OSError):
+        sock.setsockopt(socket.IPPROTO_TCP, _QUICKACK, 1)
 
 
 class _LeanReceiver(asyncio.BufferedProtocol):
@@ -196,8 +217,9 @@ class _LeanReceiver(asyncio.BufferedProtocol):
     FRONT = 512 << 10
     """Room kept before new bytes after asyncssh had them, for the part of a packet it still holds."""
 
-    def __init__(self, conn: Any, stats: LeanReadStats) -> None:
+    def __init__(self, conn: Any, stats: LeanReadStats, sock: Any = None) -> None:
         self._conn, self._stats = conn, stats
+        self._sock = sock if _QUICKACK is not None and getattr(sock, "family", None) in _TCP else None
         self._buf = bytearray(self.SIZE)
         self._view = memoryview(self._buf)
         self._start = self._end = 0
@@ -230,6 +252,8 @@ class _LeanReceiver(asyncio.BufferedProtocol):
     def buffer_updated(self, nbytes: int) -> None:
         conn = self._conn
         self._end += nbytes
+        if self._sock is not None:
+            _ack_now(self._sock)
         conn._reset_keepalive_timer()
         while True:
             enc = self._fast_enough()
