@@ -7,7 +7,8 @@ authorized_keys in a temp folder, key login as the current user) serving a
 ``--size-mib`` zip (one stored member of random bytes), and, for each non-zero
 delay, ``bench/delayproxy.py`` in front of it holding every chunk that long in
 each direction (25 ms each way is ~50 ms round trip, 75 ms ~150 ms). Each
-round runs, interleaved so a busy machine hurts all alike, for every path:
+round runs, interleaved so a busy machine hurts all alike (and each run after
+a ``sync``, so no contender pays for the last one's writeback), for every path:
 
 * ``sftp``  ``sftp -q -b batch`` with OpenSSH's defaults (a new process: its
   whole start-up, connection, login and get), the issue's baseline;
@@ -91,6 +92,10 @@ LAST_CPU: list[float] = [0.0]
 
 
 def timed(cmd: list[str], env: dict[str, str]) -> float:
+    # Each run starts with no dirty pages of the run before it: sftp does not fsync, so
+    # the kernel wrote its 256 MiB back during the next contender's run (and ettui's
+    # own fsync queued behind them). Not timed.
+    os.sync()
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     # Run from a folder with no ettui in it: `python -m` puts the working folder first on
