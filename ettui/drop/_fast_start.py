@@ -22,7 +22,9 @@ protocol does not require it; this module removes those, and nothing else:
 Fewer packets and system calls per request (CPU on both ends, which share
 the cores on loopback): see :func:`lean_writes`. Fewer copies and wake-ups
 per byte received (most of a download's CPU on a fast path): see
-:func:`lean_reads` (the SSH packets) and :class:`_Framer` (the SFTP replies).
+:func:`lean_reads` (the SSH packets, decrypted into one reused buffer, each
+read acknowledged at once) and :class:`_Framer` (the SFTP replies, one copy
+each; :func:`read_block` hands a read's data on as a view of it).
 
 The remaining waits (version, key exchange, service, channel open,
 subsystem, SFTP version, stat + open, first read) each depend on the
@@ -148,10 +150,10 @@ class LeanReadStats:
 
 
 _GCM_TAG = 16
+"""Bytes of the AES-GCM tag after each packet (its length field is in the clear)."""
 
 _DECRYPT_INTO = hasattr(AESGCM, "decrypt_into")
 """cryptography >= 47 decrypts into a buffer we give it; before, into a new ``bytes`` per packet."""
-"""Bytes of the AES-GCM tag after each packet (its length field is in the clear)."""
 
 _RECEIVE_INTERNALS = ("_recv_pkthdr", "_recv_packet", "_recv_handler", "_inpbuf", "_packet", "_recv_encryption",
                       "_recv_seq", "_max_recv_pktlen", "_channels", "_auth_complete", "_decompressor", "_transport",
