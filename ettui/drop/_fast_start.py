@@ -418,6 +418,10 @@ class _FramedSession(SSHClientStreamSession[bytes]):
 _SPARE_REPLIES = 16
 """Reply buffers a framer keeps for reuse (4 MiB of 256 KiB replies: one receive's worth)."""
 
+class _ReadWaiter(asyncio.Future["bytes | memoryview"]):
+    """The waiter of a read sent by :meth:`_Framer.read`: answered with the data, not asyncssh's (type, packet)."""
+
+
 _FRAMER = "_ettui_framer"
 """The attribute of an SFTP client handler that holds its :class:`_Framer` (see :func:`read_block`)."""
 
@@ -444,8 +448,6 @@ class _Framer:
         self._body: bytearray | None = None
         """The packet being filled (its size known), and how much of it has come."""
         self._fill = 0
-        self._reads: set[int] = set()
-        """Ids of the requests sent by :meth:`read`."""
         self._spare: list[bytearray] = []
         """Reply buffers given back by :meth:`recycle`, for the next replies of their size."""
         self._ended = False
@@ -491,13 +493,11 @@ class _Framer:
         the data and no task to await it. Errors are raised as asyncssh raises them.
         """
         handler = cast(Any, self._handler)
-        waiter: asyncio.Future[bytes | memoryview] = handler._loop.create_future()
+        waiter = _ReadWaiter(loop=handler._loop)
         pktid = handler._next_pktid
-        self._reads.add(pktid)
         try:
             handler._send_request(FXP_READ, (String(handle), UInt64(offset), UInt32(size)), waiter)
         except Exception as exc:  # the session closed: what asyncssh's read raises then
-            self._reads.discard(pktid)
             handler._requests.pop(pktid, None)
             waiter.set_exception(exc)
         return waiter
@@ -521,14 +521,13 @@ class _Framer:
             self._fail(asyncssh.SFTPBadMessage("Incomplete packet"))
             return
         pkttype, pktid = payload[0], int.from_bytes(payload[1:5], "big")
-        waiter = handler._requests.pop(pktid, None)
+        waiter: Any = handler._requests.pop(pktid, None)  # asyncssh's own waiters, or a _ReadWaiter
         if waiter is None:
             self._fail(asyncssh.SFTPBadMessage("Invalid response id"))
             return
-        if pktid in self._reads:
-            self._reads.discard(pktid)
+        if type(waiter) is _ReadWaiter:
             if not waiter.cancelled():
-                self._answer_read(cast("asyncio.Future[bytes | memoryview]", waiter), pkttype, payload)
+                self._answer_read(waiter, pkttype, payload)
             return
         packet = _SSHPacket(bytes(payload))
         packet.get_byte()
